@@ -1,0 +1,231 @@
+"""Frozen, validated configs — one per component — and their TOML form.
+
+A run's config nests them: ``RunConfig(process=…, target=…, model=…, train=…, eval=…)``.
+TOML files, CLI flags (``--set train.lr=1e-3``) and Python keyword arguments all end here,
+so one set of checks guards every entry point. Every failure is a :class:`LagnetError`
+naming the dotted field and the value.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lagnet.errors import LagnetError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ----------------------------------------------------------------------------- processes
+class ARMAConfig(_Frozen):
+    """ARMA(p, q): x_t = mean + sum_i ar[i]·(x_{t-1-i} - mean) + e_t + sum_j ma[j]·e_{t-1-j},
+    e_t ~ N(0, sigma²). ``init="zero"`` starts every path at rest (x_0 = mean, no past shocks);
+    ``"stationary"`` draws the start from the stationary distribution."""
+
+    kind: Literal["arma"] = "arma"
+    ar: tuple[float, ...] = ()
+    ma: tuple[float, ...] = ()
+    sigma: float = Field(1.0, gt=0)
+    mean: float = 0.0
+    init: Literal["zero", "stationary"] = "zero"
+    name: str = "x"
+
+
+class IIDConfig(_Frozen):
+    """Independent draws: normal(loc, scale), uniform(low, high) or student_t(df, loc, scale)."""
+
+    kind: Literal["iid"] = "iid"
+    dist: Literal["normal", "uniform", "student_t"] = "normal"
+    loc: float = 0.0
+    scale: float = Field(1.0, gt=0)
+    low: float = 0.0
+    high: float = 1.0
+    df: float = Field(5.0, gt=0)
+    name: str = "x"
+
+
+ProcessConfig = Annotated[Union[ARMAConfig, IIDConfig], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- target
+class TargetConfig(_Frozen):
+    """The function to learn, as a formula over named series (``x[t]**2 + 0.1*x[t-1]**2``),
+    and the series the model sees as its input channels."""
+
+    formula: str = "x[t]**2 + 0.1*x[t-1]**2"
+    inputs: tuple[str, ...] = ("x",)
+
+
+# ----------------------------------------------------------------------------- model
+Activation = Literal["silu", "relu", "tanh", "gelu", "identity"]
+
+
+class ModelConfig(_Frozen):
+    """A recurrent encoder (Elman ``rnn``, ``gru`` or ``lstm``) followed by an MLP head.
+
+    ``head`` lists the hidden widths of the head ([] = a linear read-out);
+    ``activation`` is the Elman cell's nonlinearity; ``normalize`` fits input and target
+    scalings on a pilot sample and stores them inside the model."""
+
+    kind: Literal["rnn", "gru", "lstm"] = "gru"
+    hidden: int = Field(32, gt=0)
+    layers: int = Field(1, gt=0)
+    activation: Literal["tanh", "relu"] = "tanh"
+    head: tuple[int, ...] = (64,)
+    head_activation: Activation = "silu"
+    normalize: bool = True
+
+    @field_validator("head")
+    @classmethod
+    def _positive_widths(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(w <= 0 for w in v):
+            raise ValueError("head widths must be positive")
+        return v
+
+
+# ----------------------------------------------------------------------------- training
+class TrainConfig(_Frozen):
+    """The gradient loop. ``steps`` is the most it will take; ``max_seconds`` a wall-clock
+    budget (the learning-rate schedule is fitted to whichever ends first); ``fixed_paths``
+    trains on one fixed data set of that many paths instead of fresh paths every step."""
+
+    steps: int = Field(4000, gt=0)
+    batch: int = Field(128, gt=0)
+    length: int = Field(101, gt=1)
+    lr: float = Field(5e-3, gt=0)
+    end_lr_factor: float = Field(0.01, ge=0, le=1)
+    warmup: int = Field(100, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    clip: float = Field(1.0, gt=0)
+    max_seconds: Optional[float] = Field(None, gt=0)
+    val_every: int = Field(100, gt=0)
+    val_paths: int = Field(512, gt=0)
+    patience: Optional[int] = Field(None, gt=0)
+    fixed_paths: Optional[int] = Field(None, gt=0)
+    pilot_paths: int = Field(1000, gt=0)
+
+
+class EvalConfig(_Frozen):
+    """The held-out test: a fixed, seeded set of paths, independent of the run's seed, so
+    runs with different seeds are compared on the same paths."""
+
+    seed: int = 20_231_130
+    test_paths: int = Field(1000, gt=0)
+    long_factor: int = Field(10, gt=1)
+    long_paths: int = Field(200, gt=0)
+    baseline_paths: int = Field(4000, gt=0)
+    linear_lags: Optional[int] = Field(None, gt=0)
+
+
+class RunConfig(_Frozen):
+    name: str = "run"
+    seed: int = 0
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    process: ProcessConfig = ARMAConfig(ar=(0.1,))
+    target: TargetConfig = TargetConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @field_validator("process", mode="before")
+    @classmethod
+    def _process_spec(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            from lagnet.processes import parse_process_spec
+
+            return parse_process_spec(v).model_dump()
+        return v
+
+
+# ----------------------------------------------------------------------------- building
+def _first_error(err: ValidationError, prefix: str = "") -> LagnetError:
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"] if not str(p) in ("arma", "iid"))
+    field = ".".join(p for p in (prefix, loc) if p) or "config"
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        msg = "unknown setting"
+    return LagnetError(field, e.get("input"), msg)
+
+
+def make_config(data: dict | None = None, **overrides: Any) -> RunConfig:
+    """Build a validated :class:`RunConfig` from a nested dict; bad input → LagnetError."""
+    data = dict(data or {})
+    data.update(overrides)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise _first_error(err) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise LagnetError("config", str(path), "no such file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise LagnetError("config", str(path), f"not valid TOML ({err})") from None
+    return make_config(data)
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, (list, tuple)):
+        return [_drop_none(v) for v in obj]
+    return obj
+
+
+def config_to_toml(cfg: RunConfig) -> str:
+    """The fully resolved config as TOML (unset optional fields are left out)."""
+    return tomli_w.dumps(_drop_none(cfg.model_dump(mode="python")))
+
+
+def parse_value(text: str) -> Any:
+    """A CLI value as TOML would read it (``3``, ``1e-3``, ``[20]``, ``true``, ``"gru"``);
+    anything TOML cannot read is taken as a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict, assignments: list[str]) -> dict:
+    """Apply ``a.b=value`` assignments to a nested dict (copied, not changed in place)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in assignments:
+        if "=" not in item:
+            raise LagnetError("--set", item, "expected a.b=value")
+        key, _, text = item.partition("=")
+        parts = [p.strip() for p in key.strip().split(".")]
+        if not all(parts):
+            raise LagnetError("--set", item, "expected a.b=value")
+        node = data
+        for p in parts[:-1]:
+            child = node.get(p)
+            if isinstance(child, str) and p == "process":
+                from lagnet.processes import parse_process_spec
+
+                child = parse_process_spec(child).model_dump()
+            if child is None:
+                child = {}
+            if not isinstance(child, dict):
+                raise LagnetError("--set", item, f"{p} is not a section")
+            node[p] = child = dict(child)
+            node = child
+        node[parts[-1]] = parse_value(text.strip())
+    return data

@@ -1,0 +1,19 @@
+"""The one error type for bad input: it names the field and the value in one line."""
+
+from __future__ import annotations
+
+
+class LagnetError(ValueError):
+    """Bad input. ``str(err)`` is one line: ``field: value — reason``.
+
+    The CLI prints it and exits with code 2; the Python API lets it propagate.
+    """
+
+    def __init__(self, field: str, value: object, reason: str):
+        self.field = field
+        self.value = value
+        self.reason = reason
+        shown = value if isinstance(value, str) else repr(value)
+        if isinstance(shown, str) and len(shown) > 120:
+            shown = shown[:117] + "..."
+        super().__init__(f"{field}: {shown} — {reason}")
