@@ -1,0 +1,60 @@
+"""Models on disk: weights as safetensors, structure as JSON. Loading never runs code from a
+file: the JSON names a model config, the network is rebuilt from it, and the tensors are put
+into its leaves by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from lagnet.config import ModelConfig
+from lagnet.models import Normalised, build_net, count_parameters
+
+FORMAT = 1
+
+
+def _named_leaves(model) -> tuple[list[str], list, object]:
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(eqx.filter(model, eqx.is_array))
+    names = [jax.tree_util.keystr(path).lstrip(".") for path, _ in leaves]
+    return names, [leaf for _, leaf in leaves], treedef
+
+
+def save_model(model: Normalised, cfg: ModelConfig, directory: Path, extra: dict) -> None:
+    """Write ``model.safetensors`` and ``model.json`` into ``directory``."""
+    names, leaves, _ = _named_leaves(model)
+    save_file({n: np.asarray(v) for n, v in zip(names, leaves)},
+              str(directory / "model.safetensors"))
+    meta = dict(format=FORMAT, model=cfg.model_dump(mode="json"),
+                c_in=int(model.x_mean.shape[0]), c_out=int(model.y_mean.shape[0]),
+                parameters=count_parameters(model.net), tensors=names, **extra)
+    (directory / "model.json").write_text(json.dumps(meta, indent=2))
+
+
+def load_model(directory: Path) -> tuple[Normalised, dict]:
+    meta = json.loads((directory / "model.json").read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"model.json: format {meta.get('format')!r} is not {FORMAT}")
+    cfg = ModelConfig.model_validate(meta["model"])
+    c_in, c_out = meta["c_in"], meta["c_out"]
+    skeleton = Normalised(build_net(cfg, c_in, c_out, jax.random.PRNGKey(0)),
+                          jnp.zeros(c_in), jnp.ones(c_in), jnp.zeros(c_out), jnp.ones(c_out))
+    tensors = load_file(str(directory / "model.safetensors"))
+    params, static = eqx.partition(skeleton, eqx.is_array)
+    names, leaves, treedef = _named_leaves(skeleton)
+    missing = [n for n in names if n not in tensors]
+    if missing:
+        raise ValueError(f"model.safetensors: missing tensors {missing[:3]}")
+    new = []
+    for name, leaf in zip(names, leaves):
+        arr = tensors[name]
+        if arr.shape != leaf.shape:
+            raise ValueError(f"model.safetensors: {name} has shape {arr.shape}, expected {leaf.shape}")
+        new.append(jnp.asarray(arr))
+    params = jax.tree_util.tree_unflatten(treedef, new)
+    return eqx.combine(params, static), meta

@@ -1,0 +1,88 @@
+"""The process interface: a stochastic process simulates a batch of paths from a PRNG key.
+
+Every process is a pure JAX function of its key — ``sample(key, N, L)`` returns
+``{series name: (N, L) float32}`` — so it runs inside the jitted training step and fresh data
+every step costs almost nothing. Theory (stationary mean, variance, autocorrelation) lives
+beside the simulation so tests and reports can hold one against the other.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import jax
+import numpy as np
+
+from lagnet.config import ARMAConfig, IIDConfig, ProcessConfig
+from lagnet.errors import LagnetError
+
+
+class Process(abc.ABC):
+    """A stochastic process. Implementations are final; change behaviour by composing.
+
+    Construction validates the config (a non-stationary AR part fails here, whichever way the
+    config arrived) and precomputes host-side constants, so building one is cheap and
+    ``sample`` does no Python-side work beyond tracing.
+    """
+
+    config: ProcessConfig
+
+    @property
+    @abc.abstractmethod
+    def series(self) -> tuple[str, ...]:
+        """Names of the series ``sample`` returns; the first is the observed one (config.name)."""
+
+    @abc.abstractmethod
+    def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
+        """``n`` paths of ``length`` steps: ``{name: (N, L) float32}``.
+
+        A pure function of ``key`` (``n`` and ``length`` are static Python ints), so it jits
+        inside a larger step. Never touches global random state.
+        """
+
+    # ---- theory: stationary moments, where defined
+    def mean(self) -> float:
+        """Stationary mean of the observed series."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form mean")
+
+    def variance(self) -> float:
+        """Stationary variance of the observed series."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form variance")
+
+    def acf(self, lags: int) -> np.ndarray:
+        """Theoretical stationary autocorrelation at lags 0..lags, shape (lags + 1,)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form autocorrelation")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+
+def check_sample_shape(n: object, length: object) -> None:
+    """``n`` and ``length`` must be positive Python ints (they fix array shapes under jit)."""
+    for field, value in (("n", n), ("length", length)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise LagnetError(field, value, "must be a positive int")
+
+
+def check_finite(field: str, values: object) -> None:
+    """Refuse NaN and infinities; pydantic lets them through for plain float fields."""
+    if not np.all(np.isfinite(np.asarray(values, dtype=float))):
+        shown = list(values) if isinstance(values, tuple) else values
+        raise LagnetError(field, shown, "must be finite")
+
+
+def build_process(cfg: ProcessConfig) -> Process:
+    """The process a config describes; validates it (e.g. stationarity) on the way.
+
+    >>> build_process(ARMAConfig(ar=(0.1,))).sample(jax.random.PRNGKey(0), 4, 10)["x"].shape
+    (4, 10)
+    """
+    # Imported here: the implementations import Process from this module.
+    from lagnet.processes.arma import ARMA
+    from lagnet.processes.iid import IID
+
+    if isinstance(cfg, ARMAConfig):
+        return ARMA(cfg)
+    if isinstance(cfg, IIDConfig):
+        return IID(cfg)
+    raise LagnetError("process", cfg, "not a process config (expected ARMAConfig or IIDConfig)")

@@ -1,0 +1,183 @@
+"""Process specs: one-line strings such as ``ar1(rho=0.1)`` or ``arma(ar=[0.5, -0.2], ma=[0.3])``.
+
+The string is parsed with ``ast`` and read through a whitelist — one call of a known name whose
+arguments are numbers, lists of numbers, strings or booleans. It is never evaluated. The result
+is a validated config, and building it checks what the constructor checks (stationarity).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from lagnet.config import ARMAConfig, IIDConfig, ProcessConfig
+from lagnet.errors import LagnetError
+
+_MAX_LEN = 1000
+_NUM, _NUMS, _STR = "a number", "a list of numbers", "a string"
+
+_ARMA_COMMON = {"sigma": _NUM, "mean": _NUM, "init": _STR, "name": _STR}
+
+
+@dataclass(frozen=True)
+class _Form:
+    """One spec name: its parameters (in positional order), the required ones, how the
+    parameters become a config, and which config field each spec parameter fills."""
+
+    params: dict[str, str]
+    positional: tuple[str, ...]
+    required: tuple[str, ...]
+    make: Callable[[dict[str, Any]], ProcessConfig]
+    renamed: dict[str, str]  # config field -> spec parameter, where they differ
+
+
+def _rename(kw: dict[str, Any], old: str, new: str, wrap: bool = False) -> dict[str, Any]:
+    kw = dict(kw)
+    if old in kw:  # absent when a required parameter is missing; reported after validation
+        value = kw.pop(old)
+        kw[new] = (value,) if wrap else value
+    return kw
+
+
+_FORMS: dict[str, _Form] = {
+    "ar1": _Form({"rho": _NUM, **_ARMA_COMMON}, ("rho",), ("rho",),
+                 lambda kw: ARMAConfig(**_rename(kw, "rho", "ar", wrap=True)), {"ar": "rho"}),
+    "ar": _Form({"coefs": _NUMS, **_ARMA_COMMON}, ("coefs",), ("coefs",),
+                lambda kw: ARMAConfig(**_rename(kw, "coefs", "ar")), {"ar": "coefs"}),
+    "ma": _Form({"coefs": _NUMS, **_ARMA_COMMON}, ("coefs",), ("coefs",),
+                lambda kw: ARMAConfig(**_rename(kw, "coefs", "ma")), {"ma": "coefs"}),
+    "arma": _Form({"ar": _NUMS, "ma": _NUMS, **_ARMA_COMMON}, ("ar", "ma"), (),
+                  lambda kw: ARMAConfig(**kw), {}),
+    "iid": _Form({"dist": _STR, "loc": _NUM, "scale": _NUM, "low": _NUM, "high": _NUM,
+                  "df": _NUM, "name": _STR}, ("dist",), (),
+                 lambda kw: IIDConfig(**kw), {}),
+    "normal": _Form({"loc": _NUM, "scale": _NUM, "name": _STR}, ("loc", "scale"), (),
+                    lambda kw: IIDConfig(dist="normal", **kw), {}),
+    "uniform": _Form({"low": _NUM, "high": _NUM, "name": _STR}, ("low", "high"), (),
+                     lambda kw: IIDConfig(dist="uniform", **kw), {}),
+    "student_t": _Form({"df": _NUM, "loc": _NUM, "scale": _NUM, "name": _STR},
+                       ("df", "loc", "scale"), (),
+                       lambda kw: IIDConfig(dist="student_t", **kw), {}),
+}
+
+_EXAMPLE = "expected a call such as ar1(rho=0.1) or arma(ar=[0.5, -0.2], ma=[0.3])"
+
+
+def parse_process_spec(spec: str) -> ProcessConfig:
+    """The config a spec string describes; any problem is a one-line :class:`LagnetError`.
+
+    >>> parse_process_spec("ar1(rho=0.1)").ar
+    (0.1,)
+    >>> parse_process_spec('iid(dist="uniform", low=0, high=0.5)').high
+    0.5
+    """
+    if not isinstance(spec, str):
+        raise LagnetError("process", spec, "a process spec must be a string")
+    if len(spec) > _MAX_LEN:
+        raise LagnetError("process", spec, f"longer than {_MAX_LEN} characters")
+    shown = _one_line(spec)
+    try:
+        body = ast.parse(spec.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+        why = getattr(err, "msg", None) or type(err).__name__
+        raise LagnetError("process", shown, f"not a valid spec ({why}); {_EXAMPLE}") from None
+
+    if isinstance(body, ast.Name):  # a bare name: "normal" means "normal()"
+        body = ast.Call(func=body, args=[], keywords=[])
+    if not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)):
+        raise LagnetError("process", shown, f"not a process spec; {_EXAMPLE}")
+    name = body.func.id
+    form = _FORMS.get(name)
+    if form is None:
+        raise LagnetError("process", shown,
+                          f"unknown process '{name}' (known: {', '.join(_FORMS)})")
+
+    known = f"(known: {', '.join(form.params)})"
+    if len(body.args) > len(form.positional):
+        raise LagnetError("process", shown, f"{name} takes at most {len(form.positional)} "
+                          f"positional argument(s): {', '.join(form.positional) or 'none'}")
+    given: dict[str, Any] = {}
+    pairs = list(zip(form.positional, body.args)) + [(k.arg, k.value) for k in body.keywords]
+    for param, node in pairs:
+        if param is None or isinstance(node, ast.Starred):
+            raise LagnetError("process", shown, "* and ** arguments are not allowed")
+        if param not in form.params:
+            value = _literal(node, f"process.{param}")
+            raise LagnetError(f"process.{param}", _one_line(value),
+                              f"unknown parameter for {name} {known}")
+        if param in given:
+            raise LagnetError(f"process.{param}", shown, "given twice")
+        given[param] = _typed(_literal(node, f"process.{param}"), form.params[param],
+                              f"process.{param}")
+    try:
+        cfg = form.make(given)
+    except ValidationError as err:
+        e = err.errors()[0]
+        field = str(e["loc"][0]) if e["loc"] else "process"
+        param = form.renamed.get(field, field)
+        raise LagnetError(f"process.{param}", _shown(given.get(param, e.get("input"))),
+                          e["msg"]) from None
+    for param in form.required:
+        if param not in given:
+            raise LagnetError(f"process.{param}", shown, f"{name} needs {param}")
+    _check_builds(cfg, form, given)
+    return cfg
+
+
+def _check_builds(cfg: ProcessConfig, form: _Form, given: dict[str, Any]) -> None:
+    """Run the constructor's checks now, naming the parameter the user wrote."""
+    from lagnet.processes.base import build_process
+
+    try:
+        build_process(cfg)
+    except LagnetError as err:
+        field = err.field.removeprefix("process.")
+        param = form.renamed.get(field)
+        if param is None:
+            raise
+        raise LagnetError(f"process.{param}", _shown(given[param]), err.reason) from None
+
+
+def _literal(node: ast.AST, field: str) -> Any:
+    """A whitelisted literal: a number (signs allowed), a string, a bool, or a flat
+    list/tuple of numbers. Anything else — names, calls, attributes — is refused."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str)):
+        return node.value
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
+            and isinstance(node.operand, ast.Constant) and _is_num(node.operand.value)):
+        return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(item, field) for item in node.elts]
+        if all(_is_num(v) for v in items):
+            return items
+    raise LagnetError(field, _one_line(ast.unparse(node)),
+                      "expected a number, a list of numbers or a quoted string")
+
+
+def _typed(value: Any, kind: str, field: str) -> Any:
+    if kind == _NUM and _is_num(value):
+        return value
+    if kind == _NUMS and (_is_num(value) or isinstance(value, list)):
+        return tuple(value) if isinstance(value, list) else (value,)
+    if kind == _STR and isinstance(value, str):
+        return value
+    raise LagnetError(field, _one_line(value), f"expected {kind}")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _shown(v: Any) -> Any:
+    """A parameter value as the user wrote it: lists as lists."""
+    return list(v) if isinstance(v, tuple) else _one_line(v)
+
+
+def _one_line(v: Any) -> Any:
+    """Strings with control characters are shown quoted, so an error stays on one line."""
+    if isinstance(v, str) and not v.isprintable():
+        return repr(v)
+    return v

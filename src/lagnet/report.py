@@ -1,0 +1,222 @@
+"""The HTML report of a run: run directory in, one self-contained ``report.html`` out.
+
+Reads ``config.toml``, ``metrics.json`` and ``plots/*.png`` (drawn by :mod:`lagnet.plots`);
+computes nothing. The page embeds its images as base64 data URIs and its CSS inline, so it
+opens offline and can be mailed as one file. Every piece of text from the run is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from lagnet.errors import LagnetError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# (file stem in plots/, caption) in the order the report shows them.
+PLOTS = (
+    ("vs_input", "Truth and prediction against the current input. A target that depends on the "
+                 "past is a cloud around the memoryless curve; a model that learned the past "
+                 "reproduces the cloud instead of collapsing onto the curve."),
+    ("pred_vs_truth", "Prediction against truth on valid test steps; points on the dashed "
+                      "diagonal are exact."),
+    ("per_step_mse", "Test MSE at each time step, beside the memoryless baseline. Early steps "
+                     "show warm-up error; a rise at late steps shows drift."),
+    ("learning_curve", "Training loss and validation MSE (log scale) and validation R² against "
+                       "training step."),
+    ("sample_paths", "A few test paths: the input (grey, right axis), the truth and the "
+                     "model's prediction. Shaded steps have no defined target."),
+)
+
+MEMORY_R2_TEXT = (
+    "R² on the whole target can hide a lag term that carries 1% of the variance: a model that "
+    "ignores the past entirely still scores R² = 0.99. memory_r2 = 1 − MSE_model / "
+    "MSE_memoryless is the share of the past-dependent error the model removed: 0 means it "
+    "did no better than the best function of the current input alone, 1 means it captured "
+    "everything the past adds."
+)
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 980px;
+       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; }
+h1 code, td code { font-size: 0.95em; }
+.sub { color: #666; margin-top: 0; }
+.verdict { border-left: 6px solid; padding: 0.8em 1.2em; margin: 1.2em 0; border-radius: 4px; }
+.verdict p { font-size: 1.25em; font-weight: 600; margin: 0 0 0.3em 0; }
+.verdict ul { margin: 0.3em 0 0 0; }
+.good { background: #e8f5e9; border-color: #2e7d32; }
+.bad { background: #ffebee; border-color: #c62828; }
+.neutral { background: #f3f3f3; border-color: #888; }
+table { border-collapse: collapse; margin: 0.6em 0 1.2em 0; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.9em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #fafafa; }
+figure { margin: 1.2em 0; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.92em; }
+.note { color: #a15c00; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; border-radius: 4px; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any, na: str = "n/a") -> str:
+    """A number for a table cell: 4 significant digits; None -> ``na``."""
+    if value is None:
+        return na
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return str(value) if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _get(d: Optional[dict], *keys: str) -> Any:
+    """d[k0][k1]…, or None where any level is missing."""
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def _rows(rows: list[tuple[str, Any]]) -> str:
+    return "\n".join(f"<tr><th>{_e(k)}</th><td class='num'>{_e(v)}</td></tr>" for k, v in rows)
+
+
+def _verdict(metrics: dict) -> str:
+    verdict = metrics.get("verdict") or {}
+    learned = verdict.get("learned_past")
+    cls = {True: "good", False: "bad"}.get(learned, "neutral")
+    headline = verdict.get("headline") or "No verdict was recorded for this run."
+    details = "".join(f"<li>{_e(d)}</li>" for d in verdict.get("details") or [])
+    return (f"<div class='verdict {cls}'><p>{_e(headline)}</p>"
+            + (f"<ul>{details}</ul>" if details else "") + "</div>")
+
+
+def _metrics_tables(metrics: dict) -> str:
+    g = lambda *k: _get(metrics, *k)  # noqa: E731
+    lags = g("baselines", "linear_lags", "lags")
+    lin_name = f"linear on last {lags} lags" if lags is not None else "linear on lags"
+    comparison = "\n".join(
+        f"<tr><th>{_e(name)}</th><td class='num'>{_e(_fmt(mse))}</td>"
+        f"<td class='num'>{_e(_fmt(r2))}</td></tr>"
+        for name, mse, r2 in (
+            (f"model ({g('model', 'kind') or '?'})", g("test", "mse"), g("test", "r2")),
+            ("memoryless baseline", g("baselines", "memoryless", "mse"),
+             g("baselines", "memoryless", "r2")),
+            (lin_name, g("baselines", "linear_lags", "mse"), g("baselines", "linear_lags", "r2")),
+        )
+    )
+    memory_r2 = g("test", "memory_r2")
+    memory_cell = "n/a — the target needs no memory" if memory_r2 is None else _fmt(memory_r2)
+    horizon = g("long_horizon", "length")
+    test_rows = [
+        ("memory_r2", memory_cell),
+        ("R²", _fmt(g("test", "r2"))),
+        ("NRMSE", _fmt(g("test", "nrmse"))),
+        ("RMSE", _fmt(g("test", "rmse"))),
+        ("test set", f"{_fmt(g('test', 'paths'))} paths × {_fmt(g('test', 'length'))} steps"),
+        (f"long-horizon MSE ({_fmt(horizon)} steps)", _fmt(g("long_horizon", "mse"))),
+        ("long-horizon R²", _fmt(g("long_horizon", "r2"))),
+        ("long-horizon / test MSE ratio", _fmt(g("long_horizon", "ratio"))),
+        ("target variance", _fmt(g("target", "variance"))),
+        ("memory share of target variance", _fmt(g("target", "memory_share"))),
+        ("model parameters", _fmt(g("model", "parameters"))),
+    ]
+    train_rows = [
+        ("steps", _fmt(g("train", "steps"))),
+        ("seconds", _fmt(g("train", "seconds"))),
+        ("sequences seen", _fmt(g("train", "sequences"))),
+        ("stopped because", _fmt(g("train", "stopped"))),
+        ("ms per step", _fmt(g("train", "ms_per_step"))),
+        ("best step", _fmt(g("train", "best_step"))),
+    ]
+    return (
+        "<h2>Metrics</h2>\n"
+        "<table><tr><th></th><th>test MSE</th><th>test R²</th></tr>\n"
+        f"{comparison}</table>\n"
+        f"<p>{_e(MEMORY_R2_TEXT)}</p>\n"
+        f"<table>{_rows(test_rows)}</table>\n"
+        f"<h2>Training</h2>\n<table>{_rows(train_rows)}</table>\n"
+    )
+
+
+def _plots(plot_dir: Path) -> str:
+    parts = ["<h2>Plots</h2>"]
+    for name, caption in PLOTS:
+        path = plot_dir / f"{name}.png"
+        if not path.is_file():
+            parts.append(f"<p class='note'>Plot plots/{_e(path.name)} was not found; "
+                         "<code>lagnet.plots.save_plots(run_dir)</code> draws it.</p>")
+            continue
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        parts.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{_e(name)}\">"
+                     f"<figcaption>{_e(caption)}</figcaption></figure>")
+    return "\n".join(parts)
+
+
+def write_report(run_dir: str | os.PathLike) -> Path:
+    """Write ``run_dir/report.html`` from the run's config, metrics and plots; return its path.
+
+    ``metrics.json`` is required; a missing ``config.toml`` or plot is noted on the page.
+    """
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise LagnetError("run_dir", str(run_dir), "has no metrics.json")
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    config_path = run_dir / "config.toml"
+    config_text = config_path.read_text(encoding="utf-8") if config_path.is_file() else None
+    try:
+        config = tomllib.loads(config_text) if config_text is not None else {}
+    except tomllib.TOMLDecodeError:
+        config = {}  # shown verbatim below all the same
+    name = config.get("name") or run_dir.name
+    formula = _get(metrics, "target", "formula") or _get(config, "target", "formula") or "?"
+
+    config_html = (f"<pre>{_e(config_text)}</pre>" if config_text is not None
+                   else "<p class='note'>config.toml is missing.</p>")
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>lagnet — {_e(name)}: {_e(formula)}</title>
+<style>{CSS}</style>
+</head>
+<body>
+<h1>Learning <code>{_e(formula)}</code></h1>
+<p class="sub">run {_e(name)}</p>
+{_verdict(metrics)}
+{_metrics_tables(metrics)}
+{_plots(run_dir / "plots")}
+<h2>Configuration</h2>
+{config_html}
+</body>
+</html>
+"""
+    out = run_dir / "report.html"
+    tmp = run_dir / "report.html.tmp"
+    # Write then rename: a reader never sees a half-written report.
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

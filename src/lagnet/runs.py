@@ -1,0 +1,173 @@
+"""The one pipeline: ``run(config) -> Run``. The CLI, the Python API and (later) sweeps call it.
+
+A run directory holds everything needed to look at a result again without retraining:
+
+    config.toml         the fully resolved config (``lagnet train config.toml`` reproduces it)
+    metrics.json        test metrics, baselines, per-step errors, long horizon, verdict
+    history.csv         step, seconds, lr, loss, val_mse, val_r2 at each validation
+    model.safetensors   weights (+ model.json: structure and scalings' shapes)
+    predictions.npz     a sample of test paths with truth, prediction and baseline
+    plots/*.png         the five standard plots
+    report.html         one self-contained page
+
+It is written under a temporary name and renamed at the end, so a crash never leaves a
+half-written directory that looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import jax
+import numpy as np
+
+from lagnet.checkpoint import load_model, save_model
+from lagnet.config import RunConfig, config_to_toml, load_config
+from lagnet.errors import LagnetError
+from lagnet.evaluation import evaluate, verdict
+from lagnet.models import Normalised, count_parameters
+from lagnet.tasks import build_task
+from lagnet.training import Callback, fit
+
+
+@contextmanager
+def on_device(name: str):
+    """Run under ``auto`` (JAX's default backend), ``cpu`` or ``gpu``."""
+    if name == "auto":
+        yield
+        return
+    try:
+        devices = jax.devices("cuda" if name == "gpu" else "cpu")
+    except RuntimeError:
+        raise LagnetError("device", name, "no such device on this machine") from None
+    with jax.default_device(devices[0]):
+        yield
+
+
+@dataclass
+class Run:
+    """A trained model with its config, metrics and history."""
+
+    config: RunConfig
+    model: Normalised
+    metrics: dict
+    history: dict[str, list] = field(default_factory=dict)
+    predictions: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def predict(self, x) -> np.ndarray:
+        """Predict on inputs in the user's units: x (N, L) for one input series or (N, L, C).
+        Returns (N, L) for a single output from (N, L) input, else (N, L, O)."""
+        x = np.asarray(x, np.float32)
+        squeeze = x.ndim == 2
+        if squeeze:
+            x = x[..., None]
+        c_in = int(self.model.x_mean.shape[0])
+        if x.ndim != 3 or x.shape[2] != c_in:
+            raise LagnetError("x", f"shape {x.shape}", f"expected (N, L) or (N, L, {c_in})")
+        if not np.all(np.isfinite(x)):
+            raise LagnetError("x", "NaN/inf", "inputs must be finite")
+        y = np.asarray(jax.jit(self.model.__call__)(x))
+        return y[..., 0] if squeeze and y.shape[2] == 1 else y
+
+    def save(self, directory: str | Path, *, plots: bool = True) -> Path:
+        """Write the run directory atomically; replaces ``directory`` if it exists."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            (tmp / "config.toml").write_text(config_to_toml(self.config))
+            (tmp / "metrics.json").write_text(json.dumps(self.metrics, indent=2))
+            _write_history(tmp / "history.csv", self.history)
+            save_model(self.model, self.config.model, tmp,
+                       dict(inputs=list(self.config.target.inputs),
+                            formula=self.config.target.formula))
+            if self.predictions:
+                np.savez_compressed(tmp / "predictions.npz", **self.predictions)
+            if plots:
+                render(tmp)
+            if directory.exists():
+                old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+                os.replace(directory, old)
+                os.replace(tmp, directory)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.path = directory
+        return directory
+
+
+def render(directory: Path) -> None:
+    """(Re)make plots/*.png and report.html from the files in a run directory."""
+    from lagnet.plots import save_plots
+    from lagnet.report import write_report
+
+    save_plots(directory)
+    write_report(directory)
+
+
+def _write_history(path: Path, history: dict[str, list]) -> None:
+    cols = ["step", "seconds", "lr", "loss", "val_mse", "val_r2"]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for row in zip(*(history.get(c, []) for c in cols)):
+            w.writerow(row)
+
+
+def _read_history(path: Path) -> dict[str, list]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = ["step", "seconds", "lr", "loss", "val_mse", "val_r2"]
+    return {c: [float(r[c]) for r in rows] for c in cols}
+
+
+def run(config: RunConfig, out: str | Path | None = None,
+        callbacks: Iterable[Callback] = ()) -> Run:
+    """Train, evaluate and (if ``out`` is given) write the run directory."""
+    task = build_task(config)
+    with on_device(config.device):
+        result = fit(config, task, callbacks)
+        t0 = time.perf_counter()
+        ev = evaluate(result.model, task, config.eval, config.train.length)
+    metrics = ev.metrics
+    metrics["train"] = result.info
+    metrics["eval_seconds"] = time.perf_counter() - t0
+    metrics["model"] = dict(kind=config.model.kind, parameters=count_parameters(result.model.net))
+    metrics["device"] = str(jax.devices()[0].platform) if config.device == "auto" else config.device
+    metrics["verdict"] = verdict(metrics)
+    r = Run(config=config, model=result.model, metrics=metrics, history=result.history,
+            predictions=ev.predictions)
+    if out is not None:
+        r.save(out)
+    return r
+
+
+def load(directory: str | Path) -> Run:
+    """Load a run directory written by :meth:`Run.save`."""
+    directory = Path(directory)
+    for name in ("config.toml", "metrics.json", "model.json", "model.safetensors"):
+        if not (directory / name).is_file():
+            raise LagnetError("run_dir", str(directory), f"not a run directory (no {name})")
+    config = load_config(directory / "config.toml")
+    model, _ = load_model(directory)
+    metrics = json.loads((directory / "metrics.json").read_text())
+    history = _read_history(directory / "history.csv") if (directory / "history.csv").is_file() else {}
+    preds = {}
+    if (directory / "predictions.npz").is_file():
+        with np.load(directory / "predictions.npz") as z:
+            preds = {k: z[k] for k in z.files}
+    return Run(config=config, model=model, metrics=metrics, history=history,
+               predictions=preds, path=directory)

@@ -1,0 +1,238 @@
+"""The one gradient loop. It knows nothing about the model beyond "an Equinox module".
+
+Each step — simulate a fresh batch, evaluate the target, run the model, masked MSE on the valid
+steps, gradient, clip, AdamW update — is one pure function
+``step(params, opt_state, key, lr) -> (params, opt_state, loss)``; a chunk of steps runs under
+one ``jax.jit`` as a ``lax.scan``, so fresh data costs almost nothing and there is no
+Python-side state to stop it being vmapped over many models later. The host side only picks
+learning rates, validates, keeps the best weights, watches the clock and calls callbacks.
+
+Legend: N paths, L time steps, C input channels, O outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lagnet.config import RunConfig, TrainConfig
+from lagnet.models import Normalised, build_net, identity_scaling
+from lagnet.tasks import Task
+
+Callback = Callable[[dict], None]
+CHUNK_MAX = 50  # steps per jitted call: long enough to hide dispatch, short enough for Ctrl-C
+
+
+# ----------------------------------------------------------------------------- pure pieces
+def masked_mse(pred: jax.Array, y: jax.Array, valid: jax.Array) -> jax.Array:
+    """Mean squared error over paths, outputs and the valid steps only. pred, y: (N, L, O)."""
+    w = valid.astype(pred.dtype)[None, :, None]  # (1, L, 1)
+    return jnp.sum(w * (pred - y) ** 2) / (jnp.sum(w) * pred.shape[0] * pred.shape[2])
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.lr·end_lr_factor`` at ``total``."""
+    warmup = min(cfg.warmup, max(total // 10, 1))
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    frac = min(1.0, (step - warmup) / max(total - warmup, 1))
+    end = cfg.lr * cfg.end_lr_factor
+    return end + 0.5 * (cfg.lr - end) * (1.0 + math.cos(math.pi * frac))
+
+
+def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
+    """Clip by global norm, then Adam with decoupled weight decay. The learning rate is applied
+    by the step (``-lr · update``) so the host can schedule it and lower it after a divergence."""
+    parts = [optax.clip_by_global_norm(cfg.clip), optax.scale_by_adam()]
+    if cfg.weight_decay > 0:
+        parts.append(optax.add_decayed_weights(cfg.weight_decay))
+    return optax.chain(*parts)
+
+
+def make_step(task: Task, static, optimizer, model_scales, cfg: TrainConfig, data=None):
+    """The pure train step. ``data`` = (x, y) of a fixed data set, or None for fresh paths."""
+    x_mean, x_std, y_mean, y_std = model_scales
+    valid_fixed = None if data is None else data[2]
+
+    def loss_fn(params, x, y, valid):
+        net = eqx.combine(params, static)
+        return masked_mse(net((x - x_mean) / x_std), (y - y_mean) / y_std, valid)
+
+    def step(params, opt_state, key, lr):
+        if data is None:
+            x, y, valid = task.sample(key, cfg.batch, cfg.length)
+        else:
+            idx = jax.random.choice(key, data[0].shape[0], (cfg.batch,), replace=False)
+            x, y, valid = data[0][idx], data[1][idx], valid_fixed
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, valid)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = jax.tree_util.tree_map(lambda p, u: p - lr * u, params, updates)
+        return params, opt_state, loss
+
+    return step
+
+
+def make_chunk(step):
+    """K steps in one jitted call: keys (K, 2), lrs (K,) -> params, opt_state, losses (K,)."""
+
+    @jax.jit
+    def chunk(params, opt_state, keys, lrs):
+        def body(carry, inp):
+            p, s, loss = step(*carry, *inp)
+            return (p, s), loss
+
+        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (keys, lrs))
+        return params, opt_state, losses
+
+    return chunk
+
+
+def fit_scales(task: Task, cfg: RunConfig, key: jax.Array):
+    """Input and target scalings from a pilot sample (identity when normalisation is off)."""
+    if not cfg.model.normalize:
+        return (*identity_scaling(task.c_in), *identity_scaling(task.c_out))
+    x, y, valid = task.sample(key, cfg.train.pilot_paths, cfg.train.length)
+    x, y, valid = np.asarray(x, np.float64), np.asarray(y, np.float64), np.asarray(valid)
+    yv = y[:, valid]
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    x_std, y_std = x.std(axis=(0, 1)), yv.std(axis=(0, 1))
+    return (f32(x.mean(axis=(0, 1))), f32(np.where(x_std > 0, x_std, 1.0)),
+            f32(yv.mean(axis=(0, 1))), f32(np.where(y_std > 0, y_std, 1.0)))
+
+
+# ----------------------------------------------------------------------------- the loop
+@dataclass
+class FitResult:
+    model: Normalised
+    history: dict[str, list] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+
+def _chunk_size(val_every: int) -> int:
+    return max(1, val_every // math.ceil(val_every / CHUNK_MAX))
+
+
+def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitResult:
+    """Train a model for ``cfg`` on ``task``. Stops at ``train.steps``, at the wall-clock budget
+    ``train.max_seconds`` (which the learning-rate schedule is fitted to), on a validation
+    plateau (``train.patience``), after repeated divergence, or on Ctrl-C — and returns the
+    weights that did best on the fixed validation set in every case."""
+    tc = cfg.train
+    t_start = time.perf_counter()
+    k_init, k_pilot, k_val, k_train, k_data = jax.random.split(jax.random.PRNGKey(cfg.seed), 5)
+
+    net = build_net(cfg.model, task.c_in, task.c_out, k_init)
+    scales = fit_scales(task, cfg, k_pilot)
+    params, static = eqx.partition(net, eqx.is_array)
+    optimizer = make_optimizer(tc)
+    opt_state = optimizer.init(params)
+
+    data = None
+    if tc.fixed_paths is not None:
+        if tc.fixed_paths < tc.batch:
+            from lagnet.errors import LagnetError
+
+            raise LagnetError("train.fixed_paths", tc.fixed_paths,
+                              f"must be at least train.batch ({tc.batch})")
+        data = task.sample(k_data, tc.fixed_paths, tc.length)
+    chunk = make_chunk(make_step(task, static, optimizer, scales, tc, data))
+
+    x_val, y_val, valid_val = task.sample(k_val, tc.val_paths, tc.length)
+    y_val_var = float(jnp.var(y_val[:, valid_val]))
+
+    @jax.jit
+    def validate(params):
+        model = Normalised(eqx.combine(params, static), *scales)
+        return masked_mse(model(x_val), y_val, valid_val)
+
+    k = _chunk_size(tc.val_every)
+    history = {key: [] for key in ("step", "seconds", "lr", "loss", "val_mse", "val_r2")}
+    best = dict(params=params, val_mse=math.inf, step=0)
+    step, since_val, lr_factor, divergences, bad_vals = 0, 0, 1.0, 0, 0
+    planned = tc.steps
+    stopped = "steps"
+    loss_acc: list[float] = []
+    t_train = None  # when the first compiled chunk finished (compile excluded from speed)
+    steps_timed = 0
+
+    def elapsed() -> float:
+        return time.perf_counter() - t_start
+
+    try:
+        while step < planned:
+            keys = jax.vmap(lambda i: jax.random.fold_in(k_train, i))(jnp.arange(step, step + k))
+            lrs = jnp.asarray([lr_factor * lr_at(s, planned, tc) for s in range(step, step + k)],
+                              jnp.float32)
+            new_params, new_state, losses = chunk(params, opt_state, keys, lrs)
+            losses = np.asarray(losses)
+            if t_train is None:
+                t_train = time.perf_counter()
+            else:
+                steps_timed += k
+            if not np.all(np.isfinite(losses)):
+                # Divergence guard: back to the best weights, fresh optimiser, lower rate.
+                divergences += 1
+                if divergences > 4:
+                    stopped = "diverged"
+                    break
+                lr_factor *= 0.3
+                params, opt_state = best["params"], optimizer.init(best["params"])
+                continue
+            params, opt_state = new_params, new_state
+            step += k
+            since_val += k
+            loss_acc.extend(losses.tolist())
+
+            # Fit the planned number of steps to the wall-clock budget.
+            if tc.max_seconds is not None and steps_timed > 0:
+                per_step = (time.perf_counter() - t_train) / steps_timed
+                left = tc.max_seconds - elapsed()
+                possible = step + int(max(left, 0.0) / per_step)
+                planned = min(tc.steps, max(step, possible - possible % k))
+                if left <= 0:
+                    planned = step
+
+            if since_val >= tc.val_every or step >= planned:
+                since_val = 0
+                val_mse = float(validate(params))
+                r2 = 1.0 - val_mse / y_val_var if y_val_var > 0 else float("nan")
+                row = dict(step=step, seconds=elapsed(), lr=float(lrs[-1]),
+                           loss=float(np.mean(loss_acc)), val_mse=val_mse, val_r2=r2)
+                loss_acc = []
+                for name, v in row.items():
+                    history[name].append(v)
+                if val_mse < best["val_mse"] * (1 - 1e-4):
+                    best.update(params=params, val_mse=val_mse, step=step)
+                    bad_vals = 0
+                else:
+                    bad_vals += 1
+                speed = steps_timed / (time.perf_counter() - t_train) if steps_timed else 0.0
+                for cb in callbacks:
+                    cb(dict(row, planned=planned, steps_per_s=speed))
+                if tc.patience is not None and bad_vals >= tc.patience:
+                    stopped = "plateau"
+                    break
+        else:
+            if tc.max_seconds is not None and step < tc.steps:
+                stopped = "max_seconds"
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+
+    if best["val_mse"] == math.inf:  # never validated (interrupted at once): use what we have
+        best["params"] = params
+    seconds = elapsed()
+    train_seconds = (time.perf_counter() - t_train) if t_train else 0.0
+    model = Normalised(eqx.combine(best["params"], static), *scales)
+    info = dict(steps=step, seconds=seconds, sequences=step * tc.batch, stopped=stopped,
+                ms_per_step=1e3 * train_seconds / steps_timed if steps_timed else None,
+                best_step=best["step"], best_val_mse=best["val_mse"],
+                divergences=divergences)
+    return FitResult(model=model, history=history, info=info)
