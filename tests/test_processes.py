@@ -35,28 +35,36 @@ def _statsmodels(cfg: ARMAConfig, lags: int) -> tuple[float, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- contract
+# Small samples share one shape so each process compiles once per test session.
+N, L = 50, 40
+
+
 @pytest.mark.parametrize("name", PROCESSES)
 def test_contract(name, key):
     cfg = PROCESSES[name]
     p = build_process(cfg)
     assert p.series[0] == cfg.name
-    out = p.sample(key, 8, 16)
+    out = p.sample(key, N, L)
     assert tuple(out) == p.series
     for s, a in out.items():
-        assert a.shape == (8, 16), s
+        assert a.shape == (N, L), s
         assert a.dtype == np.float32, s
         assert np.all(np.isfinite(a)), s
 
-    again = p.sample(key, 8, 16)
-    other = p.sample(jax.random.split(key)[1], 8, 16)
-    jitted = jax.jit(lambda k: p.sample(k, 8, 16))(key)
+    again = p.sample(key, N, L)
+    other = p.sample(jax.random.split(key)[1], N, L)
+    jitted = jax.jit(lambda k: p.sample(k, N, L))(key)
     for s in p.series:
         np.testing.assert_array_equal(out[s], again[s])
         assert np.any(np.asarray(out[s]) != np.asarray(other[s])), s
         np.testing.assert_allclose(jitted[s], out[s], rtol=1e-6, atol=1e-6)
 
-    # Many independent batches in one pass, as sweeps will do.
-    batched = jax.vmap(lambda k: p.sample(k, 4, 5))(jax.random.split(key, 3))
+
+@pytest.mark.parametrize("name", ["arma21", "normal"])
+def test_vmap_over_keys(name, key):
+    """Many independent batches in one pass, as sweeps will do."""
+    cfg = PROCESSES[name]
+    batched = jax.vmap(lambda k: build_process(cfg).sample(k, 4, 5))(jax.random.split(key, 3))
     assert batched[cfg.name].shape == (3, 4, 5)
 
 
@@ -69,7 +77,7 @@ def test_sample_shape_checked(n, length, key):
 def test_series_names_follow_config(key):
     p = build_process(ARMAConfig(ar=(0.1,), name="u"))
     assert p.series == ("u", "e")
-    assert set(p.sample(key, 2, 3)) == {"u", "e"}
+    assert set(p.sample(key, N, L)) == {"u", "e"}
     assert build_process(IIDConfig(name="z")).series == ("z",)
     with pytest.raises(LagnetError, match="process.name"):
         build_process(ARMAConfig(ar=(0.1,), name="e"))
@@ -124,8 +132,8 @@ def _check_moments(x: np.ndarray, mean: float, var: float, acf: np.ndarray) -> N
 @pytest.mark.parametrize("name", ["ar1_zero", "ar1_stationary", "ar2", "arma21", "ma1"])
 def test_arma_statistics(name, key):
     cfg = ARMAS[name]
-    burn = 0 if cfg.init == "stationary" else 100
-    x = build_process(cfg).sample(key, 2000, 500 + burn)[cfg.name][:, burn:]  # (N, L)
+    burn = 0 if cfg.init == "stationary" else 100  # the zero start's transient
+    x = build_process(cfg).sample(key, 2000, 600)[cfg.name][:, burn:]  # (N, L)
     var, acf = _statsmodels(cfg, 5)
     _check_moments(x, cfg.mean, var, acf)
 
@@ -138,20 +146,20 @@ def test_iid_statistics(name, key):
         "uniform": ((cfg.low + cfg.high) / 2, (cfg.high - cfg.low) ** 2 / 12),
         "student_t": (cfg.loc, cfg.df / (cfg.df - 2) * cfg.scale**2),
     }[name]
-    x = build_process(cfg).sample(key, 2000, 500)[cfg.name]
+    x = build_process(cfg).sample(key, 2000, 600)[cfg.name]
     _check_moments(x, *closed, np.r_[1.0, np.zeros(5)])
 
 
 # ----------------------------------------------------------------------------- zero start
 def test_zero_init_starts_at_rest(key):
     p = build_process(ARMAConfig(ar=(0.1,)))
-    out = p.sample(key, 100, 5)
+    out = p.sample(key, N, L)
     x, e = np.asarray(out["x"]), np.asarray(out["e"])
     assert np.all(x[:, 0] == 0.0) and np.all(e[:, 0] == 0.0)
     np.testing.assert_array_equal(x[:, 1], e[:, 1])  # x_1 = 0.1·x_0 + e_1 = e_1
 
     cfg = PROCESSES["arma21_zero"]
-    x = np.asarray(build_process(cfg).sample(key, 100, 5)["x"])
+    x = np.asarray(build_process(cfg).sample(key, N, L)["x"])
     assert np.all(x[:, 0] == np.float32(cfg.mean))
 
 
@@ -170,7 +178,7 @@ def test_zero_init_transient_variance(rho, key):
 @pytest.mark.parametrize("name", ["ar1_zero", "arma21_zero"])
 def test_scan_equals_reference_step(name, key):
     cfg = ARMAS[name]
-    out = build_process(cfg).sample(key, 50, 40)
+    out = build_process(cfg).sample(key, N, L)
     ref = arma_reference(cfg.ar, cfg.ma, out["e"], cfg.mean)
     np.testing.assert_allclose(out[cfg.name], ref, rtol=1e-5, atol=1e-5)
 
@@ -180,11 +188,11 @@ def test_stationary_paths_obey_the_recursion(name, key):
     """With a drawn start the pre-sample is hidden, but from t = max(p, q) on the returned
     x and e must satisfy the ARMA equation exactly (up to float32 rounding)."""
     cfg = ARMAS[name]
-    out = build_process(cfg).sample(key, 50, 40)
+    out = build_process(cfg).sample(key, N, L)
     y = np.asarray(out[cfg.name], dtype=np.float64) - cfg.mean
     e = np.asarray(out["e"], dtype=np.float64)
     start = max(len(cfg.ar), len(cfg.ma))
-    for t in range(start, 40):
+    for t in range(start, L):
         rhs = e[:, t] + sum(a * y[:, t - 1 - i] for i, a in enumerate(cfg.ar))
         rhs = rhs + sum(m * e[:, t - 1 - j] for j, m in enumerate(cfg.ma))
         np.testing.assert_allclose(y[:, t], rhs, atol=1e-4)

@@ -151,6 +151,9 @@ class RunConfig(_Frozen):
 # ----------------------------------------------------------------------------- building
 def _first_error(err: ValidationError, prefix: str = "") -> LagnetError:
     e = err.errors()[0]
+    inner = (e.get("ctx") or {}).get("error")
+    if isinstance(inner, LagnetError):  # raised by a validator (a process spec): keep it as is
+        return inner
     loc = ".".join(str(p) for p in e["loc"] if not str(p) in ("arma", "iid"))
     field = ".".join(p for p in (prefix, loc) if p) or "config"
     msg = e["msg"]

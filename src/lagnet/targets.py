@@ -32,7 +32,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import jax
 import jax.numpy as jnp
@@ -63,14 +63,11 @@ def _relu(xp: ModuleType, a: Any) -> Any:
 
 
 # name -> (fewest arguments, most arguments or None for any, implementation)
+# The one-argument NumPy names are looked up on np or jnp, whichever is evaluating.
 _FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., Any]]] = {
-    "abs": (1, 1, lambda xp, a: xp.abs(a)),
-    "exp": (1, 1, lambda xp, a: xp.exp(a)),
-    "log": (1, 1, lambda xp, a: xp.log(a)),
-    "sqrt": (1, 1, lambda xp, a: xp.sqrt(a)),
-    "sin": (1, 1, lambda xp, a: xp.sin(a)),
-    "cos": (1, 1, lambda xp, a: xp.cos(a)),
-    "tanh": (1, 1, lambda xp, a: xp.tanh(a)),
+    name: (1, 1, lambda xp, a, f=name: getattr(xp, f)(a))
+    for name in ("abs", "exp", "log", "sqrt", "sin", "cos", "tanh")
+} | {
     "sigmoid": (1, 1, _sigmoid),
     "relu": (1, 1, _relu),
     "min": (2, None, lambda xp, *a: functools.reduce(xp.minimum, a)),
@@ -127,7 +124,7 @@ class _Compiler:
         self.bare_constants: list[ast.Name] = []
 
     # -- messages
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str) -> NoReturn:
         # A formula with line breaks is shown escaped so that str(err) stays one line.
         shown = self.formula if self.formula.isprintable() else repr(self.formula)
         raise LagnetError(_FIELD, shown, reason)
@@ -169,7 +166,6 @@ class _Compiler:
             self.fail(f"syntax error at column {column} near '{near}': {e.msg}")
         except (RecursionError, MemoryError, ValueError):
             self.fail(f"the formula is too deeply nested to parse (limit: depth {MAX_DEPTH})")
-        raise AssertionError("unreachable")
 
     def expr(self, node: ast.AST, depth: int) -> tuple[Expr, float | None]:
         """Compile one node. Returns the closure and, when it reads no series, its value."""
@@ -317,7 +313,6 @@ class _Compiler:
                       f"index, as {name}[t] or {name}[t-k]")
         self.fail(f"unknown name '{name}' at column {column} (series: "
                   f"{', '.join(sorted(self.known))}; constants: {', '.join(_CONSTANTS)})")
-        raise AssertionError("unreachable")
 
     def _subscript(self, node: ast.Subscript, depth: int) -> tuple[Expr, bool]:
         token, column = self.seg(node), self.col(node)

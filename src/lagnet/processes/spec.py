@@ -77,7 +77,7 @@ def parse_process_spec(spec: str) -> ProcessConfig:
     if not isinstance(spec, str):
         raise LagnetError("process", spec, "a process spec must be a string")
     if len(spec) > _MAX_LEN:
-        raise LagnetError("process", spec, f"longer than {_MAX_LEN} characters")
+        raise LagnetError("process", _one_line(spec), f"longer than {_MAX_LEN} characters")
     shown = _one_line(spec)
     try:
         body = ast.parse(spec.strip(), mode="eval").body
