@@ -15,6 +15,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -34,7 +35,7 @@ def _cli(fn):
         try:
             return fn(*args, **kwargs)
         except LagnetError as e:
-            err.print(f"[red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except typer.Exit:
             raise
@@ -44,7 +45,8 @@ def _cli(fn):
         except Exception as e:  # noqa: BLE001 — the CLI's last word; LAGNET_DEBUG shows the trace
             if os.environ.get("LAGNET_DEBUG"):
                 raise
-            err.print(f"[red]failed:[/] {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
+            err.print(f"[red]failed:[/] {type(e).__name__}: {escape(str(e))}", highlight=False,
+                      soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -108,7 +110,7 @@ def train(
     cfg = make_config(apply_overrides(data, list(set_)))
     target_dir = out_dir or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not quiet:
-        err.print(f"[bold]lagnet[/] {cfg.target.formula}  on  {_describe(cfg)}  "
+        err.print(f"[bold]lagnet[/] {escape(cfg.target.formula)}  on  {escape(_describe(cfg))}  "
                   f"model {cfg.model.kind}({cfg.model.hidden}×{cfg.model.layers})")
     if quiet:
         result = run(cfg, target_dir)

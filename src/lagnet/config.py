@@ -74,7 +74,8 @@ Activation = Literal["silu", "relu", "tanh", "gelu", "identity"]
 class ModelConfig(_Frozen):
     """A recurrent encoder (Elman ``rnn``, ``gru`` or ``lstm``) followed by an MLP head.
 
-    ``head`` lists the hidden widths of the head ([] = a linear read-out);
+    ``head`` lists the hidden widths of the head ([] = a linear read-out); ``skip`` feeds the
+    current input to the head beside the hidden state;
     ``activation`` is the Elman cell's nonlinearity; ``normalize`` fits input and target
     scalings on a pilot sample and stores them inside the model."""
 
@@ -84,6 +85,7 @@ class ModelConfig(_Frozen):
     activation: Literal["tanh", "relu"] = "tanh"
     head: tuple[int, ...] = (64,)
     head_activation: Activation = "silu"
+    skip: bool = True
     normalize: bool = True
 
     @field_validator("head")

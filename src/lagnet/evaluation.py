@@ -53,6 +53,25 @@ def memory_r2(mse_model: float, mse_memoryless: float, r2_memoryless: float) -> 
     return 1.0 - mse_model / mse_memoryless
 
 
+def drift_check(steps: list[float | None], block: int = 10) -> dict:
+    """Late-step drift: the MSE of the last ``block`` valid steps against the median over all
+    ``block``-step windows (ending at the last step) of their MSE.
+
+    Windows, not single steps, are compared with the last window: per-step MSEs of a model with
+    rare large errors are right-skewed, so the median single step sits below a 10-step mean
+    even when nothing drifts (measured: a 1.5× ratio from skew alone on a model that holds at
+    10× the length)."""
+    finite = np.array([v for v in steps if v is not None], np.float64)
+    if finite.size == 0:
+        return dict(last10_mse=None, median_step_mse=None, median_window_mse=None, ratio=None)
+    n = finite.size // block
+    windows = finite[finite.size - n * block:].reshape(n, block).mean(axis=1) if n else finite[-block:]
+    last = float(finite[-block:].mean())
+    median = float(np.median(windows))
+    return dict(last10_mse=last, median_step_mse=float(np.median(finite)),
+                median_window_mse=median, ratio=last / median if median > 0 else None)
+
+
 # ----------------------------------------------------------------------------- baselines
 class MemorylessBaseline:
     """E[y_t | inputs at t], fitted by least squares on a large sample: per input channel a cubic
@@ -166,10 +185,7 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
     test.update(paths=paths, length=length)
 
     steps = per_step_mse(y, y_hat, valid)
-    finite = np.array([v for v in steps if v is not None])
-    last = finite[-10:]
-    drift = dict(last10_mse=float(last.mean()), median_step_mse=float(np.median(finite)),
-                 ratio=float(last.mean() / np.median(finite)) if np.median(finite) > 0 else None)
+    drift = drift_check(steps)
 
     long_len = length * cfg.long_factor
     xl, yl, vl = (np.asarray(a) for a in task.sample(k_long, cfg.long_paths, long_len))
@@ -236,7 +252,8 @@ def verdict(metrics: dict) -> dict:
                "test MSE: the model drifts at long horizons."))
     dr = metrics["drift"]
     if dr["ratio"] is not None:
-        details.append(f"The last 10 steps' MSE is {dr['ratio']:.2f}× the median step's"
+        details.append(f"The last 10 steps' MSE is {dr['ratio']:.2f}× that of the median "
+                       "10-step window"
                        + (" (no late-step drift)." if dr["ratio"] <= 1.5 else
                           " — later periods are worse."))
     return dict(learned_past=learned, headline=headline, details=details)

@@ -84,6 +84,9 @@ class Run:
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a run directory is not
         try:
             (tmp / "config.toml").write_text(config_to_toml(self.config))
             (tmp / "metrics.json").write_text(json.dumps(self.metrics, indent=2))

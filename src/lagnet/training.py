@@ -108,6 +108,16 @@ def fit_scales(task: Task, cfg: RunConfig, key: jax.Array):
             f32(yv.mean(axis=(0, 1))), f32(np.where(y_std > 0, y_std, 1.0)))
 
 
+def run_keys(seed: int):
+    """The run's independent keys: init, pilot (scalings), validation, training, fixed data."""
+    return jax.random.split(jax.random.PRNGKey(seed), 5)
+
+
+def validation_set(cfg: RunConfig, task: Task):
+    """The fixed validation paths of a run: x (N, L, C), y (N, L, O), valid (L,)."""
+    return task.sample(run_keys(cfg.seed)[2], cfg.train.val_paths, cfg.train.length)
+
+
 # ----------------------------------------------------------------------------- the loop
 @dataclass
 class FitResult:
@@ -127,7 +137,7 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
     weights that did best on the fixed validation set in every case."""
     tc = cfg.train
     t_start = time.perf_counter()
-    k_init, k_pilot, k_val, k_train, k_data = jax.random.split(jax.random.PRNGKey(cfg.seed), 5)
+    k_init, k_pilot, _, k_train, k_data = run_keys(cfg.seed)
 
     net = build_net(cfg.model, task.c_in, task.c_out, k_init)
     scales = fit_scales(task, cfg, k_pilot)
@@ -145,7 +155,7 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
         data = task.sample(k_data, tc.fixed_paths, tc.length)
     chunk = make_chunk(make_step(task, static, optimizer, scales, tc, data))
 
-    x_val, y_val, valid_val = task.sample(k_val, tc.val_paths, tc.length)
+    x_val, y_val, valid_val = validation_set(cfg, task)
     y_val_var = float(jnp.var(y_val[:, valid_val]))
 
     @jax.jit

@@ -19,7 +19,7 @@ def build_net(cfg: ModelConfig, c_in: int, c_out: int, key: jax.Array) -> Sequen
     """The untrained network for ``cfg`` with ``c_in`` input and ``c_out`` output channels."""
     if cfg.kind in ("rnn", "gru", "lstm"):
         return RecurrentNet(cfg.kind, c_in, c_out, cfg.hidden, cfg.layers, cfg.activation,
-                            cfg.head, cfg.head_activation, key=key)
+                            cfg.head, cfg.head_activation, cfg.skip, key=key)
     raise ValueError(f"model.kind: {cfg.kind!r} is not a known model")  # pragma: no cover
 
 

@@ -1,0 +1,61 @@
+"""The Python API: train → Run → predict / save / load, and atomic run directories."""
+
+import numpy as np
+import pytest
+
+import lagnet
+from lagnet.errors import LagnetError
+
+TINY = dict(hidden=6, head=[8], batch=16, length=12, steps=20, val_every=10, val_paths=32,
+            pilot_paths=32, eval=dict(test_paths=30, baseline_paths=50, long_paths=4))
+
+
+@pytest.fixture(scope="module")
+def run():
+    return lagnet.train(process="ar1(rho=0.1)", target="x[t]**2 + 0.5*x[t-1]**2", model="gru",
+                        **TINY)
+
+
+def test_run_has_metrics_and_predicts_in_user_units(run):
+    assert set(run.metrics["test"]) >= {"mse", "rmse", "nrmse", "r2", "memory_r2"}
+    x = np.random.default_rng(0).normal(size=(3, 12))
+    y2 = run.predict(x)
+    y3 = run.predict(x[..., None])
+    assert y2.shape == (3, 12) and y3.shape == (3, 12, 1)
+    np.testing.assert_allclose(y2, y3[..., 0])
+    assert np.mean(y2) > 0.3  # in the target's units (mean ≈ 1.5), not normalised (≈ 0)
+
+
+def test_predict_refuses_bad_arrays(run):
+    with pytest.raises(LagnetError, match="^x:"):
+        run.predict(np.zeros((2, 5, 3)))
+    with pytest.raises(LagnetError, match="finite"):
+        run.predict(np.full((2, 5), np.nan))
+
+
+def test_save_load_round_trip(run, tmp_path):
+    path = run.save(tmp_path / "run", plots=False)
+    loaded = lagnet.load(path)
+    x = np.random.default_rng(1).normal(size=(2, 12))
+    np.testing.assert_array_equal(run.predict(x), loaded.predict(x))
+    assert loaded.config == run.config and loaded.metrics["test"] == run.metrics["test"]
+    assert loaded.history["step"] == run.history["step"]
+
+
+def test_a_crash_while_saving_leaves_nothing_that_looks_complete(run, tmp_path, monkeypatch):
+    import lagnet.runs
+
+    def boom(directory):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(lagnet.runs, "render", boom)
+    with pytest.raises(RuntimeError):
+        run.save(tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_option_and_bad_load(tmp_path):
+    with pytest.raises(LagnetError, match="^hiddn:"):
+        lagnet.build_config(hiddn=3)
+    with pytest.raises(LagnetError, match="not a run directory"):
+        lagnet.load(tmp_path)

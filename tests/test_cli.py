@@ -1,0 +1,113 @@
+"""The command line end to end in a temp dir, and its answers to bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lagnet.cli import app
+
+runner = CliRunner()
+FAST = ["--hidden", "6", "--steps", "40", "--batch", "16", "--length", "15", "--quiet",
+        "--set", "train.val_every=20", "--set", "train.val_paths=32", "--set",
+        "train.pilot_paths=32", "--set", "eval.test_paths=40", "--set", "eval.baseline_paths=60",
+        "--set", "eval.long_paths=5", "--set", "model.head=[8]"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r1"
+    res = runner.invoke(app, ["train", "--process", "ar1(rho=0.1)", "--target",
+                              "x[t]**2 + 0.1*x[t-1]**2", "--model", "gru", "--out", str(out),
+                              *FAST])
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def test_train_writes_a_complete_run_directory(trained):
+    out, output = trained
+    for name in ("config.toml", "metrics.json", "history.csv", "model.safetensors",
+                 "model.json", "predictions.npz", "report.html"):
+        assert (out / name).is_file(), name
+    for name in ("vs_input", "pred_vs_truth", "per_step_mse", "learning_curve", "sample_paths"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000
+    m = json.loads((out / "metrics.json").read_text())
+    for k in ("mse", "rmse", "nrmse", "r2", "memory_r2"):
+        assert k in m["test"]
+    assert set(m["baselines"]) >= {"memoryless", "linear_lags"}
+    assert len(m["per_step_mse"]) == 15 and m["per_step_mse"][0] is None
+    assert m["long_horizon"]["length"] == 150
+    assert m["train"]["steps"] == 40 and m["train"]["stopped"] == "steps"
+    assert "memory_r2" in output and "report.html" in output
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_config_toml_reproduces_the_run(trained, tmp_path):
+    out, _ = trained
+    res = runner.invoke(app, ["train", str(out / "config.toml"), "--out", str(tmp_path / "r2"),
+                              "--quiet"])
+    assert res.exit_code == 0, res.output
+    a = json.loads((out / "metrics.json").read_text())
+    b = json.loads((tmp_path / "r2" / "metrics.json").read_text())
+    assert a["test"] == b["test"]  # same config, same seed → same run on CPU
+
+
+def test_eval_and_report(trained):
+    out, _ = trained
+    res = runner.invoke(app, ["eval", str(out), "--paths", "30", "--length", "40"])
+    assert res.exit_code == 0, res.output
+    assert "memory_r2" in res.output and "30 paths × 40 steps" in res.output
+    (out / "report.html").unlink()
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0 and (out / "report.html").stat().st_size > 10_000
+
+
+def test_eval_against_another_target(trained):
+    out, _ = trained
+    res = runner.invoke(app, ["eval", str(out), "--paths", "30", "--target",
+                              "x[t]**2 - 0.1*x[t-1]**2"])
+    assert res.exit_code == 0, res.output
+    assert "x[t]**2 - 0.1*x[t-1]**2" in res.output
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+def test_simulate(tmp_path, suffix):
+    path = tmp_path / f"paths{suffix}"
+    res = runner.invoke(app, ["simulate", "--process", "arma(ar=[0.5], ma=[0.3])", "--paths",
+                              "4", "--length", "7", "--out", str(path)])
+    assert res.exit_code == 0, res.output
+    if suffix == ".npz":
+        with np.load(path) as z:
+            assert z["x"].shape == (4, 7) and z["e"].shape == (4, 7)
+    else:
+        lines = path.read_text().splitlines()
+        assert lines[0] == "path,t,x,e" and len(lines) == 1 + 4 * 7
+
+
+@pytest.mark.parametrize("args,field", [
+    (["train", "--target", "x[t+1]"], "target.formula"),
+    (["train", "--target", "__import__('os')"], "target.formula"),
+    (["train", "--model", "transformerz"], "model.kind"),
+    (["train", "--process", "ar1(rho=1.2)"], "process.rho"),
+    (["train", "--process", "arma(ar=[0.5, 0.6])"], "process.ar"),
+    (["train", "--length", "-5"], "train.length"),
+    (["train", "--length", "3", "--target", "x[t-5]"], "train.length"),
+    (["train", "--set", "train.nope=1"], "train.nope"),
+    (["train", "missing.toml"], "config"),
+    (["simulate", "--process", "ar1(rho=0.1)", "--paths", "2", "--length", "-1", "--out",
+      "x.csv"], "length"),
+    (["simulate", "--process", "ar1(rho=0.1)", "--paths", "2", "--length", "5", "--out",
+      "x.txt"], "out"),
+    (["eval", "no-such-run"], "run_dir"),
+    (["report", "no-such-run"], "run_dir"),
+])
+def test_bad_input_exits_2_with_one_line(args, field, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.output
+    assert lines[0].startswith(f"error: {field}:"), lines[0]
+    assert "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []  # nothing half-written

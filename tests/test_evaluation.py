@@ -1,0 +1,93 @@
+"""Metrics against scikit-learn and mathematics; baselines on functions with known answers."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import mean_squared_error, r2_score
+
+from lagnet.evaluation import (LinearLagsBaseline, MemorylessBaseline, drift_check, memory_r2,
+                               per_step_mse, regression_metrics, valid_metrics, verdict)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_metrics_match_sklearn(rng):
+    y = rng.normal(size=500) ** 2
+    y_hat = y + rng.normal(scale=0.3, size=500)
+    m = regression_metrics(y, y_hat)
+    assert m["mse"] == pytest.approx(mean_squared_error(y, y_hat), rel=1e-12)
+    assert m["rmse"] == pytest.approx(np.sqrt(mean_squared_error(y, y_hat)), rel=1e-12)
+    assert m["r2"] == pytest.approx(r2_score(y, y_hat), rel=1e-12)
+    assert m["nrmse"] == pytest.approx(np.sqrt(mean_squared_error(y, y_hat)) / np.std(y), rel=1e-12)
+
+
+def test_valid_metrics_ignore_invalid_steps(rng):
+    y = rng.normal(size=(20, 10, 1))
+    y_hat = y + 0.1 * rng.normal(size=y.shape)
+    y_hat[:, :3] = 1e6  # garbage at undefined steps must not count
+    valid = np.arange(10) >= 3
+    m = valid_metrics(y, y_hat, valid)
+    assert m["r2"] == pytest.approx(r2_score(y[:, 3:].ravel(), y_hat[:, 3:].ravel()))
+    steps = per_step_mse(y, y_hat, valid)
+    assert steps[:3] == [None, None, None]
+    assert steps[5] == pytest.approx(mean_squared_error(y[:, 5, 0], y_hat[:, 5, 0]))
+
+
+def test_memory_r2():
+    assert memory_r2(0.01, 0.1, 0.9) == pytest.approx(0.9)
+    assert memory_r2(0.01, 0.1, 0.99995) is None  # the input alone explains the target
+    assert memory_r2(0.2, 0.1, 0.5) == pytest.approx(-1.0)  # worse than ignoring the past
+
+
+def test_memoryless_baseline_finds_conditional_mean(rng):
+    """y = x² + 0.5·sin(3x) + noise independent of x: the baseline's MSE is the noise variance."""
+    x = rng.normal(size=(200_000, 1))
+    noise = rng.normal(scale=0.2, size=(200_000, 1))
+    y = x**2 + 0.5 * np.sin(3 * x) + noise
+    base = MemorylessBaseline().fit(x, y)
+    xt = rng.normal(size=(20_000, 1))
+    err = base.predict(xt) - (xt**2 + 0.5 * np.sin(3 * xt))
+    assert np.mean(err**2) < 1e-3 * 0.04 * 10  # a small fraction of the noise variance
+    # past the fitted range it keeps the polynomial trend rather than going flat
+    assert base.predict(np.array([[6.0]]))[0, 0] == pytest.approx(36.0, rel=0.15)
+
+
+def test_memoryless_baseline_two_inputs(rng):
+    x = rng.normal(size=(100_000, 2))
+    y = (x[:, :1] * x[:, 1:]) + x[:, :1] ** 2
+    base = MemorylessBaseline().fit(x, y)
+    assert np.mean((base.predict(x) - y) ** 2) < 1e-6
+
+
+def test_linear_lags_baseline_recovers_coefficients(rng):
+    x = rng.normal(size=(300, 50, 1))
+    y = 0.5 + 2.0 * x - 0.7 * np.pad(x, ((0, 0), (2, 0), (0, 0)))[:, :50]
+    valid = np.arange(50) >= 2
+    base = LinearLagsBaseline(3).fit(x, y, valid)
+    np.testing.assert_allclose(base.coef[:, 0], [0.5, 2.0, 0.0, -0.7], atol=1e-10)
+
+
+def test_drift_check_compares_windows():
+    flat = [None] + [1.0] * 100
+    assert drift_check(flat)["ratio"] == pytest.approx(1.0)
+    rising = [None] + list(np.linspace(1, 3, 100))
+    assert drift_check(rising)["ratio"] > 1.5
+
+
+def _metrics(mr2, mem_r2=0.99):
+    return dict(test=dict(r2=0.999, memory_r2=mr2),
+                baselines=dict(memoryless=dict(r2=mem_r2), linear_lags=dict(r2=0.0, lags=2)),
+                target=dict(memory_share=1 - mem_r2),
+                long_horizon=dict(length=1010, ratio=1.1), drift=dict(ratio=0.9))
+
+
+def test_verdict_words():
+    assert verdict(_metrics(0.95))["learned_past"] is True
+    v = verdict(_metrics(0.2))
+    assert v["learned_past"] is False and "did not learn the past" in v["headline"]
+    assert "only in part" in verdict(_metrics(0.7))["headline"]
+    v = verdict(_metrics(None, 0.99999))
+    assert v["learned_past"] is None and "needs no memory" in v["headline"]
+    assert any("1.00% of its variance" in d for d in verdict(_metrics(0.95))["details"])
