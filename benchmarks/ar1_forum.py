@@ -97,7 +97,13 @@ def main() -> int:
     print()
     cols = ["run", "w", "seed", "steps", "train_s", "ms_step", "test_r2", "memory_r2",
             "long_ratio", "late_ratio", "t_r2_999", "t_mem_90", "t_mem_99"]
-    fmt = lambda v: "—" if v is None else (f"{v:.5f}" if isinstance(v, float) and abs(v) < 10 else str(v))  # noqa: E731
+    def fmt(v):
+        if v is None:
+            return "—"
+        if isinstance(v, float):
+            return f"{v:.5f}" if 0.9 <= abs(v) < 1 else f"{v:.3g}"
+        return str(v)
+
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:

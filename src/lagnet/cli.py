@@ -92,7 +92,8 @@ def train(
 ) -> None:
     """Train a model, evaluate it on held-out paths, write the run directory and report."""
     from lagnet.config import apply_overrides, load_config, make_config
-    from lagnet.runs import run
+    from lagnet.runs import on_device, run
+    from lagnet.tasks import build_task
 
     data = load_config(config).model_dump() if config else {}
     flags = {"process": process, "target.formula": target, "model.kind": model,
@@ -109,6 +110,9 @@ def train(
         node[leaf] = value
     cfg = make_config(apply_overrides(data, list(set_)))
     target_dir = out_dir or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    build_task(cfg)  # refuse bad input before anything starts
+    with on_device(cfg.device):
+        pass
     if not quiet:
         err.print(f"[bold]lagnet[/] {escape(cfg.target.formula)}  on  {escape(_describe(cfg))}  "
                   f"model {cfg.model.kind}({cfg.model.hidden}×{cfg.model.layers})")
@@ -118,9 +122,6 @@ def train(
         from lagnet.progress import ProgressBar
 
         with ProgressBar(cfg.train, err) as bar:
-            from lagnet.tasks import build_task
-
-            build_task(cfg)  # refuse bad input before the bar starts
             result = run(cfg, target_dir, callbacks=[bar])
     m = result.metrics
     out.print(_metrics_table(m, f"test on {m['test']['paths']} held-out paths"))

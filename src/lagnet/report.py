@@ -83,7 +83,11 @@ def _fmt(value: Any, na: str = "n/a") -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return str(value) if not math.isfinite(value) else f"{value:.4g}"
+        if not math.isfinite(value):
+            return str(value)
+        if 0.9 <= value < 1:  # R²-like values: 4 significant digits would round 0.99997 to 1
+            return f"{value:.5f}"
+        return f"{value:.4g}"
     return str(value)
 
 

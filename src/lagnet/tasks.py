@@ -55,4 +55,7 @@ def build_task(cfg: RunConfig, length: int | None = None) -> Task:
     if length <= target.max_lag:
         raise LagnetError("train.length", length,
                           f"must exceed the formula's largest lag ({target.max_lag})")
+    fixed = cfg.train.fixed_paths
+    if fixed is not None and fixed < cfg.train.batch:
+        raise LagnetError("train.fixed_paths", fixed, f"must be at least train.batch ({cfg.train.batch})")
     return Task(process, target, tuple(cfg.target.inputs))

@@ -147,11 +147,6 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
 
     data = None
     if tc.fixed_paths is not None:
-        if tc.fixed_paths < tc.batch:
-            from lagnet.errors import LagnetError
-
-            raise LagnetError("train.fixed_paths", tc.fixed_paths,
-                              f"must be at least train.batch ({tc.batch})")
         data = task.sample(k_data, tc.fixed_paths, tc.length)
     chunk = make_chunk(make_step(task, static, optimizer, scales, tc, data))
 
