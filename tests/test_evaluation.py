@@ -49,7 +49,7 @@ def test_memoryless_baseline_finds_conditional_mean(rng):
     base = MemorylessBaseline().fit(x, y)
     xt = rng.normal(size=(20_000, 1))
     err = base.predict(xt) - (xt**2 + 0.5 * np.sin(3 * xt))
-    assert np.mean(err**2) < 1e-3 * 0.04 * 10  # a small fraction of the noise variance
+    assert np.mean(err**2) < 0.01 * 0.04  # under 1% of the noise variance
     # past the fitted range it keeps the polynomial trend rather than going flat
     assert base.predict(np.array([[6.0]]))[0, 0] == pytest.approx(36.0, rel=0.15)
 
@@ -72,7 +72,7 @@ def test_linear_lags_baseline_recovers_coefficients(rng):
 def test_drift_check_compares_windows():
     flat = [None] + [1.0] * 100
     assert drift_check(flat)["ratio"] == pytest.approx(1.0)
-    rising = [None] + list(np.linspace(1, 3, 100))
+    rising = [None] + list(np.linspace(1, 5, 100))  # last window 4.8 vs median 3.0
     assert drift_check(rising)["ratio"] > 1.5
 
 

@@ -53,7 +53,7 @@ def _cli(fn):
 
 
 def _metrics_table(metrics: dict, title: str) -> Table:
-    t = Table(title=title)
+    t = Table(title=escape(title))
     for col in ("", "MSE", "R²"):
         t.add_column(col, justify="right" if col else "left")
     test, base = metrics["test"], metrics["baselines"]

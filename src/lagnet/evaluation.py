@@ -75,12 +75,12 @@ def drift_check(steps: list[float | None], block: int = 10) -> dict:
 # ----------------------------------------------------------------------------- baselines
 class MemorylessBaseline:
     """E[y_t | inputs at t], fitted by least squares on a large sample: per input channel a cubic
-    B-spline on quantile knots plus a cubic polynomial (which carries the fit past the sample's
+    B-spline on up to 64 quantile knots plus a cubic polynomial (which carries the fit past the sample's
     range), and pairwise products when there are several channels. Flexible enough that what
     it misses is what needs the past."""
 
-    def __init__(self, knots: int = 24):
-        self.knots = knots
+    def __init__(self, knots: int = 64):
+        self.knots = knots  # at most; fewer on small samples (≥ 200 points between knots)
 
     def _features(self, x: np.ndarray) -> np.ndarray:
         cols = [np.ones((x.shape[0], 1))]
@@ -104,7 +104,8 @@ class MemorylessBaseline:
         self.centre, self.scale = x.mean(axis=0), np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
         self.splines = []
         for c in range(x.shape[1]):
-            inner = np.unique(np.quantile(x[:, c], np.linspace(0, 1, self.knots + 1)))
+            knots = max(3, min(self.knots, x.shape[0] // 200))
+            inner = np.unique(np.quantile(x[:, c], np.linspace(0, 1, knots + 1)))
             if inner.size < 4:  # a (nearly) discrete input: the polynomial part is enough
                 self.splines.append(None)
                 continue
