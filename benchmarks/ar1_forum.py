@@ -1,8 +1,10 @@
 """The forum's AR(1) question, measured: does lagnet learn f = x_t² + w·x_{t-1}², and how fast?
 
     .venv/bin/python benchmarks/ar1_forum.py [--max-seconds 60] [--ws 0,0.1,0.5,1.0] [--seeds 0,1,2]
+    .venv/bin/python benchmarks/ar1_forum.py --max-seconds 10 --opts batch=16,hidden=16 --skip-forum
 
-For each w and seed it trains lagnet's defaults under the wall-clock budget and reports the
+For each w and seed it trains lagnet's defaults (or the defaults changed by ``--opts``) under
+the wall-clock budget and reports the
 held-out test R², memory_r2, the long-horizon and late-step ratios, and the training time at
 which the validation set first reached R² ≥ 0.999, memory_r2 ≥ 0.9 and memory_r2 ≥ 0.99
 (validation memory_r2 uses the memoryless baseline fitted exactly as in evaluation).
@@ -74,18 +76,24 @@ def main() -> int:
     p.add_argument("--ws", default="0,0.1,0.5,1.0")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--skip-forum", action="store_true")
+    p.add_argument("--opts", default="", help="option=value,… passed to lagnet.train, e.g. "
+                                                "batch=16,hidden=16")
     a = p.parse_args()
     import jax
     import lagnet
 
     print(f"# {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    print(f"# compilation cache: {'off' if os.environ.get('LAGNET_CACHE') == '0' else 'on'}")
     print(f"# {platform.machine()} cpus={len(os.sched_getaffinity(0))} jax={jax.__version__} "
           f"backend={jax.default_backend()} {time.strftime('%Y-%m-%d %H:%M')}")
+    from lagnet.config import parse_value
+
+    opts = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in a.opts.split(",") if kv)}
     rows = []
     for w in [float(v) for v in a.ws.split(",")]:
         for seed in [int(v) for v in a.seeds.split(",")]:
             cfg = lagnet.build_config("ar1(rho=0.1)", f"x[t]**2 + {w}*x[t-1]**2", seed=seed,
-                                      max_seconds=a.max_seconds)
+                                      max_seconds=a.max_seconds, **opts)
             rows.append(one("defaults", cfg))
     if not a.skip_forum:
         f = "x[t]**2 + 1.0*x[t-1]**2"

@@ -79,7 +79,7 @@ def lagnet_ms(batch, hidden, length, iters, repeats, simulate, chunk):
     params, static = eqx.partition(net, eqx.is_array)
     opt = make_optimizer(cfg.train)
     state = opt.init(params)
-    scales = fit_scales(task, cfg, jax.random.PRNGKey(2))
+    scales = fit_scales(task, cfg)
     data = None
     if not simulate:
         x, y, valid = task.sample(jax.random.PRNGKey(1), batch, cfg.train.length)

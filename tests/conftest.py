@@ -13,6 +13,7 @@ os.environ.setdefault(
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["LAGNET_CACHE"] = "0"  # no compiled steps shared with other runs on this machine
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

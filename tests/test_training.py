@@ -71,7 +71,7 @@ def test_divergence_guard_restores_best_weights():
     leaves = jax.tree_util.tree_leaves(res.model)
     assert all(np.all(np.isfinite(np.asarray(v))) for v in leaves)
 
-    cfg = cfg.model_copy(update=dict(train=cfg.train.model_copy(update=dict(lr=3e2))))
+    cfg = cfg.model_copy(update=dict(train=cfg.train.model_copy(update=dict(lr=10.0))))
     res = fit(cfg, build_task(cfg))  # a rate the guard can tame by lowering it
     assert 1 <= res.info["divergences"] <= 4 and res.info["stopped"] == "steps"
     assert math.isfinite(res.info["best_val_mse"])
