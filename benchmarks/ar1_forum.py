@@ -94,7 +94,7 @@ def main() -> int:
         for seed in [int(v) for v in a.seeds.split(",")]:
             cfg = lagnet.build_config("ar1(rho=0.1)", f"x[t]**2 + {w}*x[t-1]**2", seed=seed,
                                       max_seconds=a.max_seconds, **opts)
-            rows.append(one("defaults", cfg))
+            rows.append(one(a.opts or "defaults", cfg))
     if not a.skip_forum:
         f = "x[t]**2 + 1.0*x[t-1]**2"
         rows.append(one("forum-setup", lagnet.build_config(config="examples/ar1_forum.toml", target=f)))
@@ -120,7 +120,7 @@ def main() -> int:
     ok = True
     for r in rows:
         w = float(r["w"].split("+ ")[-1].split("*")[0])
-        if r["run"] == "defaults":
+        if r["run"] not in ("forum-setup", "forum-net"):
             ok &= r["test_r2"] >= 0.999 and (w == 0 or (r["memory_r2"] or 0) >= 0.9)
             ok &= r["long_ratio"] <= 1.5 and r["late_ratio"] <= 1.5
         elif r["run"] == "forum-net":

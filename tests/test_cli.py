@@ -94,6 +94,8 @@ def test_simulate(tmp_path, suffix):
     (["train", "--length", "-5"], "train.length"),
     (["train", "--length", "3", "--target", "x[t-5]"], "train.length"),
     (["train", "--set", "train.nope=1"], "train.nope"),
+    (["train", "--device", "tpu"], "device"),
+    (["train", "--device", "gpu"], "device"),  # the tests run with JAX_PLATFORMS=cpu
     (["train", "missing.toml"], "config"),
     (["simulate", "--process", "ar1(rho=0.1)", "--paths", "2", "--length", "-1", "--out",
       "x.csv"], "length"),

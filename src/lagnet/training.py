@@ -190,11 +190,14 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
 
     try:
         while step < planned:
+            # The last chunk may be partial: its surplus steps get learning rate 0 (the
+            # weights stay put) instead of a second compile for a shorter chunk.
+            active = min(k, planned - step)
             keys = _step_keys(k_train, jnp.arange(step, step + k))
-            lrs = jnp.asarray([lr_factor * lr_at(s, planned, tc) for s in range(step, step + k)],
-                              jnp.float32)
+            lrs = jnp.asarray([lr_factor * lr_at(s, planned, tc) if s < step + active else 0.0
+                               for s in range(step, step + k)], jnp.float32)
             new_params, new_state, losses = chunk(params, opt_state, keys, lrs)
-            losses = np.asarray(losses)
+            losses = np.asarray(losses)[:active]
             if t_train is None:
                 t_train = time.perf_counter()
             else:
@@ -209,8 +212,8 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
                 params, opt_state = best["params"], optimizer.init(best["params"])
                 continue
             params, opt_state = new_params, new_state
-            step += k
-            since_val += k
+            step += active
+            since_val += active
             loss_acc.extend(losses.tolist())
 
             # Fit the planned number of steps to the wall-clock budget.
@@ -226,7 +229,7 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
                 since_val = 0
                 val_mse = float(validate(params))
                 r2 = 1.0 - val_mse / y_val_var if y_val_var > 0 else float("nan")
-                row = dict(step=step, seconds=elapsed(), lr=float(lrs[-1]),
+                row = dict(step=step, seconds=elapsed(), lr=float(lrs[active - 1]),
                            loss=float(np.mean(loss_acc)), val_mse=val_mse, val_r2=r2)
                 loss_acc = []
                 for name, v in row.items():
