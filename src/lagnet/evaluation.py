@@ -18,6 +18,7 @@ import numpy as np
 from scipy.interpolate import BSpline
 
 from lagnet.config import EvalConfig
+from lagnet.models import predict
 from lagnet.tasks import Task
 
 MEMORYLESS_ENOUGH = 0.9999  # memoryless R² at which memory_r2 is meaningless (null)
@@ -155,8 +156,7 @@ class Evaluation:
 
 
 def _predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    fn = jax.jit(model.__call__)
-    out = [np.asarray(fn(x[i:i + batch])) for i in range(0, x.shape[0], batch)]
+    out = [np.asarray(predict(model, x[i:i + batch])) for i in range(0, x.shape[0], batch)]
     return np.concatenate(out, axis=0)
 
 

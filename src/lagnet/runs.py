@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import Iterable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from lagnet.checkpoint import load_model, save_model
 from lagnet.config import RunConfig, config_to_toml, load_config
 from lagnet.errors import LagnetError
 from lagnet.evaluation import evaluate, verdict
-from lagnet.models import Normalised, count_parameters
+from lagnet.models import Normalised, count_parameters, predict
 from lagnet.tasks import build_task
 from lagnet.training import Callback, fit
 
@@ -92,7 +93,7 @@ class Run:
             raise LagnetError("x", f"shape {x.shape}", f"expected (N, L) or (N, L, {c_in})")
         if not np.all(np.isfinite(x)):
             raise LagnetError("x", "NaN/inf", "inputs must be finite")
-        y = np.asarray(jax.jit(self.model.__call__)(x))
+        y = np.asarray(predict(self.model, jnp.asarray(x)))
         return y[..., 0] if squeeze and y.shape[2] == 1 else y
 
     def save(self, directory: str | Path, *, plots: bool = True) -> Path:

@@ -1,11 +1,12 @@
 """Sequence models, all (N, L, C_in) -> (N, L, C_out) and causal.
 
-``build_model(cfg, c_in, c_out, key)`` makes the trainable network for a ``ModelConfig``;
+``build_net(cfg, c_in, c_out, key)`` makes the trainable network for a ``ModelConfig``;
 ``Normalised`` wraps it with the scalings that put predictions in the user's units.
 """
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 
 from lagnet.config import ModelConfig
@@ -23,7 +24,11 @@ def build_net(cfg: ModelConfig, c_in: int, c_out: int, key: jax.Array) -> Sequen
     raise ValueError(f"model.kind: {cfg.kind!r} is not a known model")  # pragma: no cover
 
 
-def count_parameters(net) -> int:
-    import equinox as eqx
+@eqx.filter_jit
+def predict(model, x: jax.Array) -> jax.Array:
+    """``model(x)`` compiled once per model structure and input shape (not once per call)."""
+    return model(x)
 
+
+def count_parameters(net) -> int:
     return sum(a.size for a in jax.tree_util.tree_leaves(eqx.filter(net, eqx.is_array)))
