@@ -59,3 +59,16 @@ def test_unknown_option_and_bad_load(tmp_path):
         lagnet.build_config(hiddn=3)
     with pytest.raises(LagnetError, match="not a run directory"):
         lagnet.load(tmp_path)
+
+
+def test_metrics_json_is_strict_json_when_values_are_undefined(run, tmp_path):
+    """A constant target has no variance: R² is undefined, and metrics.json says null."""
+    import json
+
+    flat = lagnet.train(process="ar1(rho=0.1)", target="0*x[t] + 1", model="rnn",
+                        **dict(TINY, steps=10))
+    assert flat.metrics["test"]["memory_r2"] is None
+    path = flat.save(tmp_path / "flat")  # plots and report cope with undefined values too
+    assert (path / "report.html").is_file()
+    m = json.loads((path / "metrics.json").read_text(), parse_constant=lambda c: 1 / 0)
+    assert m["test"]["r2"] is None and m["test"]["mse"] >= 0

@@ -106,7 +106,8 @@ class Run:
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a run directory is not
         try:
             (tmp / "config.toml").write_text(config_to_toml(self.config))
-            (tmp / "metrics.json").write_text(json.dumps(self.metrics, indent=2))
+            (tmp / "metrics.json").write_text(json.dumps(_json_safe(self.metrics), indent=2,
+                                                         allow_nan=False))
             _write_history(tmp / "history.csv", self.history)
             save_model(self.model, self.config.model, tmp,
                        dict(inputs=list(self.config.target.inputs),
@@ -136,6 +137,19 @@ def render(directory: Path) -> None:
 
     save_plots(directory)
     write_report(directory)
+
+
+def _json_safe(obj):
+    """Metrics as strict JSON: NaN and ±inf (an undefined R², a run never validated) become null."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def _write_history(path: Path, history: dict[str, list]) -> None:
