@@ -159,7 +159,8 @@ def test_plot_learning_curve(rows):
     assert len(ax_loss.lines) == (2 if rows else 0)
     assert len(ax_r2.lines) == (1 if rows else 0)
     if rows:
-        assert ax_loss.get_yscale() == "log"
+        assert ax_loss.get_yscale() == "log" and ax_r2.get_yscale() == "log"
+        np.testing.assert_allclose(ax_r2.lines[0].get_ydata(), 1 / step)  # 1 − R² is drawn
 
 
 def test_plot_learning_curve_without_columns():

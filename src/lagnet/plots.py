@@ -40,7 +40,10 @@ def _log_y_if_positive(ax, *arrays: np.ndarray) -> None:
     # A log axis with no positive value makes matplotlib warn (an error under our test
     # settings) and draws nothing useful; stay linear then.
     values = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.empty(0)
-    if np.any(np.isfinite(values) & (values > 0)):
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size:
+        if positive.min() == positive.max():  # one value: give the log axis a decade around it
+            ax.set_ylim(positive[0] / 3, positive[0] * 3)
         ax.set_yscale("log")
 
 
@@ -156,7 +159,8 @@ def plot_per_step_mse(
 
 
 def plot_learning_curve(history: Mapping[str, ArrayLike]) -> Figure:
-    """Train loss and validation MSE against step (log y); validation R² in a second panel.
+    """Train loss and validation MSE against step (log y); validation 1 − R² (log y) in a
+    second panel.
 
     ``history`` maps column names of ``history.csv`` (``step``, ``loss``, ``val_mse``,
     ``val_r2``, …) to equal-length arrays; zero rows give labelled, empty panels.
@@ -173,15 +177,17 @@ def plot_learning_curve(history: Mapping[str, ArrayLike]) -> Figure:
         if col[key].size == steps.size and steps.size:
             ax_loss.plot(steps, col[key], color=color, marker=marker, label=label)
             drawn.append(col[key])
-    if col["val_r2"].size == steps.size and steps.size:
-        ax_r2.plot(steps, col["val_r2"], color="tab:green", marker=marker, label="val R²")
+    gap = 1.0 - col["val_r2"]  # 1 − R² on a log axis: 0.999 and 0.9999 look different
+    if gap.size == steps.size and steps.size:
+        ax_r2.plot(steps, gap, color="tab:green", marker=marker, label="val 1 − R²")
+        _log_y_if_positive(ax_r2, gap)
     if steps.size == 0:
         _no_data(ax_loss, "no validation rows recorded")
         _no_data(ax_r2, "no validation rows recorded")
     _log_y_if_positive(ax_loss, *drawn)
     ax_loss.set_ylabel("loss / MSE")
     ax_loss.set_title("Learning curve")
-    ax_r2.set_ylabel("val R²")
+    ax_r2.set_ylabel("val 1 − R²")
     ax_r2.set_xlabel("training step")
     if drawn:
         ax_loss.legend(loc="best")

@@ -176,6 +176,9 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
         return masked_mse(model(x_val), y_val, valid_val)
 
     k = _chunk_size(tc.val_every)
+    # The loss is computed on normalised targets; history reports it in the target's units
+    # (exact for one output) so it sits on the same axis as the validation MSE.
+    loss_units = float(jnp.mean(scales[3] ** 2))
     history = {key: [] for key in ("step", "seconds", "lr", "loss", "val_mse", "val_r2")}
     best = dict(params=params, val_mse=math.inf, step=0)
     step, since_val, lr_factor, divergences, bad_vals = 0, 0, 1.0, 0, 0
@@ -230,7 +233,8 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
                 val_mse = float(validate(params))
                 r2 = 1.0 - val_mse / y_val_var if y_val_var > 0 else float("nan")
                 row = dict(step=step, seconds=elapsed(), lr=float(lrs[active - 1]),
-                           loss=float(np.mean(loss_acc)), val_mse=val_mse, val_r2=r2)
+                           loss=float(np.mean(loss_acc)) * loss_units, val_mse=val_mse,
+                           val_r2=r2)
                 loss_acc = []
                 for name, v in row.items():
                     history[name].append(v)
