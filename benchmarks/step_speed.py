@@ -80,19 +80,20 @@ def lagnet_ms(batch, hidden, length, iters, repeats, simulate, chunk):
     opt = make_optimizer(cfg.train)
     state = opt.init(params)
     scales = fit_scales(task, cfg)
-    data = None
+    step = make_step(task, static, opt, cfg.train)
+    consts = (scales, None)
     if not simulate:
-        x, y, valid = task.sample(jax.random.PRNGKey(1), batch, cfg.train.length)
-        data = (x, y, valid)
-    step = make_step(task, static, opt, scales, cfg.train, data)
-    if not simulate:
-        # exactly the reference's work: no index draw, the fixed batch itself
+        # exactly the reference's work: the fixed batch itself, no simulation, no index draw
         import lagnet.training as tr
 
-        def step(params, opt_state, key, lr):  # noqa: F811
+        x, y, valid = task.sample(jax.random.PRNGKey(1), batch, cfg.train.length)
+
+        def step(params, opt_state, key, lr, consts):  # noqa: F811
+            sc = consts[0]
+
             def loss_fn(p):
                 n = eqx.combine(p, static)
-                return tr.masked_mse(n((x - scales[0]) / scales[1]), (y - scales[2]) / scales[3], valid)
+                return tr.masked_mse(n((x - sc[0]) / sc[1]), (y - sc[2]) / sc[3], valid)
             loss, g = jax.value_and_grad(loss_fn)(params)
             upd, opt_state = opt.update(g, opt_state, params)
             return jax.tree_util.tree_map(lambda p, u: p - lr * u, params, upd), opt_state, loss
@@ -101,7 +102,7 @@ def lagnet_ms(batch, hidden, length, iters, repeats, simulate, chunk):
     lrs = jnp.full((chunk,), 1e-3, jnp.float32)
 
     def loop(params, state):
-        return run(params, state, keys, lrs)
+        return run(params, state, keys, lrs, consts)
 
     med, reps = _time(loop, (params, state), max(1, iters // chunk), repeats)
     return med / chunk, [r / chunk for r in reps]

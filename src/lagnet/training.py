@@ -2,7 +2,7 @@
 
 Each step — simulate a fresh batch, evaluate the target, run the model, masked MSE on the valid
 steps, gradient, clip, AdamW update — is one pure function
-``step(params, opt_state, key, lr) -> (params, opt_state, loss)``; a chunk of steps runs under
+``step(params, opt_state, key, lr, consts) -> (params, opt_state, loss)``; a chunk of steps runs under
 one ``jax.jit`` as a ``lax.scan``, so fresh data costs almost nothing and there is no
 Python-side state to stop it being vmapped over many models later. The host side only picks
 learning rates, validates, keeps the best weights, watches the clock and calls callbacks.
@@ -57,22 +57,27 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(*parts)
 
 
-def make_step(task: Task, static, optimizer, model_scales, cfg: TrainConfig, data=None):
-    """The pure train step. ``data`` = (x, y) of a fixed data set, or None for fresh paths."""
-    x_mean, x_std, y_mean, y_std = model_scales
-    valid_fixed = None if data is None else data[2]
+def make_step(task: Task, static, optimizer, cfg: TrainConfig, fixed: bool = False):
+    """The pure train step ``step(params, opt_state, key, lr, consts)``.
 
-    def loss_fn(params, x, y, valid):
+    ``consts = (scales, data)``: the model's scalings (x_mean, x_std, y_mean, y_std) and, when
+    ``fixed``, the fixed data set (x, y, valid) to draw batches from. They are arguments rather
+    than constants baked into the compiled step, so one compilation (and JAX's persistent cache)
+    serves every seed, and large data sets do not bloat the program."""
+
+    def loss_fn(params, x, y, valid, scales):
+        x_mean, x_std, y_mean, y_std = scales
         net = eqx.combine(params, static)
         return masked_mse(net((x - x_mean) / x_std), (y - y_mean) / y_std, valid)
 
-    def step(params, opt_state, key, lr):
-        if data is None:
+    def step(params, opt_state, key, lr, consts):
+        scales, data = consts
+        if not fixed:
             x, y, valid = task.sample(key, cfg.batch, cfg.length)
         else:
             idx = jax.random.choice(key, data[0].shape[0], (cfg.batch,), replace=False)
-            x, y, valid = data[0][idx], data[1][idx], valid_fixed
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, valid)
+            x, y, valid = data[0][idx], data[1][idx], data[2]
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, valid, scales)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda p, u: p - lr * u, params, updates)
         return params, opt_state, loss
@@ -81,12 +86,13 @@ def make_step(task: Task, static, optimizer, model_scales, cfg: TrainConfig, dat
 
 
 def make_chunk(step):
-    """K steps in one jitted call: keys (K, 2), lrs (K,) -> params, opt_state, losses (K,)."""
+    """K steps in one jitted call: keys (K, 2), lrs (K,), consts -> params, opt_state,
+    losses (K,)."""
 
     @jax.jit
-    def chunk(params, opt_state, keys, lrs):
+    def chunk(params, opt_state, keys, lrs, consts):
         def body(carry, inp):
-            p, s, loss = step(*carry, *inp)
+            p, s, loss = step(*carry, *inp, consts)
             return (p, s), loss
 
         (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (keys, lrs))
@@ -165,15 +171,19 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
     data = None
     if tc.fixed_paths is not None:
         data = task.sample(k_data, tc.fixed_paths, tc.length)
-    chunk = make_chunk(make_step(task, static, optimizer, scales, tc, data))
+    chunk = make_chunk(make_step(task, static, optimizer, tc, fixed=data is not None))
+    consts = (scales, data)
 
-    x_val, y_val, valid_val = validation_set(cfg, task, held_out)
-    y_val_var = float(jnp.var(y_val[:, valid_val]))
+    val_set = validation_set(cfg, task, held_out)
+    y_val_var = float(jnp.var(val_set[1][:, val_set[2]]))
 
     @jax.jit
-    def validate(params):
+    def _validate(params, scales, x_val, y_val, valid_val):
         model = Normalised(eqx.combine(params, static), *scales)
         return masked_mse(model(x_val), y_val, valid_val)
+
+    def validate(params):
+        return _validate(params, scales, *val_set)
 
     k = _chunk_size(tc.val_every)
     # The loss is computed on normalised targets; history reports it in the target's units
@@ -199,7 +209,7 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
             keys = _step_keys(k_train, jnp.arange(step, step + k))
             lrs = jnp.asarray([lr_factor * lr_at(s, planned, tc) if s < step + active else 0.0
                                for s in range(step, step + k)], jnp.float32)
-            new_params, new_state, losses = chunk(params, opt_state, keys, lrs)
+            new_params, new_state, losses = chunk(params, opt_state, keys, lrs, consts)
             losses = np.asarray(losses)[:active]
             if t_train is None:
                 t_train = time.perf_counter()
