@@ -72,3 +72,14 @@ def test_metrics_json_is_strict_json_when_values_are_undefined(run, tmp_path):
     assert (path / "report.html").is_file()
     m = json.loads((path / "metrics.json").read_text(), parse_constant=lambda c: 1 / 0)
     assert m["test"]["r2"] is None and m["test"]["mse"] >= 0
+
+
+def test_save_never_replaces_a_directory_that_is_not_a_run(run, tmp_path):
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("x")
+    with pytest.raises(LagnetError, match="^out:.*not a run directory"):
+        run.save(keep, plots=False)
+    assert (keep / "precious.txt").read_text() == "x"
+    first = run.save(tmp_path / "r", plots=False)
+    assert run.save(tmp_path / "r", plots=False) == first  # an older run is replaced

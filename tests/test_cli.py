@@ -101,6 +101,8 @@ def test_simulate(tmp_path, suffix):
       "x.csv"], "length"),
     (["simulate", "--process", "ar1(rho=0.1)", "--paths", "2", "--length", "5", "--out",
       "x.txt"], "out"),
+    (["simulate", "--process", "ar1(rho=0.1, name='t')", "--paths", "2", "--length", "5",
+      "--out", "x.csv"], "process.name"),
     (["eval", "no-such-run"], "run_dir"),
     (["report", "no-such-run"], "run_dir"),
 ])
@@ -113,3 +115,10 @@ def test_bad_input_exits_2_with_one_line(args, field, tmp_path, monkeypatch):
     assert lines[0].startswith(f"error: {field}:"), lines[0]
     assert "Traceback" not in res.output
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_train_refuses_an_out_dir_that_is_not_a_run(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    res = runner.invoke(app, ["train", "--out", str(tmp_path), *FAST])
+    assert res.exit_code == 2 and "error: out:" in res.output
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

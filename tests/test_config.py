@@ -48,6 +48,10 @@ def test_overrides():
     (dict(process="ar1(rho=1.5)"), "process.rho"),
     (dict(process="ar1(sigma=-1, rho=0.1)"), "process.sigma"),
     (dict(process=dict(kind="arma", ar=[1.0])), "process.ar"),
+    (dict(train=dict(max_seconds=float("inf"))), "train.max_seconds"),
+    (dict(train=dict(lr=float("nan"))), "train.lr"),
+    (dict(seed=2**64), "seed"),
+    (dict(seed=-1), "seed"),
 ])
 def test_bad_values_name_the_field(data, field):
     with pytest.raises(LagnetError) as e:

@@ -77,7 +77,7 @@ def test_drift_check_compares_windows():
 
 
 def _metrics(mr2, mem_r2=0.99):
-    return dict(test=dict(r2=0.999, memory_r2=mr2),
+    return dict(test=dict(r2=0.999, memory_r2=mr2, length=101),
                 baselines=dict(memoryless=dict(r2=mem_r2), linear_lags=dict(r2=0.0, lags=2)),
                 target=dict(memory_share=1 - mem_r2),
                 long_horizon=dict(length=1010, ratio=1.1), drift=dict(ratio=0.9))
@@ -91,3 +91,7 @@ def test_verdict_words():
     v = verdict(_metrics(None, 0.99999))
     assert v["learned_past"] is None and "needs no memory" in v["headline"]
     assert any("1.00% of its variance" in d for d in verdict(_metrics(0.95))["details"])
+    assert any("(10× the test length)" in d for d in verdict(_metrics(0.95))["details"])
+    undefined = _metrics(None)
+    undefined["test"]["r2"] = float("nan")
+    assert "undefined" in verdict(undefined)["headline"]

@@ -92,3 +92,16 @@ def test_ctrl_c_stops_cleanly_with_the_best_weights():
     res = fit(cfg, build_task(cfg), [interrupt])
     assert res.info["stopped"] == "interrupted" and res.info["steps"] == 40
     assert res.info["best_step"] in (20, 40) and len(res.history["step"]) == 2
+
+
+def test_validation_falls_exactly_every_val_every_steps():
+    cfg = build_config("iid()", "x[t-1]", "rnn", **dict(TINY, steps=90, val_every=30))
+    assert fit(cfg, build_task(cfg)).history["step"] == [30, 60, 90]
+
+
+def test_a_target_that_is_nan_on_the_paths_is_refused():
+    from lagnet.errors import LagnetError
+
+    cfg = build_config("ar1(rho=0.1)", "sqrt(x[t-1])", "rnn", **TINY)
+    with pytest.raises(LagnetError, match="^target.formula: sqrt"):
+        fit(cfg, build_task(cfg))

@@ -92,7 +92,7 @@ def train(
 ) -> None:
     """Train a model, evaluate it on held-out paths, write the run directory and report."""
     from lagnet.config import apply_overrides, load_config, make_config
-    from lagnet.runs import on_device, run
+    from lagnet.runs import check_out_dir, on_device, run
     from lagnet.tasks import build_task
 
     data = load_config(config).model_dump() if config else {}
@@ -111,6 +111,7 @@ def train(
     cfg = make_config(apply_overrides(data, list(set_)))
     target_dir = out_dir or Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     build_task(cfg)  # refuse bad input before anything starts
+    check_out_dir(target_dir)
     with on_device(cfg.device):
         pass
     if not quiet:
@@ -197,6 +198,8 @@ def simulate(
     if suffix not in (".csv", ".npz"):
         raise LagnetError("out", str(out_file), "must end in .csv or .npz")
     proc = build_process(parse_process_spec(process))
+    if suffix == ".csv" and {"path", "t"} & set(proc.series):
+        raise LagnetError("process.name", proc.series[0], "clashes with the CSV columns path and t")
     series = {k: np.asarray(v) for k, v in proc.sample(jax.random.PRNGKey(seed), paths, length).items()}
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(f".{out_file.name}.tmp{suffix}")

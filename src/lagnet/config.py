@@ -24,7 +24,7 @@ else:  # pragma: no cover
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------- processes
@@ -122,7 +122,7 @@ class EvalConfig(_Frozen):
     """The held-out test: a fixed, seeded set of paths, independent of the run's seed, so
     runs with different seeds are compared on the same paths."""
 
-    seed: int = 20_231_130
+    seed: int = Field(20_231_130, ge=0, lt=2**63)
     test_paths: int = Field(1000, gt=0)
     long_factor: int = Field(10, gt=1)
     long_paths: int = Field(200, gt=0)
@@ -132,7 +132,7 @@ class EvalConfig(_Frozen):
 
 class RunConfig(_Frozen):
     name: str = "run"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
     device: Literal["auto", "cpu", "gpu"] = "auto"
     process: ProcessConfig = ARMAConfig(ar=(0.1,))
     target: TargetConfig = TargetConfig()

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.interpolate import BSpline
 
 from lagnet.config import EvalConfig
+from lagnet.errors import LagnetError
 from lagnet.models import predict
 from lagnet.tasks import Task
 
@@ -179,6 +180,8 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
     y_mem = memoryless.predict(x.reshape(-1, x.shape[2])).reshape(y.shape)
     mem = valid_metrics(y, y_mem, valid)
     lags = cfg.linear_lags or max(task.target.max_lag + 1, 2)
+    if lags >= length:
+        raise LagnetError("eval.linear_lags", lags, f"must be below the path length ({length})")
     linear = LinearLagsBaseline(lags).fit(xb, yb, vb)
     lin = valid_metrics(y, linear.predict(x), valid)
 
@@ -218,7 +221,10 @@ def verdict(metrics: dict) -> dict:
     test, base = metrics["test"], metrics["baselines"]
     mr2, share = test["memory_r2"], metrics["target"]["memory_share"]
     details = []
-    if mr2 is None:
+    if not np.isfinite(test["r2"]):
+        learned, headline = None, (
+            "The target does not vary on the test paths, so R² and memory_r2 are undefined.")
+    elif mr2 is None:
         learned, headline = None, (
             f"The target needs no memory: the current input alone explains it "
             f"(memoryless R² {base['memoryless']['r2']:.5f}). Test R² {test['r2']:.4f}.")
@@ -248,7 +254,8 @@ def verdict(metrics: dict) -> dict:
     if lh["ratio"] is not None:
         ok = lh["ratio"] <= 1.5
         details.append(
-            f"On paths {lh['length']} steps long (10× training) the MSE is {lh['ratio']:.2f}× the "
+            f"On paths {lh['length']} steps long ({lh['length'] // metrics['test']['length']}× "
+            f"the test length) the MSE is {lh['ratio']:.2f}× the "
             + ("test MSE: it holds up at long horizons." if ok else
                "test MSE: the model drifts at long horizons."))
     dr = metrics["drift"]

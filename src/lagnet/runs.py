@@ -97,8 +97,9 @@ class Run:
         return y[..., 0] if squeeze and y.shape[2] == 1 else y
 
     def save(self, directory: str | Path, *, plots: bool = True) -> Path:
-        """Write the run directory atomically; replaces ``directory`` if it exists."""
-        directory = Path(directory)
+        """Write the run directory atomically. An existing run directory there is replaced;
+        any other existing, non-empty directory is refused."""
+        directory = check_out_dir(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         umask = os.umask(0)
@@ -128,6 +129,17 @@ class Run:
             raise
         self.path = directory
         return directory
+
+
+def check_out_dir(directory: str | Path) -> Path:
+    """The absolute output path, if writing a run there destroys nothing but an older run."""
+    directory = Path(directory).resolve()
+    if directory.exists():
+        is_run = (directory / "config.toml").is_file() and (directory / "metrics.json").is_file()
+        if not directory.is_dir() or (any(directory.iterdir()) and not is_run):
+            raise LagnetError("out", str(directory),
+                              "exists and is not a run directory; choose another path")
+    return directory
 
 
 def render(directory: Path) -> None:

@@ -149,6 +149,12 @@ def _step_keys(key: jax.Array, steps: jax.Array) -> jax.Array:
 
 
 def _chunk_size(val_every: int) -> int:
+    """Steps per jitted call: a divisor of ``val_every`` between 10 and CHUNK_MAX when there is
+    one, so validation falls exactly every ``val_every`` steps; otherwise about CHUNK_MAX, and
+    validation comes at the first chunk boundary past each ``val_every`` steps."""
+    for d in range(min(CHUNK_MAX, val_every), 9, -1):
+        if val_every % d == 0:
+            return d
     return max(1, val_every // math.ceil(val_every / CHUNK_MAX))
 
 
@@ -163,6 +169,13 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
 
     net = build_net(cfg.model, task.c_in, task.c_out, k_init)
     held_out = pilot_sample(cfg, task)
+    y_pilot = np.asarray(held_out[1])[:, np.asarray(held_out[2])]
+    if not np.all(np.isfinite(y_pilot)):
+        from lagnet.errors import LagnetError
+
+        raise LagnetError("target.formula", cfg.target.formula,
+                          "is NaN or infinite on the process's paths (sqrt or log of a negative "
+                          "value, a division by zero?)")
     scales = fit_scales(task, cfg, held_out)
     params, static = eqx.partition(net, eqx.is_array)
     optimizer = make_optimizer(tc)
@@ -184,6 +197,8 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
 
     def validate(params):
         return _validate(params, scales, *val_set)
+
+    validate(params).block_until_ready()  # compile now, so it does not skew the step timing
 
     k = _chunk_size(tc.val_every)
     # The loss is computed on normalised targets; history reports it in the target's units
