@@ -60,10 +60,9 @@ def train(process: Any = None, target: str | None = None, model: Any = None, *,
     >>> run.metrics["test"]["memory_r2"]
     """
     cfg = build_config(process, target, model, config, **options)
-    callbacks = []
     if progress:
         from lagnet.progress import ProgressBar
 
         with ProgressBar(cfg.train) as bar:
             return run(cfg, out, callbacks=[bar])
-    return run(cfg, out, callbacks=callbacks)
+    return run(cfg, out)

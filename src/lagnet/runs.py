@@ -37,7 +37,9 @@ from lagnet.errors import LagnetError
 from lagnet.evaluation import evaluate, verdict
 from lagnet.models import Normalised, count_parameters, predict
 from lagnet.tasks import build_task
-from lagnet.training import Callback, fit
+from lagnet.plots import read_history, save_plots
+from lagnet.report import write_report
+from lagnet.training import HISTORY_COLUMNS, Callback, fit
 
 
 def enable_compilation_cache() -> None:
@@ -144,9 +146,6 @@ def check_out_dir(directory: str | Path) -> Path:
 
 def render(directory: Path) -> None:
     """(Re)make plots/*.png and report.html from the files in a run directory."""
-    from lagnet.plots import save_plots
-    from lagnet.report import write_report
-
     save_plots(directory)
     write_report(directory)
 
@@ -165,19 +164,11 @@ def _json_safe(obj):
 
 
 def _write_history(path: Path, history: dict[str, list]) -> None:
-    cols = ["step", "seconds", "lr", "loss", "val_mse", "val_r2"]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(cols)
-        for row in zip(*(history.get(c, []) for c in cols)):
+        w.writerow(HISTORY_COLUMNS)
+        for row in zip(*(history.get(c, []) for c in HISTORY_COLUMNS)):
             w.writerow(row)
-
-
-def _read_history(path: Path) -> dict[str, list]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    cols = ["step", "seconds", "lr", "loss", "val_mse", "val_r2"]
-    return {c: [float(r[c]) for r in rows] for c in cols}
 
 
 def run(config: RunConfig, out: str | Path | None = None,
@@ -211,7 +202,7 @@ def load(directory: str | Path) -> Run:
     config = load_config(directory / "config.toml")
     model, _ = load_model(directory)
     metrics = json.loads((directory / "metrics.json").read_text())
-    history = _read_history(directory / "history.csv") if (directory / "history.csv").is_file() else {}
+    history = {k: v.tolist() for k, v in read_history(directory / "history.csv").items()}
     preds = {}
     if (directory / "predictions.npz").is_file():
         with np.load(directory / "predictions.npz") as z:

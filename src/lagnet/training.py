@@ -28,6 +28,7 @@ from lagnet.models import Normalised, build_net, identity_scaling
 from lagnet.tasks import Task
 
 Callback = Callable[[dict], None]
+HISTORY_COLUMNS = ("step", "seconds", "lr", "loss", "val_mse", "val_r2")  # one row a validation
 CHUNK_MAX = 50  # steps per jitted call: long enough to hide dispatch, short enough for Ctrl-C
 
 
@@ -204,7 +205,7 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
     # The loss is computed on normalised targets; history reports it in the target's units
     # (exact for one output) so it sits on the same axis as the validation MSE.
     loss_units = float(jnp.mean(scales[3] ** 2))
-    history = {key: [] for key in ("step", "seconds", "lr", "loss", "val_mse", "val_r2")}
+    history = {key: [] for key in HISTORY_COLUMNS}
     best = dict(params=params, val_mse=math.inf, step=0)
     step, since_val, lr_factor, divergences, bad_vals = 0, 0, 1.0, 0, 0
     planned = tc.steps
