@@ -116,7 +116,7 @@ def train(
         pass
     if not quiet:
         err.print(f"[bold]lagnet[/] {escape(cfg.target.formula)}  on  {escape(_describe(cfg))}  "
-                  f"model {cfg.model.kind}({cfg.model.hidden}×{cfg.model.layers})")
+                  f"model {cfg.model.kind}({cfg.model.hidden}×{cfg.model.num_layers})")
     if quiet:
         result = run(cfg, target_dir)
     else:

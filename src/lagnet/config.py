@@ -71,22 +71,75 @@ class TargetConfig(_Frozen):
 Activation = Literal["silu", "relu", "tanh", "gelu", "identity"]
 
 
+ModelKind = Literal["rnn", "gru", "lstm", "window", "tcn", "esn", "lru", "narx", "transformer",
+                    "auto"]
+GRADIENT_MODELS = ("rnn", "gru", "lstm", "window", "tcn", "lru", "transformer")
+CLOSED_FORM_MODELS = ("esn", "narx")
+DEFAULT_LAYERS = {"rnn": 1, "gru": 1, "lstm": 1, "window": 2, "tcn": 4, "lru": 2,
+                  "transformer": 2, "esn": 1, "narx": 1, "auto": 1}
+
+
 class ModelConfig(_Frozen):
-    """A recurrent encoder (Elman ``rnn``, ``gru`` or ``lstm``) followed by an MLP head.
+    """The model family (``kind``) and its settings. One flat config so that every setting is
+    one override away (``--set model.window=6``); each family reads the fields it needs.
 
-    ``head`` lists the hidden widths of the head ([] = a linear read-out); ``skip`` feeds the
-    current input to the head beside the hidden state;
-    ``activation`` is the Elman cell's nonlinearity; ``normalize`` fits input and target
-    scalings on a pilot sample and stores them inside the model."""
+    Shared by the gradient-trained families:
+      ``hidden`` width (recurrent state, TCN channels, LRU/Transformer model width), ``layers``,
+      (None = the family's default, ``DEFAULT_LAYERS``),
+      ``head`` (MLP widths after the encoder; [] = linear read-out), ``head_activation``,
+      ``skip`` (feed the current input to the head beside the encoder output), ``normalize``
+      (fit input/target scalings on a pilot sample and store them inside the model).
+    rnn/gru/lstm: ``activation`` is the Elman cell's nonlinearity.
+    window: MLP over the last ``window`` inputs (None = the formula's largest lag + 1).
+    tcn: causal dilated convolutions, kernel ``tcn_kernel``, dilations 1, 2, 4, … over
+      ``layers`` residual blocks (receptive field 1 + 2·(kernel-1)·(2**layers - 1)).
+    lru: linear recurrent units (Orvieto et al. 2023), eigenvalue moduli in
+      [``lru_r_min``, ``lru_r_max``], state size ``lru_state``.
+    transformer: causal encoder, ``heads`` heads, attention over the last ``context`` steps.
+    esn: reservoir of ``reservoir`` units, ``spectral_radius``, ``leak``, ``input_scaling``,
+      ``density``; ridge read-out with penalty ``ridge``, first ``washout`` steps skipped.
+    narx: polynomial terms of degree ≤ ``narx_degree`` in the last ``window`` lags (None =
+      largest lag + 1), chosen by forward orthogonal regression, at most ``narx_terms`` terms,
+      stopping when the unexplained share of variance falls below ``narx_tol``.
+    auto: narx, esn and a gru within the time budget; the best on validation is kept.
+    """
 
-    kind: Literal["rnn", "gru", "lstm"] = "gru"
+    kind: ModelKind = "gru"
     hidden: int = Field(32, gt=0)
-    layers: int = Field(1, gt=0)
+    layers: Optional[int] = Field(None, gt=0)
     activation: Literal["tanh", "relu"] = "tanh"
     head: tuple[int, ...] = (64,)
     head_activation: Activation = "silu"
     skip: bool = True
     normalize: bool = True
+    # window / narx
+    window: Optional[int] = Field(None, gt=0, le=10_000)
+    # tcn
+    tcn_kernel: int = Field(3, ge=2)
+    # lru
+    lru_state: int = Field(64, gt=0)
+    lru_r_min: float = Field(0.5, ge=0, lt=1)
+    lru_r_max: float = Field(0.99, gt=0, lt=1)
+    # transformer
+    heads: int = Field(4, gt=0)
+    context: int = Field(128, gt=0)
+    # esn
+    reservoir: int = Field(500, gt=0)
+    spectral_radius: float = Field(0.9, gt=0)
+    leak: float = Field(1.0, gt=0, le=1)
+    input_scaling: float = Field(1.0, gt=0)
+    density: float = Field(0.1, gt=0, le=1)
+    ridge: float = Field(1e-6, ge=0)
+    washout: int = Field(50, ge=0)
+    # narx
+    narx_degree: int = Field(2, ge=1, le=5)
+    narx_terms: int = Field(20, gt=0)
+    narx_tol: float = Field(1e-12, ge=0)
+
+    @property
+    def num_layers(self) -> int:
+        """``layers``, or the family's default when unset."""
+        return self.layers if self.layers is not None else DEFAULT_LAYERS[self.kind]
 
     @field_validator("head")
     @classmethod
