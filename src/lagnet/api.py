@@ -8,6 +8,7 @@ from typing import Any
 from lagnet.config import (EvalConfig, ModelConfig, RunConfig, TrainConfig, load_config,
                            make_config)
 from lagnet.errors import LagnetError
+from lagnet.processes import Process
 from lagnet.runs import Run, run
 
 
@@ -19,7 +20,9 @@ def build_config(process: Any = None, target: Any = None, model: Any = None,
     if isinstance(config, (str, Path)):
         config = load_config(config)
     data = (config or RunConfig()).model_dump()
-    if process is not None:
+    if isinstance(process, Process):  # a ready process: record its config
+        data["process"] = process.config.model_dump()
+    elif process is not None:
         data["process"] = process if isinstance(process, str) else _as_dict(process)
     if target is not None:
         data["target"]["formula"] = target
@@ -55,14 +58,20 @@ def train(process: Any = None, target: str | None = None, model: Any = None, *,
           progress: bool = False, **options: Any) -> Run:
     """Train a model to learn ``target`` on paths of ``process`` and evaluate it honestly.
 
+    ``process``: a spec string, a process config (or its dict), or a ready :class:`Process`
+    such as ``CallableProcess(fn, series=[...])`` — the run uses that object, and its config
+    records it (``kind = "custom"`` for a user's simulator, which cannot be rebuilt from the
+    file).
+
     >>> run = lagnet.train(process="ar1(rho=0.1)", target="x[t]**2 + 0.1*x[t-1]**2",
     ...                    model="gru", max_seconds=30)
     >>> run.metrics["test"]["memory_r2"]
     """
     cfg = build_config(process, target, model, config, **options)
+    ready = process if isinstance(process, Process) else None
     if progress:
         from lagnet.progress import ProgressBar
 
         with ProgressBar(cfg.train) as bar:
-            return run(cfg, out, callbacks=[bar])
-    return run(cfg, out)
+            return run(cfg, out, callbacks=[bar], process=ready)
+    return run(cfg, out, process=ready)

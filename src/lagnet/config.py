@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union, get_args
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -55,16 +55,173 @@ class IIDConfig(_Frozen):
     name: str = "x"
 
 
-ProcessConfig = Annotated[Union[ARMAConfig, IIDConfig], Field(discriminator="kind")]
+class VARConfig(_Frozen):
+    """VAR(p) with named channels: y_t = mean + sum_i A[i]·(y_{t-1-i} - mean) + e_t,
+    e_t ~ N(0, cov). ``A`` is one C×C matrix (a VAR(1)) or a list of p of them; ``cov`` None =
+    identity, ``mean`` None = zeros, ``names`` None = x1..xC. ``init`` as for ARMA."""
+
+    kind: Literal["var"] = "var"
+    A: tuple[tuple[tuple[float, ...], ...], ...]
+    cov: Optional[tuple[tuple[float, ...], ...]] = None
+    mean: Optional[tuple[float, ...]] = None
+    names: Optional[tuple[str, ...]] = None
+    init: Literal["zero", "stationary"] = "zero"
+
+    @field_validator("A", mode="before")
+    @classmethod
+    def _one_matrix(cls, v: Any) -> Any:
+        # One matrix means a VAR(1): wrap it, so A is always a list of p matrices and
+        # A=[[...]] and A=[[[...]]] give equal configs.
+        v = v.tolist() if hasattr(v, "tolist") else v
+        if (isinstance(v, (list, tuple)) and v and isinstance(v[0], (list, tuple)) and v[0]
+                and not isinstance(v[0][0], (list, tuple))):
+            return (v,)
+        return v
+
+
+class GARCHConfig(_Frozen):
+    """GARCH(1, 1), or GJR-GARCH with ``gamma`` > 0: r_t = mu + e_t, e_t = sqrt(sigma2_t)·z_t,
+    sigma2_t = omega + (alpha + gamma·1[e_{t-1} < 0])·e_{t-1}² + beta·sigma2_{t-1}; z normal or
+    Student-t(df) scaled to unit variance. Series ``name`` (observed) and ``sigma2`` (latent)."""
+
+    kind: Literal["garch"] = "garch"
+    omega: float = Field(0.05, gt=0)
+    alpha: float = Field(0.1, ge=0)
+    beta: float = Field(0.85, ge=0)
+    gamma: float = Field(0.0, ge=0)
+    mu: float = 0.0
+    dist: Literal["normal", "student_t"] = "normal"
+    df: float = Field(8.0, gt=2)
+    name: str = "r"
+
+
+class SVConfig(_Frozen):
+    """Stochastic volatility: h_t = mu + phi·(h_{t-1} - mu) + sigma_eta·eta_t,
+    r_t = exp(h_t / 2)·z_t. Series ``name`` (observed) and ``h`` (latent log-variance)."""
+
+    kind: Literal["sv"] = "sv"
+    mu: float = -1.0
+    phi: float = Field(0.95, gt=-1, lt=1)
+    sigma_eta: float = Field(0.25, gt=0)
+    name: str = "r"
+
+
+class OUConfig(_Frozen):
+    """Ornstein–Uhlenbeck dX = theta·(mu - X)·dt + sigma·dW, sampled every ``dt``.
+    ``init="zero"`` starts at ``x0`` (None = mu); ``"stationary"`` draws X_0 from
+    N(mu, sigma²/(2·theta))."""
+
+    kind: Literal["ou"] = "ou"
+    theta: float = Field(1.0, gt=0)
+    mu: float = 0.0
+    sigma: float = Field(1.0, gt=0)
+    dt: float = Field(0.1, gt=0)
+    x0: Optional[float] = None
+    init: Literal["zero", "stationary"] = "zero"
+    name: str = "x"
+
+
+class RegimeConfig(_Frozen):
+    """Markov regime-switching AR(1): s_t ~ P[s_{t-1}, ·],
+    x_t = mu[s_t] + rho[s_t]·(x_{t-1} - mu[s_t]) + sigma[s_t]·e_t. ``rho`` None = zeros,
+    ``sigma`` None = ones. Series ``name`` (observed) and ``regime`` (latent, 0..k-1)."""
+
+    kind: Literal["regime"] = "regime"
+    P: tuple[tuple[float, ...], ...]
+    mu: tuple[float, ...]
+    rho: Optional[tuple[float, ...]] = None
+    sigma: Optional[tuple[float, ...]] = None
+    name: str = "x"
+
+
+class NoisyConfig(_Frozen):
+    """A latent AR(1) or random walk seen through noise: s_t = rho·s_{t-1} + sigma·e_t, s_0 = 0,
+    x_t = s_t + noise·v_t. Series ``name`` (observed) and ``s`` (latent)."""
+
+    kind: Literal["noisy"] = "noisy"
+    rho: float = Field(1.0, ge=-1, le=1)
+    sigma: float = Field(1.0, gt=0)
+    noise: float = Field(1.0, ge=0)
+    name: str = "x"
+
+
+class AddingConfig(_Frozen):
+    """The adding problem's inputs (Hochreiter & Schmidhuber 1997): values v_t ~ U[0, 1] and
+    markers m_t, exactly ``markers`` ones at distinct positions among the first ``span`` steps."""
+
+    kind: Literal["adding"] = "adding"
+    markers: int = Field(2, gt=0)
+    span: int = Field(50, gt=0)
+
+
+class NARMAConfig(_Frozen):
+    """NARMA(order) driven by u_t ~ U[low, high]. ``convention="standard"`` (Atiya & Parlos 2000):
+    y(t+1) = a·y(t) + b·y(t)·Σ_{i=0}^{order-1} y(t-i) + c·u(t-order+1)·u(t) + d;
+    ``"reservoirpy"``: the variant of ``reservoirpy.datasets.narma`` (one step off). a, b, c, d
+    None = the convention's defaults. A path with |y| > ``bound`` is redrawn. Series ``u``
+    (observed) and ``y`` (latent)."""
+
+    kind: Literal["narma"] = "narma"
+    order: int = Field(10, gt=0, le=1000)
+    convention: Literal["standard", "reservoirpy"] = "standard"
+    low: float = 0.0
+    high: float = 0.5
+    a: Optional[float] = None
+    b: Optional[float] = None
+    c: Optional[float] = None
+    d: Optional[float] = None
+    bound: float = Field(10.0, gt=0)
+
+
+class DataConfig(_Frozen):
+    """Observed series from a file (.csv, .parquet, .npz): ``columns`` None = every numeric
+    series. ``window`` cuts each series into non-overlapping blocks of that many steps, from
+    which windows are drawn; None draws windows anywhere."""
+
+    kind: Literal["data"] = "data"
+    path: str
+    columns: Optional[tuple[str, ...]] = None
+    window: Optional[int] = Field(None, gt=1)
+
+
+class CustomConfig(_Frozen):
+    """A record of a user's own simulator (``CallableProcess``), which lives in Python only: a
+    run config with it can be read back but not rebuilt from the file."""
+
+    kind: Literal["custom"] = "custom"
+    fn: str
+    series: tuple[str, ...]
+    observed: tuple[str, ...]
+    jax: bool = True
+
+
+ProcessConfig = Annotated[Union[ARMAConfig, IIDConfig, VARConfig, GARCHConfig, SVConfig, OUConfig,
+                                RegimeConfig, NoisyConfig, NARMAConfig, DataConfig, CustomConfig,
+                                AddingConfig],
+                          Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- target
 class TargetConfig(_Frozen):
-    """The function to learn, as a formula over named series (``x[t]**2 + 0.1*x[t-1]**2``),
-    and the series the model sees as its input channels."""
+    """The function to learn, as a formula over named series (``x[t]**2 + 0.1*x[t-1]**2``) or
+    a list of formulas, one output each; ``init`` is a recursive target's value before t = 0
+    (``y[t] = 0.5*y[t-1] + x[t]``); ``inputs`` are the series the model sees as its input
+    channels. The formula language is described in :mod:`lagnet.targets`."""
 
-    formula: str = "x[t]**2 + 0.1*x[t-1]**2"
+    formula: Union[str, tuple[str, ...]] = "x[t]**2 + 0.1*x[t-1]**2"
+    init: float = 0.0
     inputs: tuple[str, ...] = ("x",)
+
+    @field_validator("formula", mode="before")
+    @classmethod
+    def _string_or_list(cls, v: Any) -> Any:
+        # Checked before pydantic tries each member of the union, so that a bad value gets
+        # one message on ``target.formula`` instead of one per member.
+        if isinstance(v, str):
+            return v
+        if not (isinstance(v, (list, tuple)) and v and all(isinstance(f, str) for f in v)):
+            raise ValueError("must be a formula or a non-empty list of formulas (strings)")
+        return tuple(v)
 
 
 # ----------------------------------------------------------------------------- model
@@ -204,12 +361,21 @@ class RunConfig(_Frozen):
 
 
 # ----------------------------------------------------------------------------- building
+def _process_kinds() -> set[str]:
+    members = get_args(get_args(ProcessConfig)[0])
+    return {m.model_fields["kind"].default for m in members}
+
+
 def _first_error(err: ValidationError, prefix: str = "") -> LagnetError:
     e = err.errors()[0]
     inner = (e.get("ctx") or {}).get("error")
     if isinstance(inner, LagnetError):  # raised by a validator (a process spec): keep it as is
         return inner
-    loc = ".".join(str(p) for p in e["loc"] if not str(p) in ("arma", "iid"))
+    # A process error's loc carries the union tag ("process", "garch", "alpha"): drop it.
+    parts = [str(p) for p in e["loc"]]
+    if len(parts) > 1 and parts[0] == "process" and parts[1] in _process_kinds():
+        del parts[1]
+    loc = ".".join(parts)
     field = ".".join(p for p in (prefix, loc) if p) or "config"
     msg = e["msg"]
     if e["type"] == "extra_forbidden":

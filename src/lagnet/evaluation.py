@@ -6,6 +6,12 @@ prediction from the current input alone — and ``memory_r2 = 1 - MSE_model / MS
 the share of the past-dependent error the model removed. R² on the whole target hides a lag
 term that carries 1% of the variance; memory_r2 does not.
 
+With several outputs (O > 1) every metric is computed per output (``metrics["outputs"]``)
+and the headline numbers average them: MSE is the mean of the outputs' MSEs (the pooled MSE),
+RMSE its square root, R² and NRMSE the means of the outputs' (as scikit-learn's
+``multioutput="uniform_average"``), memory_r2 the mean over the outputs that need memory.
+Pooling R² over outputs would count the differences between their means as explained variance.
+
 Legend: N paths, L time steps, C input channels, O outputs. All metrics use valid steps only.
 """
 
@@ -36,14 +42,31 @@ def regression_metrics(y: np.ndarray, y_hat: np.ndarray) -> dict[str, float]:
                 r2=1.0 - mse / var if var > 0 else float("nan"))
 
 
-def valid_metrics(y: np.ndarray, y_hat: np.ndarray, valid: np.ndarray) -> dict[str, float]:
-    """``regression_metrics`` over the valid steps of (N, L, O) arrays."""
+def output_metrics(y: np.ndarray, y_hat: np.ndarray, valid: np.ndarray) -> list[dict[str, float]]:
+    """``regression_metrics`` of each output over the valid steps of (N, L, O) arrays."""
     valid = np.asarray(valid, bool)
-    return regression_metrics(np.asarray(y)[:, valid], np.asarray(y_hat)[:, valid])
+    y, y_hat = np.asarray(y)[:, valid], np.asarray(y_hat)[:, valid]  # (N, L_valid, O)
+    return [regression_metrics(y[..., o], y_hat[..., o]) for o in range(y.shape[-1])]
+
+
+def average_metrics(per_output: list[dict[str, float]]) -> dict[str, float]:
+    """The headline of per-output metrics: mean MSE, its root, mean NRMSE and mean R²."""
+    if len(per_output) == 1:
+        return dict(per_output[0])
+    mse = float(np.mean([m["mse"] for m in per_output]))
+    return dict(mse=mse, rmse=float(np.sqrt(mse)),
+                nrmse=float(np.mean([m["nrmse"] for m in per_output])),
+                r2=float(np.mean([m["r2"] for m in per_output])))
+
+
+def valid_metrics(y: np.ndarray, y_hat: np.ndarray, valid: np.ndarray) -> dict[str, float]:
+    """``regression_metrics`` over the valid steps of (N, L, O) arrays, averaged over outputs."""
+    return average_metrics(output_metrics(y, y_hat, valid))
 
 
 def per_step_mse(y: np.ndarray, y_hat: np.ndarray, valid: np.ndarray) -> list[float | None]:
-    """MSE at each time step over paths and outputs; None where the target is undefined."""
+    """MSE at each time step over paths and outputs (so outputs on a larger scale weigh more);
+    None where the target is undefined."""
     se = np.mean((np.asarray(y, np.float64) - np.asarray(y_hat, np.float64)) ** 2, axis=(0, 2))
     return [float(v) if ok else None for v, ok in zip(se, np.asarray(valid, bool))]
 
@@ -171,21 +194,26 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
     k_test, k_base, k_long = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
     x, y, valid = (np.asarray(a) for a in task.sample(k_test, paths, length))
     y_hat = _predict(model, x)
-    test = valid_metrics(y, y_hat, valid)
+    test_out = output_metrics(y, y_hat, valid)
+    test = average_metrics(test_out)
 
     # Baselines, fitted on their own sample, scored on the test set.
     xb, yb, vb = (np.asarray(a) for a in task.sample(k_base, cfg.baseline_paths, length))
     memoryless = MemorylessBaseline().fit(xb[:, vb].reshape(-1, xb.shape[2]),
                                           yb[:, vb].reshape(-1, yb.shape[2]))
     y_mem = memoryless.predict(x.reshape(-1, x.shape[2])).reshape(y.shape)
-    mem = valid_metrics(y, y_mem, valid)
+    mem_out = output_metrics(y, y_mem, valid)
+    mem = average_metrics(mem_out)
     lags = cfg.linear_lags or max(task.target.max_lag + 1, 2)
     if lags >= length:
         raise LagnetError("eval.linear_lags", lags, f"must be below the path length ({length})")
     linear = LinearLagsBaseline(lags).fit(xb, yb, vb)
-    lin = valid_metrics(y, linear.predict(x), valid)
+    lin_out = output_metrics(y, linear.predict(x), valid)
+    lin = average_metrics(lin_out)
 
-    test["memory_r2"] = memory_r2(test["mse"], mem["mse"], mem["r2"])
+    mem_r2s = [memory_r2(t["mse"], m["mse"], m["r2"]) for t, m in zip(test_out, mem_out)]
+    needing = [v for v in mem_r2s if v is not None]
+    test["memory_r2"] = float(np.mean(needing)) if needing else None
     test.update(paths=paths, length=length)
 
     steps = per_step_mse(y, y_hat, valid)
@@ -193,7 +221,9 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
 
     long_len = length * cfg.long_factor
     xl, yl, vl = (np.asarray(a) for a in task.sample(k_long, cfg.long_paths, long_len))
-    long = valid_metrics(yl, _predict(model, xl), vl)
+    long_out = output_metrics(yl, _predict(model, xl), vl)
+    long = average_metrics(long_out)
+    variances = [float(np.var(y[:, valid, o])) for o in range(y.shape[2])]
 
     metrics = dict(
         test=test,
@@ -205,9 +235,17 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
         long_horizon=dict(length=long_len, paths=cfg.long_paths, mse=long["mse"], r2=long["r2"],
                           ratio=long["mse"] / test["mse"] if test["mse"] > 0 else None),
         target=dict(formula=task.target.formula, max_lag=task.target.max_lag,
-                    variance=float(np.var(y[:, valid])),
+                    outputs=task.target.outputs, variance=float(np.mean(variances)),
                     memory_share=max(0.0, 1.0 - mem["r2"])),
     )
+    if task.target.outputs > 1:
+        metrics["outputs"] = [
+            dict(formula=f, **t, memory_r2=r, memoryless=dict(mse=m["mse"], r2=m["r2"]),
+                 linear_lags=dict(mse=li["mse"], r2=li["r2"]),
+                 long_horizon=dict(mse=lo["mse"], r2=lo["r2"]), variance=v,
+                 memory_share=max(0.0, 1.0 - m["r2"]))
+            for f, t, r, m, li, lo, v in zip(task.target.formulas, test_out, mem_r2s, mem_out,
+                                             lin_out, long_out, variances)]
     keep = min(keep, paths)
     predictions = dict(x=x[:keep], y=y[:keep], y_hat=y_hat[:keep], y_memoryless=y_mem[:keep],
                        valid=valid, input_names=np.array(task.inputs))
@@ -248,6 +286,14 @@ def verdict(metrics: dict) -> dict:
             f"The part of the target that depends on the past carries {100 * share:.2f}% of its "
             f"variance; a model that ignores the past reaches R² {base['memoryless']['r2']:.4f}, "
             "so R² alone cannot show whether the past was learned — memory_r2 can.")
+    outputs = metrics.get("outputs") or []
+    if outputs:
+        headline = f"{headline.rstrip('.')} — averaged over {len(outputs)} outputs."
+        for i, out in enumerate(outputs):
+            m = out["memory_r2"]
+            details.append(f"Output {i + 1} ({out['formula']}): test R² {out['r2']:.4f}, "
+                           + ("needs no memory" if m is None else f"memory_r2 {m:.3f}")
+                           + f", memoryless R² {out['memoryless']['r2']:.4f}.")
     details.append(f"A linear model on the last {base['linear_lags']['lags']} inputs reaches "
                    f"R² {base['linear_lags']['r2']:.4f}.")
     lh = metrics["long_horizon"]

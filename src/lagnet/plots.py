@@ -64,8 +64,10 @@ def plot_vs_input(
     y_hat: ArrayLike,
     y_memoryless: Optional[ArrayLike] = None,
     input_name: str = "x",
+    note: Optional[str] = None,
 ) -> Figure:
-    """Truth and prediction scattered against the current input x_t.
+    """Truth and prediction scattered against the current input x_t (``note``: a second title
+    line, e.g. which output of several is drawn).
 
     All arrays have one shape (any, e.g. valid steps of ``(N, L)``) and are flattened. When the
     target depends on the past, the truth is a cloud around the memoryless curve E[y | x_t]; a
@@ -93,20 +95,28 @@ def plot_vs_input(
         _no_data(ax, "no valid steps")
     ax.set_xlabel(f"current input {input_name}[t]")
     ax.set_ylabel("target y[t]")
-    ax.set_title(f"Target and prediction against {input_name}[t]")
+    ax.set_title(f"Target and prediction against {input_name}[t]" + (f"\n{note}" if note else ""))
     ax.legend(loc="best", markerscale=3)
     return fig
 
 
 def plot_pred_vs_truth(y: ArrayLike, y_hat: ArrayLike, r2: Optional[float] = None) -> Figure:
-    """Prediction against truth (flattened), with the y = x diagonal; ``r2`` goes in the title."""
-    y = np.ravel(np.asarray(y, dtype=float))
-    y_hat = np.ravel(np.asarray(y_hat, dtype=float))
-    if y.shape != y_hat.shape:
+    """Prediction against truth, with the y = x diagonal; ``r2`` goes in the title.
+
+    Arrays of any one shape are flattened, except that a last axis of O > 1 outputs
+    (``(…, O)`` of three or more dimensions) draws each output in its own colour."""
+    y, y_hat = np.asarray(y, dtype=float), np.asarray(y_hat, dtype=float)
+    if y.size != y_hat.size:
         raise LagnetError("y_hat", f"{y_hat.size} values", f"y has {y.size}")
+    outputs = y.shape[-1] if y.ndim >= 3 and y.shape == y_hat.shape else 1
+    y, y_hat = y.reshape(-1, outputs), y_hat.reshape(-1, outputs)  # (values, O)
     fig = Figure(figsize=(5.5, 5.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.scatter(y, y_hat, s=5, alpha=0.35, color=_MODEL, linewidths=0)
+    for o in range(outputs):
+        ax.scatter(y[:, o], y_hat[:, o], s=5, alpha=0.35, linewidths=0,
+                   color=_MODEL if outputs == 1 else f"C{(o + 1) % 10}",
+                   label=f"output {o + 1}" if outputs > 1 else None)
+    y, y_hat = y.ravel(), y_hat.ravel()
     both = np.concatenate([y, y_hat])
     both = both[np.isfinite(both)]
     lo, hi = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
@@ -120,7 +130,7 @@ def plot_pred_vs_truth(y: ArrayLike, y_hat: ArrayLike, r2: Optional[float] = Non
     ax.set_ylabel("prediction ŷ")
     title = "Prediction vs truth"
     if r2 is not None:
-        title += f" (test R² = {r2:.4g})"
+        title += f" ({'mean ' if outputs > 1 else ''}test R² = {r2:.4g})"
     ax.set_title(title)
     ax.legend(loc="upper left")
     return fig
@@ -201,8 +211,10 @@ def plot_sample_paths(
     valid: ArrayLike,
     n: int = 3,
     input_name: str = "x",
+    note: Optional[str] = None,
 ) -> Figure:
-    """The first ``n`` paths over t: input channel 0 (right axis), truth and prediction of output 0.
+    """The first ``n`` paths over t: input channel 0 (right axis), truth and prediction of output 0
+    (``note``: a second title line, e.g. saying so when there are several outputs).
 
     x (N, L, C), y and y_hat (N, L, O) or (N, L); valid (L,) bool. Truth and prediction are drawn
     only where the target is defined; the undefined steps are shaded.
@@ -244,7 +256,7 @@ def plot_sample_paths(
     axes[-1].set_xlabel("time step t")
     if n == 0:
         _no_data(axes[0], "no sample paths")
-    fig.suptitle("Sample test paths")
+    fig.suptitle("Sample test paths" + (f"\n{note}" if note else ""))
     return fig
 
 
@@ -301,15 +313,22 @@ def save_plots(run_dir: str | os.PathLike) -> dict[str, Path]:
         valid = np.asarray(pred["valid"], dtype=bool)  # (L,)
         names = pred.get("input_names")
         input_name = str(names[0]) if names is not None and len(names) else "x"
+        # With several outputs, the per-path figures draw the first and say so; the metrics
+        # of every output are in metrics.json and the report's table.
+        formula = (metrics.get("target") or {}).get("formula")
+        note = None
+        if y.shape[2] > 1:
+            first = formula[0] if isinstance(formula, list) and formula else "output 1"
+            note = f"output 1 of {y.shape[2]}: {first}"
         # The memoryless baseline is a function of all current inputs; only with one input
         # channel is it a curve over x[t] rather than a zigzag.
         mem_curve = y_mem[:, valid, 0] if y_mem is not None and x.shape[2] == 1 else None
         figures["vs_input"] = plot_vs_input(x[:, valid, 0], y[:, valid, 0], y_hat[:, valid, 0],
-                                            mem_curve, input_name=input_name)
+                                            mem_curve, input_name=input_name, note=note)
         figures["pred_vs_truth"] = plot_pred_vs_truth(y[:, valid, :], y_hat[:, valid, :],
                                                       r2=test.get("r2"))
         figures["sample_paths"] = plot_sample_paths(x, y, y_hat, valid, n=3,
-                                                    input_name=input_name)
+                                                    input_name=input_name, note=note)
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     paths = {}

@@ -152,14 +152,46 @@ def _metrics_tables(metrics: dict) -> str:
         ("ms per step", _fmt(g("train", "ms_per_step"))),
         ("best step", _fmt(g("train", "best_step"))),
     ]
+    if g("train", "formula"):  # a NARX's fitted polynomial
+        train_rows.append(("recovered formula", g("train", "formula")))
+    for c in g("train", "candidates") or []:  # what ``auto`` tried
+        result = (f"val MSE {_fmt(c.get('val_mse'))}" if c.get("val_mse") is not None
+                  else c.get("note", ""))
+        train_rows.append((f"auto candidate {c.get('kind')}",
+                           f"{result}, {_fmt(c.get('seconds'))} s"
+                           + (" — kept" if c.get("kept") else "")))
+    outputs = g("outputs") or []
+    averaged = (f"<p>The target has {len(outputs)} outputs: the numbers above average them "
+                "(mean MSE, mean R², memory_r2 averaged over the outputs that need memory); "
+                "each output's are below. The prediction plot draws every output; the other "
+                "per-path plots draw the first.</p>\n" if outputs else "")
     return (
         "<h2>Metrics</h2>\n"
         "<table><tr><th></th><th>test MSE</th><th>test R²</th></tr>\n"
         f"{comparison}</table>\n"
+        f"{averaged}{_outputs_table(outputs)}"
         f"<p>{_e(MEMORY_R2_TEXT)}</p>\n"
         f"<table>{_rows(test_rows)}</table>\n"
         f"<h2>Training</h2>\n<table>{_rows(train_rows)}</table>\n"
     )
+
+
+def _outputs_table(outputs: list) -> str:
+    """One row per output of a several-output target; empty for one output."""
+    if not outputs:
+        return ""
+    head = ("output", "formula", "test MSE", "test R²", "memory_r2", "memoryless R²",
+            "linear R²", "long-horizon R²")
+    rows = []
+    for i, out in enumerate(outputs):
+        cells = (_fmt(out.get("mse")), _fmt(out.get("r2")),
+                 _fmt(out.get("memory_r2"), na="n/a — no memory needed"),
+                 _fmt(_get(out, "memoryless", "r2")), _fmt(_get(out, "linear_lags", "r2")),
+                 _fmt(_get(out, "long_horizon", "r2")))
+        rows.append(f"<tr><th>{i + 1}</th><td><code>{_e(out.get('formula', '?'))}</code></td>"
+                    + "".join(f"<td class='num'>{_e(c)}</td>" for c in cells) + "</tr>")
+    return ("<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>\n"
+            + "\n".join(rows) + "</table>\n")
 
 
 def _plots(plot_dir: Path) -> str:
@@ -174,6 +206,15 @@ def _plots(plot_dir: Path) -> str:
         parts.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{_e(name)}\">"
                      f"<figcaption>{_e(caption)}</figcaption></figure>")
     return "\n".join(parts)
+
+
+def _doctor(run_dir: Path) -> str:
+    """The Doctor section, when ``lagnet doctor`` has left a doctor.json (else nothing)."""
+    if not (run_dir / "doctor.json").is_file():
+        return ""
+    from lagnet.doctor.html import doctor_section
+
+    return doctor_section(run_dir)
 
 
 def write_report(run_dir: str | os.PathLike) -> Path:
@@ -194,6 +235,8 @@ def write_report(run_dir: str | os.PathLike) -> Path:
         config = {}  # shown verbatim below all the same
     name = config.get("name") or run_dir.name
     formula = _get(metrics, "target", "formula") or _get(config, "target", "formula") or "?"
+    if isinstance(formula, list):  # several outputs
+        formula = "; ".join(str(f) for f in formula)
 
     config_html = (f"<pre>{_e(config_text)}</pre>" if config_text is not None
                    else "<p class='note'>config.toml is missing.</p>")
@@ -210,6 +253,7 @@ def write_report(run_dir: str | os.PathLike) -> Path:
 {_verdict(metrics)}
 {_metrics_tables(metrics)}
 {_plots(run_dir / "plots")}
+{_doctor(run_dir)}
 <h2>Configuration</h2>
 {config_html}
 </body>

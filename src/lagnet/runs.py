@@ -36,6 +36,7 @@ from lagnet.config import RunConfig, config_to_toml, load_config
 from lagnet.errors import LagnetError
 from lagnet.evaluation import evaluate, verdict
 from lagnet.models import Normalised, count_parameters, predict
+from lagnet.processes import Process
 from lagnet.tasks import build_task
 from lagnet.plots import read_history, save_plots
 from lagnet.report import write_report
@@ -172,9 +173,11 @@ def _write_history(path: Path, history: dict[str, list]) -> None:
 
 
 def run(config: RunConfig, out: str | Path | None = None,
-        callbacks: Iterable[Callback] = ()) -> Run:
-    """Train, evaluate and (if ``out`` is given) write the run directory."""
-    task = build_task(config)
+        callbacks: Iterable[Callback] = (), process: Process | None = None) -> Run:
+    """Train, evaluate and (if ``out`` is given) write the run directory. ``process``: a ready
+    process to use instead of building ``config.process`` (a ``CallableProcess``, which a
+    config can only record)."""
+    task = build_task(config, process=process)
     enable_compilation_cache()
     with on_device(config.device):
         result = fit(config, task, callbacks)

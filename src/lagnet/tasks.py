@@ -41,20 +41,43 @@ class Task:
         return x, y, valid
 
 
-def build_task(cfg: RunConfig, length: int | None = None) -> Task:
-    """The task of a run config; checks that the inputs exist and the sequence is long enough."""
-    process = build_process(cfg.process)
-    target = compile_target(cfg.target.formula, process.series)
+def build_task(cfg: RunConfig, length: int | None = None,
+               process: Process | None = None) -> Task:
+    """The task of a run config; checks that the inputs exist and are observed, and that the
+    sequence is long enough (and, for observed data, short enough). ``process``: a ready
+    process (a ``CallableProcess``) instead of building ``cfg.process``; its config must be
+    the one ``cfg`` records."""
+    if process is None:
+        process = build_process(cfg.process)
+    elif process.config != cfg.process:
+        raise LagnetError("process", repr(process), "differs from the config's process "
+                          f"{cfg.process!r}")
+    target = compile_target(cfg.target.formula, process.series, init=cfg.target.init)
     if not cfg.target.inputs:
         raise LagnetError("target.inputs", [], "the model needs at least one input series")
     for name in cfg.target.inputs:
         if name not in process.series:
             raise LagnetError("target.inputs", name,
                               f"not a series of the process (it has: {', '.join(process.series)})")
+        if name not in process.observed:
+            latent = [s for s in process.series if s not in process.observed]
+            raise LagnetError("target.inputs", name,
+                              f"latent, so it cannot be an input (latent: {', '.join(latent)}; "
+                              f"observed: {', '.join(process.observed)}); a target may use it")
     length = cfg.train.length if length is None else length
-    if length <= target.max_lag:
+    if length <= target.warmup:
         raise LagnetError("train.length", length,
-                          f"must exceed the formula's largest lag ({target.max_lag})")
+                          f"must exceed the target's warm-up of {target.warmup} steps (its "
+                          "largest lag, +1 for a recursive target)")
+    limit = process.max_length
+    if limit is not None and length > limit:
+        raise LagnetError("train.length", length, f"longer than the series of the process "
+                          f"({limit} steps in {getattr(cfg.process, 'path', 'its data')})")
+    if limit is not None and length * cfg.eval.long_factor > limit:
+        raise LagnetError("eval.long_factor", cfg.eval.long_factor,
+                          f"the long-horizon test needs {cfg.eval.long_factor} × {length} = "
+                          f"{length * cfg.eval.long_factor} steps, the series have {limit}; "
+                          "lower eval.long_factor or train.length")
     fixed = cfg.train.fixed_paths
     if fixed is not None and fixed < cfg.train.batch:
         raise LagnetError("train.fixed_paths", fixed, f"must be at least train.batch ({cfg.train.batch})")

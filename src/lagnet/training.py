@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lagnet.config import RunConfig, TrainConfig
+from lagnet.config import CLOSED_FORM_MODELS, RunConfig, TrainConfig
 from lagnet.models import Normalised, build_net, identity_scaling
 from lagnet.tasks import Task
 
@@ -163,7 +163,14 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
     """Train a model for ``cfg`` on ``task``. Stops at ``train.steps``, at the wall-clock budget
     ``train.max_seconds`` (which the learning-rate schedule is fitted to), on a validation
     plateau (``train.patience``), after repeated divergence, or on Ctrl-C — and returns the
-    weights that did best on the fixed validation set in every case."""
+    weights that did best on the fixed validation set in every case.
+
+    Closed-form kinds (esn, narx) and ``auto`` are fitted by :mod:`lagnet.fitting` instead."""
+    if cfg.model.kind in CLOSED_FORM_MODELS or cfg.model.kind == "auto":
+        from lagnet import fitting  # imported here: it builds on this module
+
+        return (fitting.fit_auto if cfg.model.kind == "auto" else fitting.fit_closed_form)(
+            cfg, task, callbacks)
     tc = cfg.train
     t_start = time.perf_counter()
     k_init, _, k_train, k_data = run_keys(cfg.seed)

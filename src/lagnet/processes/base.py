@@ -13,7 +13,9 @@ import abc
 import jax
 import numpy as np
 
-from lagnet.config import ARMAConfig, IIDConfig, ProcessConfig
+from lagnet.config import (AddingConfig, ARMAConfig, CustomConfig, DataConfig, GARCHConfig, IIDConfig,
+                           NARMAConfig, NoisyConfig, OUConfig, ProcessConfig, RegimeConfig,
+                           SVConfig, VARConfig)
 from lagnet.errors import LagnetError
 
 
@@ -30,7 +32,24 @@ class Process(abc.ABC):
     @property
     @abc.abstractmethod
     def series(self) -> tuple[str, ...]:
-        """Names of the series ``sample`` returns; the first is the observed one (config.name)."""
+        """Names of the series ``sample`` returns, observed ones first."""
+
+    @property
+    def observed(self) -> tuple[str, ...]:
+        """The series a model may take as inputs. The others are latent (a volatility, a regime,
+        a clean signal): targets may use them, inputs may not."""
+        return self.series
+
+    @property
+    def max_length(self) -> int | None:
+        """The longest path ``sample`` can give (observed data is finite); None = no limit."""
+        return None
+
+    @property
+    def simulated(self) -> bool:
+        """True when every ``sample`` is fresh draws; False for observed data, whose test
+        paths are windows of the very file the model trained on."""
+        return True
 
     @abc.abstractmethod
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
@@ -85,4 +104,44 @@ def build_process(cfg: ProcessConfig) -> Process:
         return ARMA(cfg)
     if isinstance(cfg, IIDConfig):
         return IID(cfg)
-    raise LagnetError("process", cfg, "not a process config (expected ARMAConfig or IIDConfig)")
+    if isinstance(cfg, VARConfig):
+        from lagnet.processes.var import VAR
+
+        return VAR(cfg)
+    if isinstance(cfg, GARCHConfig):
+        from lagnet.processes.garch import GARCH
+
+        return GARCH(cfg)
+    if isinstance(cfg, SVConfig):
+        from lagnet.processes.sv import SV
+
+        return SV(cfg)
+    if isinstance(cfg, OUConfig):
+        from lagnet.processes.ou import OU
+
+        return OU(cfg)
+    if isinstance(cfg, RegimeConfig):
+        from lagnet.processes.regime import Regime
+
+        return Regime(cfg)
+    if isinstance(cfg, AddingConfig):
+        from lagnet.processes.adding import Adding
+
+        return Adding(cfg)
+    if isinstance(cfg, NoisyConfig):
+        from lagnet.processes.noisy import Noisy
+
+        return Noisy(cfg)
+    if isinstance(cfg, NARMAConfig):
+        from lagnet.processes.narma import NARMA
+
+        return NARMA(cfg)
+    if isinstance(cfg, DataConfig):
+        from lagnet.processes.data import DataProcess
+
+        return DataProcess(cfg)
+    if isinstance(cfg, CustomConfig):
+        raise LagnetError("process", f"custom ({cfg.fn})",
+                          "a user's simulator lives in Python, not in a config file: pass the "
+                          "CallableProcess itself, lagnet.train(process=CallableProcess(...))")
+    raise LagnetError("process", cfg, "not a process config")

@@ -1,8 +1,9 @@
 """Process specs: one-line strings such as ``ar1(rho=0.1)`` or ``arma(ar=[0.5, -0.2], ma=[0.3])``.
 
 The string is parsed with ``ast`` and read through a whitelist — one call of a known name whose
-arguments are numbers, lists of numbers, strings or booleans. It is never evaluated. The result
-is a validated config, and building it checks what the constructor checks (stationarity).
+arguments are numbers, strings, booleans, or lists of numbers, of strings or of such lists
+(``var(A=[[0.5, 0.1], [0.0, 0.3]], names=["x", "z"])``). It is never evaluated. The result is a
+validated config, and building it checks what the constructor checks (stationarity).
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from lagnet.config import ARMAConfig, IIDConfig, ProcessConfig
+from lagnet.config import (AddingConfig, ARMAConfig, DataConfig, GARCHConfig, IIDConfig, NARMAConfig,
+                           NoisyConfig, OUConfig, ProcessConfig, RegimeConfig, SVConfig,
+                           VARConfig)
 from lagnet.errors import LagnetError
 
 _MAX_LEN = 1000
 _NUM, _NUMS, _STR = "a number", "a list of numbers", "a string"
+_STRS, _MAT = "a list of strings", "a matrix (a list of lists of numbers)"
+_MATS = "a matrix or a list of matrices"
+_MAX_DEPTH = 3  # list nesting: a list of matrices
 
 _ARMA_COMMON = {"sigma": _NUM, "mean": _NUM, "init": _STR, "name": _STR}
 
@@ -61,6 +67,27 @@ _FORMS: dict[str, _Form] = {
     "student_t": _Form({"df": _NUM, "loc": _NUM, "scale": _NUM, "name": _STR},
                        ("df", "loc", "scale"), (),
                        lambda kw: IIDConfig(dist="student_t", **kw), {}),
+    "var": _Form({"A": _MATS, "cov": _MAT, "mean": _NUMS, "names": _STRS, "init": _STR},
+                 ("A",), ("A",), lambda kw: VARConfig(**kw), {}),
+    "garch": _Form({"omega": _NUM, "alpha": _NUM, "beta": _NUM, "gamma": _NUM, "mu": _NUM,
+                    "dist": _STR, "df": _NUM, "name": _STR}, ("omega", "alpha", "beta"), (),
+                   lambda kw: GARCHConfig(**kw), {}),
+    "sv": _Form({"mu": _NUM, "phi": _NUM, "sigma_eta": _NUM, "name": _STR},
+                ("mu", "phi", "sigma_eta"), (), lambda kw: SVConfig(**kw), {}),
+    "ou": _Form({"theta": _NUM, "mu": _NUM, "sigma": _NUM, "dt": _NUM, "x0": _NUM,
+                 "init": _STR, "name": _STR}, ("theta", "mu", "sigma"), (),
+                lambda kw: OUConfig(**kw), {}),
+    "regime": _Form({"P": _MAT, "mu": _NUMS, "rho": _NUMS, "sigma": _NUMS, "name": _STR},
+                    ("P", "mu"), ("P", "mu"), lambda kw: RegimeConfig(**kw), {}),
+    "adding": _Form({"markers": _NUM, "span": _NUM}, ("markers", "span"), (),
+                    lambda kw: AddingConfig(**kw), {}),
+    "noisy": _Form({"rho": _NUM, "sigma": _NUM, "noise": _NUM, "name": _STR},
+                   ("rho", "sigma", "noise"), (), lambda kw: NoisyConfig(**kw), {}),
+    "narma": _Form({"order": _NUM, "convention": _STR, "low": _NUM, "high": _NUM, "a": _NUM,
+                    "b": _NUM, "c": _NUM, "d": _NUM, "bound": _NUM}, ("order",), (),
+                   lambda kw: NARMAConfig(**kw), {}),
+    "data": _Form({"path": _STR, "columns": _STRS, "window": _NUM}, ("path",), ("path",),
+                  lambda kw: DataConfig(**kw), {}),
 }
 
 _EXAMPLE = "expected a call such as ar1(rho=0.1) or arma(ar=[0.5, -0.2], ma=[0.3])"
@@ -118,6 +145,8 @@ def parse_process_spec(spec: str) -> ProcessConfig:
         e = err.errors()[0]
         field = str(e["loc"][0]) if e["loc"] else "process"
         param = form.renamed.get(field, field)
+        if e["type"] == "missing":
+            raise LagnetError(f"process.{param}", shown, f"{name} needs {param}") from None
         raise LagnetError(f"process.{param}", _shown(given.get(param, e.get("input"))),
                           e["msg"]) from None
     for param in form.required:
@@ -141,20 +170,22 @@ def _check_builds(cfg: ProcessConfig, form: _Form, given: dict[str, Any]) -> Non
         raise LagnetError(f"process.{param}", _shown(given[param]), err.reason) from None
 
 
-def _literal(node: ast.AST, field: str) -> Any:
-    """A whitelisted literal: a number (signs allowed), a string, a bool, or a flat
-    list/tuple of numbers. Anything else — names, calls, attributes — is refused."""
+def _literal(node: ast.AST, field: str, depth: int = 0) -> Any:
+    """A whitelisted literal: a number (signs allowed), a string, a bool, or a list/tuple of
+    numbers, of strings, or of such lists (a matrix, a list of matrices: at most
+    ``_MAX_DEPTH`` deep). Anything else — names, calls, attributes — is refused."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str)):
         return node.value
     if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
             and isinstance(node.operand, ast.Constant) and _is_num(node.operand.value)):
         return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
-    if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_literal(item, field) for item in node.elts]
-        if all(_is_num(v) for v in items):
+    if isinstance(node, (ast.List, ast.Tuple)) and depth < _MAX_DEPTH:
+        items = [_literal(item, field, depth + 1) for item in node.elts]
+        if any(all(test(v) for v in items) for test in (_is_num, _is_str, _is_list)):
             return items
     raise LagnetError(field, _one_line(ast.unparse(node)),
-                      "expected a number, a list of numbers or a quoted string")
+                      "expected a number, a quoted string, or a list of numbers, of strings "
+                      "or of such lists")
 
 
 def _typed(value: Any, kind: str, field: str) -> Any:
@@ -164,11 +195,32 @@ def _typed(value: Any, kind: str, field: str) -> Any:
         return tuple(value) if isinstance(value, list) else (value,)
     if kind == _STR and isinstance(value, str):
         return value
+    if kind == _STRS and _is_list(value) and all(_is_str(v) for v in value):
+        return tuple(value)
+    if kind == _MAT and _is_matrix(value):
+        return tuple(tuple(row) for row in value)
+    if kind == _MATS and _is_matrix(value):
+        return _typed(value, _MAT, field)
+    if kind == _MATS and _is_list(value) and value and all(map(_is_matrix, value)):
+        return tuple(_typed(m, _MAT, field) for m in value)
     raise LagnetError(field, _one_line(value), f"expected {kind}")
 
 
 def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, list)
+
+
+def _is_matrix(v: Any) -> bool:
+    """A non-empty list of lists of numbers (rows may be ragged: the process says so)."""
+    return _is_list(v) and bool(v) and all(_is_list(r) and all(map(_is_num, r)) for r in v)
 
 
 def _shown(v: Any) -> Any:

@@ -1,0 +1,221 @@
+"""``lagnet bench``: every model family on every named task under the same wall-clock budget.
+
+Each (task, model, seed) cell trains from the task's recommended config with the family's
+default settings, stops at ``max_seconds`` of training (closed-form learners take what they
+take), and is scored on the task's fixed test paths. Writes into the output directory:
+
+    leaderboard.csv   one row per (task, model, seed): test NRMSE, R², memory_r2, time to best…
+    leaderboard.md    tasks × models, median test NRMSE over seeds, the best per task in bold
+    leaderboard.png   heat maps: test NRMSE and the training time at which it was reached
+
+A cell that fails (a model that cannot represent a task's inputs, a divergence) is recorded
+with its error and the bench goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from lagnet.config import make_config
+from lagnet.errors import LagnetError
+from lagnet.registry import TASKS, parse_task
+
+STANDARD_TASKS = ("ar1-square-lag", "narma10", "memory-k", "adding", "delayed-xor",
+                  "garch-vol", "noisy-ar-filter", "regime-filter")
+STANDARD_MODELS = ("narx", "esn", "window", "gru", "lstm", "lru", "tcn", "transformer")
+COLUMNS = ("task", "model", "seed", "test_nrmse", "test_r2", "memory_r2", "test_mse",
+           "time_to_best_s", "train_s", "total_s", "steps", "parameters", "error")
+# A lighter test than a single run's default: the bench compares families, it does not
+# certify one model, and 8 tasks × 8 families must fit in half an hour on 2 cores.
+BENCH_EVAL = dict(test_paths=500, long_paths=50, baseline_paths=2000)
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    model: str
+    seed: int
+
+
+def cell_config(task: str, model: str, seed: int, max_seconds: float,
+                overrides: Sequence[str] = ()):
+    """The run config of one cell: the task's config, the family's defaults, the budget, then
+    the user's ``a.b=value`` overrides (applied to every cell)."""
+    from lagnet.config import apply_overrides
+
+    spec, params = parse_task(task)
+    data = spec.config(**params).model_dump()
+    data["model"] = {"kind": model}
+    data["seed"] = seed
+    data["name"] = f"{task}-{model}-{seed}"
+    data["train"].update(max_seconds=max_seconds, steps=1_000_000, patience=None)
+    data["eval"].update(BENCH_EVAL)
+    return make_config(apply_overrides(data, list(overrides)))
+
+
+def _time_to_best(history: dict) -> float | None:
+    val, secs = history.get("val_mse") or [], history.get("seconds") or []
+    pairs = [(v, s) for v, s in zip(val, secs) if v is not None and math.isfinite(v)]
+    return min(pairs)[1] if pairs else None
+
+
+def run_cell(cell: Cell, max_seconds: float, overrides: Sequence[str] = ()) -> dict:
+    """Train and test one cell; never raises for a failing model (the error is recorded)."""
+    from lagnet.models import count_parameters
+    from lagnet.runs import run
+
+    row = dict(task=cell.task, model=cell.model, seed=cell.seed, error="")
+    t0 = time.perf_counter()
+    try:
+        r = run(cell_config(cell.task, cell.model, cell.seed, max_seconds, overrides))
+    except (LagnetError, ValueError, FloatingPointError) as err:  # recorded, the bench goes on
+        row.update(error=str(err).splitlines()[0][:200], total_s=time.perf_counter() - t0)
+        return row
+    test, info = r.metrics["test"], r.metrics.get("train", {})
+    row.update(test_nrmse=test.get("nrmse"), test_r2=test.get("r2"),
+               memory_r2=test.get("memory_r2"), test_mse=test.get("mse"),
+               time_to_best_s=_time_to_best(r.history) or info.get("seconds"),
+               train_s=info.get("seconds"), total_s=time.perf_counter() - t0,
+               steps=info.get("steps"), parameters=count_parameters(r.model.net))
+    return row
+
+
+def bench(tasks: Sequence[str] = STANDARD_TASKS, models: Sequence[str] = STANDARD_MODELS,
+          seeds: int = 1, max_seconds: float = 15.0, out: str | Path = "bench",
+          overrides: Sequence[str] = (), on_row: Callable[[dict], None] | None = None
+          ) -> list[dict]:
+    """Run every (task, model, seed) cell and write the leaderboard files into ``out``.
+    ``overrides`` (``a.b=value``) apply to every cell, e.g. ``train.batch=64``."""
+    from lagnet.config import ModelConfig
+
+    for t in tasks:  # fail on a bad name or override before any training
+        cell_config(t, "gru", 0, max_seconds, overrides)
+    known = ModelConfig.model_fields["kind"].annotation.__args__
+    for m in models:
+        if m not in known or m == "auto":
+            raise LagnetError("models", m, f"unknown model (known: {', '.join(k for k in known if k != 'auto')})")
+    if seeds < 1:
+        raise LagnetError("seeds", seeds, "must be at least 1")
+    if not max_seconds > 0:
+        raise LagnetError("max_seconds", max_seconds, "must be positive")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LagnetError("out", str(out), "exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+
+    rows: list[dict] = []
+    for cell in (Cell(t, m, s) for t in tasks for m in models for s in range(seeds)):
+        row = run_cell(cell, max_seconds, overrides)
+        rows.append(row)
+        write_csv(rows, out / "leaderboard.csv")  # after every cell: a long bench can be read early
+        if on_row is not None:
+            on_row(row)
+    (out / "leaderboard.md").write_text(markdown(rows, max_seconds))
+    plot(rows, out / "leaderboard.png", max_seconds)
+    return rows
+
+
+def write_csv(rows: Iterable[dict], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+    os.replace(tmp, path)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _grid(rows: Sequence[dict], key: str) -> tuple[list[str], list[str], np.ndarray]:
+    """Median of ``key`` over seeds: (tasks, models, array (T, M), NaN where missing)."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    grid = np.full((len(tasks), len(models)), np.nan)
+    for i, t in enumerate(tasks):
+        for j, m in enumerate(models):
+            vals = [r.get(key) for r in rows if r["task"] == t and r["model"] == m]
+            vals = [v for v in vals if v is not None and math.isfinite(v)]
+            if vals:
+                grid[i, j] = float(np.median(vals))
+    return tasks, models, grid
+
+
+def markdown(rows: Sequence[dict], max_seconds: float) -> str:
+    """Tasks × models table of median test NRMSE (lower is better; the best in bold), then the
+    training time at which each reached its best validation error."""
+    tasks, models, nrmse = _grid(rows, "test_nrmse")
+    _, _, tbest = _grid(rows, "time_to_best_s")
+    lines = [f"Test NRMSE (median over seeds; budget {max_seconds:g} s of training per cell; "
+             "lower is better, best per task in bold)", "",
+             "| task | " + " | ".join(models) + " | best |",
+             "|---|" + "---:|" * len(models) + "---|"]
+    for i, t in enumerate(tasks):
+        row = nrmse[i]
+        best = int(np.nanargmin(row)) if np.isfinite(row).any() else None
+        cells = []
+        for j in range(len(models)):
+            v = row[j]
+            s = "—" if not np.isfinite(v) else f"{v:.3g}"
+            cells.append(f"**{s}**" if j == best else s)
+        lines.append(f"| {t} | " + " | ".join(cells) + f" | {models[best] if best is not None else '—'} |")
+    lines += ["", "Seconds of training until the best validation error (closed-form: fit time)", "",
+              "| task | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+    for i, t in enumerate(tasks):
+        lines.append(f"| {t} | " + " | ".join("—" if not np.isfinite(v) else f"{v:.1f}"
+                                               for v in tbest[i]) + " |")
+    errors = [r for r in rows if r.get("error")]
+    if errors:
+        lines += ["", "Failed cells:", ""]
+        lines += [f"- {r['task']} × {r['model']} (seed {r['seed']}): {r['error']}" for r in errors]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: Sequence[dict], path: Path, max_seconds: float) -> None:
+    """Two heat maps side by side: test NRMSE (log colour) and time to best."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    tasks, models, nrmse = _grid(rows, "test_nrmse")
+    _, _, tbest = _grid(rows, "time_to_best_s")
+    fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * len(models) * 2, 1.2 + 0.5 * len(tasks)),
+                             constrained_layout=True)
+    finite = nrmse[np.isfinite(nrmse) & (nrmse > 0)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (1e-3, 1.0)
+    panels = [(nrmse, "test NRMSE (lower is better)", LogNorm(vmin=max(lo, 1e-6), vmax=max(hi, lo * 10)), "viridis_r", "{:.2g}"),
+              (tbest, f"seconds to best (budget {max_seconds:g} s)", None, "magma_r", "{:.0f}")]
+    for ax, (grid, title, norm, cmap, fmt) in zip(axes, panels):
+        shown = np.where(np.isfinite(grid) & ((grid > 0) if norm is not None else True), grid, np.nan)
+        im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto")
+        ax.set_xticks(range(len(models)), models, rotation=45, ha="right")
+        ax.set_yticks(range(len(tasks)), tasks)
+        ax.set_title(title)
+        for i in range(len(tasks)):
+            for j in range(len(models)):
+                v = grid[i, j]
+                ax.text(j, i, "—" if not np.isfinite(v) else fmt.format(v), ha="center",
+                        va="center", fontsize=8, color="white" if np.isfinite(v) else "grey")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def task_names() -> list[str]:
+    return list(TASKS)

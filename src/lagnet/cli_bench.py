@@ -1,0 +1,92 @@
+"""``lagnet tasks`` and ``lagnet bench`` — the named tasks and the leaderboard over them.
+Registered on the CLI app by ``lagnet.cli``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from lagnet.cli import _cli, app, out
+
+
+@app.command()
+@_cli
+def tasks() -> None:
+    """List the named tasks (use one with `lagnet train --task NAME`)."""
+    from lagnet.registry import TASKS
+
+    t = Table(title="lagnet tasks — lagnet train --task NAME  (parameters: NAME(p=value))")
+    t.add_column("task", no_wrap=True)
+    for col in ("parameters", "description", "process → target", "reference"):
+        t.add_column(col, overflow="fold")
+    for spec in TASKS.values():
+        cfg = spec.config()
+        params = ", ".join(f"{k}={v:g}" for k, v in spec.params.items()) or "—"
+        formula = cfg.target.formula
+        formula = "; ".join(formula) if isinstance(formula, (list, tuple)) else formula
+        t.add_row(spec.name, params, spec.description,
+                  escape(f"{_process_text(cfg)} → {formula}  (sees {', '.join(cfg.target.inputs)})"),
+                  spec.reference)
+    out.print(t)
+
+
+def _process_text(cfg) -> str:
+    p = cfg.process.model_dump(exclude_defaults=True)
+    p.pop("kind", None)
+    fmt = lambda v: str(list(v)).replace("(", "[").replace(")", "]") if isinstance(v, tuple) else str(v)  # noqa: E731
+    return f"{cfg.process.kind}(" + ", ".join(f"{k}={fmt(v)}" for k, v in p.items()) + ")"
+
+
+@app.command()
+@_cli
+def bench(
+    tasks: Optional[List[str]] = typer.Option(None, "--tasks", help="Tasks (default: the standard set)."),
+    models: Optional[List[str]] = typer.Option(None, "--models", help="Model families (default: all)."),
+    seeds: int = typer.Option(1, help="Seeds per cell."),
+    max_seconds: float = typer.Option(15.0, help="Training budget per cell, seconds."),
+    out_dir: Path = typer.Option(Path("bench"), "--out", help="Directory for the leaderboard."),
+    set_: List[str] = typer.Option([], "--set", help="Override a setting in every cell: a.b=value."),
+) -> None:
+    """Train every model family on every task under the same budget; write a leaderboard."""
+    from lagnet import bench as b
+
+    task_list = _split(tasks) or list(b.STANDARD_TASKS)
+    model_list = _split(models) or list(b.STANDARD_MODELS)
+    total = len(task_list) * len(model_list) * seeds
+    done = [0]
+
+    def on_row(row: dict) -> None:
+        done[0] += 1
+        if row.get("error"):
+            status = f"[red]failed[/red]: {escape(row['error'])}"
+        else:
+            mr2 = row.get("memory_r2")
+            status = (f"NRMSE {row['test_nrmse']:.4g}  R² {row['test_r2']:.4f}  memory_r2 "
+                      f"{'n/a' if mr2 is None else f'{mr2:.3f}'}  best at {row['time_to_best_s']:.1f} s")
+        out.print(f"[{done[0]}/{total}] {row['task']} × {row['model']} (seed {row['seed']}): {status}")
+
+    b.bench(task_list, model_list, seeds, max_seconds, out_dir, overrides=set_, on_row=on_row)
+    out.print((out_dir / "leaderboard.md").read_text(), markup=False, highlight=False)
+    out.print(f"wrote {out_dir / 'leaderboard.csv'}, leaderboard.md, leaderboard.png")
+
+
+def _split(values: Optional[List[str]]) -> list[str]:
+    """``--tasks a,b --tasks c`` → [a, b, c]. Commas inside parentheses stay (``memory-k(k=5)``)."""
+    items: list[str] = []
+    for v in values or []:
+        depth, cur = 0, ""
+        for ch in v:
+            depth += ch == "("
+            depth -= ch == ")"
+            if ch == "," and depth == 0:
+                items.append(cur.strip())
+                cur = ""
+            else:
+                cur += ch
+        if cur.strip():
+            items.append(cur.strip())
+    return items

@@ -1,0 +1,26 @@
+"""``lagnet doctor``: why a model did not learn the past, and what to change.
+
+    diagnose(run_dir)  ->  Diagnosis   every diagnostic, nothing written   (core.py)
+    write(diagnosis)                   doctor.json, plots, report section  (core.py)
+    fix(diagnosis)                     train again with the remedies, compare (core.py)
+
+The parts: configuration checks and their remedies (findings.py), the lag oracle and the
+memory probe (memory.py), gradient flow through time and the long-horizon error (flow.py),
+the verdict in words (verdict.py), figures (plots.py) and the report section (html.py);
+records.py keeps the evaluations ``lagnet eval`` made, so a target that differs between
+training and evaluation is caught.
+"""
+
+from lagnet.doctor.core import Diagnosis as Diagnosis
+from lagnet.doctor.core import diagnose as diagnose
+from lagnet.doctor.core import fix as fix
+from lagnet.doctor.core import fixed_dir as fixed_dir
+from lagnet.doctor.core import write as write
+from lagnet.doctor.findings import Finding as Finding
+from lagnet.doctor.findings import Remedy as Remedy
+from lagnet.doctor.records import read_evaluations as read_evaluations
+from lagnet.doctor.records import record_evaluation as record_evaluation
+from lagnet.doctor.verdict import lines as verdict_lines
+
+__all__ = ["Diagnosis", "Finding", "Remedy", "diagnose", "fix", "fixed_dir",
+           "read_evaluations", "record_evaluation", "verdict_lines", "write"]

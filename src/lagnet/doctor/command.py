@@ -1,0 +1,101 @@
+"""``lagnet doctor RUN_DIR | CONFIG.toml [--quick] [--fix]`` — registered on the CLI app by
+``lagnet.cli``. Bad input is refused before any work (one line, exit 2); the diagnosis is
+computed in full before anything is written."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from lagnet.cli import _cli, app, err, out
+
+
+def _fix_table(fix: dict) -> Table:
+    t = Table(title=escape(f"before / after --fix ({fix['dir']})"))
+    for col in ("", "before", "after"):
+        t.add_column(col, justify="right" if col else "left")
+    for label, key in (("test MSE", "mse"), ("test R²", "r2"), ("memory_r2", "memory_r2"),
+                       ("long-horizon / test MSE", "long_ratio"),
+                       ("effective memory", "effective_memory")):
+        t.add_row(label, *(_cell(fix[side][key]) for side in ("before", "after")))
+    t.caption = escape("changed: " + ", ".join(f"{k} = {v}" for k, v in fix["overrides"].items()))
+    return t
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@app.command()
+@_cli
+def doctor(
+    path: Path = typer.Argument(..., metavar="RUN_DIR|CONFIG.toml",
+                                help="A run directory, or a run config to train first."),
+    quick: bool = typer.Option(False, "--quick",
+                               help="Cheaper diagnostics: fewer paths, a smaller lag oracle."),
+    fix: bool = typer.Option(False, "--fix", help="Train once more with the suggested changes "
+                                                  "into <run>-fixed and compare."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write the run trained "
+                                                               "from a config."),
+    seed: int = typer.Option(0, help="Seed of the doctor's own samples."),
+) -> None:
+    """Say why a model did (not) learn the past and what to change: lag oracle, memory probe,
+    gradient flow through time, long-horizon error and configuration checks."""
+    from lagnet.config import load_config
+    from lagnet.doctor import core
+    from lagnet.doctor.verdict import lines
+    from lagnet.errors import LagnetError
+    from lagnet.runs import check_out_dir, load, run
+    from lagnet.tasks import build_task
+
+    if not 0 <= seed < 2**32:
+        raise LagnetError("seed", seed, "must be in [0, 2**32)")
+    cfg = None
+    if path.is_dir():
+        if out_dir is not None:
+            raise LagnetError("out", str(out_dir), "applies to a config only; a run directory "
+                                                   "is diagnosed in place")
+        load(path)  # refuses a directory that is not a run before any work
+        run_dir = path
+    elif path.is_file() and path.suffix.lower() == ".toml":
+        cfg = load_config(path)
+        build_task(cfg)
+        run_dir = check_out_dir(out_dir or Path("runs") /
+                                f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    else:
+        raise LagnetError("run_dir", str(path), "neither a run directory nor a config file "
+                                                "(.toml)")
+    fixed = check_out_dir(core.fixed_dir(run_dir)) if fix else None
+    if cfg is not None:
+        from lagnet.progress import ProgressBar
+
+        err.print(f"training {escape(str(run_dir))} first", highlight=False)
+        with ProgressBar(cfg.train, err) as bar:
+            run(cfg, run_dir, callbacks=[bar])
+    d = core.diagnose(run_dir, quick=quick, seed=seed)
+    if fixed is not None:
+        if not d.doc["overrides"]:
+            err.print("nothing to fix: the doctor suggests no change", highlight=False)
+        else:
+            err.print(f"training {escape(str(fixed))} with the suggested changes",
+                      highlight=False)
+            from lagnet.progress import ProgressBar
+
+            with ProgressBar(core.fixed_config(d.config, d.doc["overrides"]).train, err) as bar:
+                core.fix(d, fixed, callbacks=[bar])
+    core.write(d)
+    text = lines(d.doc["verdict"])
+    out.print(f"[bold]{escape(text[0])}[/]", highlight=False, soft_wrap=True)
+    for line in text[1:]:
+        out.print(escape(line), highlight=False, soft_wrap=True)
+    if d.doc["fix"]:
+        out.print(_fix_table(d.doc["fix"]))
+    out.print(f"wrote {run_dir}/doctor.json and {run_dir}/report.html", highlight=False,
+              soft_wrap=True)

@@ -1,0 +1,276 @@
+"""``diagnose(run_dir)``: run every diagnostic on a trained run; ``write`` puts the result
+into the run directory (``doctor.json``, ``plots/doctor_*.png``, the report's Doctor
+section); ``fix`` trains once more with the suggested changes and compares.
+
+One fresh sample of the run's task, longer than the largest lag tried, serves the lag oracle
+(first half to fit, second half to score), the memory probe and the gradient flow; a second,
+``eval.long_factor`` times the training length, serves the long-horizon check. Both come from
+the ``seed`` given here, independent of the run's training and test seeds.
+
+Legend: N paths, L time steps, C input channels, O outputs.
+
+Example::
+
+    >>> d = diagnose("runs/forum", quick=True)
+    >>> d.doc["verdict"]["primary"], d.doc["memory"]
+    ('receptive_field', {'true': 5, 'needed': 5, 'effective': 0, ...})
+    >>> write(d)          # doctor.json, plots, report.html
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import jax
+import numpy as np
+
+from lagnet.config import GRADIENT_MODELS, RunConfig, make_config
+from lagnet.doctor import findings as fnd
+from lagnet.doctor import flow, memory
+from lagnet.doctor.records import formula_text, read_evaluations
+from lagnet.doctor.verdict import compose
+from lagnet.errors import LagnetError
+
+DOCTOR_JSON = "doctor.json"
+KMAX_CAP = 96  # the oracle's longest look-back (its cost grows with the lags' count)
+FINITE_REACH = ("window", "tcn", "transformer", "narx")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Sample sizes: rows for the oracle's fit and test halves, paths for the gradients and
+    the long horizon, knots per lag."""
+
+    rows: int
+    grad_paths: int
+    grad_ends: int
+    long_paths: int
+    knots: int
+
+
+FULL = Budget(rows=20_000, grad_paths=64, grad_ends=8, long_paths=200, knots=12)
+QUICK = Budget(rows=4_000, grad_paths=16, grad_ends=4, long_paths=32, knots=5)
+
+
+@dataclass
+class Diagnosis:
+    """The result: ``doc`` is what ``doctor.json`` holds; the rest is kept for ``fix``."""
+
+    run_dir: Path
+    doc: dict
+    findings: list
+    config: RunConfig
+    metrics: dict
+    _oracle_test: Any = field(default=None, repr=False)  # (x_test, y_test, t0)
+
+
+def _batched(fn, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    """fn over x (N, L, C) in batches of one shape: the last is padded with zeros rather than
+    compiled again for its own size."""
+    size = min(batch, x.shape[0])
+    pad = -x.shape[0] % size
+    xp = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)]) if pad else x
+    out = [np.asarray(fn(xp[i:i + size])) for i in range(0, xp.shape[0], size)]
+    return np.concatenate(out, axis=0)[: x.shape[0]]
+
+
+def _predict(model, x: np.ndarray) -> np.ndarray:
+    from lagnet.models import predict
+
+    return _batched(lambda xb: predict(model, xb), x)
+
+
+def _model_mse(model, x: np.ndarray, y: np.ndarray, t0: int) -> float:
+    return float(np.mean((_predict(model, x)[:, t0:] - y[:, t0:]) ** 2))
+
+
+def _true_lag(cfg: RunConfig, target) -> Optional[int]:
+    """The formula's largest lag, when that is all the memory it needs: not recursive, and
+    every series it reads is one the model sees."""
+    if target.recursive or not set(target.series) <= set(cfg.target.inputs):
+        return None
+    return int(target.max_lag)
+
+
+def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) -> Diagnosis:
+    """Every diagnostic on the run in ``run_dir``; nothing is written (see :func:`write`)."""
+    from lagnet.models import Normalised, build_net
+    from lagnet.runs import load
+    from lagnet.tasks import build_task
+    from lagnet.training import run_keys
+
+    run_dir = Path(run_dir)
+    r = load(run_dir)
+    cfg, model, budget = r.config, r.model, QUICK if quick else FULL
+    task = build_task(cfg)
+    target, length = task.target, cfg.train.length
+    true_lag = _true_lag(cfg, target)
+    limit = task.process.max_length
+    room = (limit if limit is not None else 10**9) - 17  # longest look-back the data allows
+    kmax = min(true_lag + 2 if true_lag is not None else 32, KMAX_CAP, room)
+    t0 = max(kmax, target.warmup)
+    big = max(length, t0 + 16)
+    if limit is not None:
+        big = min(big, limit)
+    per_path = big - t0
+    n = int(min(4000, max(32, math.ceil(budget.rows / per_path))))
+    # One simulation for everything (a compile per shape is the doctor's main cost): a
+    # path's first ``big`` steps are distributed as a path of ``big`` steps, so the first
+    # 2N paths cut short are the oracle's sample and the rest are the long-horizon paths.
+    long_len = length * cfg.eval.long_factor
+    xs, ys, vs = (np.asarray(a) for a in task.sample(jax.random.PRNGKey(seed),
+                                                      2 * n + budget.long_paths,
+                                                      max(big, long_len)))
+    x, y = xs[: 2 * n, :big], ys[: 2 * n, :big]  # (2N, L, C), (2N, L, O)
+    x_fit, y_fit, x_test, y_test = x[:n], y[:n], x[n:], y[n:]
+
+    # Lag oracle and memory.
+    ks = memory.lag_grid(kmax, true_lag)
+    oracle = memory.lag_oracle(x_fit, y_fit, x_test, y_test, ks, t0, knots=budget.knots)
+    model_mse = _model_mse(model, x_test, y_test, t0)
+    effective = memory.effective_memory(ks, oracle, model_mse)
+    needed = memory.needed_memory(ks, oracle)
+
+    # Memory probe.
+    state_fn, skipped = memory.state_function(model)
+    probe = dict(k=ks, r2=None, skipped=skipped or None)
+    if state_fn is not None:
+        probe["r2"] = memory.memory_probe(_batched(state_fn, x_fit), x_fit,
+                                          _batched(state_fn, x_test), x_test, ks, t0)
+
+    # Gradient flow through time, after training and at initialisation.
+    kg = min(big - 1, max(kmax, 10))
+    xg = x_test[:budget.grad_paths]
+    horizon = true_lag if true_lag else max(needed, 1)
+    finite = cfg.model.kind in FINITE_REACH
+    g_trained = flow.sensitivity_by_lag(model, xg, kg, budget.grad_ends)
+    g_init = None
+    if cfg.model.kind in GRADIENT_MODELS:
+        net = build_net(cfg.model, task.c_in, task.c_out, run_keys(cfg.seed)[0],
+                        max_lag=target.max_lag)
+        init = Normalised(net, model.x_mean, model.x_std, model.y_mean, model.y_std)
+        g_init = flow.sensitivity_by_lag(init, xg, kg, budget.grad_ends)
+    flow_trained = flow.flow_summary(g_trained, horizon, finite)
+    flow_init = flow.flow_summary(g_init, horizon, finite) if g_init is not None else None
+
+    # Error per step over a long horizon.
+    from lagnet.evaluation import per_step_mse
+
+    xl, yl, vl = xs[2 * n:, :long_len], ys[2 * n:, :long_len], vs[:long_len]
+    steps = per_step_mse(yl, _predict(model, xl), vl)
+    horizon_info = flow.horizon_summary(steps, length, max(1, length // 10))
+    horizon_info.update(length=long_len, train_length=length)
+
+    valid = np.arange(big) >= target.warmup
+    yv = y[:, valid]
+    facts = fnd.Facts(cfg=cfg, target=target, metrics=r.metrics, history=r.history,
+                      evaluations=read_evaluations(run_dir), true_lag=true_lag, needed=needed,
+                      effective=effective, flow_init=flow_init, flow_trained=flow_trained,
+                      horizon=horizon_info, x_std=float(x.std()), y_mean=float(yv.mean()),
+                      y_std=float(yv.std()))
+    found = fnd.check_all(facts)
+    doc = dict(
+        version=1, quick=quick, seed=seed,
+        run=dict(kind=cfg.model.kind, formula=formula_text(cfg.target.formula),
+                 test=r.metrics.get("test"), evaluations=facts.evaluations),
+        memory=dict(true=true_lag, needed=needed, effective=effective,
+                    receptive_field=fnd.receptive_field(cfg.model)),
+        oracle=dict(k=ks, mse=oracle, model_mse=model_mse, rows=n * per_path, t0=t0,
+                    length=big),
+        probe=probe,
+        gradients=dict(k=list(range(kg + 1)), trained=g_trained, init=g_init,
+                       summary_trained=flow_trained, summary_init=flow_init),
+        long_horizon=horizon_info,
+        findings=[x.as_dict() for x in found],
+        overrides=fnd.merged_overrides(found),
+        verdict=compose(facts, found, kmax),
+        fix=None,
+    )
+    return Diagnosis(run_dir=run_dir, doc=doc, findings=found, config=cfg, metrics=r.metrics,
+                     _oracle_test=(x_test, y_test, t0))
+
+
+# ----------------------------------------------------------------------------- writing
+def _write_json(path: Path, doc: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(_finite(doc), indent=2, allow_nan=False), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _finite(obj):
+    from lagnet.doctor.records import _finite as finite
+
+    return finite(obj)
+
+
+def write(d: Diagnosis, *, plots: bool = True) -> Path:
+    """Write ``doctor.json`` (and the doctor's plots) into the run directory and re-make its
+    report with the Doctor section. Returns the path of doctor.json."""
+    from lagnet.report import write_report
+
+    if plots:
+        from lagnet.doctor.plots import save_doctor_plots
+
+        save_doctor_plots(d.run_dir, d.doc)
+    path = d.run_dir / DOCTOR_JSON
+    _write_json(path, d.doc)
+    write_report(d.run_dir)
+    return path
+
+
+# ----------------------------------------------------------------------------- --fix
+def fixed_dir(run_dir: str | os.PathLike) -> Path:
+    """Where ``--fix`` writes its run: ``<run>-fixed`` beside the original."""
+    run_dir = Path(run_dir).resolve()
+    return run_dir.with_name(f"{run_dir.name}-fixed")
+
+
+def fixed_config(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """``cfg`` with dotted-path ``overrides`` applied (validated like any config)."""
+    data = cfg.model_dump()
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return make_config(data)
+
+
+def _summary(metrics: dict, effective: Optional[int]) -> dict:
+    test, lh = metrics.get("test") or {}, metrics.get("long_horizon") or {}
+    return dict(mse=test.get("mse"), r2=test.get("r2"), memory_r2=test.get("memory_r2"),
+                long_ratio=lh.get("ratio"), effective_memory=effective)
+
+
+def fix(d: Diagnosis, out: str | os.PathLike | None = None, callbacks=()) -> Optional[dict]:
+    """Train once more with the diagnosis's suggested changes into ``out`` (default
+    ``<run>-fixed``) and record before/after in ``d.doc["fix"]``. None when nothing is
+    suggested."""
+    from lagnet.runs import check_out_dir, run
+
+    overrides = d.doc["overrides"]
+    if not overrides:
+        return None
+    out = check_out_dir(out if out is not None else fixed_dir(d.run_dir))
+    cfg = fixed_config(d.config, overrides)
+    new = run(cfg, out, callbacks=callbacks)
+    same_target = formula_text(cfg.target.formula) == formula_text(d.config.target.formula)
+    after_eff = None
+    if same_target:
+        x_test, y_test, t0 = d._oracle_test
+        o = d.doc["oracle"]
+        after_eff = memory.effective_memory(o["k"], o["mse"],
+                                            _model_mse(new.model, x_test, y_test, t0))
+    d.doc["fix"] = dict(dir=str(out), overrides=overrides,
+                        before=_summary(d.metrics, d.doc["memory"]["effective"]),
+                        after=_summary(new.metrics, after_eff))
+    return d.doc["fix"]

@@ -1,0 +1,220 @@
+"""Linear Recurrent Unit (Orvieto et al. 2023, "Resurrecting Recurrent Neural Networks for
+Long Sequences"): a complex diagonal linear recurrence, run over time by a parallel scan,
+in residual blocks with a nonlinear per-step mixing.
+
+One unit, state size P, width H:
+
+    h_t = λ ⊙ h_{t-1} + γ ⊙ (B u_t),    y_t = Re(C h_t) + D ⊙ u_t,    h_{-1} = 0
+    λ = exp(-exp(ν) + i·exp(θ)),        γ = exp(γ_log), initialised to sqrt(1 - |λ|²)
+
+|λ| starts uniform on the ring r_min ≤ |λ| ≤ r_max (uniform in area: |λ|² uniform in
+[r_min², r_max²]) and arg λ uniform in [0, 2π]; the exp-parametrisation keeps |λ| < 1
+throughout training, and γ keeps the state's variance near the input's for |λ| → 1.
+Complex parameters are stored as real/imaginary float32 pairs (safetensors has no complex
+type); the arithmetic inside is complex64.
+
+Block (pre-norm, as the paper's):  h ← h + GLU(gelu(LRU(LayerNorm(h)))),  GLU(v) = (v W₁ + b₁) ⊙
+sigmoid(v W₂ + b₂). The network: a linear encoder C -> H, ``layers`` blocks, an MLP head.
+
+Legend: N paths, L time steps, C channels, H model width, P state size, O outputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lagnet.config import ModelConfig
+from lagnet.errors import LagnetError
+from lagnet.models.base import SequenceNet
+from lagnet.models.rnn import MLPHead, _uniform, host_rng
+
+
+def _normal(rng: np.random.Generator, shape, std: float) -> jax.Array:
+    return jnp.asarray(rng.normal(0.0, std, shape), jnp.float32)
+
+
+def _combine(left, right):
+    """The associative operator of h_t = a_t h_{t-1} + b_t: applying (a₁, b₁) then (a₂, b₂)."""
+    a1, b1 = left
+    a2, b2 = right
+    return a1 * a2, a2 * b1 + b2
+
+
+class LRU(eqx.Module):
+    """One linear recurrent unit, (N, L, H) -> (N, L, H). Initialisation as in the paper's
+    appendix: B ~ N(0, 1/(2H)) and C ~ N(0, 1/P) per real and imaginary part, D ~ N(0, 1)."""
+
+    nu_log: jax.Array  # (P,)
+    theta_log: jax.Array  # (P,)
+    gamma_log: jax.Array  # (P,)
+    b_re: jax.Array  # (H, P)
+    b_im: jax.Array  # (H, P)
+    c_re: jax.Array  # (P, H)
+    c_im: jax.Array  # (P, H)
+    d: jax.Array  # (H,)
+
+    def __init__(self, width: int, state: int, r_min: float, r_max: float, *,
+                 rng: np.random.Generator, max_phase: float = 2 * math.pi):
+        # 1 - U[0, 1) lies in (0, 1]: no log(0) at r_min = 0 or a zero phase.
+        u1, u2 = 1.0 - rng.uniform(size=state), 1.0 - rng.uniform(size=state)
+        nu_log = np.log(-0.5 * np.log(u1 * (r_max ** 2 - r_min ** 2) + r_min ** 2))
+        theta_log = np.log(max_phase * u2)
+        modulus = np.exp(-np.exp(nu_log))
+        self.nu_log = jnp.asarray(nu_log, jnp.float32)
+        self.theta_log = jnp.asarray(theta_log, jnp.float32)
+        self.gamma_log = jnp.asarray(0.5 * np.log(1.0 - modulus ** 2), jnp.float32)
+        self.b_re = _normal(rng, (width, state), 1.0 / math.sqrt(2 * width))
+        self.b_im = _normal(rng, (width, state), 1.0 / math.sqrt(2 * width))
+        self.c_re = _normal(rng, (state, width), 1.0 / math.sqrt(state))
+        self.c_im = _normal(rng, (state, width), 1.0 / math.sqrt(state))
+        self.d = _normal(rng, (width,), 1.0)
+
+    @property
+    def eigenvalues(self) -> jax.Array:
+        """λ, (P,) complex."""
+        return jnp.exp(-jnp.exp(self.nu_log) + 1j * jnp.exp(self.theta_log))
+
+    def _drive(self, u: jax.Array) -> jax.Array:
+        """γ ⊙ (B u): (..., H) -> (..., P) complex."""
+        return (u @ self.b_re + 1j * (u @ self.b_im)) * jnp.exp(self.gamma_log)
+
+    def _read(self, h: jax.Array, u: jax.Array) -> jax.Array:
+        """Re(C h) + D ⊙ u: (..., P) complex, (..., H) -> (..., H)."""
+        return h.real @ self.c_re - h.imag @ self.c_im + self.d * u
+
+    def states(self, u: jax.Array) -> jax.Array:
+        """All states by a parallel scan: u (N, L, H) -> h (N, L, P) complex, in O(log L) depth."""
+        b = self._drive(u)  # (N, L, P)
+        a = jnp.broadcast_to(self.eigenvalues, b.shape)
+        _, h = jax.lax.associative_scan(_combine, (a, b), axis=1)
+        return h
+
+    def states_loop(self, u: jax.Array) -> jax.Array:
+        """The reference: the same states one step at a time (``lax.scan``)."""
+        lam = self.eigenvalues
+        b = jnp.swapaxes(self._drive(u), 0, 1)  # (L, N, P)
+
+        def body(h, b_t):
+            h = lam * h + b_t
+            return h, h
+
+        _, h = jax.lax.scan(body, self.init_state(u.shape[0]), b)  # (L, N, P)
+        return jnp.swapaxes(h, 0, 1)  # (N, L, P)
+
+    def __call__(self, u: jax.Array) -> jax.Array:
+        return self._read(self.states(u), u)
+
+    def init_state(self, n: int) -> jax.Array:
+        return jnp.zeros((n, self.nu_log.shape[0]), jnp.complex64)
+
+    def step(self, u_t: jax.Array, h: jax.Array):
+        """u_t (N, H), h (N, P) -> y_t (N, H), new h."""
+        h = self.eigenvalues * h + self._drive(u_t)
+        return self._read(h, u_t), h
+
+
+class LayerNorm(eqx.Module):
+    """Per-step layer normalisation over the last axis, with a learned scale and shift."""
+
+    scale: jax.Array  # (H,)
+    shift: jax.Array  # (H,)
+
+    def __init__(self, width: int):
+        self.scale = jnp.ones((width,), jnp.float32)
+        self.shift = jnp.zeros((width,), jnp.float32)
+
+    def __call__(self, h: jax.Array) -> jax.Array:
+        mean = h.mean(axis=-1, keepdims=True)
+        var = ((h - mean) ** 2).mean(axis=-1, keepdims=True)
+        return (h - mean) * jax.lax.rsqrt(var + 1e-5) * self.scale + self.shift
+
+
+class LRUBlock(eqx.Module):
+    """h ← h + GLU(gelu(LRU(LayerNorm(h)))), (N, L, H) -> (N, L, H)."""
+
+    norm: LayerNorm
+    lru: LRU
+    w_glu: jax.Array  # (H, 2H): value and gate
+    b_glu: jax.Array  # (2H,)
+
+    def __init__(self, width: int, state: int, r_min: float, r_max: float, *,
+                 rng: np.random.Generator):
+        self.norm = LayerNorm(width)
+        self.lru = LRU(width, state, r_min, r_max, rng=rng)
+        bound = 1.0 / math.sqrt(width)
+        self.w_glu = _uniform(rng, (width, 2 * width), bound)
+        self.b_glu = _uniform(rng, (2 * width,), bound)
+
+    def _mix(self, h: jax.Array, y: jax.Array) -> jax.Array:
+        value, gate = jnp.split(jax.nn.gelu(y) @ self.w_glu + self.b_glu, 2, axis=-1)
+        return h + value * jax.nn.sigmoid(gate)
+
+    def __call__(self, h: jax.Array, parallel: bool = True) -> jax.Array:
+        u = self.norm(h)
+        y = self.lru(u) if parallel else self.lru._read(self.lru.states_loop(u), u)
+        return self._mix(h, y)
+
+    def step(self, h_t: jax.Array, state):
+        y_t, state = self.lru.step(self.norm(h_t), state)
+        return self._mix(h_t, y_t), state
+
+
+class LRUNet(SequenceNet):
+    """A linear encoder C -> ``hidden``, ``layers`` LRU blocks of state size ``lru_state``, and
+    an MLP head (reading [h_t, x_t] with ``skip``).
+
+    >>> net = LRUNet(ModelConfig(kind="lru", hidden=8, lru_state=16), 1, 1,
+    ...              key=jax.random.PRNGKey(0))
+    >>> net(jnp.zeros((4, 10, 1))).shape
+    (4, 10, 1)
+    """
+
+    w_in: jax.Array  # (C, H)
+    b_in: jax.Array  # (H,)
+    blocks: tuple[LRUBlock, ...]
+    head: MLPHead
+    skip: bool = eqx.field(static=True)
+
+    def __init__(self, cfg: ModelConfig, c_in: int, c_out: int, *, key):
+        if cfg.lru_r_min > cfg.lru_r_max:
+            raise LagnetError("model.lru_r_min", cfg.lru_r_min,
+                              f"must not exceed model.lru_r_max ({cfg.lru_r_max})")
+        rng = host_rng(key)
+        bound = 1.0 / math.sqrt(c_in)
+        self.w_in = _uniform(rng, (c_in, cfg.hidden), bound)
+        self.b_in = _uniform(rng, (cfg.hidden,), bound)
+        self.blocks = tuple(
+            LRUBlock(cfg.hidden, cfg.lru_state, cfg.lru_r_min, cfg.lru_r_max, rng=rng)
+            for _ in range(cfg.num_layers)
+        )
+        self.skip = cfg.skip
+        self.head = MLPHead(cfg.hidden + (c_in if cfg.skip else 0), cfg.head, c_out,
+                            cfg.head_activation, rng=rng)
+
+    def __call__(self, x: jax.Array, parallel: bool = True) -> jax.Array:
+        """x: (N, L, C) -> (N, L, O). ``parallel=False`` runs the reference loop instead of the
+        parallel scan."""
+        h = x @ self.w_in + self.b_in  # (N, L, H)
+        for block in self.blocks:
+            h = block(h, parallel)
+        if self.skip:
+            h = jnp.concatenate([h, x], axis=-1)  # (N, L, H + C)
+        return self.head(h)
+
+    def init_state(self, n: int):
+        return tuple(block.lru.init_state(n) for block in self.blocks)
+
+    def step(self, x_t: jax.Array, state):
+        """x_t (N, C) -> y_t (N, O), new state (one complex (N, P) per block)."""
+        h, new = x_t @ self.w_in + self.b_in, []
+        for block, s in zip(self.blocks, state):
+            h, s = block.step(h, s)
+            new.append(s)
+        if self.skip:
+            h = jnp.concatenate([h, x_t], axis=-1)  # (N, H + C)
+        return self.head(h), tuple(new)

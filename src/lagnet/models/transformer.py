@@ -1,0 +1,206 @@
+"""A small causal Transformer encoder with sliding-window attention and ALiBi positions.
+
+Pre-LN blocks (Xiong et al. 2020):  h ← h + Attn(LN(h));  h ← h + MLP(LN(h)),  MLP 4× wide, gelu.
+Step t attends to the last ``context`` steps, t-context+1 … t (a banded causal mask). Positions
+enter only as ALiBi biases (Press, Smith & Lewis 2022, "Train Short, Test Long"): head k adds
+-m_k·(t - s) to the score of query t and key s, m_k = 2^(-8(k+1)/heads). The bias depends on
+distance only, so a model trained on short paths runs on paths 10× longer — evaluation does.
+
+Sequences longer than ``context`` are cut into blocks of ``context`` steps; a block's queries
+see its own keys and the previous block's, so memory grows as L·context rather than L².
+
+Legend: N paths, L time steps, C channels, H model width, A heads, E = H/A per head, O outputs,
+W context, B blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lagnet.config import ModelConfig
+from lagnet.errors import LagnetError
+from lagnet.models.base import SequenceNet
+from lagnet.models.lru import LayerNorm
+from lagnet.models.rnn import MLPHead, _uniform, host_rng
+
+NEAR = 8  # distances with a learned bias of their own
+_MASKED = -1e30  # a score that softmax turns into an exact zero weight
+
+
+def alibi_slopes(heads: int) -> np.ndarray:
+    """m_k = 2^(-8(k+1)/heads): geometric, from 2^(-8/heads) down to 2^-8."""
+    return 2.0 ** (-8.0 * np.arange(1, heads + 1) / heads)
+
+
+class Attention(eqx.Module):
+    """Multi-head self-attention over the last ``context`` steps with ALiBi biases."""
+
+    w_qkv: jax.Array  # (H, 3H)
+    b_qkv: jax.Array  # (3H,)
+    w_out: jax.Array  # (H, H)
+    b_out: jax.Array  # (H,)
+    near: jax.Array  # (A, R): learned bias for distances 0 … R-1
+    heads: int = eqx.field(static=True)
+    context: int = eqx.field(static=True)
+
+    def __init__(self, width: int, heads: int, context: int, *, rng: np.random.Generator):
+        bound = 1.0 / math.sqrt(width)
+        self.w_qkv = _uniform(rng, (width, 3 * width), bound)
+        self.b_qkv = jnp.zeros((3 * width,), jnp.float32)
+        self.w_out = _uniform(rng, (width, width), bound)
+        self.b_out = jnp.zeros((width,), jnp.float32)
+        self.near = jnp.zeros((heads, min(NEAR, context)), jnp.float32)
+        self.heads, self.context = heads, context
+
+    def _qkv(self, u: jax.Array):
+        """u (..., H) -> q, k, v, each (..., A, E); q already scaled by 1/sqrt(E)."""
+        q, k, v = jnp.split(u @ self.w_qkv + self.b_qkv, 3, axis=-1)
+        split = lambda a: a.reshape(*a.shape[:-1], self.heads, -1)  # noqa: E731 — (..., A, E)
+        q, k, v = split(q), split(k), split(v)
+        return q / math.sqrt(q.shape[-1]), k, v
+
+    def _attend(self, q, k, v, distance, valid):
+        """Scores q·k - m·distance, masked where not ``valid``, softmax over keys, weighted
+        sum of v. q (..., Q, A, E), k and v (..., S, A, E), distance and valid (Q, S) or
+        broadcastable -> (..., Q, A, E)."""
+        scores = jnp.einsum("...qae,...sae->...aqs", q, k)  # (..., A, Q, S)
+        slopes = alibi_slopes(self.heads).astype(np.float32)[:, None, None]  # fixed, not trained
+        # A contraction with a constant one-hot, not a gather: a gather's gradient is a
+        # scatter, which made a train step 3× slower on the CPU.
+        onehot = np.asarray(distance)[None] == np.arange(self.near.shape[1])[:, None, None]
+        near = jnp.einsum("ar,r...->a...", self.near, onehot.astype(np.float32))  # (A, Q, S)
+        scores = scores - slopes * distance + near
+        scores = jnp.where(valid, scores, _MASKED)
+        return jnp.einsum("...aqs,...sae->...qae", jax.nn.softmax(scores, axis=-1), v)
+
+    def __call__(self, u: jax.Array) -> jax.Array:
+        """u: (N, L, H) -> (N, L, H)."""
+        n, length, width = u.shape
+        q, k, v = self._qkv(u)  # (N, L, A, E)
+        w = self.context
+        if length <= w:  # the window covers every step: plain causal attention
+            t = np.arange(length)
+            distance = (t[:, None] - t[None, :]).astype(np.float32)  # (L, L)
+            out = self._attend(q, k, v, distance, distance >= 0)
+        else:
+            nb = -(-length // w)
+            pad = ((0, 0), (0, nb * w - length), (0, 0), (0, 0))
+            blocks = lambda a: jnp.pad(a, pad).reshape(n, nb, w, *a.shape[2:])  # noqa: E731
+            qb, kb, vb = blocks(q), blocks(k), blocks(v)  # (N, B, W, A, E)
+            prev = lambda a: jnp.pad(a, ((0, 0), (1, 0), (0, 0), (0, 0), (0, 0)))[:, :-1]  # noqa: E731
+            kb = jnp.concatenate([prev(kb), kb], axis=2)  # (N, B, 2W, A, E): previous block, own
+            vb = jnp.concatenate([prev(vb), vb], axis=2)
+            # Query i of block b is step b·W + i; key j is step (b-1)·W + j.
+            i, j = np.arange(w)[:, None], np.arange(2 * w)[None, :]
+            distance = (w + i - j).astype(np.float32)  # (W, 2W)
+            valid = (distance >= 0) & (distance < w)
+            first = np.broadcast_to(j >= w, (w, 2 * w))  # block 0 has no previous block
+            valid = np.stack([valid & first] + [valid] * (nb - 1))[:, None]  # (B, 1, W, 2W)
+            out = self._attend(qb, kb, vb, distance, valid)  # (N, B, W, A, E)
+            out = out.reshape(n, nb * w, self.heads, -1)[:, :length]  # (N, L, A, E)
+        return out.reshape(n, length, width) @ self.w_out + self.b_out  # (N, L, H)
+
+    def init_state(self, n: int, width: int):
+        """Keys and values of the last W steps, oldest first, and the step count."""
+        kv = jnp.zeros((n, self.context, self.heads, width // self.heads), jnp.float32)
+        return kv, kv, jnp.zeros((), jnp.int32)
+
+    def step(self, u_t: jax.Array, state):
+        """u_t (N, H) -> (N, H), new state."""
+        k_buf, v_buf, t = state
+        q, k, v = self._qkv(u_t[:, None])  # (N, 1, A, E)
+        k_buf = jnp.concatenate([k_buf[:, 1:], k], axis=1)  # (N, W, A, E), newest last
+        v_buf = jnp.concatenate([v_buf[:, 1:], v], axis=1)
+        distance = np.arange(self.context - 1, -1, -1, dtype=np.float32)[None, :]  # (1, W)
+        valid = distance <= t  # no keys from before the start
+        out = self._attend(q, k_buf, v_buf, distance, valid)[:, 0]  # (N, A, E)
+        y_t = out.reshape(out.shape[0], -1) @ self.w_out + self.b_out  # (N, H)
+        return y_t, (k_buf, v_buf, t + 1)
+
+
+class TransformerBlock(eqx.Module):
+    """h ← h + Attn(LN(h)); h ← h + MLP(LN(h))."""
+
+    norm1: LayerNorm
+    attn: Attention
+    norm2: LayerNorm
+    mlp: MLPHead
+
+    def __init__(self, width: int, heads: int, context: int, *, rng: np.random.Generator):
+        self.norm1 = LayerNorm(width)
+        self.attn = Attention(width, heads, context, rng=rng)
+        self.norm2 = LayerNorm(width)
+        self.mlp = MLPHead(width, (4 * width,), width, "gelu", rng=rng)
+
+    def __call__(self, h: jax.Array) -> jax.Array:
+        h = h + self.attn(self.norm1(h))
+        return h + self.mlp(self.norm2(h))
+
+    def step(self, h_t: jax.Array, state):
+        a_t, state = self.attn.step(self.norm1(h_t), state)
+        h_t = h_t + a_t
+        return h_t + self.mlp(self.norm2(h_t)), state
+
+
+class Transformer(SequenceNet):
+    """A linear embedding C -> ``hidden``, ``layers`` pre-LN blocks with ``heads`` heads over the
+    last ``context`` steps, a final LayerNorm and an MLP head (reading [h_t, x_t] with ``skip``).
+    Streaming keeps each block's last ``context`` keys and values.
+
+    >>> net = Transformer(ModelConfig(kind="transformer", hidden=8, heads=2, context=4), 1, 1,
+    ...                   key=jax.random.PRNGKey(0))
+    >>> net(jnp.zeros((3, 10, 1))).shape
+    (3, 10, 1)
+    """
+
+    w_in: jax.Array  # (C, H)
+    b_in: jax.Array  # (H,)
+    blocks: tuple[TransformerBlock, ...]
+    norm: LayerNorm
+    head: MLPHead
+    skip: bool = eqx.field(static=True)
+
+    def __init__(self, cfg: ModelConfig, c_in: int, c_out: int, *, key):
+        if cfg.hidden % cfg.heads:
+            raise LagnetError("model.heads", cfg.heads,
+                              f"must divide model.hidden ({cfg.hidden})")
+        rng = host_rng(key)
+        bound = 1.0 / math.sqrt(c_in)
+        self.w_in = _uniform(rng, (c_in, cfg.hidden), bound)
+        self.b_in = _uniform(rng, (cfg.hidden,), bound)
+        self.blocks = tuple(TransformerBlock(cfg.hidden, cfg.heads, cfg.context, rng=rng)
+                            for _ in range(cfg.num_layers))
+        self.norm = LayerNorm(cfg.hidden)
+        self.skip = cfg.skip
+        self.head = MLPHead(cfg.hidden + (c_in if cfg.skip else 0), cfg.head, c_out,
+                            cfg.head_activation, rng=rng)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """x: (N, L, C) -> (N, L, O)."""
+        h = x @ self.w_in + self.b_in  # (N, L, H)
+        for block in self.blocks:
+            h = block(h)
+        h = self.norm(h)
+        if self.skip:
+            h = jnp.concatenate([h, x], axis=-1)  # (N, L, H + C)
+        return self.head(h)
+
+    def init_state(self, n: int):
+        width = self.w_in.shape[1]
+        return tuple(block.attn.init_state(n, width) for block in self.blocks)
+
+    def step(self, x_t: jax.Array, state):
+        """x_t (N, C) -> y_t (N, O), new state."""
+        h, new = x_t @ self.w_in + self.b_in, []
+        for block, s in zip(self.blocks, state):
+            h, s = block.step(h, s)
+            new.append(s)
+        h = self.norm(h)
+        if self.skip:
+            h = jnp.concatenate([h, x_t], axis=-1)  # (N, H + C)
+        return self.head(h), tuple(new)

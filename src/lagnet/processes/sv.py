@@ -1,0 +1,89 @@
+"""Stochastic volatility: returns whose log-variance is a hidden Gaussian AR(1).
+
+    h_t = mu + phi·(h_{t-1} - mu) + sigma_eta·eta_t,   r_t = exp(h_t / 2)·z_t,
+
+eta, z iid N(0, 1) and independent of each other. Taylor (1986), *Modelling Financial Time
+Series*; the form used here is Jacquier, Polson & Rossi (1994), J. Business & Economic
+Statistics 12. With |phi| < 1, h is stationary N(mu, sigma_h²), sigma_h² = sigma_eta²/(1 - phi²),
+so E[r_t] = 0, Var(r_t) = E[exp(h_t)] = exp(mu + sigma_h²/2), and the returns are uncorrelated
+at every lag ≥ 1 (their squares are not).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import final
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lagnet.config import SVConfig
+from lagnet.errors import LagnetError
+from lagnet.processes.base import Process, check_finite, check_sample_shape
+
+
+@final
+class SV(Process):
+    """Stochastic volatility. Series: ``(config.name, "h")``; only the returns are observed.
+    h_0 is drawn from its stationary distribution, so every step is stationary.
+
+    >>> p = SV(SVConfig(mu=-1.0, phi=0.9, sigma_eta=0.3))
+    >>> p.sample(jax.random.PRNGKey(0), 3, 7)["h"].shape
+    (3, 7)
+    """
+
+    def __init__(self, config: SVConfig):
+        c = config
+        for field in ("mu", "phi", "sigma_eta"):
+            check_finite(f"process.{field}", getattr(c, field))
+        if not abs(c.phi) < 1:
+            raise LagnetError("process.phi", c.phi, "must satisfy |phi| < 1 (stationary h)")
+        if c.sigma_eta <= 0:
+            raise LagnetError("process.sigma_eta", c.sigma_eta, "must be positive")
+        if c.name == "h":
+            raise LagnetError("process.name", c.name,
+                              "clashes with the latent series 'h'; choose another name")
+        self.config = config
+        self._var_h = c.sigma_eta**2 / (1 - c.phi**2)
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        return (self.config.name, "h")
+
+    @property
+    def observed(self) -> tuple[str, ...]:
+        return (self.config.name,)
+
+    def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
+        check_sample_shape(n, length)
+        c = self.config
+        params = np.array([c.mu, c.phi, c.sigma_eta, np.sqrt(self._var_h)], np.float32)
+        r, h = _sample(key, params, n=int(n), length=int(length))
+        return {c.name: r, "h": h}
+
+    def mean(self) -> float:
+        return 0.0
+
+    def variance(self) -> float:
+        return float(np.exp(self.config.mu + self._var_h / 2))
+
+    def acf(self, lags: int) -> np.ndarray:
+        return np.r_[1.0, np.zeros(lags)]
+
+
+@partial(jax.jit, static_argnames=("n", "length"))
+def _sample(key, params, *, n: int, length: int):
+    mu, phi, sigma_eta, sd_h = params
+    k_eta, k_z = jax.random.split(key)
+    eta = jax.random.normal(k_eta, (n, length), jnp.float32)  # (N, L)
+    z = jax.random.normal(k_z, (n, length), jnp.float32)  # (N, L)
+    d_0 = sd_h * eta[:, 0]  # h_0 - mu, stationary
+
+    def step(d, eta_t):  # d = h_{t-1} - mu, (N,)
+        d = phi * d + sigma_eta * eta_t
+        return d, d
+
+    _, d = jax.lax.scan(step, d_0, eta[:, 1:].T)  # (L - 1, N)
+    h = mu + jnp.concatenate([d_0[:, None], d.T], axis=1)  # (N, L)
+    return jnp.exp(h / 2) * z, h

@@ -1,0 +1,472 @@
+"""The formula compiler: text in, a closure over series reads out; never evaluated by Python.
+
+:func:`compile_formula` parses one formula with ``ast`` (the grammar is in :mod:`lagnet.targets`),
+walks the tree through an explicit whitelist of node types and returns a :class:`Part`: a
+closure ``expr(env, xp)`` over ``env = {Ref: array}`` and the array module ``xp``, the refs it
+reads, and the name a recursive formula defines. Every refusal is one :class:`LagnetError`
+naming the token and its 1-based column.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import unicodedata
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, NamedTuple, NoReturn
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lagnet.errors import LagnetError
+from lagnet.targets_windows import WINDOWS, Ref
+
+MAX_CHARS = 2000
+MAX_DEPTH = 100
+MAX_LAG = 10_000
+MAX_EXPONENT = 64
+MAX_OUTPUTS = 64
+_FIELD = "target.formula"
+
+# A compiled expression maps {Ref: array} — (N, L) arrays, or (N,) at one step of a
+# recursion — and an array module (jnp when tracing, np when folding constants at compile
+# time) to a value.
+Env = Mapping[Ref, Any]
+Expr = Callable[[Env, ModuleType], Any]
+
+
+def _sigmoid(xp: ModuleType, a: Any) -> Any:
+    return jax.nn.sigmoid(a) if xp is jnp else 1.0 / (1.0 + np.exp(-a))
+
+
+def _relu(xp: ModuleType, a: Any) -> Any:
+    return jax.nn.relu(a) if xp is jnp else np.maximum(a, 0.0)
+
+
+# name -> (fewest arguments, most arguments or None for any, implementation)
+# The one-argument NumPy names are looked up on np or jnp, whichever is evaluating.
+_FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., Any]]] = {
+    name: (1, 1, lambda xp, a, f=name: getattr(xp, f)(a))
+    for name in ("abs", "exp", "log", "sqrt", "sin", "cos", "tanh")
+} | {
+    "sigmoid": (1, 1, _sigmoid),
+    "relu": (1, 1, _relu),
+    "min": (2, None, lambda xp, *a: functools.reduce(xp.minimum, a)),
+    "max": (2, None, lambda xp, *a: functools.reduce(xp.maximum, a)),
+    "clip": (3, 3, lambda xp, v, lo, hi: xp.minimum(xp.maximum(v, lo), hi)),
+    "where": (3, 3, lambda xp, c, a, b: xp.where(xp.not_equal(c, 0), a, b)),
+}
+_CONSTANTS = {"pi": float(np.pi), "e": float(np.e)}
+_WINDOW_FUNCTIONS = (*WINDOWS, "ewm")
+
+_BINARY = {
+    ast.Add: lambda xp, a, b: xp.add(a, b),
+    ast.Sub: lambda xp, a, b: xp.subtract(a, b),
+    ast.Mult: lambda xp, a, b: xp.multiply(a, b),
+    ast.Div: lambda xp, a, b: xp.divide(a, b),
+}
+_COMPARE = {
+    ast.Lt: lambda xp, a, b: xp.less(a, b),
+    ast.LtE: lambda xp, a, b: xp.less_equal(a, b),
+    ast.Gt: lambda xp, a, b: xp.greater(a, b),
+    ast.GtE: lambda xp, a, b: xp.greater_equal(a, b),
+    ast.Eq: lambda xp, a, b: xp.equal(a, b),
+    ast.NotEq: lambda xp, a, b: xp.not_equal(a, b),
+}
+_SYMBOLS = {
+    ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
+    ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Invert: "~",
+    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+}
+_DESCRIBE = {
+    ast.Attribute: "attribute access", ast.Lambda: "lambda", ast.IfExp: "conditional expression",
+    ast.ListComp: "comprehension", ast.SetComp: "comprehension", ast.DictComp: "comprehension",
+    ast.GeneratorExp: "comprehension", ast.NamedExpr: "assignment ':='", ast.Starred: "starred",
+    ast.JoinedStr: "f-string", ast.List: "list", ast.Tuple: "tuple", ast.Set: "set",
+    ast.Dict: "dict", ast.Slice: "slice", ast.Await: "await",
+}
+
+
+def _flag(cond: Any, xp: ModuleType) -> Any:
+    """A boolean as 1.0 / 0.0, so that every value in a formula is a number."""
+    return xp.where(cond, 1.0, 0.0)
+
+
+class _Compiler:
+    """One walk over the AST into nested closures; raises LagnetError at the first bad node."""
+
+    def __init__(self, formula: str, known: frozenset[str] | None, field: str = _FIELD):
+        self.formula = formula
+        self.known = known
+        self.field = field
+        self.rec: str | None = None  # the name a recursive formula defines
+        text = formula.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+        self.text = text.lstrip(" ")
+        self.shift = len(text) - len(self.text)  # columns are reported in the formula as given
+        self.utf8 = self.text.encode()
+        self.refs: set[Ref] = set()
+        self.bare_constants: list[ast.Name] = []
+
+    # -- messages
+    def fail(self, reason: str) -> NoReturn:
+        # A formula with line breaks is shown escaped so that str(err) stays one line.
+        shown = self.formula if self.formula.isprintable() else repr(self.formula)
+        raise LagnetError(self.field, shown, reason)
+
+    def col(self, node: ast.AST, end: bool = False) -> int:
+        """1-based character column; ast offsets count UTF-8 bytes."""
+        offset = node.end_col_offset if end else node.col_offset  # type: ignore[attr-defined]
+        return len(self.utf8[:offset].decode(errors="ignore")) + 1 + self.shift
+
+    def seg(self, node: ast.AST) -> str:
+        text = ast.get_source_segment(self.text, node) or type(node).__name__
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    def op_col(self, left: ast.AST, symbol: str) -> int:
+        """Column of an operator symbol written after ``left``."""
+        start = self.col(left, end=True) - 1 - self.shift
+        found = self.text.find(symbol, start)
+        return (found if found >= 0 else start) + 1 + self.shift
+
+    # -- the walk
+    def compile(self) -> Expr:
+        body = self.parse()
+        fn, _ = self.expr(body, 0)
+        for node in self.bare_constants:
+            if node.id in (self.known or ()) or any(node.id == r.name for r in self.refs):
+                self.fail(f"bare '{node.id}' at column {self.col(node)} is ambiguous: "
+                          f"'{node.id}' is a series here — write {node.id}[t] or {node.id}[t-k]")
+        if not any(r.name != self.rec for r in self.refs):
+            self.fail("the formula reads no series — use at least one NAME[t] or NAME[t-k]")
+        return fn
+
+    def parse(self) -> ast.AST:
+        """The expression to compile; for ``NAME[t] = expr`` its right side (``self.rec`` is
+        then NAME). Statements are parsed only to refuse them cleanly."""
+        statements = self._parse_module().body
+        if len(statements) > 1:
+            self.fail(f"';' at column {self.op_col(statements[0], ';')} is not allowed — one "
+                      "formula per string; a list of formulas gives several outputs")
+        stmt = statements[0]
+        if isinstance(stmt, ast.Expr):
+            return stmt.value
+        if isinstance(stmt, ast.AugAssign):
+            self.fail(f"augmented assignment '{self.seg(stmt)}' at column {self.col(stmt)} is "
+                      "not allowed — a recursive target is written NAME[t] = expression")
+        if not isinstance(stmt, ast.Assign):
+            self.fail(f"statement '{self.seg(stmt)}' at column {self.col(stmt)} is not allowed")
+        if len(stmt.targets) > 1:
+            self.fail(f"more than one '=' (the second at column "
+                      f"{self.op_col(stmt.targets[1], '=')}) — a recursive target is one "
+                      "NAME[t] = expression")
+        lhs = stmt.targets[0]
+        if not (isinstance(lhs, ast.Subscript) and isinstance(lhs.value, ast.Name)
+                and isinstance(lhs.slice, ast.Name) and lhs.slice.id == "t"):
+            self.fail(f"left side '{self.seg(lhs)}' at column {self.col(lhs)} must be NAME[t], "
+                      "as in y[t] = 0.5*y[t-1] + x[t]")
+        name = lhs.value.id
+        if name in _FUNCTIONS or name in _WINDOW_FUNCTIONS or name in _CONSTANTS or name == "t":
+            self.fail(f"'{name}' at column {self.col(lhs)} cannot name a recursive target: it is "
+                      "a function, a constant or time")
+        if self.known is not None and name in self.known:
+            self.fail(f"recursive target '{name}' at column {self.col(lhs)} clashes with a series "
+                      f"of the process ({', '.join(sorted(self.known))}) — choose another name")
+        self.rec = name
+        return stmt.value
+
+    def _parse_module(self) -> ast.Module:
+        try:
+            return ast.parse(self.text, mode="exec")
+        except SyntaxError as e:
+            # The offset counts characters (0 = end of input); unclosed brackets point at them.
+            column = (e.offset or len(self.text) + 1) + self.shift
+            near = self.text[column - 1 - self.shift:][:10] or "end of formula"
+            self.fail(f"syntax error at column {column} near '{near}': {e.msg}")
+        except (RecursionError, MemoryError, ValueError):
+            self.fail(f"the formula is too deeply nested to parse (limit: depth {MAX_DEPTH})")
+
+    def expr(self, node: ast.AST, depth: int) -> tuple[Expr, float | None]:
+        """Compile one node. Returns the closure and, when it reads no series, its value."""
+        if depth > MAX_DEPTH:
+            self.fail(f"'{self.seg(node)}' at column {self.col(node)} nests deeper than "
+                      f"{MAX_DEPTH} levels")
+        handler = {
+            ast.BinOp: self._binop, ast.UnaryOp: self._unaryop, ast.Compare: self._compare,
+            ast.BoolOp: self._boolop, ast.Call: self._call, ast.Name: self._name,
+            ast.Subscript: self._subscript, ast.Constant: self._constant,
+        }.get(type(node))
+        if handler is None:
+            what = _DESCRIBE.get(type(node), type(node).__name__)
+            hint = " — use where(c, a, b)" if isinstance(node, ast.IfExp) else ""
+            self.fail(f"{what} '{self.seg(node)}' at column {self.col(node)} is not allowed{hint}")
+        fn, is_constant = handler(node, depth + 1)
+        if not is_constant:
+            return fn, None
+        # Fold in float64 NumPy. Exponents are capped, so no value here is ever a huge integer.
+        with np.errstate(all="ignore"):
+            value = float(fn({}, np))
+        return (lambda env, xp: value), value
+
+    def _binop(self, node: ast.BinOp, depth: int) -> tuple[Expr, bool]:
+        if isinstance(node.op, ast.Pow):
+            return self._pow(node, depth)
+        # Walk the left spine of a left-associative chain (a + b - c * d ...) in a loop, so
+        # that a long sum counts as one level of nesting, not one per term.
+        steps: list[ast.BinOp] = []
+        base: ast.AST = node
+        while isinstance(base, ast.BinOp) and not isinstance(base.op, ast.Pow):
+            steps.append(base)
+            base = base.left
+        first, const = self.expr(base, depth)
+        constant = const is not None
+        parts: list[tuple[Callable[..., Any], Expr]] = []
+        for step in reversed(steps):
+            op = _BINARY.get(type(step.op))
+            if op is None:
+                symbol = _SYMBOLS.get(type(step.op), type(step.op).__name__)
+                hint = " (for a power write **)" if symbol == "^" else ""
+                self.fail(f"operator '{symbol}' at column {self.op_col(step.left, symbol)} "
+                          f"is not allowed{hint}")
+            right, right_const = self.expr(step.right, depth)
+            constant = constant and right_const is not None
+            parts.append((op, right))
+
+        def fn(env: Env, xp: ModuleType) -> Any:
+            acc = first(env, xp)
+            for op, right in parts:
+                acc = op(xp, acc, right(env, xp))
+            return acc
+
+        return fn, constant
+
+    def _pow(self, node: ast.BinOp, depth: int) -> tuple[Expr, bool]:
+        base, base_const = self.expr(node.left, depth)
+        exponent, p = self.expr(node.right, depth)
+        if p is None:
+            return (lambda env, xp: xp.power(base(env, xp), exponent(env, xp))), False
+        if not abs(p) <= MAX_EXPONENT:  # also refuses inf and nan
+            self.fail(f"exponent '{self.seg(node.right)}' = {p:g} at column "
+                      f"{self.col(node.right)} is too large (limit: |p| <= {MAX_EXPONENT})")
+        # An integral exponent stays an int so that JAX uses exact repeated multiplication,
+        # which is defined for negative bases.
+        q: float | int = int(p) if p == int(p) else p
+        return (lambda env, xp: xp.power(base(env, xp), q)), base_const is not None
+
+    def _unaryop(self, node: ast.UnaryOp, depth: int) -> tuple[Expr, bool]:
+        if isinstance(node.op, ast.Invert):
+            self.fail(f"operator '~' at column {self.col(node)} is not allowed")
+        arg, const = self.expr(node.operand, depth)
+        if isinstance(node.op, ast.USub):
+            fn: Expr = lambda env, xp: xp.negative(arg(env, xp))  # noqa: E731
+        elif isinstance(node.op, ast.Not):
+            fn = lambda env, xp: _flag(xp.equal(arg(env, xp), 0), xp)  # noqa: E731
+        else:  # UAdd
+            fn = arg
+        return fn, const is not None
+
+    def _compare(self, node: ast.Compare, depth: int) -> tuple[Expr, bool]:
+        if len(node.ops) > 1:
+            self.fail(f"chained comparison '{self.seg(node)}' at column {self.col(node)} is not "
+                      "allowed — join single comparisons with 'and'")
+        op = _COMPARE.get(type(node.ops[0]))
+        if op is None:
+            symbol = _SYMBOLS.get(type(node.ops[0]), type(node.ops[0]).__name__)
+            self.fail(f"operator '{symbol}' at column {self.op_col(node.left, symbol)} "
+                      "is not allowed")
+        left, lc = self.expr(node.left, depth)
+        right, rc = self.expr(node.comparators[0], depth)
+        fn = lambda env, xp: _flag(op(xp, left(env, xp), right(env, xp)), xp)  # noqa: E731
+        return fn, lc is not None and rc is not None
+
+    def _boolop(self, node: ast.BoolOp, depth: int) -> tuple[Expr, bool]:
+        parts = [self.expr(v, depth) for v in node.values]
+        combine = "logical_and" if isinstance(node.op, ast.And) else "logical_or"
+
+        def fn(env: Env, xp: ModuleType) -> Any:
+            truths = [xp.not_equal(p(env, xp), 0) for p, _ in parts]
+            return _flag(functools.reduce(getattr(xp, combine), truths), xp)
+
+        return fn, all(c is not None for _, c in parts)
+
+    def _call(self, node: ast.Call, depth: int) -> tuple[Expr, bool]:
+        allowed = ", ".join(sorted({*_FUNCTIONS, *_WINDOW_FUNCTIONS}))
+        if not isinstance(node.func, ast.Name):
+            self.expr(node.func, depth)  # attribute access, lambda ...: fails with its own name
+            self.fail(f"call of '{self.seg(node.func)}' at column {self.col(node)} is not allowed")
+        name = node.func.id
+        column = self.col(node)
+        if name in _WINDOW_FUNCTIONS and (name not in _FUNCTIONS or self._window_form(node)):
+            return self._window(node, name, depth)
+        if name not in _FUNCTIONS:
+            self.fail(f"function '{name}' at column {column} is not allowed (allowed: {allowed})")
+        if node.keywords:
+            kw = node.keywords[0]
+            self.fail(f"keyword argument '{kw.arg or '**'}' at column {self.col(kw)} is not "
+                      "allowed — pass arguments by position")
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                self.fail(f"starred argument '{self.seg(arg)}' at column {self.col(arg)} is "
+                          "not allowed")
+        lo, hi, impl = _FUNCTIONS[name]
+        n = len(node.args)
+        if n < lo or (hi is not None and n > hi):
+            want = f"{lo}" if lo == hi else f"at least {lo}"
+            self.fail(f"function '{name}' at column {column} takes {want} argument"
+                      f"{'s' if lo > 1 or hi is None else ''}, got {n}")
+        args = [self.expr(a, depth) for a in node.args]
+        fn = lambda env, xp: impl(xp, *(a(env, xp) for a, _ in args))  # noqa: E731
+        return fn, all(c is not None for _, c in args)
+
+    def _window_form(self, node: ast.Call) -> bool:
+        """max/min of a bare series name and a number, or with lag=: the window form."""
+        if any(kw.arg == "lag" for kw in node.keywords):
+            return True
+        if len(node.args) != 2 or not isinstance(node.args[0], ast.Name):
+            return False
+        name = node.args[0].id
+        return name != "t" and (name not in _CONSTANTS or name in (self.known or ())
+                                or name == self.rec)
+
+    def _window(self, node: ast.Call, func: str, depth: int) -> tuple[Expr, bool]:
+        """sum|mean|std|max|min(NAME, k, lag=l) or ewm(NAME, alpha, lag=l): one Ref."""
+        token, column = self.seg(node), self.col(node)
+        second = "alpha" if func == "ewm" else "k"
+        usage = f"{func}(NAME, {second}) or {func}(NAME, {second}, lag=l)"
+        for kw in node.keywords:
+            if kw.arg != "lag":
+                self.fail(f"keyword argument '{kw.arg or '**'}' at column {self.col(kw)} is not "
+                          f"allowed — {func} takes only lag=")
+        if len(node.args) != 2 or any(isinstance(a, ast.Starred) for a in node.args):
+            self.fail(f"'{token}' at column {column} must be {usage}")
+        series = node.args[0]
+        if not isinstance(series, ast.Name) or series.id == "t":
+            self.fail(f"first argument '{self.seg(series)}' of {func} at column {column} must be "
+                      f"a bare series name, as {func}(x, {second}) — not x[t]")
+        name = series.id
+        if self.known is not None and name not in self.known and name != self.rec:
+            self.fail(f"unknown series '{name}' at column {self.col(series)} "
+                      f"(known: {', '.join(sorted(self.known))})")
+        size_node = node.args[1]
+        if func == "ewm":
+            _, alpha = self.expr(size_node, depth)
+            if alpha is None or not 0 < alpha <= 1:
+                self.fail(f"alpha '{self.seg(size_node)}' in {token} at column {column} must be "
+                          "a number in (0, 1]")
+            size: int | float = float(alpha)
+        else:
+            size = self._whole(size_node, "window length", token, column, least=1)
+        lag = 0
+        for kw in node.keywords:
+            lag = self._whole(kw.value, "lag", token, column, least=0)
+        ref = Ref(func, name, size, lag)
+        if ref.extent > MAX_LAG:
+            self.fail(f"{token} at column {column} looks back {ref.extent} steps, more than "
+                      f"{MAX_LAG}")
+        if name == self.rec and lag < 1:
+            self.fail(f"{token} at column {column} includes {name}[t], the value being defined "
+                      f"— read the past only, as {func}({name}, {self.seg(size_node)}, lag=1)")
+        self.refs.add(ref)
+        return (lambda env, xp: env[ref]), False
+
+    def _whole(self, node: ast.AST, what: str, token: str, column: int, least: int) -> int:
+        if not (isinstance(node, ast.Constant) and type(node.value) is int
+                and least <= node.value <= MAX_LAG):
+            self.fail(f"{what} '{self.seg(node)}' in {token} at column {column} must be a "
+                      f"whole-number literal from {least} to {MAX_LAG}")
+        return int(node.value)
+
+    def _name(self, node: ast.Name, depth: int) -> tuple[Expr, bool]:
+        name, column = node.id, self.col(node)
+        if name in _CONSTANTS:
+            self.bare_constants.append(node)
+            value = _CONSTANTS[name]
+            return (lambda env, xp: value), True
+        if name == "t":
+            self.fail(f"bare 't' at column {column} — time appears only inside an index, "
+                      "as NAME[t] or NAME[t-k]")
+        if name in _FUNCTIONS:
+            self.fail(f"function '{name}' at column {column} must be called, as {name}(...)")
+        if self.known is None or name in self.known or name == self.rec:
+            self.fail(f"bare name '{name}' at column {column} — a series is read with an "
+                      f"index, as {name}[t] or {name}[t-k]")
+        self.fail(f"unknown name '{name}' at column {column} (series: "
+                  f"{', '.join(sorted(self.known))}; constants: {', '.join(_CONSTANTS)})")
+
+    def _subscript(self, node: ast.Subscript, depth: int) -> tuple[Expr, bool]:
+        token, column = self.seg(node), self.col(node)
+        if not isinstance(node.value, ast.Name):
+            self.fail(f"subscript '{token}' at column {column} is not allowed — only a series "
+                      "is indexed, as NAME[t] or NAME[t-k]")
+        name = node.value.id
+        if self.known is not None and name not in self.known and name != self.rec:
+            self.fail(f"unknown series '{name}' at column {column} "
+                      f"(known: {', '.join(sorted(self.known))})")
+        key = Ref("at", name, 1, self._lag(node.slice, token, column))
+        if name == self.rec and key.lag == 0:
+            self.fail(f"{token} at column {column} is the value being defined — the right side "
+                      f"reads only the past, {name}[t-k] with k >= 1")
+        self.refs.add(key)
+        return (lambda env, xp: env[key]), False
+
+    def _lag(self, index: ast.AST, token: str, column: int) -> int:
+        bad = (f"index in {token} at column {column} is not allowed — a series is read as "
+               "NAME[t] or NAME[t-k] with k a whole-number literal")
+        if isinstance(index, ast.Name) and index.id == "t":
+            return 0
+        if not (isinstance(index, ast.BinOp) and isinstance(index.left, ast.Name)
+                and index.left.id == "t" and isinstance(index.op, (ast.Add, ast.Sub))):
+            self.fail(bad)
+        k = index.right
+        if not isinstance(k, ast.Constant):
+            self.fail(f"lag '{self.seg(k)}' in {token} at column {column} must be a "
+                      "whole-number literal")
+        if type(k.value) is not int:
+            self.fail(f"lag '{self.seg(k)}' in {token} at column {column} is not a whole number")
+        if isinstance(index.op, ast.Add) and k.value > 0:
+            self.fail(f"future value {token} at column {column} — a target may use only the "
+                      "present and past")
+        if k.value > MAX_LAG:
+            self.fail(f"lag {k.value} in {token} at column {column} is larger than {MAX_LAG}")
+        return int(k.value)
+
+    def _constant(self, node: ast.Constant, depth: int) -> tuple[Expr, bool]:
+        v, column = node.value, self.col(node)
+        if type(v) not in (int, float):  # bool, str, bytes, None, complex, ...
+            what = "string" if isinstance(v, (str, bytes)) else "constant"
+            self.fail(f"{what} {self.seg(node)} at column {column} is not allowed — only numbers")
+        try:
+            value = float(v)
+        except OverflowError:
+            value = float("inf")
+        if not np.isfinite(value):
+            self.fail(f"number {self.seg(node)} at column {column} is too large")
+        return (lambda env, xp: value), True
+
+
+class Part(NamedTuple):
+    """One compiled formula: its closure, the refs it reads, and the name it defines if it is
+    recursive."""
+
+    expr: Expr
+    refs: tuple[Ref, ...]
+    name: str | None
+
+
+def compile_formula(formula: Any, known: frozenset[str] | None, field_name: str = _FIELD) -> Part:
+    """Compile one formula; ``known`` lists the series that exist (None: any name)."""
+    if not isinstance(formula, str):
+        raise LagnetError(field_name, formula, f"must be a string, got {type(formula).__name__}")
+    c = _Compiler(formula, known, field_name)
+    if len(formula) > MAX_CHARS:
+        c.fail(f"formula is {len(formula)} characters long; the limit is {MAX_CHARS}")
+    if not formula.strip():
+        c.fail("empty formula at column 1 — write an expression such as x[t]**2")
+    for i, ch in enumerate(formula):
+        if ch == "#":
+            c.fail(f"comment '#' at column {i + 1} is not allowed")
+        if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n":
+            c.fail(f"control character U+{ord(ch):04X} at column {i + 1} is not allowed")
+    expr = c.compile()
+    return Part(expr, tuple(sorted(c.refs)), c.rec)

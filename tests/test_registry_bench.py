@@ -1,0 +1,121 @@
+"""Named tasks (`lagnet tasks`, `--task`) and the leaderboard (`lagnet bench`)."""
+
+import csv
+
+import jax
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lagnet.bench import bench, cell_config, markdown
+from lagnet.cli import app
+from lagnet.errors import LagnetError
+from lagnet.registry import TASKS, parse_task, task_config
+from lagnet.tasks import build_task
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_every_task_builds_and_samples(name):
+    """Each named task is a valid config whose process, target and inputs fit together, and
+    its data are finite with a non-constant target on the valid steps."""
+    cfg = task_config(name)
+    task = build_task(cfg)
+    x, y, valid = (np.asarray(a) for a in task.sample(jax.random.PRNGKey(0), 8, cfg.train.length))
+    assert x.shape == (8, cfg.train.length, len(cfg.target.inputs))
+    assert np.all(np.isfinite(x)) and np.all(np.isfinite(y[:, valid]))
+    assert valid.sum() > cfg.train.length // 2
+    assert np.std(y[:, valid]) > 0
+    assert TASKS[name].description and TASKS[name].reference
+
+
+def test_task_parameters():
+    assert task_config("memory-k(k=7)").target.formula == "x[t-7]"
+    assert task_config("ar1-square-lag(w=0.5)").target.formula == "x[t]**2 + 0.5*x[t-1]**2"
+    assert task_config("ar1-square-lag").target.formula == "x[t]**2 + 0.1*x[t-1]**2"
+    assert task_config("delayed-xor(a=1, b=3)").target.formula == "(x[t-1] > 0) != (x[t-3] > 0)"
+
+
+@pytest.mark.parametrize("spec, field", [
+    ("nope", "task"),
+    ("memory-k(q=3)", "task.q"),
+    ("memory-k(k='a')", "task.k"),
+    ("memory-k(k=2.5)", "task.k"),
+    ("memory-k(k=-1)", "task.k"),
+    ("memory-k(3)", "task"),
+    ("memory-k(k=", "task"),
+])
+def test_bad_task_specs_name_the_field(spec, field):
+    with pytest.raises(LagnetError) as e:
+        task_config(spec)
+    assert e.value.field == field
+    assert "\n" not in str(e.value)
+
+
+def test_cli_bad_task_is_one_line_exit_2(tmp_path):
+    res = runner.invoke(app, ["train", "--task", "narma11", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2
+    assert res.output.strip().count("\n") == 0 and "narma11" in res.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_tasks_lists_every_task():
+    res = runner.invoke(app, ["tasks"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    for name in TASKS:
+        assert name in res.output
+
+
+def test_cli_train_with_a_task(tmp_path):
+    res = runner.invoke(app, ["train", "--task", "memory-k(k=2)", "--quiet", "--steps", "60",
+                              "--set", "eval.test_paths=50", "--set", "eval.long_paths=10",
+                              "--set", "eval.baseline_paths=200", "--set", "train.val_every=20",
+                              "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "x[t-2]" in (tmp_path / "r" / "config.toml").read_text()
+
+
+def test_bench_cell_config_uses_family_defaults_and_budget():
+    cfg = cell_config("narma10", "tcn", 3, 7.5)
+    assert cfg.model.kind == "tcn" and cfg.model.hidden == 32  # the task's gru settings dropped
+    assert cfg.train.max_seconds == 7.5 and cfg.seed == 3
+    assert cfg.target.inputs == ("u",)
+
+
+TINY = ["eval.test_paths=50", "eval.long_paths=10", "eval.baseline_paths=200",
+        "train.val_every=20", "train.batch=16", "train.length=30"]
+
+
+def test_bench_end_to_end_writes_leaderboard(tmp_path):
+    rows = bench(["memory-k(k=1)"], ["narx", "gru"], seeds=1, max_seconds=2.0,
+                 out=tmp_path / "b", overrides=TINY + ["train.steps=40"])
+    assert [r["model"] for r in rows] == ["narx", "gru"]
+    assert all(not r["error"] for r in rows), rows
+    # a linear memory task: NARX recovers x[t-1] essentially exactly
+    assert rows[0]["test_nrmse"] < 1e-3
+    with open(tmp_path / "b" / "leaderboard.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 2 and float(table[0]["test_nrmse"]) == pytest.approx(rows[0]["test_nrmse"], rel=1e-5)
+    md = (tmp_path / "b" / "leaderboard.md").read_text()
+    assert "| memory-k(k=1) |" in md and "**" in md
+    assert (tmp_path / "b" / "leaderboard.png").stat().st_size > 1000
+
+
+def test_bench_markdown_marks_the_best_and_lists_failures():
+    rows = [dict(task="a", model="m1", seed=0, test_nrmse=0.5, time_to_best_s=1.0, error=""),
+            dict(task="a", model="m2", seed=0, test_nrmse=0.1, time_to_best_s=2.0, error=""),
+            dict(task="a", model="m2", seed=1, test_nrmse=0.3, time_to_best_s=4.0, error=""),
+            dict(task="a", model="m3", seed=0, error="boom")]
+    md = markdown(rows, 10)
+    assert "| a | 0.5 | **0.2** | — | m2 |" in md  # median of m2's seeds, bold, winner named
+    assert "boom" in md
+
+
+def test_bench_refuses_bad_input_before_training(tmp_path):
+    with pytest.raises(LagnetError) as e:
+        bench(["memory-k"], ["nope"], out=tmp_path / "b")
+    assert e.value.field == "models"
+    with pytest.raises(LagnetError):
+        bench(["nope"], ["gru"], out=tmp_path / "b")
+    assert not (tmp_path / "b").exists()
