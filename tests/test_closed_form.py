@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 
 import lagnet
 from lagnet.cli import app
+from lagnet.checkpoint import load_model, save_model
 from lagnet.config import ModelConfig, make_config
 from lagnet.errors import LagnetError
+from lagnet.models import Normalised, build_net, identity_scaling
 from lagnet.report import write_report
 from lagnet.models.esn import draw_reservoir, fit_readout
 from lagnet.models.narx import fit_narx, frols
@@ -102,8 +104,12 @@ def test_esn_readout_equals_ridge_reference_on_the_same_states(key):
     np.testing.assert_allclose(np.asarray(fitted.w_out), w, rtol=1e-5, atol=1e-5 * np.abs(w).max())
     np.testing.assert_allclose(np.asarray(fitted.b_out), b, rtol=1e-5)
     sk = Ridge(alpha=1e-3).fit(z, t)
-    np.testing.assert_allclose(np.asarray(fitted.w_out)[:, 0], sk.coef_.ravel(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(fitted.w_out)[:, 0], sk.coef_.ravel(), rtol=1e-4,
+                               atol=1e-5)
     np.testing.assert_allclose(info["train_mse"], np.mean((z @ w + b - t) ** 2), rtol=1e-5)
+    # The forward pass (read-out inside the scan) is the same map as features · W_out + b.
+    full = np.asarray(fitted.features(jnp.asarray(x))) @ np.asarray(fitted.w_out) + fitted.b_out
+    np.testing.assert_allclose(np.asarray(fitted(jnp.asarray(x))), full, rtol=1e-5, atol=1e-5)
 
 
 def test_esn_washout_and_mask_decide_which_rows_count(key):
@@ -230,6 +236,17 @@ def test_train_auto_keeps_the_best_candidate(tmp_path):
     assert run.metrics["train"]["kind"] == best["kind"]
     assert "auto candidate gru" in save_with_report(run, tmp_path / "auto")
     assert round_trips(run, tmp_path / "auto")["model"]["kind"] == best["kind"]
+
+
+def test_a_network_chosen_by_auto_is_saved_under_its_own_kind(tmp_path):
+    cfg = ModelConfig(kind="auto", hidden=6, head=(8,))
+    net = build_net(cfg.model_copy(update=dict(kind="gru")), 1, 1, jax.random.PRNGKey(0))
+    model = Normalised(net, *identity_scaling(1), *identity_scaling(1))
+    save_model(model, cfg, tmp_path, {})
+    loaded, meta = load_model(tmp_path)
+    assert meta["model"]["kind"] == "gru"
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 7, 1))
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
 
 
 def test_auto_trains_no_network_when_narx_is_exact():

@@ -87,7 +87,8 @@ def test_lag_oracle_finds_the_lag_and_the_models_memory():
     assert needed_memory(ks, mse) == 3
     assert effective_memory(ks, mse, model_mse=1.0) == 3
     assert effective_memory(ks, mse, model_mse=2.5) == 0
-    assert effective_memory(ks, mse, model_mse=0.0) is None
+    assert effective_memory(ks, mse, model_mse=mse[0] - 0.01) == 0  # flat: noise is no memory
+    assert effective_memory([0, 1], [1.0, 0.5], model_mse=0.3) is None  # beats the oracle
 
 
 def test_memory_probe_reads_back_what_the_state_holds():
@@ -106,6 +107,10 @@ def test_horizon_summary_sees_drift_after_the_training_length():
     assert s["state"] == "drifts" and s["drift_ratio"] == pytest.approx(3.0)
     assert horizon_summary([None] + [1.0] * 199, 50, 5)["state"] == "stable"
     assert horizon_summary([1.0] * 100 + [float("nan")] * 5, 50, 5)["state"] == "unstable"
+    growing = [1.0] * 50 + list(np.geomspace(1.0, 1e3, 150))  # late error 10²–10³× the level
+    assert horizon_summary(growing, 50, 5)["state"] == "unstable"
+    spike = [1.0] * 120 + [40.0] + [1.0] * 79  # one bad step is no instability
+    assert horizon_summary(spike, 50, 5)["state"] == "stable"
 
 
 # ----------------------------------------------------------------------------- verdicts

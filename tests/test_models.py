@@ -197,7 +197,8 @@ def test_lru_initialisation_on_the_ring():
     in [0, 2π), γ = sqrt(1 - |λ|²)."""
     r_min, r_max = 0.4, 0.9
     layer = _lru(lru_state=2000, lru_r_min=r_min, lru_r_max=r_max).blocks[0].lru
-    lam = np.asarray(layer.eigenvalues, np.complex128)
+    re, im = (np.asarray(a, np.float64) for a in layer.eigenvalues)
+    lam = re + 1j * im
     r2 = np.abs(lam) ** 2
     assert r2.min() >= r_min ** 2 - 1e-6 and r2.max() <= r_max ** 2 + 1e-6
     assert stats.kstest(r2, stats.uniform(r_min ** 2, r_max ** 2 - r_min ** 2).cdf).pvalue > 1e-3

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from statsmodels.tsa.vector_ar.var_model import VARProcess
 
-from lagnet.config import (GARCHConfig, NoisyConfig, OUConfig, RegimeConfig, SVConfig, VARConfig,
+from lagnet.config import (AddingConfig, ARMAConfig, GARCHConfig, IIDConfig, NARMAConfig,
+                           NoisyConfig, OUConfig, RegimeConfig, SVConfig, VARConfig,
                            config_to_toml, make_config)
 from lagnet.errors import LagnetError
 from lagnet.processes import build_process, parse_process_spec
@@ -40,11 +41,18 @@ PROCESSES = {
                             mu=(0.0, 2.0, -2.0)),
     "noisy_rw": NoisyConfig(),
     "noisy_ar": NoisyConfig(rho=0.9, sigma=0.5, noise=0.3),
+    "arma": ARMAConfig(ar=(0.5,), ma=(0.3,), init="stationary"),
+    "iid_t": IIDConfig(dist="uniform", low=-1.0, high=2.0),
+    "narma10": NARMAConfig(),
+    "narma_rpy": NARMAConfig(convention="reservoirpy"),
+    "adding": AddingConfig(markers=2, span=20),
 }
 # One of each kind. Student-t draws cost seconds to compile, so gjr_t is only sampled once.
-CONTRACT = ["var2", "garch", "gjr", "sv", "ou_zero", "regime", "noisy_rw"]
+CONTRACT = ["var2", "garch", "gjr", "sv", "ou_zero", "regime", "noisy_rw", "arma", "iid_t",
+            "narma10", "narma_rpy", "adding"]
 LATENT = {"garch": ("sigma2",), "gjr": ("sigma2",), "gjr_t": ("sigma2",), "sv": ("h",),
-          "regime": ("regime",), "regime3": ("regime",), "noisy_rw": ("s",), "noisy_ar": ("s",)}
+          "regime": ("regime",), "regime3": ("regime",), "noisy_rw": ("s",), "noisy_ar": ("s",),
+          "narma10": ("y",), "narma_rpy": ("y",)}
 
 
 # ----------------------------------------------------------------------------- contract
@@ -66,6 +74,7 @@ def test_contract(name, key):
     for s, a in out.items():
         assert a.shape == (N, L) and a.dtype == np.float32, s
         assert np.all(np.isfinite(a)), s
+        assert a.devices() == {jax.devices()[0]}, s  # made on the default device, not the host
 
     again = p.sample(key, N, L)
     other = p.sample(jax.random.split(key)[1], N, L)

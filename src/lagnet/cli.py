@@ -233,12 +233,12 @@ def eval_(
         raise LagnetError("target.formula", cfg.target.formula, f"has {task.c_out} output(s); "
                           f"the model has {int(r.model.y_mean.shape[0])}")
     ev = evaluate(r.model, task, cfg.eval, cfg.train.length)
-    # Recorded, so that `lagnet doctor` can tell when training and evaluation targets differ.
-    record_evaluation(run_dir, cfg.target.formula, ev.metrics, paths=cfg.eval.test_paths,
-                      length=cfg.train.length, seed=cfg.eval.seed)
     out.print(_metrics_table(ev.metrics, f"{_formula_text(cfg.target.formula)} — "
                                          f"{cfg.eval.test_paths} paths × "
                                          f"{cfg.train.length} steps"))
+    # Recorded, so that `lagnet doctor` can tell when training and evaluation targets differ.
+    record_evaluation(run_dir, cfg.target.formula, ev.metrics, paths=cfg.eval.test_paths,
+                      length=cfg.train.length, seed=cfg.eval.seed)
 
 
 @app.command()

@@ -22,6 +22,10 @@ from lagnet.errors import LagnetError
 __all__ = ["TASKS", "TaskSpec", "parse_task", "task_config"]
 
 
+# Every task's recommended training budget (override with --max-seconds or --set).
+RECOMMENDED_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One named task. ``build(params)`` returns the config dict (process, target, train…);
@@ -42,6 +46,7 @@ class TaskSpec:
         values = {**self.params, **params}
         data = self.build(values)
         data.setdefault("name", self.name)
+        data.setdefault("train", {}).setdefault("max_seconds", RECOMMENDED_SECONDS)
         return make_config(data)
 
 

@@ -4,11 +4,12 @@
     write(diagnosis)                   doctor.json, plots, report section  (core.py)
     fix(diagnosis)                     train again with the remedies, compare (core.py)
 
-The parts: configuration checks and their remedies (findings.py), the lag oracle and the
-memory probe (memory.py), gradient flow through time and the long-horizon error (flow.py),
-the verdict in words (verdict.py), figures (plots.py) and the report section (html.py);
-records.py keeps the evaluations ``lagnet eval`` made, so a target that differs between
-training and evaluation is caught.
+The parts: what a finding and a remedy are (findings.py) and the checks that make them
+(checks.py), the lag oracle and the memory probe (memory.py), gradient flow through time and
+the long-horizon error (flow.py), the verdict in words (verdict.py), figures (plots.py), the
+report section (html.py) and the ``lagnet doctor`` command (command.py); records.py keeps the
+evaluations ``lagnet eval`` made, so a target that differs between training and evaluation is
+caught.
 """
 
 from lagnet.doctor.core import Diagnosis as Diagnosis

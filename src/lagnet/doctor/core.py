@@ -30,11 +30,11 @@ import jax
 import numpy as np
 
 from lagnet.config import GRADIENT_MODELS, RunConfig, make_config
+from lagnet.doctor import checks
 from lagnet.doctor import findings as fnd
 from lagnet.doctor import flow, memory
-from lagnet.doctor.records import formula_text, read_evaluations
+from lagnet.doctor.records import finite_json, formula_text, read_evaluations
 from lagnet.doctor.verdict import compose
-from lagnet.errors import LagnetError
 
 DOCTOR_JSON = "doctor.json"
 KMAX_CAP = 96  # the oracle's longest look-back (its cost grows with the lags' count)
@@ -137,7 +137,7 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
     needed = memory.needed_memory(ks, oracle)
 
     # Memory probe.
-    state_fn, skipped = memory.state_function(model)
+    state_fn, skipped = memory.state_function(model, cfg.model.kind)
     probe = dict(k=ks, r2=None, skipped=skipped or None)
     if state_fn is not None:
         probe["r2"] = memory.memory_probe(_batched(state_fn, x_fit), x_fit,
@@ -173,13 +173,13 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
                       effective=effective, flow_init=flow_init, flow_trained=flow_trained,
                       horizon=horizon_info, x_std=float(x.std()), y_mean=float(yv.mean()),
                       y_std=float(yv.std()))
-    found = fnd.check_all(facts)
+    found = checks.check_all(facts)
     doc = dict(
         version=1, quick=quick, seed=seed,
         run=dict(kind=cfg.model.kind, formula=formula_text(cfg.target.formula),
                  test=r.metrics.get("test"), evaluations=facts.evaluations),
         memory=dict(true=true_lag, needed=needed, effective=effective,
-                    receptive_field=fnd.receptive_field(cfg.model)),
+                    receptive_field=checks.receptive_field(cfg.model)),
         oracle=dict(k=ks, mse=oracle, model_mse=model_mse, rows=n * per_path, t0=t0,
                     length=big),
         probe=probe,
@@ -199,16 +199,10 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
 def _write_json(path: Path, doc: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(_finite(doc), indent=2, allow_nan=False), encoding="utf-8")
+        tmp.write_text(json.dumps(finite_json(doc), indent=2, allow_nan=False), encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _finite(obj):
-    from lagnet.doctor.records import _finite as finite
-
-    return finite(obj)
 
 
 def write(d: Diagnosis, *, plots: bool = True) -> Path:

@@ -1,35 +1,28 @@
-"""What the doctor can find wrong, each finding with the config changes that answer it.
+"""What a finding is: a :class:`Finding` with the :class:`Remedy` config changes that
+answer it, and the :class:`Facts` every check reads (the checks are in ``checks.py``).
 
-Every check is a plain function of :class:`Facts` — the run's config, metrics, history and
-recorded evaluations, and what the doctor measured — returning a :class:`Finding` or None.
 A finding is a ``cause`` (explains by itself why the past was not learned), a ``warning``
 (likely to hurt) or a ``note``; :data:`PRIORITY` ranks them, so the first cause named is
 the most fundamental one (a model trained on another target needs no gradient analysis).
 
 Example::
 
-    >>> [f.code for f in check_all(facts)]
-    ['receptive_field', 'too_few_steps', 'same_target']
+    >>> merged_overrides([Finding("receptive_field", "cause", "…",
+    ...                           [Remedy("window ≥ 6", {"model.window": 6})])])
+    {'model.window': 6}
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-import numpy as np
-
-from lagnet.config import GRADIENT_MODELS, RunConfig, TrainConfig
-from lagnet.doctor.records import formula_text
+from lagnet.config import RunConfig
 
 PRIORITY = ("targets_differ", "no_memory", "receptive_field", "unnormalised",
             "vanishing_gradients", "exploding_gradients", "linear_head", "short_sequence",
             "optimiser", "too_few_steps", "long_horizon", "capacity", "hidden_inputs",
-            "small_memory_share", "same_target")
-RECURRENT = ("rnn", "gru", "lstm", "lru")
-FEW_STEPS = 500  # fewer gradient steps than this, not stopped by a plateau: too few
-STILL_FALLING = 0.02  # the last quarter of training removed ≥ 2% of the error at stake
+            "small_memory_share", "warm_up", "same_target")
 LEARNED = 0.9  # memory_r2 from which the past counts as learned (as in evaluation.verdict)
 
 
@@ -91,290 +84,14 @@ class Facts:
         return self.true_lag if self.true_lag is not None else self.needed
 
 
-def _same(a: str, b: str) -> bool:
-    return "".join(a.split()) == "".join(b.split())
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-# ----------------------------------------------------------------------------- the checks
-def targets(f: Facts) -> Finding:
-    trained = formula_text(f.cfg.target.formula)
-    other = [formula_text(e.get("formula", "")) for e in f.evaluations]
-    differ = [o for o in other if not _same(o, trained)]
-    if not differ:
-        also = (f" and all {len(other)} recorded evaluation(s) used it too" if other else "")
-        return Finding("same_target", "note",
-                       "Training and test targets are the same compiled formula, by "
-                       "construction: one Target serves the loss, validation and test" + also + ".")
-    last = differ[-1]
-    return Finding(
-        "targets_differ", "cause",
-        f"Training and evaluation targets differ: the model was trained on {trained} but "
-        f"evaluated (lagnet eval --target) on {last}. It learned its training target; a score "
-        "against another formula says nothing about whether it learned the past.",
-        [Remedy(f"train on the formula you evaluate: target.formula = \"{last}\"",
-                {"target.formula": last}),
-         Remedy("evaluate without --target, against the formula it was trained on")])
-
-
-def no_memory(f: Facts) -> Optional[Finding]:
-    test = f.metrics.get("test") or {}
-    r2 = test.get("r2")
-    mem = ((f.metrics.get("baselines") or {}).get("memoryless") or {}).get("r2")
-    if f.memory_r2 is not None or r2 is None or mem is None:
-        return None
-    return Finding(
-        "no_memory", "cause",
-        f"The target needs no memory: the current input alone explains it (memoryless R² "
-        f"{mem:.5f}), so memory_r2 is undefined (null) and there is no past to learn. Judge "
-        f"the model by R² ({r2:.4f}).",
-        [Remedy("a memoryless model is enough: model.kind = window, model.window = 1",
-                {"model.kind": "window", "model.window": 1})])
-
-
-def receptive_field(model) -> Optional[int]:
-    """Inputs a model of this config sees at each step (None: unbounded, a recurrence). A
-    window or NARX left unset looks back the formula's largest lag, so it is never short."""
-    if model.kind in ("window", "narx"):
-        return model.window
-    if model.kind == "tcn":
-        return 1 + 2 * (model.tcn_kernel - 1) * (2 ** model.num_layers - 1)
-    if model.kind == "transformer":
-        return model.context
-    return None
-
-
-def short_field(f: Facts) -> Optional[Finding]:
-    m, rf, lag = f.cfg.model, receptive_field(f.cfg.model), f.target.max_lag
-    if rf is None or rf > lag:
-        return None
-    need = lag + 1
-    if m.kind == "tcn":
-        layers = next(n for n in range(1, 30)
-                      if 1 + 2 * (m.tcn_kernel - 1) * (2 ** n - 1) >= need)
-        fix = Remedy(f"more dilated blocks: model.layers = {layers}", {"model.layers": layers})
-        setting = f"{m.num_layers} blocks of kernel {m.tcn_kernel}"
-    elif m.kind == "transformer":
-        fix = Remedy(f"a longer context: model.context ≥ {need}", {"model.context": need})
-        setting = f"model.context = {m.context}"
-    else:
-        fix = Remedy(f"window ≥ {need}: model.window = {need}", {"model.window": need})
-        setting = f"model.window = {m.window}"
-    return Finding(
-        "receptive_field", "cause",
-        f"The model sees only the last {rf} input(s) ({setting}), but the target reads "
-        f"{lag} steps back: it needs the last {need}. Memory longer than the receptive field "
-        "cannot be learned by any amount of training.",
-        [fix, Remedy("a recurrent model: model.kind = gru", {"model.kind": "gru"})])
-
-
-def unnormalised(f: Facts) -> Optional[Finding]:
-    if f.cfg.model.normalize or f.cfg.model.kind not in GRADIENT_MODELS:
-        return None
-    bad = []
-    if not 0.1 <= f.y_std <= 10 or abs(f.y_mean) > 10 * max(f.y_std, 1.0):
-        bad.append(f"the target has mean {f.y_mean:.4g} and standard deviation {f.y_std:.4g}")
-    if not 0.1 <= f.x_std <= 10:
-        bad.append(f"the inputs' standard deviation is {f.x_std:.4g}")
-    if not bad:
-        return None
-    return Finding(
-        "unnormalised", "cause",
-        f"Normalisation is off (model.normalize = false) and {' and '.join(bad)}: a network "
-        "initialised for unit scale spends its training on the scale, the loss is dominated "
-        "by it, and the small part that needs the past is lost in the gradient noise.",
-        [Remedy("normalise inputs and target: model.normalize = true",
-                {"model.normalize": True})])
-
-
-def _flow_remedies(f: Facts, h: int) -> list[Remedy]:
-    window = Remedy(f"window ≥ {h + 1} (sees the lags directly): model.kind = window, "
-                    f"model.window = {h + 1}", {"model.kind": "window", "model.window": h + 1})
-    gated = [Remedy(f"{k.upper()} (gates keep gradients alive): model.kind = {k}",
-                    {"model.kind": k}) for k in ("gru", "lstm") if k != f.cfg.model.kind]
-    # Past ~20 steps even gated recurrences learn a pure delay slowly; a window over the
-    # known lags needs no gradient through time at all.
-    return [window, *gated] if h > 20 else [*gated, window]
-
-
-def gradient_flow(f: Facts) -> Optional[Finding]:
-    if f.cfg.model.kind not in RECURRENT or f.learned or f.memory_r2 is None:
-        return None
-    h = f.memory or 1
-    init, trained = f.flow_init, f.flow_trained
-    if init is not None and init["state"] == "vanishing":
-        after = (f"; after training, 10^{trained['decades']:.1f}" if trained else "")
-        return Finding(
-            "vanishing_gradients", "cause",
-            f"Gradients through time vanish: at initialisation ‖∂y_t/∂x_(t−k)‖ falls by "
-            f"10^{init['decades']:.1f} over the {h} steps the target looks back "
-            f"({init['slope']:.2f} decades a step){after}, so training gets almost no signal "
-            f"from the input {h} steps back.", _flow_remedies(f, h))
-    for when, flow in (("at initialisation", init), ("after training", trained)):
-        if flow is not None and flow["state"] == "exploding":
-            lr = f.cfg.train.lr / 3
-            return Finding(
-                "exploding_gradients", "warning",
-                f"Gradients through time explode {when}: they grow by "
-                f"10^{flow['decades']:.1f} over {h} steps.",
-                [Remedy(f"a smaller learning rate: train.lr = {lr:.3g}", {"train.lr": lr}),
-                 *_flow_remedies(f, h)[:1]])
-    return None
-
-
-def linear_head(f: Facts) -> Optional[Finding]:
-    m = f.cfg.model
-    if m.kind not in ("rnn", "gru", "lstm"):
-        return None
-    saturating = m.kind != "rnn" or m.activation == "tanh"
-    if not saturating or (m.head and m.head_activation != "identity"):
-        return None
-    what = "linear (model.head = [])" if not m.head else "without a nonlinearity"
-    return Finding(
-        "linear_head", "warning",
-        f"The head is {what} after a saturating recurrence: the output is a linear function "
-        "of tanh-bounded states" + (" and of x[t]" if m.skip else "") + ", so every "
-        "nonlinearity of the target (a square, a product) must be built inside the "
-        "recurrence, which must also carry the past.",
-        [Remedy("an MLP head: model.head = [64], model.head_activation = silu",
-                {"model.head": [64], "model.head_activation": "silu"})])
-
-
-def short_sequence(f: Facts) -> Optional[Finding]:
-    length, warmup = f.cfg.train.length, f.target.warmup
-    washout = f.cfg.model.washout if f.cfg.model.kind == "esn" else 0
-    need = warmup + washout
-    if length - need >= 0.25 * length and length > need:
-        return None
-    better = max(2 * length, 4 * need + 10)
-    extra = f", plus the reservoir's washout of {washout}" if washout else ""
-    return Finding(
-        "short_sequence", "cause" if length <= need else "warning",
-        f"Sequences are {length} steps long and the target is undefined for the first "
-        f"{warmup} (its largest lag{extra}): only {max(length - need, 0)} steps per path "
-        "carry a loss.",
-        [Remedy(f"longer sequences: train.length = {better}", {"train.length": better})])
-
-
-def optimiser(f: Facts) -> Optional[Finding]:
-    if f.cfg.model.kind not in GRADIENT_MODELS:
-        return None
-    tc, default = f.cfg.train, TrainConfig()
-    info = f.metrics.get("train") or {}
-    problems, fixes = [], {}
-    if info.get("stopped") == "diverged" or (info.get("divergences") or 0) > 0:
-        problems.append(f"training diverged {info.get('divergences') or 1} time(s) at "
-                        f"train.lr = {tc.lr:g}")
-        fixes["train.lr"] = min(tc.lr / 3, default.lr)
-    elif not default.lr / 10 <= tc.lr <= default.lr * 10:
-        problems.append(f"train.lr = {tc.lr:g} is far from the default {default.lr:g}")
-        fixes["train.lr"] = default.lr
-    if not default.batch / 8 <= tc.batch <= default.batch * 8:
-        problems.append(f"train.batch = {tc.batch} is far from the default {default.batch}")
-        fixes["train.batch"] = default.batch
-    if not problems:
-        return None
-    text = ", ".join(f"{k} = {v:g}" for k, v in fixes.items())
-    return Finding("optimiser", "warning", "; ".join(problems).capitalize() + ".",
-                   [Remedy(f"the defaults: {text}", fixes)])
-
-
-def still_falling(history: dict, scale: float) -> bool:
-    """The best validation MSE of the last quarter of validations beat the best before it by
-    ≥ STILL_FALLING × ``scale`` (the error at stake)."""
-    val = [v for v in history.get("val_mse", []) if v is not None and np.isfinite(v)]
-    if len(val) < 2 or not scale > 0:
-        return False
-    m = max(1, len(val) // 4)
-    return (min(val[:-m]) - min(val[-m:])) >= STILL_FALLING * scale
-
-
-def too_few_steps(f: Facts) -> Optional[Finding]:
-    info = f.metrics.get("train") or {}
-    if f.cfg.model.kind not in GRADIENT_MODELS or info.get("stopped") not in ("steps",
-                                                                              "max_seconds"):
-        return None
-    base = (f.metrics.get("baselines") or {}).get("memoryless") or {}
-    scale = base.get("mse") if f.memory_r2 is not None else (f.metrics.get("target") or
-                                                              {}).get("variance")
-    steps = int(info.get("steps") or 0)
-    falling = still_falling(f.history, scale or 0.0)
-    if not falling and steps >= FEW_STEPS:
-        return None
-    why = ("the validation error was still falling when it stopped" if falling else
-           f"fewer than {FEW_STEPS} steps, and no plateau was reached")
-    more = min(max(4 * steps, 2000), 100_000)
-    overrides: dict[str, Any] = {"train.steps": more}
-    if info.get("stopped") == "max_seconds" and f.cfg.train.max_seconds:
-        overrides = {"train.max_seconds": 4 * f.cfg.train.max_seconds}
-    return Finding("too_few_steps", "warning",
-                   f"Too few training steps: {steps} taken ({why}).",
-                   [Remedy("train longer: " + ", ".join(f"{k} = {v:g}" for k, v in
-                                                        overrides.items()), overrides)])
-
-
-def long_horizon(f: Facts) -> Optional[Finding]:
-    h = f.horizon
-    if h.get("state") not in ("drifts", "unstable"):
-        return None
-    length = f.cfg.train.length
-    if h["state"] == "unstable":
-        msg = ("On paths 10× the training length the model is unstable: the error per step "
-               + ("becomes non-finite." if not h.get("finite") else
-                  f"reaches {h['worst_ratio']:.3g}× its settled level."))
-    else:
-        msg = (f"The error drifts beyond the training length: steps after {length} have "
-               f"{h['drift_ratio']:.2f}× the MSE of those inside it.")
-    return Finding("long_horizon", "warning", msg,
-                   [Remedy(f"train on longer paths: train.length = {2 * length}",
-                           {"train.length": 2 * length})])
-
-
-def hidden_inputs(f: Facts) -> Optional[Finding]:
-    unseen = [s for s in f.target.series if s not in f.cfg.target.inputs]
-    if not unseen:
-        return None
-    return Finding("hidden_inputs", "note",
-                   f"The target reads {', '.join(unseen)}, which the model does not see: even "
-                   "a perfect model keeps the error the lag oracle shows at its longest lag.")
-
-
-def small_share(f: Facts) -> Optional[Finding]:
-    share = (f.metrics.get("target") or {}).get("memory_share")
-    if f.memory_r2 is None or share is None or share >= 0.05:
-        return None
-    return Finding(
-        "small_memory_share", "note",
-        f"The part of the target that needs the past carries only {100 * share:.2f}% of its "
-        f"variance: a model that ignores the past still scores R² {1 - share:.4f}, so R² "
-        f"hides it — memory_r2 ({f.memory_r2:.3f}) does not.")
-
-
-def capacity(found: list[Finding], f: Facts) -> Optional[Finding]:
-    """The fallback when the past was not learned and nothing above explains it."""
-    if f.learned or f.memory_r2 is None or any(x.severity != "note" for x in found):
-        return None
-    m, tc = f.cfg.model, f.cfg.train
-    return Finding(
-        "capacity", "warning",
-        "No configuration problem explains it: the model may be too small or trained too "
-        "briefly for this target.",
-        [Remedy(f"a wider model trained longer: model.hidden = {2 * m.hidden}, "
-                f"train.steps = {2 * tc.steps}",
-                {"model.hidden": 2 * m.hidden, "train.steps": 2 * tc.steps})])
-
-
-CHECKS: tuple[Callable[[Facts], Optional[Finding]], ...] = (
-    targets, no_memory, short_field, unnormalised, gradient_flow, linear_head, short_sequence,
-    optimiser, too_few_steps, long_horizon, hidden_inputs, small_share)
-
-
-def check_all(f: Facts) -> list[Finding]:
-    """Every finding, most fundamental first."""
-    found = [x for x in (check(f) for check in CHECKS) if x is not None]
-    fallback = capacity(found, f)
-    if fallback is not None:
-        found.append(fallback)
-    return sorted(found, key=lambda x: PRIORITY.index(x.code))
+def power_of_ten(decades: float) -> str:
+    """10^d in print: ``10⁻⁶`` for whole decades, ``0.47×`` within one."""
+    if abs(decades) < 1:
+        return f"{10 ** decades:.2g}×"
+    return "10" + str(round(decades)).translate(_SUPERSCRIPT)
 
 
 def merged_overrides(found: list[Finding]) -> dict[str, Any]:

@@ -69,12 +69,15 @@ def flow_summary(g: Sequence[float], horizon: int, finite_reach: bool) -> dict:
     kmax = len(g) - 1
     positive = np.flatnonzero(g > 0)
     reach = int(positive.max()) if positive.size else -1
-    k_to = min(max(horizon, 4), kmax)
-    slope = log_slope(g, 1, k_to) if kmax >= 2 else 0.0
-    decades = slope * horizon
     if finite_reach and reach < horizon:
-        state = "cut off"
-    elif decades < VANISHING_DECADES:
+        # No path from the inputs that matter: a slope over exact zeros would mean nothing.
+        return dict(slope=None, decades=None, horizon=horizon, reach=reach, state="cut off")
+    k_to = min(max(horizon, 4), kmax)
+    if finite_reach:  # zeros past the receptive field are no trend
+        k_to = min(k_to, reach)
+    slope = log_slope(g, 1, k_to) if k_to >= 2 else log_slope(g, 0, min(k_to, 1))
+    decades = slope * horizon
+    if decades < VANISHING_DECADES:
         state = "vanishing"
     elif decades > EXPLODING_DECADES:
         state = "exploding"
@@ -87,33 +90,38 @@ def flow_summary(g: Sequence[float], horizon: int, finite_reach: bool) -> dict:
 def horizon_summary(per_step: Sequence[Optional[float]], train_length: int,
                     block: int) -> dict:
     """Warm-up, drift and late instability from the MSE per step of long paths (None where
-    the target is undefined). Blocks of ``block`` steps; the settled level is the median
-    block inside the training length after the first quarter of it."""
+    the target is undefined), compared by medians over steps: a per-step MSE of squared
+    errors is heavy-tailed (one large input makes a spike), and a mean over the many steps
+    after the training length would catch more spikes than one over the few inside it.
+
+    ``level``: the median step inside the training length, after its first quarter;
+    ``warmup_steps``: steps from the first valid one until a ``block``-step median is within
+    1.5× the level; ``drift_ratio``: median after the training length / level;
+    ``last_ratio``: median of the last tenth / level (> 10, or any non-finite step: unstable).
+    ``t``, ``mse``: block medians, for the plot."""
     t = np.array([i for i, v in enumerate(per_step) if v is not None])
     v = np.array([v for v in per_step if v is not None], np.float64)
     if v.size == 0:
         return dict(block=block, t=[], mse=[], state="no valid steps")
     finite = bool(np.all(np.isfinite(v)))
+    inside = t < train_length
+    settled = inside & (t >= t[0] + (train_length - t[0]) // 4)
+    ref = v[settled] if settled.any() else v[inside] if inside.any() else v
+    level = float(np.median(ref)) if np.isfinite(ref).all() else math.nan
     starts = np.arange(t[0], t[-1] + 1, block)
-    means = np.array([np.mean(v[(t >= s) & (t < s + block)]) for s in starts])
-    inside = (starts >= train_length // 4) & (starts + block <= train_length)
-    ref = means[inside] if inside.any() else means[: max(1, len(means) // 10)]
-    level = float(np.median(ref[np.isfinite(ref)])) if np.isfinite(ref).any() else math.inf
-    settled = np.flatnonzero(means <= 1.5 * level)
-    warmup = int(starts[settled[0]] - t[0]) if settled.size else None
-    early = means[starts + block <= train_length]
-    late = means[starts >= train_length]
-    drift = (float(np.mean(late)) / float(np.mean(early[np.isfinite(early)]))
-             if late.size and early.size and np.isfinite(early).any() and finite else None)
-    worst = float(np.nanmax(means) / level) if level > 0 and np.isfinite(level) else None
-    if not finite or (worst is not None and worst > 10 and late.size
-                      and np.nanmax(late) > 10 * level):
+    medians = np.array([np.median(v[(t >= s) & (t < s + block)]) for s in starts])
+    ok = np.flatnonzero(medians <= 1.5 * level) if level > 0 else np.array([0])
+    warmup = int(starts[ok[0]] - t[0]) if ok.size else None
+    after, tail = v[~inside], v[t >= t[-1] - max((t[-1] - t[0]) // 10, block)]
+    drift = float(np.median(after)) / level if after.size and level > 0 and finite else None
+    last = float(np.median(tail)) / level if level > 0 and finite else None
+    if not finite or (last is not None and last > 10):
         state = "unstable"
     elif drift is not None and drift > 1.5:
         state = "drifts"
     else:
         state = "stable"
-    return dict(block=block, t=starts.tolist(), mse=[float(m) if np.isfinite(m) else None
-                                                      for m in means],
+    return dict(block=block, t=starts.tolist(),
+                mse=[float(m) if np.isfinite(m) else None for m in medians],
                 level=level if np.isfinite(level) else None, warmup_steps=warmup,
-                drift_ratio=drift, worst_ratio=worst, finite=finite, state=state)
+                drift_ratio=drift, last_ratio=last, finite=finite, state=state)

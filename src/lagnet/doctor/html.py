@@ -29,10 +29,10 @@ CAPTIONS = {
     "gradients": "Gradient flow through time: ‖∂y_t/∂x_(t−k)‖ against k at initialisation and "
                  "after training. A straight fall on this log axis is a vanishing gradient; "
                  "exactly 0 means the receptive field ends.",
-    "long_horizon": "MSE per step (block means) on paths many times the training length: "
-                    "warm-up at the start, drift or instability after the training length.",
+    "long_horizon": "MSE per step (the median of each block of steps) on paths many times the "
+                    "training length: warm-up at the start, drift or instability after the "
+                    "training length.",
 }
-SEVERITY = {"cause": "cause", "warning": "warning", "note": "note"}
 
 
 def _e(value: Any) -> str:
@@ -82,7 +82,7 @@ def doctor_section(run_dir: Path) -> str:
     items = "".join(f"<li>{_e(line)}</li>" for line in [*v["lines"], *v["also"]])
     tries = f"<p class='try'>{_e(v['try_'])}</p>" if v.get("try_") else ""
     findings = "\n".join(
-        f"<tr><td>{_e(SEVERITY.get(f['severity'], f['severity']))}</td><td>{_e(f['message'])}"
+        f"<tr><td>{_e(f['severity'])}</td><td>{_e(f['message'])}"
         f"</td><td>{_e('; '.join(r['text'] for r in f['remedies']) or '—')}</td></tr>"
         for f in doc["findings"])
     m = doc["memory"]
@@ -90,6 +90,10 @@ def doctor_section(run_dir: Path) -> str:
                    ("needed, by the lag oracle", m["needed"]),
                    ("model's effective memory", m["effective"]),
                    ("model's receptive field", m["receptive_field"] or "unbounded")]
+    lh = doc["long_horizon"]
+    memory_rows += [(f"long horizon ({_num(lh.get('length'))} steps)", lh.get("state")),
+                    ("warm-up steps", lh.get("warmup_steps")),
+                    ("MSE after / inside the training length", lh.get("drift_ratio"))]
     memory = "\n".join(f"<tr><th>{_e(k)}</th><td class='num'>{_e(_num(val))}</td></tr>"
                        for k, val in memory_rows)
     g = doc["gradients"]

@@ -114,12 +114,16 @@ def lag_oracle(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test:
     return out
 
 
-def effective_memory(ks: Sequence[int], oracle_mse: Sequence[float],
-                     model_mse: float) -> Optional[int]:
-    """The smallest k whose oracle error is at most the model's; None when the model beats
-    the oracle at every k tried (it uses more than max(ks) steps, or the oracle under-fits)."""
-    for k, mse in zip(ks, oracle_mse):
-        if mse <= model_mse:
+def effective_memory(ks: Sequence[int], oracle_mse: Sequence[float], model_mse: float,
+                     tolerance: float = 0.02) -> Optional[int]:
+    """The smallest k whose oracle error is at most the model's, give or take ``tolerance``
+    × the oracle's whole gain (its own estimate is noisy: where the curve is flat, noise
+    alone would pick a k). None when the model beats the oracle at every k tried (it uses
+    more than max(ks) steps, or the oracle under-fits)."""
+    mse = np.asarray(oracle_mse, np.float64)
+    slack = tolerance * max(mse[0] - mse.min(), 0.0)
+    for k, m in zip(ks, mse):
+        if m <= model_mse + slack:
             return int(k)
     return None
 
@@ -138,7 +142,7 @@ def needed_memory(ks: Sequence[int], oracle_mse: Sequence[float], share: float =
 
 
 # ----------------------------------------------------------------------------- memory probe
-def state_function(model) -> tuple[Optional[Callable], str]:
+def state_function(model, kind: str) -> tuple[Optional[Callable], str]:
     """A function x (N, L, C) in the user's units -> hidden states (N, L, H), or None and the
     reason there is none. Recurrent networks give every layer's h side by side; a reservoir
     its states; feed-forward families (window, tcn, transformer, narx) hold no state."""
@@ -155,10 +159,11 @@ def state_function(model) -> tuple[Optional[Callable], str]:
     elif callable(getattr(net, "states", None)):
         def states(x):
             return net.states(model.normalise_x(x))  # (N, L, H)
+    elif kind == "lru":
+        return None, "an lru model does not expose its hidden states to a probe"
     else:
-        kind = getattr(net, "KIND", None) or type(net).__name__
-        return None, (f"{kind} has no recurrent hidden state: its output at t is a function of "
-                      "a fixed stretch of inputs, so there is no state to probe")
+        return None, (f"a {kind} model has no recurrent hidden state: its output at t is a "
+                      "function of a fixed stretch of inputs, so there is no state to probe")
     return eqx.filter_jit(states), ""
 
 

@@ -26,9 +26,18 @@ def _positive(values) -> np.ndarray:
     return np.where(v > 0, v, np.nan)
 
 
+def _log_if_wide(ax, values) -> None:
+    """A log y axis when the positive values span more than a decade (a narrower range reads
+    better, and is labelled better, on a linear one)."""
+    v = _positive(values)
+    v = v[np.isfinite(v)]
+    if v.size and v.max() > 10 * v.min():
+        ax.set_yscale("log")
+
+
 def plot_oracle(ks: Sequence[int], oracle_mse: Sequence[float], model_mse: float,
                 true_lag: Optional[int], effective: Optional[int]) -> Figure:
-    """The lag oracle's MSE against k (log y), the model's MSE as a level, the target's
+    """The lag oracle's MSE against k, the model's MSE as a level, the target's
     memory and the model's effective memory as vertical lines."""
     fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
@@ -40,8 +49,7 @@ def plot_oracle(ks: Sequence[int], oracle_mse: Sequence[float], model_mse: float
     if effective is not None:
         ax.axvline(effective, color=_MODEL, ls=":", lw=1.5,
                    label=f"model's effective memory {effective}")
-    if np.isfinite(_positive([*oracle_mse, model_mse])).any():
-        ax.set_yscale("log")
+    _log_if_wide(ax, [*oracle_mse, model_mse])
     ax.set_xlabel("k: inputs x[t], …, x[t−k] seen")
     ax.set_ylabel("test MSE")
     ax.set_title("How much of the past the target needs")
@@ -64,8 +72,8 @@ def plot_probe(ks: Sequence[int], r2: Sequence[float]) -> Figure:
 
 def plot_gradients(k: Sequence[int], trained: Sequence[float],
                    init: Optional[Sequence[float]]) -> Figure:
-    """‖∂y_t/∂x_(t−k)‖ against k (log y), after training and at initialisation; lags where it
-    is exactly 0 (beyond a receptive field) are not drawn."""
+    """‖∂y_t/∂x_(t−k)‖ against k, after training and at initialisation; lags where it
+    is exactly 0 after training (beyond a receptive field) are marked along the bottom."""
     fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(k, _positive(trained), color=_MODEL, marker=".", label="after training")
@@ -75,8 +83,7 @@ def plot_gradients(k: Sequence[int], trained: Sequence[float],
     if zero:  # exactly 0: no path from those inputs; marked along the bottom edge
         ax.plot(zero, [0.03] * len(zero), "x", color=_MODEL, transform=ax.get_xaxis_transform(),
                 label="after training: exactly 0")
-    if np.isfinite(_positive([*trained, *(init or [])])).any():
-        ax.set_yscale("log")
+    _log_if_wide(ax, [*trained, *(init or [])])
     if len(k):
         ax.set_xlim(min(k) - 0.5, max(k) + 0.5)
     ax.set_xlabel("k (steps back)")
@@ -88,16 +95,15 @@ def plot_gradients(k: Sequence[int], trained: Sequence[float],
 
 def plot_long_horizon(t: Sequence[int], mse: Sequence[Optional[float]], train_length: int,
                       level: Optional[float]) -> Figure:
-    """Block-mean MSE against t on long paths; the training length and the settled level."""
+    """Block-median MSE against t on long paths; the training length and the settled level."""
     fig = Figure(figsize=(7.0, 3.6), layout="constrained")
     ax = fig.add_subplot()
     values = _positive(mse)
-    ax.plot(t, values, color=_MODEL, lw=1.4, label="model, block mean")
+    ax.plot(t, values, color=_MODEL, lw=1.4, label="model, median over blocks of steps")
     ax.axvline(train_length, color="0.3", ls="--", lw=1, label="training length")
     if level is not None and level > 0:
         ax.axhline(level, color="0.6", lw=0.8, label="settled level")
-    if np.isfinite(values).any():
-        ax.set_yscale("log")
+    _log_if_wide(ax, values)
     ax.set_xlabel("time step t")
     ax.set_ylabel("MSE")
     ax.set_title("Error per step over a long horizon")

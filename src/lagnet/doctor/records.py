@@ -59,7 +59,7 @@ def record_evaluation(run_dir: str | os.PathLike, formula, metrics: dict, *, pat
     path = run_dir / EVALUATIONS
     tmp = run_dir / f".{EVALUATIONS}.tmp"
     try:
-        tmp.write_text(json.dumps(_finite(records), indent=2, allow_nan=False),
+        tmp.write_text(json.dumps(finite_json(records), indent=2, allow_nan=False),
                        encoding="utf-8")
         os.replace(tmp, path)
     finally:
@@ -67,12 +67,12 @@ def record_evaluation(run_dir: str | os.PathLike, formula, metrics: dict, *, pat
     return path
 
 
-def _finite(obj):
+def finite_json(obj):
     """Strict JSON: NumPy scalars as plain numbers, NaN and ±inf (an undefined R²) as null."""
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [finite_json(v) for v in obj]
     if isinstance(obj, (bool, str)) or obj is None:
         return obj
     if isinstance(obj, numbers.Integral):

@@ -3,7 +3,7 @@ gradients travel through time, the most fundamental cause found, and what to try
 
 Example::
 
-    >>> lines(compose(facts, found, flow))
+    >>> lines(compose(facts, found, kmax=7))
     ['The target needs 5 steps of memory (its largest lag); the model uses about 1.',
      'Gradients through time fall by 10⁻⁶ over 5 steps at initialisation (vanishing).',
      'The model sees only the last 2 input(s) (model.window = 2), …',
@@ -14,16 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from lagnet.doctor.findings import Facts, Finding
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def power_of_ten(decades: float) -> str:
-    """10^d in print: ``10⁻⁶`` for whole decades, ``0.47×`` within one."""
-    if abs(decades) < 1:
-        return f"{10 ** decades:.2g}×"
-    return "10" + str(round(decades)).translate(_SUPERSCRIPT)
+from lagnet.doctor.findings import Facts, Finding, power_of_ten
 
 
 def _steps(n: int) -> str:
@@ -50,13 +41,14 @@ def flow_line(f: Facts) -> Optional[str]:
         reach = (trained or main)["reach"]
         return (f"Inputs more than {_steps(max(reach, 0))} back have no effect on the output "
                 "(its gradient is exactly 0: the receptive field ends there).")
-    h = main["horizon"]
-    verb = "fall" if main["decades"] < 0 else "grow"
+    def verb(flow: dict) -> str:
+        return "fall" if flow["decades"] < 0 else "grow"
+
     when = " at initialisation" if init is not None else ""
-    text = (f"Gradients through time {verb} by {power_of_ten(main['decades'])} over "
-            f"{_steps(h)}{when} ({main['state']})")
+    text = (f"Gradients through time {verb(main)} by {power_of_ten(main['decades'])} over "
+            f"{_steps(main['horizon'])}{when} ({main['state']})")
     if init is not None and trained is not None:
-        text += f"; after training by {power_of_ten(trained['decades'])}"
+        text += f"; after training they {verb(trained)} by {power_of_ten(trained['decades'])}"
     return text + "."
 
 
@@ -93,4 +85,5 @@ def lines(verdict: dict) -> list[str]:
         out.append("Also: " + " ".join(verdict["also"]))
     if verdict["try_"]:
         out.append(verdict["try_"])
+    out += [f"Note: {note}" for note in verdict["notes"]]
     return out

@@ -1,6 +1,6 @@
 """Linear Recurrent Unit (Orvieto et al. 2023, "Resurrecting Recurrent Neural Networks for
-Long Sequences"): a complex diagonal linear recurrence, run over time by a parallel scan,
-in residual blocks with a nonlinear per-step mixing.
+Long Sequences"): a complex diagonal linear recurrence, run over time by a parallel (or a
+sequential) scan, in residual blocks with a nonlinear per-step mixing.
 
 One unit, state size P, width H:
 
@@ -10,8 +10,14 @@ One unit, state size P, width H:
 |λ| starts uniform on the ring r_min ≤ |λ| ≤ r_max (uniform in area: |λ|² uniform in
 [r_min², r_max²]) and arg λ uniform in [0, 2π]; the exp-parametrisation keeps |λ| < 1
 throughout training, and γ keeps the state's variance near the input's for |λ| → 1.
-Complex parameters are stored as real/imaginary float32 pairs (safetensors has no complex
-type); the arithmetic inside is complex64.
+Complex parameters and states are real/imaginary float32 pairs, the arithmetic written out:
+safetensors has no complex type, and on the CPU the parallel scan ran 1.5× faster on pairs
+than on complex64.
+
+Two ways over time, held equal by the tests: ``jax.lax.associative_scan`` (depth O(log L)) and a
+sequential ``lax.scan``. Each is the default where it is faster — measured for a train step of
+the default network at N=128, L=101: on an H200 the parallel scan, 1.4 ms against 5.7 ms; on one
+CPU thread the loop, 190 ms against 280 ms, compiled in 3.5 s against 15 s.
 
 Block (pre-norm, as the paper's):  h ← h + GLU(gelu(LRU(LayerNorm(h)))),  GLU(v) = (v W₁ + b₁) ⊙
 sigmoid(v W₂ + b₂). The network: a linear encoder C -> H, ``layers`` blocks, an MLP head.
@@ -38,11 +44,26 @@ def _normal(rng: np.random.Generator, shape, std: float) -> jax.Array:
     return jnp.asarray(rng.normal(0.0, std, shape), jnp.float32)
 
 
+def _cmul(ar, ai, br, bi):
+    """(ar + i·ai)(br + i·bi) as a pair."""
+    return ar * br - ai * bi, ar * bi + ai * br
+
+
 def _combine(left, right):
-    """The associative operator of h_t = a_t h_{t-1} + b_t: applying (a₁, b₁) then (a₂, b₂)."""
-    a1, b1 = left
-    a2, b2 = right
-    return a1 * a2, a2 * b1 + b2
+    """The associative operator of h_t = a_t h_{t-1} + b_t, on (Re a, Im a, Re b, Im b):
+    applying (a₁, b₁) then (a₂, b₂) is (a₂a₁, a₂b₁ + b₂)."""
+    ar1, ai1, br1, bi1 = left
+    ar2, ai2, br2, bi2 = right
+    ar, ai = _cmul(ar2, ai2, ar1, ai1)
+    br, bi = _cmul(ar2, ai2, br1, bi1)
+    return ar, ai, br + br2, bi + bi2
+
+
+def default_parallel() -> bool:
+    """The parallel scan except on the CPU, where the sequential one is faster. JAX's default
+    backend decides: a run pinned to the CPU of a GPU machine takes the parallel scan, slower
+    there but with the same result."""
+    return jax.default_backend() != "cpu"
 
 
 class LRU(eqx.Module):
@@ -75,46 +96,60 @@ class LRU(eqx.Module):
         self.d = _normal(rng, (width,), 1.0)
 
     @property
-    def eigenvalues(self) -> jax.Array:
-        """λ, (P,) complex."""
-        return jnp.exp(-jnp.exp(self.nu_log) + 1j * jnp.exp(self.theta_log))
+    def eigenvalues(self) -> tuple[jax.Array, jax.Array]:
+        """λ as (Re λ, Im λ), each (P,)."""
+        modulus, phase = jnp.exp(-jnp.exp(self.nu_log)), jnp.exp(self.theta_log)
+        return modulus * jnp.cos(phase), modulus * jnp.sin(phase)
 
-    def _drive(self, u: jax.Array) -> jax.Array:
-        """γ ⊙ (B u): (..., H) -> (..., P) complex."""
-        return (u @ self.b_re + 1j * (u @ self.b_im)) * jnp.exp(self.gamma_log)
+    def _drive(self, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """γ ⊙ (B u): (..., H) -> a pair of (..., P)."""
+        p = self.nu_log.shape[0]
+        bu = u @ jnp.concatenate([self.b_re, self.b_im], axis=1)  # (..., 2P), one matmul
+        gamma = jnp.exp(self.gamma_log)
+        return bu[..., :p] * gamma, bu[..., p:] * gamma
 
-    def _read(self, h: jax.Array, u: jax.Array) -> jax.Array:
-        """Re(C h) + D ⊙ u: (..., P) complex, (..., H) -> (..., H)."""
-        return h.real @ self.c_re - h.imag @ self.c_im + self.d * u
+    def _read(self, h: tuple[jax.Array, jax.Array], u: jax.Array) -> jax.Array:
+        """Re(C h) + D ⊙ u: a pair of (..., P), (..., H) -> (..., H)."""
+        return jnp.concatenate(h, axis=-1) @ jnp.concatenate([self.c_re, -self.c_im]) + self.d * u
 
-    def states(self, u: jax.Array) -> jax.Array:
-        """All states by a parallel scan: u (N, L, H) -> h (N, L, P) complex, in O(log L) depth."""
-        b = self._drive(u)  # (N, L, P)
-        a = jnp.broadcast_to(self.eigenvalues, b.shape)
-        _, h = jax.lax.associative_scan(_combine, (a, b), axis=1)
-        return h
+    def states(self, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """All states by a parallel scan in O(log L) depth: u (N, L, H) -> a pair of (N, L, P)."""
+        br, bi = self._drive(u)  # (N, L, P)
+        ar, ai = (jnp.broadcast_to(a, br.shape) for a in self.eigenvalues)
+        _, _, hr, hi = jax.lax.associative_scan(_combine, (ar, ai, br, bi), axis=1)
+        return hr, hi
 
-    def states_loop(self, u: jax.Array) -> jax.Array:
-        """The reference: the same states one step at a time (``lax.scan``)."""
+    def states_loop(self, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The same states one step at a time (``lax.scan``): the reference, and the faster
+        way on the CPU."""
         lam = self.eigenvalues
-        b = jnp.swapaxes(self._drive(u), 0, 1)  # (L, N, P)
+        b = tuple(jnp.swapaxes(a, 0, 1) for a in self._drive(u))  # (L, N, P) each
 
         def body(h, b_t):
-            h = lam * h + b_t
+            h = self._advance(lam, h, b_t)
             return h, h
 
-        _, h = jax.lax.scan(body, self.init_state(u.shape[0]), b)  # (L, N, P)
-        return jnp.swapaxes(h, 0, 1)  # (N, L, P)
+        _, (hr, hi) = jax.lax.scan(body, self.init_state(u.shape[0]), b)  # (L, N, P)
+        return jnp.swapaxes(hr, 0, 1), jnp.swapaxes(hi, 0, 1)  # (N, L, P)
 
-    def __call__(self, u: jax.Array) -> jax.Array:
-        return self._read(self.states(u), u)
+    @staticmethod
+    def _advance(lam, h, b_t):
+        """h_t = λ ⊙ h_{t-1} + b_t on pairs."""
+        hr, hi = _cmul(*lam, *h)
+        return hr + b_t[0], hi + b_t[1]
 
-    def init_state(self, n: int) -> jax.Array:
-        return jnp.zeros((n, self.nu_log.shape[0]), jnp.complex64)
+    def __call__(self, u: jax.Array, parallel: bool | None = None) -> jax.Array:
+        """u: (N, L, H) -> (N, L, H); ``parallel`` picks the scan (None: ``default_parallel``)."""
+        parallel = default_parallel() if parallel is None else parallel
+        return self._read(self.states(u) if parallel else self.states_loop(u), u)
 
-    def step(self, u_t: jax.Array, h: jax.Array):
-        """u_t (N, H), h (N, P) -> y_t (N, H), new h."""
-        h = self.eigenvalues * h + self._drive(u_t)
+    def init_state(self, n: int):
+        h = jnp.zeros((n, self.nu_log.shape[0]), jnp.float32)
+        return h, h
+
+    def step(self, u_t: jax.Array, h):
+        """u_t (N, H), h a pair of (N, P) -> y_t (N, H), new h."""
+        h = self._advance(self.eigenvalues, h, self._drive(u_t))
         return self._read(h, u_t), h
 
 
@@ -154,10 +189,8 @@ class LRUBlock(eqx.Module):
         value, gate = jnp.split(jax.nn.gelu(y) @ self.w_glu + self.b_glu, 2, axis=-1)
         return h + value * jax.nn.sigmoid(gate)
 
-    def __call__(self, h: jax.Array, parallel: bool = True) -> jax.Array:
-        u = self.norm(h)
-        y = self.lru(u) if parallel else self.lru._read(self.lru.states_loop(u), u)
-        return self._mix(h, y)
+    def __call__(self, h: jax.Array, parallel: bool | None = None) -> jax.Array:
+        return self._mix(h, self.lru(self.norm(h), parallel))
 
     def step(self, h_t: jax.Array, state):
         y_t, state = self.lru.step(self.norm(h_t), state)
@@ -196,9 +229,9 @@ class LRUNet(SequenceNet):
         self.head = MLPHead(cfg.hidden + (c_in if cfg.skip else 0), cfg.head, c_out,
                             cfg.head_activation, rng=rng)
 
-    def __call__(self, x: jax.Array, parallel: bool = True) -> jax.Array:
-        """x: (N, L, C) -> (N, L, O). ``parallel=False`` runs the reference loop instead of the
-        parallel scan."""
+    def __call__(self, x: jax.Array, parallel: bool | None = None) -> jax.Array:
+        """x: (N, L, C) -> (N, L, O). ``parallel``: the parallel scan (True), the sequential
+        one (False), or the faster on this backend (None)."""
         h = x @ self.w_in + self.b_in  # (N, L, H)
         for block in self.blocks:
             h = block(h, parallel)
@@ -210,7 +243,7 @@ class LRUNet(SequenceNet):
         return tuple(block.lru.init_state(n) for block in self.blocks)
 
     def step(self, x_t: jax.Array, state):
-        """x_t (N, C) -> y_t (N, O), new state (one complex (N, P) per block)."""
+        """x_t (N, C) -> y_t (N, O), new state (a pair of (N, P) per block)."""
         h, new = x_t @ self.w_in + self.b_in, []
         for block, s in zip(self.blocks, state):
             h, s = block.step(h, s)

@@ -169,7 +169,8 @@ def monomials(z: np.ndarray, exponents: np.ndarray) -> np.ndarray:
     return out
 
 
-def frols(p: np.ndarray, y: np.ndarray, max_terms: int, tol: float) -> tuple[list[int], list[float]]:
+def frols(p: np.ndarray, y: np.ndarray, max_terms: int,
+          tol: float) -> tuple[list[int], list[float]]:
     """Forward orthogonal least squares (Billings 2013, §3.5) on candidates p (M, K) and one
     target y (M,). Returns the chosen columns and their error reduction ratios
 
