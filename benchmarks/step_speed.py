@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -23,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REF = Path(os.environ.get("LAGNET_REFERENCE",
+                         Path(__file__).resolve().parents[2] / "shared" / "reference"))
 
 
 def _time(fn, args, iters, repeats):

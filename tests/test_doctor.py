@@ -208,3 +208,14 @@ def test_doctor_bad_input_exits_2_with_one_line(args, field, forum, tmp_path, mo
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: {field}:"), res.output
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_flow_summary_calls_overflowing_gradients_exploding():
+    """Sensitivities that overflow float32 are the extreme of exploding, not 'healthy'."""
+    from lagnet.doctor.findings import power_of_ten
+    from lagnet.doctor.flow import flow_summary
+
+    g = np.array([10.0 ** (5 * k) for k in range(12)], np.float32)  # inf from k = 8 on
+    s = flow_summary(g, 11, False)
+    assert s["state"] == "exploding"
+    assert "overflow" in power_of_ten(s["decades"])

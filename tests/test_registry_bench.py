@@ -45,6 +45,10 @@ def test_task_parameters():
     ("memory-k(k=-1)", "task.k"),
     ("memory-k(3)", "task"),
     ("memory-k(k=", "task"),
+    ("memory-k(k=1e400)", "task.k"),
+    ("memory-k(k=5000)", "task.k"),
+    ("memory-k(**{})", "task"),
+    ("delayed-xor(a=3, b=3)", "task.b"),
 ])
 def test_bad_task_specs_name_the_field(spec, field):
     with pytest.raises(LagnetError) as e:
@@ -76,9 +80,30 @@ def test_cli_train_with_a_task(tmp_path):
     assert "x[t-2]" in (tmp_path / "r" / "config.toml").read_text()
 
 
+def test_window_defaults_follow_the_memory_the_target_needs():
+    """A formula of the inputs sets the default window (largest lag + 1); a latent or
+    recursive target's formula says nothing about memory, so the fixed default applies."""
+    from lagnet.models import default_window
+
+    for spec, hint in [("memory-k(k=7)", 7), ("narma10", None), ("garch-vol", None),
+                       ("adding", None)]:
+        cfg = task_config(spec)
+        task = build_task(cfg)
+        assert task.memory_hint == hint, spec
+        assert default_window(cfg.model.model_copy(update={"window": None}), hint) == (
+            hint + 1 if hint is not None else 10)
+
+
+def test_bench_keeps_the_tasks_window_for_window_families():
+    assert cell_config("narma10", "window", 0, 5.0).model.window == 50
+    assert cell_config("narma10", "narx", 0, 5.0).model.window == 50
+    assert cell_config("ar1-square-lag", "window", 0, 5.0).model.window is None
+
+
 def test_bench_cell_config_uses_family_defaults_and_budget():
     cfg = cell_config("narma10", "tcn", 3, 7.5)
-    assert cfg.model.kind == "tcn" and cfg.model.hidden == 32  # the task's gru settings dropped
+    assert task_config("narma10").model.window == 50
+    assert cfg.model.kind == "tcn" and cfg.model.window is None  # the task's model settings dropped
     assert cfg.train.max_seconds == 7.5 and cfg.seed == 3
     assert cfg.target.inputs == ("u",)
 

@@ -29,6 +29,7 @@ from lagnet.runs import run
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage",
          "--enable-logging=stderr", "--v=0", "--remote-debugging-pipe"]
 PAGE_CHECK = """(async () => {
   const imgs = Array.from(document.images);
@@ -40,12 +41,23 @@ PAGE_CHECK = """(async () => {
 })()"""
 
 
-def _chromium() -> str | None:
+def _chromium() -> tuple[str | None, str]:
+    """A Chromium that starts here, or None and why not. A binary that cannot start (a snap
+    stub without snapd, missing libraries) counts as none: the page cannot be tested there."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
-        if found:
-            return found
-    return None
+        if not found:
+            continue
+        try:
+            probe = subprocess.run([found, "--headless", "--no-sandbox", "--version"],
+                                   capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return None, f"{found} does not start ({err})"
+        if probe.returncode != 0:
+            return None, f"{found} does not start: {(probe.stdout + probe.stderr).strip()[:200]}"
+        return found, ""
+    return None, ("no Chromium here and scripts/test.sh could not install Debian's chromium "
+                  "package (no apt-get, or no root/sudo)")
 
 
 class DevTools:
@@ -138,6 +150,8 @@ def console_errors(events: list[dict]) -> list[str]:
 @pytest.fixture(scope="module")
 def doctored(tmp_path_factory):
     """A tiny window model on a lag-3 target, doctored through the CLI (plots and report)."""
+    if _chromium()[0] is None:  # decide before training anything
+        pytest.skip(_chromium()[1])
     path = tmp_path_factory.mktemp("browser") / "run"
     cfg = make_config(dict(
         process="iid(dist='normal')", target=dict(formula="x[t]**2 + 0.5*x[t-3]**2"),
@@ -151,10 +165,9 @@ def doctored(tmp_path_factory):
 
 
 def test_report_with_doctor_section_loads_in_chromium(doctored, tmp_path):
-    binary = _chromium()
+    binary, why = _chromium()
     if binary is None:
-        pytest.skip("no Chromium here and scripts/test.sh could not install Debian's chromium "
-                    "package (no apt-get, or no root/sudo)")
+        pytest.skip(why)
     path, doc = doctored
     log = open(tmp_path / "chromium.log", "wb")
     browser = DevTools(binary, str(tmp_path / "profile"), log)

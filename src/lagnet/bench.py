@@ -53,7 +53,14 @@ def cell_config(task: str, model: str, seed: int, max_seconds: float,
 
     spec, params = parse_task(task)
     data = spec.config(**params).model_dump()
+    # the family's defaults — but the task's own model settings where it recommends this
+    # family, and its window for the other window-based family
+    recommended = data["model"]
     data["model"] = {"kind": model}
+    if recommended["kind"] == model:
+        data["model"] = recommended
+    elif model in ("window", "narx") and recommended.get("window") is not None:
+        data["model"]["window"] = recommended["window"]
     data["seed"] = seed
     data["name"] = f"{task}-{model}-{seed}"
     data["train"].update(max_seconds=max_seconds, steps=1_000_000, patience=None)
@@ -67,6 +74,10 @@ def _time_to_best(history: dict) -> float | None:
     return min(pairs)[1] if pairs else None
 
 
+def _first_not_none(*values):
+    return next((v for v in values if v is not None), None)
+
+
 def run_cell(cell: Cell, max_seconds: float, overrides: Sequence[str] = ()) -> dict:
     """Train and test one cell; never raises for a failing model (the error is recorded)."""
     from lagnet.models import count_parameters
@@ -76,13 +87,14 @@ def run_cell(cell: Cell, max_seconds: float, overrides: Sequence[str] = ()) -> d
     t0 = time.perf_counter()
     try:
         r = run(cell_config(cell.task, cell.model, cell.seed, max_seconds, overrides))
-    except (LagnetError, ValueError, FloatingPointError) as err:  # recorded, the bench goes on
-        row.update(error=str(err).splitlines()[0][:200], total_s=time.perf_counter() - t0)
+    except Exception as err:  # noqa: BLE001 — any failure of one cell is recorded, the bench goes on
+        text = (str(err).splitlines() or [""])[0][:200]
+        row.update(error=f"{type(err).__name__}: {text}", total_s=time.perf_counter() - t0)
         return row
     test, info = r.metrics["test"], r.metrics.get("train", {})
     row.update(test_nrmse=test.get("nrmse"), test_r2=test.get("r2"),
                memory_r2=test.get("memory_r2"), test_mse=test.get("mse"),
-               time_to_best_s=_time_to_best(r.history) or info.get("seconds"),
+               time_to_best_s=_first_not_none(_time_to_best(r.history), info.get("seconds")),
                train_s=info.get("seconds"), total_s=time.perf_counter() - t0,
                steps=info.get("steps"), parameters=count_parameters(r.model.net))
     return row

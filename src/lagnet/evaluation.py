@@ -32,6 +32,9 @@ MEMORYLESS_ENOUGH = 0.9999  # memoryless R² at which memory_r2 is meaningless (
 
 
 # ----------------------------------------------------------------------------- metrics
+LINEAR_LAGS_MAX = 64
+
+
 def regression_metrics(y: np.ndarray, y_hat: np.ndarray) -> dict[str, float]:
     """MSE, RMSE, NRMSE (RMSE / std of y) and R² of flat arrays, pooled over all outputs."""
     y, y_hat = np.asarray(y, np.float64).ravel(), np.asarray(y_hat, np.float64).ravel()
@@ -204,7 +207,9 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
     y_mem = memoryless.predict(x.reshape(-1, x.shape[2])).reshape(y.shape)
     mem_out = output_metrics(y, y_mem, valid)
     mem = average_metrics(mem_out)
-    lags = cfg.linear_lags or max(task.target.max_lag + 1, 2)
+    # default: the formula's lags, at most LINEAR_LAGS_MAX (its design matrix is
+    # paths × L × lags floats; at lag 1000 that would be tens of GB)
+    lags = cfg.linear_lags or min(max(task.target.max_lag + 1, 2), LINEAR_LAGS_MAX)
     if lags >= length:
         raise LagnetError("eval.linear_lags", lags, f"must be below the path length ({length})")
     linear = LinearLagsBaseline(lags).fit(xb, yb, vb)

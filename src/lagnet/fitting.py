@@ -97,7 +97,7 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
         details.update(ridge=m.ridge, washout=m.washout)
         loss = details.pop("train_mse") * float(np.mean(np.asarray(y_std) ** 2))  # user's units
     elif m.kind == "narx":
-        window = default_window(m, task.target.max_lag)
+        window = default_window(m, task.memory_hint)
         net, details = fit_narx(x, y, valid, window=window, degree=m.narx_degree,
                                 max_terms=m.narx_terms, tol=m.narx_tol)
         model = Normalised(net, *identity_scaling(task.c_in), *identity_scaling(task.c_out))

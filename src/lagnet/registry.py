@@ -13,6 +13,7 @@ anything else can still be overridden (``--set train.steps=…``, ``--model …`
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -52,7 +53,7 @@ class TaskSpec:
 
 def _int_param(values: dict[str, float], name: str, low: int, high: int) -> int:
     v = values[name]
-    if float(v) != int(v) or not low <= int(v) <= high:
+    if not math.isfinite(v) or float(v) != int(v) or not low <= int(v) <= high:
         raise LagnetError(f"task.{name}", v, f"must be a whole number in [{low}, {high}]")
     return int(v)
 
@@ -67,8 +68,10 @@ def _narma(order: int, coefs: str = "") -> Callable[[dict[str, float]], dict[str
     def build(v: dict[str, float]) -> dict[str, Any]:
         return {"process": f"narma(order={order}{coefs})",
                 "target": {"formula": "y[t]", "inputs": ["u"]},
-                "model": {"kind": "gru", "hidden": 64},
-                "train": {"length": 200, "lr": 3e-3}}
+                # measured on 2 cores (benchmarks/README.md): a window of 5·order inputs
+                # reaches NRMSE 0.07 on NARMA-10 in 90 s, where a GRU(64) reached 0.27
+                "model": {"kind": "window", "window": 5 * order},
+                "train": {"length": 200}}
     return build
 
 
@@ -80,7 +83,7 @@ def _adding(v: dict[str, float]) -> dict[str, Any]:
 
 
 def _memory_k(v: dict[str, float]) -> dict[str, Any]:
-    k = _int_param(v, "k", 0, 10_000)
+    k = _int_param(v, "k", 0, 1000)
     return {"process": "normal()",
             "target": {"formula": f"x[t-{k}]", "inputs": ["x"]},
             "train": {"length": max(100, 4 * k)}}
@@ -112,7 +115,9 @@ def _noisy_ar_filter(v: dict[str, float]) -> dict[str, Any]:
 
 
 def _delayed_xor(v: dict[str, float]) -> dict[str, Any]:
-    a, b = _int_param(v, "a", 0, 10_000), _int_param(v, "b", 0, 10_000)
+    a, b = _int_param(v, "a", 0, 1000), _int_param(v, "b", 0, 1000)
+    if a == b:
+        raise LagnetError("task.b", v["b"], "must differ from a (the XOR of a bit with itself is 0)")
     return {"process": "normal()",
             "target": {"formula": f"(x[t-{a}] > 0) != (x[t-{b}] > 0)", "inputs": ["x"]},
             "train": {"length": max(100, 4 * max(a, b))}}
@@ -170,7 +175,9 @@ def parse_task(spec: str) -> tuple[TaskSpec, dict[str, float]]:
             sign = 1.0
             if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
                 sign, node = -1.0, node.operand
-            if (kw.arg is None or not isinstance(node, ast.Constant)
+            if kw.arg is None:
+                raise LagnetError("task", spec, "parameters must be given by name: name(param=value)")
+            if (not isinstance(node, ast.Constant)
                     or isinstance(node.value, bool) or not isinstance(node.value, (int, float))):
                 raise LagnetError(f"task.{kw.arg}", ast.unparse(kw.value), "must be a number")
             params[kw.arg] = sign * node.value

@@ -33,6 +33,10 @@ Parlos 2000)::
 
     y[t] = 0.3*y[t-1] + 0.05*y[t-1]*sum(y, 10, lag=1) + 1.5*u[t-9]*u[t] + 0.1
 
+This is y(t+1) of the equation written at the output's own step, so it reads u[t]; the
+``narma(order=10)`` process's series ``y`` is y(t) itself (driven by u up to t-1), which this
+formula gives one step later — equal to it on the process's paths with ``u[t-10]*u[t-1]``.
+
 Several outputs. A list of formulas gives one output each, y (N, L, O) with O = len(list);
 each formula reads any series of the process, and a recursive name belongs to its formula.
 

@@ -32,6 +32,15 @@ class Task:
     def c_out(self) -> int:
         return self.target.outputs
 
+    @property
+    def memory_hint(self) -> int | None:
+        """The formula's largest lag when that is the memory the model needs — the target reads
+        only series the model sees and does not recurse — else None (a latent or recursive
+        target's memory is not written in its formula). Sets default windows."""
+        if self.target.recursive or not set(self.target.series) <= set(self.inputs):
+            return None
+        return self.target.max_lag
+
     def sample(self, key: jax.Array, n: int, length: int):
         """Simulate n paths of ``length`` steps. Returns x (N, L, C) model inputs,
         y (N, L, O) target, valid (L,) bool — steps where the target is defined."""

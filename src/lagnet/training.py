@@ -175,7 +175,7 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
     t_start = time.perf_counter()
     k_init, _, k_train, k_data = run_keys(cfg.seed)
 
-    net = build_net(cfg.model, task.c_in, task.c_out, k_init, max_lag=task.target.max_lag)
+    net = build_net(cfg.model, task.c_in, task.c_out, k_init, max_lag=task.memory_hint)
     held_out = pilot_sample(cfg, task)
     y_pilot = np.asarray(held_out[1])[:, np.asarray(held_out[2])]
     if not np.all(np.isfinite(y_pilot)):

@@ -65,7 +65,9 @@ def no_memory(f: Facts) -> Optional[Finding]:
 
 def receptive_field(model) -> Optional[int]:
     """Inputs a model of this config sees at each step (None: unbounded, a recurrence). A
-    window or NARX left unset looks back the formula's largest lag, so it is never short."""
+    window or NARX left unset looks back the formula's largest lag (``Task.memory_hint``),
+    so it is never short on a formula of the inputs; on a latent or recursive target it looks
+    back 10 steps (``models.default_window``)."""
     if model.kind in ("window", "narx"):
         return model.window
     if model.kind == "tcn":

@@ -152,7 +152,7 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
     g_init = None
     if cfg.model.kind in GRADIENT_MODELS:
         net = build_net(cfg.model, task.c_in, task.c_out, run_keys(cfg.seed)[0],
-                        max_lag=target.max_lag)
+                        max_lag=task.memory_hint)
         init = Normalised(net, model.x_mean, model.x_std, model.y_mean, model.y_std)
         g_init = flow.sensitivity_by_lag(init, xg, kg, budget.grad_ends)
     flow_trained = flow.flow_summary(g_trained, horizon, finite)

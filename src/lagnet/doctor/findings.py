@@ -14,6 +14,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -89,6 +91,8 @@ _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 def power_of_ten(decades: float) -> str:
     """10^d in print: ``10⁻⁶`` for whole decades, ``0.47×`` within one."""
+    if not math.isfinite(decades):
+        return "beyond float32 (overflow)" if decades > 0 else "to zero"
     if abs(decades) < 1:
         return f"{10 ** decades:.2g}×"
     return "10" + str(round(decades)).translate(_SUPERSCRIPT)

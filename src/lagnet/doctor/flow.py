@@ -67,6 +67,9 @@ def flow_summary(g: Sequence[float], horizon: int, finite_reach: bool) -> dict:
     the horizon). ``reach`` is the largest k with g(k) > 0."""
     g = np.asarray(g, np.float64)
     kmax = len(g) - 1
+    if not np.all(np.isfinite(g[: min(horizon, kmax) + 1])):
+        # float32 overflow (or a NaN) in the sensitivities: the extreme case of exploding
+        return dict(slope=None, decades=math.inf, horizon=horizon, reach=kmax, state="exploding")
     positive = np.flatnonzero(g > 0)
     reach = int(positive.max()) if positive.size else -1
     if finite_reach and reach < horizon:

@@ -17,7 +17,8 @@ from lagnet.models.rnn import RecurrentNet as RecurrentNet
 
 
 def default_window(cfg: ModelConfig, max_lag: int | None) -> int:
-    """``model.window``, or the formula's largest lag + 1 when known (else 10)."""
+    """``model.window``, or the formula's largest lag + 1 when that is the memory needed
+    (``Task.memory_hint``), else 10."""
     if cfg.window is not None:
         return cfg.window
     return max_lag + 1 if max_lag is not None else 10

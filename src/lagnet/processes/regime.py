@@ -50,16 +50,16 @@ class Regime(Process):
         for field, v in (("P", P), ("mu", mu), ("rho", rho), ("sigma", sigma)):
             check_finite(f"process.{field}", v)
             if field != "P" and v.shape != (k,):
-                raise LagnetError(f"process.{field}", list(v),
+                raise LagnetError(f"process.{field}", np.asarray(v).tolist(),
                                   f"needs one value per regime ({k})")
         if np.any(P < 0) or np.any(P > 1):
             raise LagnetError("process.P", _rows(P), "entries must lie in [0, 1]")
         if np.any(np.abs(P.sum(axis=1) - 1) > 1e-6):
             raise LagnetError("process.P", _rows(P), "each row must sum to 1")
         if np.any(np.abs(rho) >= 1):
-            raise LagnetError("process.rho", list(rho), "needs |rho| < 1 in every regime")
+            raise LagnetError("process.rho", np.asarray(rho).tolist(), "needs |rho| < 1 in every regime")
         if np.any(sigma <= 0):
-            raise LagnetError("process.sigma", list(sigma), "must be positive in every regime")
+            raise LagnetError("process.sigma", np.asarray(sigma).tolist(), "must be positive in every regime")
         if config.name == "regime":
             raise LagnetError("process.name", config.name,
                               "clashes with the latent series 'regime'; choose another name")
