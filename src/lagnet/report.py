@@ -143,6 +143,7 @@ def _metrics_tables(metrics: dict) -> str:
         ("target variance", _fmt(g("target", "variance"))),
         ("memory share of target variance", _fmt(g("target", "memory_share"))),
         ("model parameters", _fmt(g("model", "parameters"))),
+        ("receptive field (steps)", _fmt(g("model", "receptive_field")) if g("model", "receptive_field") else "unbounded (recurrent)"),
     ]
     train_rows = [
         ("steps", _fmt(g("train", "steps"))),

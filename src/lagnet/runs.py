@@ -172,6 +172,16 @@ def _write_history(path: Path, history: dict[str, list]) -> None:
             w.writerow(row)
 
 
+def receptive_field(net) -> int | None:
+    """Inputs the model sees at each step: a TCN's receptive field, a window model's window;
+    None for a recurrence (unbounded)."""
+    for name in ("receptive_field", "window"):
+        value = getattr(net, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
 def run(config: RunConfig, out: str | Path | None = None,
         callbacks: Iterable[Callback] = (), process: Process | None = None) -> Run:
     """Train, evaluate and (if ``out`` is given) write the run directory. ``process``: a ready
@@ -186,7 +196,8 @@ def run(config: RunConfig, out: str | Path | None = None,
     metrics = ev.metrics
     metrics["train"] = result.info
     metrics["eval_seconds"] = time.perf_counter() - t0
-    metrics["model"] = dict(kind=config.model.kind, parameters=count_parameters(result.model.net))
+    metrics["model"] = dict(kind=config.model.kind, parameters=count_parameters(result.model.net),
+                            receptive_field=receptive_field(result.model.net))
     metrics["device"] = str(jax.devices()[0].platform) if config.device == "auto" else config.device
     metrics["verdict"] = verdict(metrics)
     r = Run(config=config, model=result.model, metrics=metrics, history=result.history,

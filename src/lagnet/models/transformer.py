@@ -197,6 +197,11 @@ class Transformer(SequenceNet):
             h = jnp.concatenate([h, x], axis=-1)  # (N, L, H + C)
         return self.head(h)
 
+    @property
+    def receptive_field(self) -> int:
+        """Each layer attends to the last ``context`` steps: 1 + layers·(context − 1)."""
+        return 1 + len(self.blocks) * (self.blocks[0].attn.context - 1)
+
     def init_state(self, n: int):
         width = self.w_in.shape[1]
         return tuple(block.attn.init_state(n, width) for block in self.blocks)
