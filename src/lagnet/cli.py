@@ -1,4 +1,4 @@
-"""``lagnet train|eval|simulate|report`` — parse, then call the library.
+"""``lagnet train|eval|simulate|report|tasks|bench|doctor`` — parse, then call the library.
 
 Exit codes: 0 success, 2 bad input (one line naming the field and the value, no traceback),
 1 failure.

@@ -75,15 +75,20 @@ class Attention(eqx.Module):
         """Scores q·k - m·distance + r[distance], masked where not ``valid``, softmax over
         keys, weighted sum of v. q (..., Q, A, E), k and v (..., S, A, E), distance and valid (Q, S) or
         broadcastable -> (..., Q, A, E)."""
-        scores = jnp.einsum("...qae,...sae->...aqs", q, k)  # (..., A, Q, S)
+        # Heads moved before time, then plain batched matmuls: the same contraction written
+        # as one einsum over (..., Q, A, E) ran 3.8× slower (forward + gradient) on the CPU.
+        qh, kh, vh = (jnp.moveaxis(a, -2, -3) for a in (q, k, v))  # (..., A, Q|S, E)
+        scores = qh @ jnp.swapaxes(kh, -1, -2)  # (..., A, Q, S)
         slopes = alibi_slopes(self.heads).astype(np.float32)[:, None, None]  # fixed, not trained
         # A contraction with a constant one-hot, not a gather: a gather's gradient is a
         # scatter, which made a train step 3× slower on the CPU.
         onehot = np.asarray(distance)[None] == np.arange(self.near.shape[1])[:, None, None]
-        near = jnp.einsum("ar,r...->a...", self.near, onehot.astype(np.float32))  # (A, Q, S)
+        r = self.near.shape[1]
+        near = (self.near @ onehot.astype(np.float32).reshape(r, -1)).reshape(
+            -1, *onehot.shape[1:])  # (A, Q, S)
         scores = scores - slopes * distance + near
         scores = jnp.where(valid, scores, _MASKED)
-        return jnp.einsum("...aqs,...sae->...qae", jax.nn.softmax(scores, axis=-1), v)
+        return jnp.moveaxis(jax.nn.softmax(scores, axis=-1) @ vh, -3, -2)  # (..., Q, A, E)
 
     def __call__(self, u: jax.Array) -> jax.Array:
         """u: (N, L, H) -> (N, L, H)."""
