@@ -144,3 +144,19 @@ def test_bench_refuses_bad_input_before_training(tmp_path):
     with pytest.raises(LagnetError):
         bench(["nope"], ["gru"], out=tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_cli_simulate_a_task_writes_its_target(tmp_path):
+    """`lagnet simulate --task` writes the process's series and the target, NaN before its lag."""
+    out = tmp_path / "m.npz"
+    res = runner.invoke(app, ["simulate", "--task", "memory-k(k=3)", "--paths", "4",
+                              "--length", "20", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with np.load(out) as z:
+        x, y = z["x"], z["target"]
+    assert np.all(np.isnan(y[:, :3]))
+    np.testing.assert_array_equal(y[:, 3:], x[:, :-3])
+    res = runner.invoke(app, ["simulate", "--task", "memory-k", "--process", "iid()",
+                              "--paths", "4", "--length", "20", "--out", str(tmp_path / "b.npz")])
+    assert res.exit_code == 2 and res.output.strip().count("\n") == 0
+    assert not (tmp_path / "b.npz").exists()

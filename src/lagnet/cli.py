@@ -244,14 +244,17 @@ def eval_(
 @app.command()
 @_cli
 def simulate(
-    process: str = typer.Option(..., help='Process spec, e.g. "ar1(rho=0.1)".'),
+    process: Optional[str] = typer.Option(None, help='Process spec, e.g. "ar1(rho=0.1)".'),
+    task: Optional[str] = typer.Option(None, help="A named task: its process, and its target "
+                                                  "as the column(s) `target` (see `lagnet tasks`)."),
     paths: int = typer.Option(..., help="Number of paths."),
     length: int = typer.Option(..., help="Time steps per path."),
     out_file: Path = typer.Option(..., "--out", help="Output file: .csv, .parquet or .npz"),
     seed: int = typer.Option(0, help="Seed."),
 ) -> None:
-    """Simulate paths of a process and write them to CSV or Parquet (long format: path, t,
-    one column per series) or NPZ (one (paths, length) array per series)."""
+    """Simulate paths of a process (or a named task) and write them to CSV or Parquet (long
+    format: path, t, one column per series) or NPZ (one (paths, length) array per series).
+    With --task the target is written too, NaN where it is undefined (before its lags)."""
     import jax
     import numpy as np
 
@@ -265,12 +268,28 @@ def simulate(
     suffix = out_file.suffix.lower()
     if suffix not in (".csv", ".parquet", ".npz"):
         raise LagnetError("out", str(out_file), "must end in .csv, .parquet or .npz")
-    proc = build_process(parse_process_spec(process))
+    if (process is None) == (task is None):
+        raise LagnetError("process", process, "give exactly one of --process and --task")
+    target = None
+    if task is not None:
+        from lagnet.registry import task_config
+        from lagnet.tasks import build_task
+
+        built = build_task(task_config(task), length=length)
+        proc, target = built.process, built.target
+    else:
+        proc = build_process(parse_process_spec(process))
     if suffix != ".npz" and {"path", "t"} & set(proc.series):
         raise LagnetError("process.name", proc.series[0],
                           "clashes with the long format's columns path and t")
     key = jax.random.PRNGKey(seed)
-    series = {k: np.asarray(v) for k, v in proc.sample(key, paths, length).items()}
+    sampled = proc.sample(key, paths, length)
+    series = {k: np.asarray(v) for k, v in sampled.items()}
+    if target is not None:
+        y, valid = (np.asarray(a) for a in target(sampled))  # (N, L, O), (L,)
+        y = np.where(valid[None, :, None], y, np.nan)
+        names = ["target"] if y.shape[2] == 1 else [f"target_{i}" for i in range(y.shape[2])]
+        series.update({n: y[..., i] for i, n in enumerate(names) if n not in series})
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(f".{out_file.name}.tmp{suffix}")
     try:
