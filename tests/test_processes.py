@@ -12,6 +12,7 @@ from lagnet.config import ARMAConfig, IIDConfig, make_config
 from lagnet.errors import LagnetError
 from lagnet.processes import build_process, parse_process_spec
 from lagnet.processes.arma import arma_reference
+from process_contract import check_process_contract
 
 PROCESSES = {
     "ar1_zero": ARMAConfig(ar=(0.1,)),
@@ -44,20 +45,7 @@ def test_contract(name, key):
     cfg = PROCESSES[name]
     p = build_process(cfg)
     assert p.series[0] == cfg.name
-    out = p.sample(key, N, L)
-    assert tuple(out) == p.series
-    for s, a in out.items():
-        assert a.shape == (N, L), s
-        assert a.dtype == np.float32, s
-        assert np.all(np.isfinite(a)), s
-
-    again = p.sample(key, N, L)
-    other = p.sample(jax.random.split(key)[1], N, L)
-    jitted = jax.jit(lambda k: p.sample(k, N, L))(key)
-    for s in p.series:
-        np.testing.assert_array_equal(out[s], again[s])
-        assert np.any(np.asarray(out[s]) != np.asarray(other[s])), s
-        np.testing.assert_allclose(jitted[s], out[s], rtol=1e-6, atol=1e-6)
+    check_process_contract(p, key, N, L, tol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["arma21", "normal"])

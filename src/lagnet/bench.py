@@ -20,13 +20,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, get_args
 
 import numpy as np
 
-from lagnet.config import make_config
+from lagnet.config import ModelKind, make_config
 from lagnet.errors import LagnetError
-from lagnet.registry import TASKS, parse_task
+from lagnet.registry import parse_task
 
 STANDARD_TASKS = ("ar1-square-lag", "narma10", "memory-k", "adding", "delayed-xor",
                   "garch-vol", "noisy-ar-filter", "regime-filter")
@@ -106,14 +106,12 @@ def bench(tasks: Sequence[str] = STANDARD_TASKS, models: Sequence[str] = STANDAR
           ) -> list[dict]:
     """Run every (task, model, seed) cell and write the leaderboard files into ``out``.
     ``overrides`` (``a.b=value``) apply to every cell, e.g. ``train.batch=64``."""
-    from lagnet.config import ModelConfig
-
     for t in tasks:  # fail on a bad name or override before any training
         cell_config(t, "gru", 0, max_seconds, overrides)
-    known = ModelConfig.model_fields["kind"].annotation.__args__
+    known = [k for k in get_args(ModelKind) if k != "auto"]
     for m in models:
-        if m not in known or m == "auto":
-            raise LagnetError("models", m, f"unknown model (known: {', '.join(k for k in known if k != 'auto')})")
+        if m not in known:
+            raise LagnetError("models", m, f"unknown model (known: {', '.join(known)})")
     if seeds < 1:
         raise LagnetError("seeds", seeds, "must be at least 1")
     if not max_seconds > 0:
@@ -227,7 +225,3 @@ def plot(rows: Sequence[dict], path: Path, max_seconds: float) -> None:
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def task_names() -> list[str]:
-    return list(TASKS)

@@ -278,6 +278,19 @@ def read_history(path: Path) -> dict[str, np.ndarray]:
     }
 
 
+def write_figures(figures: dict[str, Figure], names, directory: Path,
+                  prefix: str = "") -> dict[str, Path]:
+    """Save the figures named in ``names`` (in that order, those present) as
+    ``directory/<prefix><name>.png``; returns name -> path."""
+    directory.mkdir(exist_ok=True)
+    paths = {}
+    for name in names:
+        if name in figures:
+            paths[name] = directory / f"{prefix}{name}.png"
+            _save(figures.pop(name), paths[name])
+    return paths
+
+
 def _save(fig: Figure, path: Path) -> None:
     # Write to a temporary name, then rename: a crash never leaves a half-written PNG.
     tmp = path.with_name(path.name + ".tmp")
@@ -329,11 +342,4 @@ def save_plots(run_dir: str | os.PathLike) -> dict[str, Path]:
                                                       r2=test.get("r2"))
         figures["sample_paths"] = plot_sample_paths(x, y, y_hat, valid, n=3,
                                                     input_name=input_name, note=note)
-    out = run_dir / "plots"
-    out.mkdir(exist_ok=True)
-    paths = {}
-    for name in PLOT_NAMES:
-        if name in figures:
-            paths[name] = out / f"{name}.png"
-            _save(figures.pop(name), paths[name])
-    return paths
+    return write_figures(figures, PLOT_NAMES, run_dir / "plots")

@@ -16,7 +16,8 @@ from typing import Optional, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-DPI = 110
+from lagnet.plots import write_figures
+
 DOCTOR_PLOTS = ("oracle", "probe", "gradients", "long_horizon")
 _MODEL, _ORACLE, _INIT = "tab:orange", "tab:blue", "0.5"
 
@@ -111,15 +112,6 @@ def plot_long_horizon(t: Sequence[int], mse: Sequence[Optional[float]], train_le
     return fig
 
 
-def _save(fig: Figure, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")  # then rename: never a half-written PNG
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_doctor_plots(run_dir: str | os.PathLike, doc: dict) -> dict[str, Path]:
     """Draw the doctor's figures from ``doc`` (doctor.json's content) into
     ``run_dir/plots/doctor_<name>.png``; name -> path. The probe is skipped when the model
@@ -134,11 +126,4 @@ def save_doctor_plots(run_dir: str | os.PathLike, doc: dict) -> dict[str, Path]:
     }
     if doc["probe"]["r2"] is not None:
         figures["probe"] = plot_probe(doc["probe"]["k"], doc["probe"]["r2"])
-    out = Path(run_dir) / "plots"
-    out.mkdir(exist_ok=True)
-    paths = {}
-    for name in DOCTOR_PLOTS:
-        if name in figures:
-            paths[name] = out / f"doctor_{name}.png"
-            _save(figures.pop(name), paths[name])
-    return paths
+    return write_figures(figures, DOCTOR_PLOTS, Path(run_dir) / "plots", prefix="doctor_")

@@ -64,5 +64,23 @@ class Normalised(eqx.Module):
         return y_t * self.y_std + self.y_mean, state
 
 
+def read_out(head, h: jax.Array, x: jax.Array, skip: bool) -> jax.Array:
+    """The head on the encoder output h (..., H); with ``skip`` the current input x (..., C)
+    is fed beside it, [h, x] (..., H + C)."""
+    if skip:
+        h = jnp.concatenate([h, x], axis=-1)  # (..., H + C)
+    return head(h)
+
+
+def step_blocks(blocks, h: jax.Array, state) -> tuple[jax.Array, tuple]:
+    """One time step through stacked blocks, each ``block.step(h, s) -> (h, s)``; returns the
+    last block's output and the new state of every block."""
+    new = []
+    for block, s in zip(blocks, state):
+        h, s = block.step(h, s)
+        new.append(s)
+    return h, tuple(new)
+
+
 def identity_scaling(c: int) -> tuple[jax.Array, jax.Array]:
     return jnp.zeros((c,), jnp.float32), jnp.ones((c,), jnp.float32)

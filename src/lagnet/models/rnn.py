@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.models.base import SequenceNet
+from lagnet.models.base import SequenceNet, read_out
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "silu": jax.nn.silu,
@@ -156,9 +156,7 @@ class RecurrentNet(SequenceNet):
         h = x
         for layer in self.layers:
             h = layer(h)  # (N, L, H)
-        if self.skip:
-            h = jnp.concatenate([h, x], axis=-1)  # (N, L, H + C)
-        return self.head(h)  # (N, L, O)
+        return read_out(self.head, h, x, self.skip)  # (N, L, O)
 
     def init_state(self, n: int):
         return tuple(layer.init_state(n) for layer in self.layers)
@@ -169,6 +167,4 @@ class RecurrentNet(SequenceNet):
         for layer, s in zip(self.layers, state):
             s, h = layer.step(h, s)
             new.append(s)
-        if self.skip:
-            h = jnp.concatenate([h, x_t], axis=-1)  # (N, H + C)
-        return self.head(h), tuple(new)
+        return read_out(self.head, h, x_t, self.skip), tuple(new)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lagnet.config import ModelConfig
-from lagnet.models.base import SequenceNet
+from lagnet.models.base import SequenceNet, read_out, step_blocks
 from lagnet.models.rnn import MLPHead, _uniform, host_rng
 
 
@@ -135,19 +135,12 @@ class TCN(SequenceNet):
         h = x
         for block in self.blocks:
             h = block(h)  # (N, L, H)
-        if self.skip:
-            h = jnp.concatenate([h, x], axis=-1)  # (N, L, H + C)
-        return self.head(h)
+        return read_out(self.head, h, x, self.skip)  # (N, L, O)
 
     def init_state(self, n: int):
         return tuple(block.init_state(n) for block in self.blocks)
 
     def step(self, x_t: jax.Array, state):
         """x_t (N, C) -> y_t (N, O), new state."""
-        h, new = x_t, []
-        for block, s in zip(self.blocks, state):
-            h, s = block.step(h, s)
-            new.append(s)
-        if self.skip:
-            h = jnp.concatenate([h, x_t], axis=-1)  # (N, H + C)
-        return self.head(h), tuple(new)
+        h, new = step_blocks(self.blocks, x_t, state)
+        return read_out(self.head, h, x_t, self.skip), new

@@ -31,7 +31,7 @@ import numpy as np
 
 from lagnet.config import ModelConfig
 from lagnet.errors import LagnetError
-from lagnet.models.base import SequenceNet
+from lagnet.models.base import SequenceNet, read_out, step_blocks
 from lagnet.models.lru import LayerNorm
 from lagnet.models.rnn import MLPHead, _uniform, host_rng
 
@@ -198,9 +198,7 @@ class Transformer(SequenceNet):
         for block in self.blocks:
             h = block(h)
         h = self.norm(h)
-        if self.skip:
-            h = jnp.concatenate([h, x], axis=-1)  # (N, L, H + C)
-        return self.head(h)
+        return read_out(self.head, h, x, self.skip)  # (N, L, O)
 
     @property
     def receptive_field(self) -> int:
@@ -213,11 +211,6 @@ class Transformer(SequenceNet):
 
     def step(self, x_t: jax.Array, state):
         """x_t (N, C) -> y_t (N, O), new state."""
-        h, new = x_t @ self.w_in + self.b_in, []
-        for block, s in zip(self.blocks, state):
-            h, s = block.step(h, s)
-            new.append(s)
+        h, new = step_blocks(self.blocks, x_t @ self.w_in + self.b_in, state)
         h = self.norm(h)
-        if self.skip:
-            h = jnp.concatenate([h, x_t], axis=-1)  # (N, H + C)
-        return self.head(h), tuple(new)
+        return read_out(self.head, h, x_t, self.skip), new

@@ -218,16 +218,22 @@ def _numbers(path: str, name: str, cells: object, where: Callable[[int], str],
     return values
 
 
+def _select(columns, available: list[str], path, what: str) -> list[str]:
+    """The requested ``columns`` (all ``available`` when None); an unknown one is refused."""
+    if columns is None:
+        return available
+    for name in columns:
+        if name not in available:
+            raise LagnetError("process.columns", name,
+                              f"no such {what} in {path} (it has: {', '.join(available)})")
+    return list(columns)
+
+
 def _from_table(path, header, cells, where, columns):
     """Long layout (``path`` and ``t`` columns) or wide; values (S, P, T)."""
     long = all(k in header for k in LONG_KEYS)
-    candidates = [h for h in header if not (long and h in LONG_KEYS)]
-    if columns is not None:
-        for name in columns:
-            if name not in candidates:
-                raise LagnetError("process.columns", name,
-                                  f"no such series in {path} (it has: {', '.join(candidates)})")
-        candidates = list(columns)
+    candidates = _select(columns, [h for h in header if not (long and h in LONG_KEYS)], path,
+                         "series")
     series = {}
     for name in candidates:
         col = _numbers(path, name, cells[name], where, named=columns is not None)
@@ -279,13 +285,7 @@ def _read_npz(path: str, resolved: str, columns) -> tuple[tuple[str, ...], np.nd
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
         raise LagnetError("process.path", path, f"not a readable .npz file ({err})") from None
-    names = list(arrays)
-    if columns is not None:
-        for name in columns:
-            if name not in arrays:
-                raise LagnetError("process.columns", name,
-                                  f"no such array in {path} (it has: {', '.join(names)})")
-        names = list(columns)
+    names = _select(columns, list(arrays), path, "array")
     if not names:
         raise LagnetError("process.path", path, "holds no arrays")
     shape = None
