@@ -44,8 +44,8 @@ def _process_text(cfg) -> str:
 @app.command()
 @_cli
 def bench(
-    tasks: Optional[List[str]] = typer.Option(None, "--tasks", help="Tasks (default: the standard set)."),
-    models: Optional[List[str]] = typer.Option(None, "--models", help="Model families (default: all)."),
+    tasks: Optional[List[str]] = typer.Option(None, "--tasks", help="Tasks, comma-separated (default: the standard set)."),
+    models: Optional[List[str]] = typer.Option(None, "--models", help="Model families, comma-separated (default: all)."),
     seeds: int = typer.Option(1, help="Seeds per cell."),
     max_seconds: float = typer.Option(15.0, help="Training budget per cell, seconds."),
     out_dir: Path = typer.Option(Path("bench"), "--out", help="Directory for the leaderboard."),
