@@ -1,7 +1,13 @@
-"""The contract every process meets, shared by the process test files (one definition)."""
+"""The contract every process meets, generated from the process registry: each process
+declares contract examples (``ProcessFamily.examples``), and ``check_process_contract`` runs on
+every one of them (tests/test_process_contract.py)."""
+
+from pathlib import Path
 
 import jax
 import numpy as np
+
+from lagnet.processes import PROCESSES, Process, build_process
 
 
 def check_process_contract(p, key, n: int, length: int, tol: float) -> None:
@@ -21,3 +27,18 @@ def check_process_contract(p, key, n: int, length: int, tol: float) -> None:
         np.testing.assert_array_equal(out[s], again[s])
         assert np.any(np.asarray(out[s]) != np.asarray(other[s])), s
         np.testing.assert_allclose(jitted[s], out[s], rtol=tol, atol=tol)
+
+
+def examples(directory: Path) -> dict[str, Process]:
+    """Every contract example of every registered process, built (a file a data process needs
+    is written into ``directory``)."""
+    built = {}
+    for fam in PROCESSES:
+        for name, cfg in fam.examples(directory).items():
+            built[name] = cfg if isinstance(cfg, Process) else build_process(cfg)
+    return built
+
+
+def missing_from_contract(directory: Path) -> list[str]:
+    """Registered processes that would skip the contract: no example declared."""
+    return [fam.kind for fam in PROCESSES if not fam.examples(directory)]

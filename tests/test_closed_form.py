@@ -13,14 +13,15 @@ from typer.testing import CliRunner
 import lagnet
 from lagnet.cli import app
 from lagnet.checkpoint import load_model, save_model
-from lagnet.config import ModelConfig, make_config
+from lagnet.config import make_config
+from lagnet.models import model_config
 from lagnet.errors import LagnetError
 from lagnet.models import Normalised, build_net, identity_scaling
 from lagnet.report import write_report
 from lagnet.models.esn import draw_reservoir, fit_readout
 from lagnet.models.narx import fit_narx, frols
 from lagnet.tasks import build_task
-from lagnet.training import fit
+from lagnet.fitting import fit
 
 FORUM = "x[t]**2 + 0.1*x[t-1]**2"
 SETS = {"train.pilot_paths": 64, "train.val_paths": 64, "eval.test_paths": 64,
@@ -30,7 +31,7 @@ SMALL = dict(length=30, pilot_paths=64, val_paths=64,
 
 
 def esn(key, c_in=2, **settings):
-    cfg = ModelConfig(kind="esn", **dict(dict(reservoir=20, density=0.5), **settings))
+    cfg = model_config(kind="esn", **dict(dict(reservoir=20, density=0.5), **settings))
     return draw_reservoir(cfg, c_in, 1, key)
 
 
@@ -239,12 +240,13 @@ def test_train_auto_keeps_the_best_candidate(tmp_path):
 
 
 def test_a_network_chosen_by_auto_is_saved_under_its_own_kind(tmp_path):
-    cfg = ModelConfig(kind="auto", hidden=6, head=(8,))
-    net = build_net(cfg.model_copy(update=dict(kind="gru")), 1, 1, jax.random.PRNGKey(0))
+    cfg = model_config(kind="auto", hidden=6, head=(8,))
+    net = build_net(model_config(kind="gru", hidden=6, head=(8,)), 1, 1, jax.random.PRNGKey(0))
     model = Normalised(net, *identity_scaling(1), *identity_scaling(1))
-    save_model(model, cfg, tmp_path, {})
+    save_model(model, cfg, tmp_path, {}, kind="gru")  # the kind auto chose (metrics train.kind)
     loaded, meta = load_model(tmp_path)
-    assert meta["model"]["kind"] == "gru"
+    assert meta["model"]["kind"] == "gru" and meta["model"]["hidden"] == 6
+    assert "reservoir" not in meta["model"]  # the gru's own settings only
     x = jax.random.normal(jax.random.PRNGKey(1), (2, 7, 1))
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
 

@@ -1,7 +1,6 @@
 import pytest
 
-from lagnet.config import (apply_overrides, config_to_toml, load_config, make_config,
-                           parse_value)
+from lagnet.config import config_to_toml, load_config, make_config, merge, parse_value
 from lagnet.errors import LagnetError
 
 
@@ -34,9 +33,9 @@ def test_parse_value(text, value):
 
 
 def test_overrides():
-    data = apply_overrides(make_config().model_dump(), ["train.lr=1e-3", "model.head=[8, 8]",
-                                                        "process.ar=[0.5]"])
-    cfg = make_config(data)
+    cfg, notes = merge(make_config(), sets=["train.lr=1e-3", "model.head=[8, 8]",
+                                            "process.ar=[0.5]"])
+    assert notes == []
     assert cfg.train.lr == 1e-3 and cfg.model.head == (8, 8) and cfg.process.ar == (0.5,)
 
 
@@ -64,10 +63,32 @@ def test_bad_values_name_the_field(data, field):
 
 def test_bad_override_and_files(tmp_path):
     with pytest.raises(LagnetError, match="--set"):
-        apply_overrides({}, ["novalue"])
+        merge({}, sets=["novalue"])
     with pytest.raises(LagnetError, match="no such file"):
         load_config(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\n")
     with pytest.raises(LagnetError, match="not valid TOML"):
         load_config(bad)
+
+
+def test_flags_then_sets_in_order(tmp_path):
+    """A file, then flags, then --set: the last word wins; a spec string can take --set."""
+    path = tmp_path / "c.toml"
+    path.write_text('process = "ar1(rho=0.3)"\n[train]\nsteps = 10\n')
+    cfg, _ = merge(path, {"train.steps": 20, "train.batch": None}, ["train.steps=30",
+                                                                     "process.ar=[0.2]"])
+    assert cfg.train.steps == 30 and cfg.train.batch == 128 and cfg.process.ar == (0.2,)
+
+
+def test_a_new_family_keeps_only_its_settings():
+    base, _ = merge(values={"model.kind": "window", "model.window": 6, "model.hidden": 16})
+    cfg, notes = merge(base, {"model.kind": "gru"})
+    assert cfg.model.kind == "gru" and cfg.model.hidden == 16  # a GRU has a width too
+    assert notes == ["model.kind = gru: dropped model.window = 6 (not a setting of gru)"]
+    cfg, notes = merge(base, {"model.kind": "esn"})
+    assert set(cfg.model.model_dump()) == set(type(cfg.model).model_fields)
+    assert notes == ["model.kind = esn: dropped model.hidden = 16, model.window = 6 "
+                     "(not settings of esn)"]
+    with pytest.raises(LagnetError, match="model.window: 6 — unknown setting"):
+        merge(base, {"model.kind": "esn"}, ["model.window=6"])

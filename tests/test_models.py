@@ -5,153 +5,33 @@ loop, receptive fields, Transformer at 10× its training length)."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Callable
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
+from model_contract import (C_IN, C_OUT, CHECKS, N, entries, inputs, missing_from_contract)
 from scipy import stats
 
 import lagnet
 from lagnet.checkpoint import load_model, save_model
-from lagnet.config import ModelConfig
 from lagnet.errors import LagnetError
-from lagnet.models import Normalised, build_net, count_parameters, predict
+from lagnet.models import FAMILIES, build_net, count_parameters, model_config, predict
 
-C_IN, C_OUT, N, L = 2, 1, 3, 9
-SCALES = (jnp.array([0.5, -1.0]), jnp.array([2.0, 0.5]), jnp.array([3.0]), jnp.array([4.0]))
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A model family in the contract: ``cfg`` is what ``save_model`` records and what the
-    training test trains; ``make(seed)`` returns a model for (C_IN, C_OUT) channels."""
-
-    cfg: ModelConfig
-    make: Callable[[int], Normalised]
+MODELS = entries()  # every registered family's contract examples
 
 
-def gradient(cfg: ModelConfig, max_lag: int | None = None) -> Entry:
-    """A gradient-trained family: ``build_net`` with fixed, non-trivial scalings."""
-    def make(seed: int) -> Normalised:
-        return Normalised(build_net(cfg, C_IN, C_OUT, jax.random.PRNGKey(seed), max_lag=max_lag),
-                          *SCALES)
-    return Entry(cfg, make)
+def test_every_family_is_in_the_contract():
+    """A family registered without contract examples would skip every check below."""
+    assert missing_from_contract() == []
+    kinds = {e.cfg.kind for e in MODELS.values()}
+    assert kinds == {f.kind for f in FAMILIES if not f.candidates}
 
 
-def fitted(cfg: ModelConfig) -> Entry:
-    """A closed-form family (esn, narx), fitted to a tiny sample drawn from the seed —
-    y = tanh(x₀[t]) + x₀[t−1]·x₁[t−3], not a polynomial, so the seed moves the fit — with the
-    same scalings as the others."""
-    from lagnet.models.esn import draw_reservoir, fit_readout
-    from lagnet.models.narx import fit_narx
-
-    def make(seed: int) -> Normalised:
-        rng = np.random.default_rng(seed)
-        x = rng.normal(size=(16, 20, C_IN)).astype(np.float32)
-        y = np.zeros((16, 20, C_OUT), np.float32)
-        y[:, 3:, 0] = np.tanh(x[:, 3:, 0]) + x[:, 2:-1, 0] * x[:, :-3, 1]
-        valid = np.arange(20) >= 3
-        if cfg.kind == "esn":
-            net = draw_reservoir(cfg, C_IN, C_OUT, jax.random.PRNGKey(seed))
-            net, _ = fit_readout(net, x, y, valid, ridge=cfg.ridge, washout=cfg.washout, chunk=16)
-        else:
-            net, _ = fit_narx(x, y, valid, window=cfg.window, degree=cfg.narx_degree,
-                              max_terms=cfg.narx_terms, tol=cfg.narx_tol)
-        return Normalised(net, *SCALES)
-    return Entry(cfg, make)
-
-
-MODELS: dict[str, Entry] = {
-    # the forum's Elman network: tanh, identity head, no skip
-    "forum": gradient(ModelConfig(kind="rnn", hidden=10, head=(20,), head_activation="identity",
-                                  skip=False)),
-    "rnn-relu": gradient(ModelConfig(kind="rnn", hidden=6, activation="relu")),
-    "gru": gradient(ModelConfig(kind="gru", hidden=6)),
-    "gru-2layers-noskip": gradient(ModelConfig(kind="gru", hidden=5, layers=2, skip=False)),
-    "lstm-linear-head": gradient(ModelConfig(kind="lstm", hidden=6, head=())),
-    # window unset: 5 steps from the largest lag, which the checkpoint must remember
-    "window": gradient(ModelConfig(kind="window", hidden=8), max_lag=4),
-    "tcn": gradient(ModelConfig(kind="tcn", hidden=8, layers=2)),
-    "lru": gradient(ModelConfig(kind="lru", hidden=8, lru_state=8)),
-    # context < L: the full forward runs the blocked sliding-window path
-    "transformer": gradient(ModelConfig(kind="transformer", hidden=8, heads=2, context=4)),
-    "esn": fitted(ModelConfig(kind="esn", reservoir=30, density=0.5, washout=3, ridge=1e-4)),
-    # window 4: x at t = 0 reaches the output at t = 3, as test_uses_the_past asks
-    "narx": fitted(ModelConfig(kind="narx", window=4, narx_terms=8)),
-}
-
-
-@pytest.fixture(params=list(MODELS), ids=list(MODELS))
-def entry(request):
-    return MODELS[request.param]
-
-
-def inputs(seed=1, length=L):
-    return jax.random.normal(jax.random.PRNGKey(seed), (N, length, C_IN))
-
-
-@eqx.filter_jit
-def step(model, x_t, state):
-    """``model.step`` compiled once per model structure (run eagerly, a parallel scan or an
-    attention block dispatches hundreds of small operations)."""
-    return model.step(x_t, state)
-
-
-# ----------------------------------------------------------------------------- the contract
-def test_shape_and_dtype(entry):
-    y = predict(entry.make(0), inputs())
-    assert y.shape == (N, L, C_OUT)
-    assert y.dtype == jnp.float32
-    assert np.all(np.isfinite(np.asarray(y)))
-
-
-def test_causal(entry):
-    """Perturbing x[:, t+1:] leaves the outputs up to t unchanged — and does change later ones."""
-    model, x = entry.make(0), inputs()
-    t = 4
-    x2 = x.at[:, t + 1:].add(jax.random.normal(jax.random.PRNGKey(9), (N, L - t - 1, C_IN)))
-    y, y2 = np.asarray(predict(model, x)), np.asarray(predict(model, x2))
-    np.testing.assert_array_equal(y[:, : t + 1], y2[:, : t + 1])
-    assert np.abs(y[:, t + 1:] - y2[:, t + 1:]).max() > 1e-6
-
-
-def test_uses_the_past(entry):
-    """Changing x at t=0 changes the output at t=3: the model has memory at all."""
-    model, x = entry.make(0), inputs()
-    y, y2 = np.asarray(predict(model, x)), np.asarray(predict(model, x.at[:, 0].add(1.0)))
-    assert np.abs(y[:, 3] - y2[:, 3]).max() > 1e-7
-
-
-def test_deterministic_under_seed(entry):
-    a, b, c = entry.make(0), entry.make(0), entry.make(1)
-    x = inputs()
-    ya, yb, yc = (np.asarray(predict(m, x)) for m in (a, b, c))
-    np.testing.assert_array_equal(ya, yb)
-    assert np.abs(ya - yc).max() > 1e-6
-
-
-def test_save_load_round_trip(entry, tmp_path):
-    model = entry.make(0)
-    save_model(model, entry.cfg, tmp_path, {})
-    loaded, meta = load_model(tmp_path)
-    x = inputs()
-    np.testing.assert_array_equal(np.asarray(predict(model, x)), np.asarray(predict(loaded, x)))
-    assert meta["parameters"] == count_parameters(model.net)
-    np.testing.assert_array_equal(np.asarray(loaded.y_std), [4.0])
-
-
-def test_streaming_step_equals_full_forward(entry):
-    model, x = entry.make(0), inputs()
-    state, outs = model.init_state(N), []
-    for t in range(L):
-        y_t, state = step(model, x[:, t], state)
-        outs.append(y_t)
-    np.testing.assert_allclose(np.stack(outs, 1), np.asarray(predict(model, x)), rtol=1e-5,
-                               atol=1e-5)
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+@pytest.mark.parametrize("name", list(MODELS))
+def test_contract(name, check, tmp_path):
+    check(MODELS[name], tmp_path)
 
 
 @functools.lru_cache(maxsize=None)
@@ -176,7 +56,7 @@ def test_trains_below_the_constant_baseline(name):
 
 # ----------------------------------------------------------------------------- families
 def _lru(seed=0, **settings):
-    cfg = ModelConfig(**{"kind": "lru", "hidden": 8, "lru_state": 16, **settings})
+    cfg = model_config(**{"kind": "lru", "hidden": 8, "lru_state": 16, **settings})
     return build_net(cfg, C_IN, C_OUT, jax.random.PRNGKey(seed))
 
 
@@ -208,10 +88,10 @@ def test_lru_initialisation_on_the_ring():
 
 
 RECEPTIVE = {  # config, the steps an output sees (the current one included) by construction
-    "window": (ModelConfig(kind="window", window=6, hidden=8), 6),
-    "tcn": (ModelConfig(kind="tcn", hidden=8, layers=3, tcn_kernel=3), 1 + 2 * 2 * (2 ** 3 - 1)),
+    "window": (model_config(kind="window", window=6, hidden=8), 6),
+    "tcn": (model_config(kind="tcn", hidden=8, layers=3, tcn_kernel=3), 1 + 2 * 2 * (2 ** 3 - 1)),
     # each of the 2 layers reaches context - 1 = 4 steps back
-    "transformer": (ModelConfig(kind="transformer", hidden=8, heads=2, context=5), 1 + 2 * 4),
+    "transformer": (model_config(kind="transformer", hidden=8, heads=2, context=5), 1 + 2 * 4),
 }
 
 
@@ -249,8 +129,8 @@ def test_window_checkpoint_remembers_a_defaulted_window(tmp_path):
 
 
 @pytest.mark.parametrize("cfg, field", [
-    (ModelConfig(kind="transformer", hidden=10, heads=4), "model.heads"),
-    (ModelConfig(kind="lru", lru_r_min=0.9, lru_r_max=0.5), "model.lru_r_min"),
+    (model_config(kind="transformer", hidden=10, heads=4), "model.heads"),
+    (model_config(kind="lru", lru_r_min=0.9, lru_r_max=0.5), "model.lru_r_min"),
 ])
 def test_inconsistent_settings_are_refused(cfg, field):
     with pytest.raises(LagnetError) as err:

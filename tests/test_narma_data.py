@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 import lagnet
 from lagnet.cli import app
-from lagnet.config import DataConfig, NARMAConfig, make_config
+from lagnet.config import make_config
+from lagnet.processes.data import DataConfig
+from lagnet.processes.narma import NARMAConfig
 from lagnet.errors import LagnetError
 from lagnet.processes import build_process, parse_process_spec
 from lagnet import CallableProcess

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lagnet.bench import bench, cell_config, markdown
+from lagnet.leaderboard import bench, cell_config, markdown
 from lagnet.cli import app
 from lagnet.errors import LagnetError
 from lagnet.registry import TASKS, parse_task, task_config
@@ -83,7 +83,7 @@ def test_cli_train_with_a_task(tmp_path):
 def test_window_defaults_follow_the_memory_the_target_needs():
     """A formula of the inputs sets the default window (largest lag + 1); a latent or
     recursive target's formula says nothing about memory, so the fixed default applies."""
-    from lagnet.models import default_window
+    from lagnet.models.family import default_window
 
     for spec, hint in [("memory-k(k=7)", 7), ("narma10", None), ("garch-vol", None),
                        ("adding", None)]:
@@ -95,15 +95,16 @@ def test_window_defaults_follow_the_memory_the_target_needs():
 
 
 def test_bench_keeps_the_tasks_window_for_window_families():
-    assert cell_config("narma10", "window", 0, 5.0).model.window == 50
-    assert cell_config("narma10", "narx", 0, 5.0).model.window == 50
-    assert cell_config("ar1-square-lag", "window", 0, 5.0).model.window is None
+    assert cell_config("narma10", "window", 0, 5.0)[0].model.window == 50
+    assert cell_config("narma10", "narx", 0, 5.0)[0].model.window == 50
+    assert cell_config("ar1-square-lag", "window", 0, 5.0)[0].model.window is None
 
 
 def test_bench_cell_config_uses_family_defaults_and_budget():
-    cfg = cell_config("narma10", "tcn", 3, 7.5)
+    cfg, notes = cell_config("narma10", "tcn", 3, 7.5)
     assert task_config("narma10").model.window == 50
-    assert cfg.model.kind == "tcn" and cfg.model.window is None  # the task's model settings dropped
+    assert cfg.model.kind == "tcn" and not hasattr(cfg.model, "window")  # a tcn has none
+    assert notes == ["model.kind = tcn: dropped model.window = 50 (not a setting of tcn)"]
     assert cfg.train.max_seconds == 7.5 and cfg.seed == 3
     assert cfg.target.inputs == ("u",)
 

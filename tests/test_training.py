@@ -8,7 +8,8 @@ import pytest
 
 from lagnet.api import build_config
 from lagnet.tasks import build_task
-from lagnet.training import fit, lr_at, masked_mse
+from lagnet.fitting import fit
+from lagnet.training import lr_at, masked_mse
 
 TINY = dict(hidden=8, head=[8], batch=16, length=12, steps=60, val_every=20, val_paths=64,
             pilot_paths=64, warmup=5, lr=1e-2)

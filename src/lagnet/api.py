@@ -2,51 +2,60 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-from lagnet.config import (EvalConfig, ModelConfig, RunConfig, TrainConfig, load_config,
-                           make_config)
+from lagnet.config import EvalConfig, RunConfig, TrainConfig, merge
 from lagnet.errors import LagnetError
+from lagnet.models.family import all_settings
 from lagnet.processes import Process
 from lagnet.runs import Run, run
+
+_TOP = ("seed", "device", "name")
 
 
 def build_config(process: Any = None, target: Any = None, model: Any = None,
                  config: RunConfig | str | Path | None = None, **options: Any) -> RunConfig:
-    """Merge keyword arguments into a run config. ``options`` may name any field of the
-    training config (steps, batch, length, lr, max_seconds, …), of the model config (hidden,
-    layers, head, head_activation, …), ``inputs``, ``seed``, ``device``, ``name`` or ``eval``."""
-    if isinstance(config, (str, Path)):
-        config = load_config(config)
-    data = (config or RunConfig()).model_dump()
+    """Merge keyword arguments into a run config (:func:`lagnet.config.merge`). ``options``
+    may name any field of the training config (steps, batch, length, lr, max_seconds, …), of
+    a model family's config (hidden, layers, head, window, reservoir, …), ``inputs``,
+    ``seed``, ``device``, ``name`` or ``eval`` (a dict). Switching ``model`` to another family
+    keeps only the settings that family has."""
+    return resolve(process, target, model, config, **options)[0]
+
+
+def resolve(process: Any = None, target: Any = None, model: Any = None,
+            config: RunConfig | str | Path | None = None,
+            **options: Any) -> tuple[RunConfig, list[str]]:
+    """:func:`build_config` and the notes :func:`lagnet.config.merge` made on the way."""
+    values: dict[str, Any] = {}
     if isinstance(process, Process):  # a ready process: record its config
-        data["process"] = process.config.model_dump()
+        values["process"] = process.config.model_dump()
     elif process is not None:
-        data["process"] = process if isinstance(process, str) else _as_dict(process)
-    if target is not None:
-        data["target"]["formula"] = target
-    if model is not None:
-        if isinstance(model, str):
-            data["model"]["kind"] = model
-        else:
-            data["model"].update(_as_dict(model))
+        values["process"] = process if isinstance(process, str) else _as_dict(process)
+    values["target.formula"] = target
+    if isinstance(model, str):
+        values["model.kind"] = model
+    elif model is not None:
+        for k, v in _as_dict(model).items():
+            values[f"model.{k}"] = v
     for key, value in options.items():
-        if key in ("seed", "device", "name"):
-            data[key] = value
+        if key in _TOP:
+            values[key] = value
         elif key == "inputs":
-            data["target"]["inputs"] = value
+            values["target.inputs"] = value
         elif key == "eval":
-            data["eval"].update(_as_dict(value))
+            values.update({f"eval.{k}": v for k, v in _as_dict(value).items()})
         elif key in TrainConfig.model_fields:
-            data["train"][key] = value
-        elif key in ModelConfig.model_fields:
-            data["model"][key] = value
+            values[f"train.{key}"] = value
+        elif key in all_settings():
+            values[f"model.{key}"] = value
         elif key in EvalConfig.model_fields:
-            data["eval"][key] = value
+            values[f"eval.{key}"] = value
         else:
             raise LagnetError(key, value, "unknown option")
-    return make_config(data)
+    return merge(config, values)
 
 
 def _as_dict(obj: Any) -> dict:
@@ -67,7 +76,9 @@ def train(process: Any = None, target: str | None = None, model: Any = None, *,
     ...                    model="gru", max_seconds=30)
     >>> run.metrics["test"]["memory_r2"]
     """
-    cfg = build_config(process, target, model, config, **options)
+    cfg, notes = resolve(process, target, model, config, **options)
+    for note in notes:
+        print(note, file=sys.stderr)
     ready = process if isinstance(process, Process) else None
     if progress:
         from lagnet.progress import ProgressBar

@@ -13,27 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from lagnet.config import CLOSED_FORM_MODELS, ModelConfig
-from lagnet.models import Normalised, build_net, count_parameters
+from lagnet.models import Normalised, build_net, count_parameters, family, model_config
+from lagnet.models.family import ModelConfig, switch_kind
 
 FORMAT = 1
-
-
-def _concrete_kind(cfg: ModelConfig, net) -> ModelConfig:
-    """``auto`` replaced by the kind of the network it chose (narx, esn or gru)."""
-    if cfg.kind != "auto":
-        return cfg
-    kind = getattr(net, "KIND", None) or net.layers[0].kind  # closed-form nets name themselves
-    return cfg.model_copy(update=dict(kind=kind))
-
-
-def _closed_form_skeleton(cfg: ModelConfig, c_in: int, c_out: int, structure: dict):
-    """A zero-weight esn/narx of the saved shapes: they are fitted, not built by ``build_net``."""
-    if cfg.kind == "esn":
-        from lagnet.models.esn import skeleton
-    else:
-        from lagnet.models.narx import skeleton
-    return skeleton(cfg, c_in, c_out, structure)
 
 
 def _named_leaves(model) -> tuple[list[str], list, object]:
@@ -42,10 +25,13 @@ def _named_leaves(model) -> tuple[list[str], list, object]:
     return names, [leaf for _, leaf in leaves], treedef
 
 
-def save_model(model: Normalised, cfg: ModelConfig, directory: Path, extra: dict) -> None:
-    """Write ``model.safetensors`` and ``model.json`` into ``directory``. A model chosen by
-    ``auto`` is recorded under the kind that won, so it loads like any model of that kind."""
-    cfg = _concrete_kind(cfg, model.net)
+def save_model(model: Normalised, cfg: ModelConfig, directory: Path, extra: dict,
+               kind: str | None = None) -> None:
+    """Write ``model.safetensors`` and ``model.json`` into ``directory``. ``kind``: the family
+    that was fitted, where a chooser (``auto``) picked it; the model is recorded under that
+    kind, so it loads like any model of it."""
+    if kind is not None and kind != cfg.kind:
+        cfg = model_config(switch_kind(cfg.model_dump(), kind)[0])
     names, leaves, _ = _named_leaves(model)
     save_file({n: np.asarray(v) for n, v in zip(names, leaves)},
               str(directory / "model.safetensors"))
@@ -55,7 +41,7 @@ def save_model(model: Normalised, cfg: ModelConfig, directory: Path, extra: dict
     window = getattr(model.net, "window", None)
     if window is not None:  # resolved from the formula when model.window is unset
         meta["window"] = int(window)
-    if cfg.kind in CLOSED_FORM_MODELS:  # shapes that were fitted, not configured (NARX terms)
+    if family(cfg.kind).closed_form:  # shapes that were fitted, not configured (NARX terms)
         meta["structure"] = model.net.structure()
     (directory / "model.json").write_text(json.dumps(meta, indent=2))
 
@@ -64,11 +50,12 @@ def load_model(directory: Path) -> tuple[Normalised, dict]:
     meta = json.loads((directory / "model.json").read_text())
     if meta.get("format") != FORMAT:
         raise ValueError(f"model.json: format {meta.get('format')!r} is not {FORMAT}")
-    cfg = ModelConfig.model_validate(meta["model"])
+    cfg = model_config(meta["model"])
     c_in, c_out = meta["c_in"], meta["c_out"]
     max_lag = meta["window"] - 1 if "window" in meta else None  # gives back the same window
-    if cfg.kind in CLOSED_FORM_MODELS:
-        net = _closed_form_skeleton(cfg, c_in, c_out, meta.get("structure", {}))
+    fam = family(cfg.kind)
+    if fam.closed_form:
+        net = fam.skeleton(cfg, c_in, c_out, meta.get("structure", {}))
     else:
         net = build_net(cfg, c_in, c_out, jax.random.PRNGKey(0), max_lag=max_lag)
     skeleton = Normalised(net, jnp.zeros(c_in), jnp.ones(c_in), jnp.zeros(c_out), jnp.ones(c_out))

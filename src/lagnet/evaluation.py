@@ -25,7 +25,7 @@ from scipy.interpolate import BSpline
 
 from lagnet.config import EvalConfig
 from lagnet.errors import LagnetError
-from lagnet.models import predict
+from lagnet.models import predict_batched
 from lagnet.tasks import Task
 
 MEMORYLESS_ENOUGH = 0.9999  # memoryless R² at which memory_r2 is meaningless (null)
@@ -182,11 +182,6 @@ class Evaluation:
     predictions: dict  # arrays for plots: x, y, y_hat, y_memoryless, valid, input_names
 
 
-def _predict(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    out = [np.asarray(predict(model, x[i:i + batch])) for i in range(0, x.shape[0], batch)]
-    return np.concatenate(out, axis=0)
-
-
 def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | None = None,
              keep: int = 200) -> Evaluation:
     """Test ``model`` on ``task``: a fixed set of ``cfg.test_paths`` paths from ``cfg.seed``
@@ -196,7 +191,7 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
     paths = cfg.test_paths if paths is None else paths
     k_test, k_base, k_long = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
     x, y, valid = (np.asarray(a) for a in task.sample(k_test, paths, length))
-    y_hat = _predict(model, x)
+    y_hat = predict_batched(model, x)
     test_out = output_metrics(y, y_hat, valid)
     test = average_metrics(test_out)
 
@@ -226,7 +221,7 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
 
     long_len = length * cfg.long_factor
     xl, yl, vl = (np.asarray(a) for a in task.sample(k_long, cfg.long_paths, long_len))
-    long_out = output_metrics(yl, _predict(model, xl), vl)
+    long_out = output_metrics(yl, predict_batched(model, xl), vl)
     long = average_metrics(long_out)
     variances = [float(np.var(y[:, valid, o])) for o in range(y.shape[2])]
 

@@ -32,15 +32,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from lagnet.checkpoint import load_model, save_model
-from lagnet.config import RunConfig, config_to_toml, load_config
+from lagnet.config import RunConfig, config_to_toml, load_config, merge
 from lagnet.errors import LagnetError
 from lagnet.evaluation import evaluate, verdict
 from lagnet.models import Normalised, count_parameters, predict
 from lagnet.processes import Process
-from lagnet.tasks import build_task
+from lagnet.tasks import build_task, with_inputs
 from lagnet.plots import read_history, save_plots
+from lagnet.records import record_evaluation
 from lagnet.report import write_report
-from lagnet.training import HISTORY_COLUMNS, Callback, fit
+from lagnet.fitting import fit
+from lagnet.samples import HISTORY_COLUMNS, Callback
 
 
 def enable_compilation_cache() -> None:
@@ -114,8 +116,9 @@ class Run:
                                                          allow_nan=False))
             _write_history(tmp / "history.csv", self.history)
             save_model(self.model, self.config.model, tmp,
-                       dict(inputs=list(self.config.target.inputs),
-                            formula=self.config.target.formula))
+                       dict(inputs=list(self.config.target.inputs or ()),
+                            formula=self.config.target.formula),
+                       kind=(self.metrics.get("train") or {}).get("kind"))
             if self.predictions:
                 np.savez_compressed(tmp / "predictions.npz", **self.predictions)
             if plots:
@@ -188,6 +191,7 @@ def run(config: RunConfig, out: str | Path | None = None,
     process to use instead of building ``config.process`` (a ``CallableProcess``, which a
     config can only record)."""
     task = build_task(config, process=process)
+    config = with_inputs(config, task)  # recorded as used, so config.toml reproduces them
     enable_compilation_cache()
     with on_device(config.device):
         result = fit(config, task, callbacks)
@@ -223,3 +227,29 @@ def load(directory: str | Path) -> Run:
             preds = {k: z[k] for k in z.files}
     return Run(config=config, model=model, metrics=metrics, history=history,
                predictions=preds, path=directory)
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    """Where a run goes when no ``--out`` is given: ``runs/<name>-<date>-<time>``."""
+    return Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def evaluate_run(run_dir: str | Path, formula=None, *, paths: int | None = None,
+                 length: int | None = None, seed: int | None = None):
+    """Evaluate a saved run again — on another test set (``paths``, ``length``, ``seed``;
+    default the run's) or against another ``formula`` — and record it in the run directory
+    (``evaluations.json``), so that the doctor can tell when training and evaluation targets
+    differ. Returns (the config evaluated, the :class:`~lagnet.evaluation.Evaluation`)."""
+    r = load(run_dir)
+    values = {"target.formula": formula, "eval.seed": seed, "eval.test_paths": paths,
+              "train.length": length}
+    cfg, _ = merge(r.config, values)
+    task = build_task(cfg)
+    c_out = int(r.model.y_mean.shape[0])
+    if task.c_out != c_out:
+        raise LagnetError("target.formula", cfg.target.formula,
+                          f"has {task.c_out} output(s); the model has {c_out}")
+    ev = evaluate(r.model, task, cfg.eval, cfg.train.length)
+    record_evaluation(run_dir, cfg.target.formula, ev.metrics, paths=cfg.eval.test_paths,
+                      length=cfg.train.length, seed=cfg.eval.seed)
+    return cfg, ev

@@ -72,7 +72,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lagnet.errors import LagnetError
-from lagnet.targets_parse import MAX_OUTPUTS, Part, compile_formula
+from lagnet.targets_parse import Part, compile_formula
+from lagnet.targets_vocab import MAX_OUTPUTS
 from lagnet.targets_windows import recurse, ref_values
 
 __all__ = ["Target", "compile_target"]
@@ -196,3 +197,8 @@ def compile_target(formula: str | Sequence[str], series: Sequence[str] | None = 
         init=float(init),
         _parts=parts,
     )
+
+
+def formula_text(formula: str | Sequence[str]) -> str:
+    """A target's formula (one string, or one per output) as one line."""
+    return formula if isinstance(formula, str) else "; ".join(formula)

@@ -12,92 +12,22 @@ from __future__ import annotations
 import ast
 import functools
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple, NoReturn
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lagnet.errors import LagnetError
-from lagnet.targets_windows import WINDOWS, Ref
-
-MAX_CHARS = 2000
-MAX_DEPTH = 100
-MAX_LAG = 10_000
-MAX_EXPONENT = 64
-MAX_OUTPUTS = 64
-_FIELD = "target.formula"
-
-# A compiled expression maps {Ref: array} — (N, L) arrays, or (N,) at one step of a
-# recursion — and an array module (jnp when tracing, np when folding constants at compile
-# time) to a value.
-Env = Mapping[Ref, Any]
-Expr = Callable[[Env, ModuleType], Any]
-
-
-def _sigmoid(xp: ModuleType, a: Any) -> Any:
-    return jax.nn.sigmoid(a) if xp is jnp else 1.0 / (1.0 + np.exp(-a))
-
-
-def _relu(xp: ModuleType, a: Any) -> Any:
-    return jax.nn.relu(a) if xp is jnp else np.maximum(a, 0.0)
-
-
-# name -> (fewest arguments, most arguments or None for any, implementation)
-# The one-argument NumPy names are looked up on np or jnp, whichever is evaluating.
-_FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., Any]]] = {
-    name: (1, 1, lambda xp, a, f=name: getattr(xp, f)(a))
-    for name in ("abs", "exp", "log", "sqrt", "sin", "cos", "tanh")
-} | {
-    "sigmoid": (1, 1, _sigmoid),
-    "relu": (1, 1, _relu),
-    "min": (2, None, lambda xp, *a: functools.reduce(xp.minimum, a)),
-    "max": (2, None, lambda xp, *a: functools.reduce(xp.maximum, a)),
-    "clip": (3, 3, lambda xp, v, lo, hi: xp.minimum(xp.maximum(v, lo), hi)),
-    "where": (3, 3, lambda xp, c, a, b: xp.where(xp.not_equal(c, 0), a, b)),
-}
-_CONSTANTS = {"pi": float(np.pi), "e": float(np.e)}
-_WINDOW_FUNCTIONS = (*WINDOWS, "ewm")
-
-_BINARY = {
-    ast.Add: lambda xp, a, b: xp.add(a, b),
-    ast.Sub: lambda xp, a, b: xp.subtract(a, b),
-    ast.Mult: lambda xp, a, b: xp.multiply(a, b),
-    ast.Div: lambda xp, a, b: xp.divide(a, b),
-}
-_COMPARE = {
-    ast.Lt: lambda xp, a, b: xp.less(a, b),
-    ast.LtE: lambda xp, a, b: xp.less_equal(a, b),
-    ast.Gt: lambda xp, a, b: xp.greater(a, b),
-    ast.GtE: lambda xp, a, b: xp.greater_equal(a, b),
-    ast.Eq: lambda xp, a, b: xp.equal(a, b),
-    ast.NotEq: lambda xp, a, b: xp.not_equal(a, b),
-}
-_SYMBOLS = {
-    ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
-    ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Invert: "~",
-    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
-}
-_DESCRIBE = {
-    ast.Attribute: "attribute access", ast.Lambda: "lambda", ast.IfExp: "conditional expression",
-    ast.ListComp: "comprehension", ast.SetComp: "comprehension", ast.DictComp: "comprehension",
-    ast.GeneratorExp: "comprehension", ast.NamedExpr: "assignment ':='", ast.Starred: "starred",
-    ast.JoinedStr: "f-string", ast.List: "list", ast.Tuple: "tuple", ast.Set: "set",
-    ast.Dict: "dict", ast.Slice: "slice", ast.Await: "await",
-}
-
-
-def _flag(cond: Any, xp: ModuleType) -> Any:
-    """A boolean as 1.0 / 0.0, so that every value in a formula is a number."""
-    return xp.where(cond, 1.0, 0.0)
-
+from lagnet.targets_vocab import (BINARY, COMPARE, CONSTANTS, DESCRIBE, FIELD, FUNCTIONS, MAX_CHARS,
+                                  MAX_DEPTH, MAX_EXPONENT, MAX_LAG, SYMBOLS,
+                                  WINDOW_FUNCTIONS, Env, Expr, flag)
+from lagnet.targets_windows import Ref
 
 class _Compiler:
     """One walk over the AST into nested closures; raises LagnetError at the first bad node."""
 
-    def __init__(self, formula: str, known: frozenset[str] | None, field: str = _FIELD):
+    def __init__(self, formula: str, known: frozenset[str] | None, field: str = FIELD):
         self.formula = formula
         self.known = known
         self.field = field
@@ -167,7 +97,7 @@ class _Compiler:
             self.fail(f"left side '{self.seg(lhs)}' at column {self.col(lhs)} must be NAME[t], "
                       "as in y[t] = 0.5*y[t-1] + x[t]")
         name = lhs.value.id
-        if name in _FUNCTIONS or name in _WINDOW_FUNCTIONS or name in _CONSTANTS or name == "t":
+        if name in FUNCTIONS or name in WINDOW_FUNCTIONS or name in CONSTANTS or name == "t":
             self.fail(f"'{name}' at column {self.col(lhs)} cannot name a recursive target: it is "
                       "a function, a constant or time")
         if self.known is not None and name in self.known:
@@ -198,7 +128,7 @@ class _Compiler:
             ast.Subscript: self._subscript, ast.Constant: self._constant,
         }.get(type(node))
         if handler is None:
-            what = _DESCRIBE.get(type(node), type(node).__name__)
+            what = DESCRIBE.get(type(node), type(node).__name__)
             hint = " — use where(c, a, b)" if isinstance(node, ast.IfExp) else ""
             self.fail(f"{what} '{self.seg(node)}' at column {self.col(node)} is not allowed{hint}")
         fn, is_constant = handler(node, depth + 1)
@@ -223,9 +153,9 @@ class _Compiler:
         constant = const is not None
         parts: list[tuple[Callable[..., Any], Expr]] = []
         for step in reversed(steps):
-            op = _BINARY.get(type(step.op))
+            op = BINARY.get(type(step.op))
             if op is None:
-                symbol = _SYMBOLS.get(type(step.op), type(step.op).__name__)
+                symbol = SYMBOLS.get(type(step.op), type(step.op).__name__)
                 hint = " (for a power write **)" if symbol == "^" else ""
                 self.fail(f"operator '{symbol}' at column {self.op_col(step.left, symbol)} "
                           f"is not allowed{hint}")
@@ -261,7 +191,7 @@ class _Compiler:
         if isinstance(node.op, ast.USub):
             fn: Expr = lambda env, xp: xp.negative(arg(env, xp))  # noqa: E731
         elif isinstance(node.op, ast.Not):
-            fn = lambda env, xp: _flag(xp.equal(arg(env, xp), 0), xp)  # noqa: E731
+            fn = lambda env, xp: flag(xp.equal(arg(env, xp), 0), xp)  # noqa: E731
         else:  # UAdd
             fn = arg
         return fn, const is not None
@@ -270,14 +200,14 @@ class _Compiler:
         if len(node.ops) > 1:
             self.fail(f"chained comparison '{self.seg(node)}' at column {self.col(node)} is not "
                       "allowed — join single comparisons with 'and'")
-        op = _COMPARE.get(type(node.ops[0]))
+        op = COMPARE.get(type(node.ops[0]))
         if op is None:
-            symbol = _SYMBOLS.get(type(node.ops[0]), type(node.ops[0]).__name__)
+            symbol = SYMBOLS.get(type(node.ops[0]), type(node.ops[0]).__name__)
             self.fail(f"operator '{symbol}' at column {self.op_col(node.left, symbol)} "
                       "is not allowed")
         left, lc = self.expr(node.left, depth)
         right, rc = self.expr(node.comparators[0], depth)
-        fn = lambda env, xp: _flag(op(xp, left(env, xp), right(env, xp)), xp)  # noqa: E731
+        fn = lambda env, xp: flag(op(xp, left(env, xp), right(env, xp)), xp)  # noqa: E731
         return fn, lc is not None and rc is not None
 
     def _boolop(self, node: ast.BoolOp, depth: int) -> tuple[Expr, bool]:
@@ -286,20 +216,20 @@ class _Compiler:
 
         def fn(env: Env, xp: ModuleType) -> Any:
             truths = [xp.not_equal(p(env, xp), 0) for p, _ in parts]
-            return _flag(functools.reduce(getattr(xp, combine), truths), xp)
+            return flag(functools.reduce(getattr(xp, combine), truths), xp)
 
         return fn, all(c is not None for _, c in parts)
 
     def _call(self, node: ast.Call, depth: int) -> tuple[Expr, bool]:
-        allowed = ", ".join(sorted({*_FUNCTIONS, *_WINDOW_FUNCTIONS}))
+        allowed = ", ".join(sorted({*FUNCTIONS, *WINDOW_FUNCTIONS}))
         if not isinstance(node.func, ast.Name):
             self.expr(node.func, depth)  # attribute access, lambda ...: fails with its own name
             self.fail(f"call of '{self.seg(node.func)}' at column {self.col(node)} is not allowed")
         name = node.func.id
         column = self.col(node)
-        if name in _WINDOW_FUNCTIONS and (name not in _FUNCTIONS or self._window_form(node)):
+        if name in WINDOW_FUNCTIONS and (name not in FUNCTIONS or self._window_form(node)):
             return self._window(node, name, depth)
-        if name not in _FUNCTIONS:
+        if name not in FUNCTIONS:
             self.fail(f"function '{name}' at column {column} is not allowed (allowed: {allowed})")
         if node.keywords:
             kw = node.keywords[0]
@@ -309,7 +239,7 @@ class _Compiler:
             if isinstance(arg, ast.Starred):
                 self.fail(f"starred argument '{self.seg(arg)}' at column {self.col(arg)} is "
                           "not allowed")
-        lo, hi, impl = _FUNCTIONS[name]
+        lo, hi, impl = FUNCTIONS[name]
         n = len(node.args)
         if n < lo or (hi is not None and n > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}"
@@ -326,7 +256,7 @@ class _Compiler:
         if len(node.args) != 2 or not isinstance(node.args[0], ast.Name):
             return False
         name = node.args[0].id
-        return name != "t" and (name not in _CONSTANTS or name in (self.known or ())
+        return name != "t" and (name not in CONSTANTS or name in (self.known or ())
                                 or name == self.rec)
 
     def _window(self, node: ast.Call, func: str, depth: int) -> tuple[Expr, bool]:
@@ -379,20 +309,20 @@ class _Compiler:
 
     def _name(self, node: ast.Name, depth: int) -> tuple[Expr, bool]:
         name, column = node.id, self.col(node)
-        if name in _CONSTANTS:
+        if name in CONSTANTS:
             self.bare_constants.append(node)
-            value = _CONSTANTS[name]
+            value = CONSTANTS[name]
             return (lambda env, xp: value), True
         if name == "t":
             self.fail(f"bare 't' at column {column} — time appears only inside an index, "
                       "as NAME[t] or NAME[t-k]")
-        if name in _FUNCTIONS:
+        if name in FUNCTIONS:
             self.fail(f"function '{name}' at column {column} must be called, as {name}(...)")
         if self.known is None or name in self.known or name == self.rec:
             self.fail(f"bare name '{name}' at column {column} — a series is read with an "
                       f"index, as {name}[t] or {name}[t-k]")
         self.fail(f"unknown name '{name}' at column {column} (series: "
-                  f"{', '.join(sorted(self.known))}; constants: {', '.join(_CONSTANTS)})")
+                  f"{', '.join(sorted(self.known))}; constants: {', '.join(CONSTANTS)})")
 
     def _subscript(self, node: ast.Subscript, depth: int) -> tuple[Expr, bool]:
         token, column = self.seg(node), self.col(node)
@@ -454,7 +384,7 @@ class Part(NamedTuple):
     name: str | None
 
 
-def compile_formula(formula: Any, known: frozenset[str] | None, field_name: str = _FIELD) -> Part:
+def compile_formula(formula: Any, known: frozenset[str] | None, field_name: str = FIELD) -> Part:
     """Compile one formula; ``known`` lists the series that exist (None: any name)."""
     if not isinstance(formula, str):
         raise LagnetError(field_name, formula, f"must be a string, got {type(formula).__name__}")

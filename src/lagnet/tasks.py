@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lagnet.config import RunConfig
 from lagnet.errors import LagnetError
-from lagnet.processes import Process, build_process
+from lagnet.processes import Process, build_process, parse_process_spec
+from lagnet.registry import task_config
 from lagnet.targets import Target, compile_target
 
 
@@ -62,9 +64,8 @@ def build_task(cfg: RunConfig, length: int | None = None,
         raise LagnetError("process", repr(process), "differs from the config's process "
                           f"{cfg.process!r}")
     target = compile_target(cfg.target.formula, process.series, init=cfg.target.init)
-    if not cfg.target.inputs:
-        raise LagnetError("target.inputs", [], "the model needs at least one input series")
-    for name in cfg.target.inputs:
+    inputs = resolve_inputs(cfg.target.inputs, process)
+    for name in inputs:
         if name not in process.series:
             raise LagnetError("target.inputs", name,
                               f"not a series of the process (it has: {', '.join(process.series)})")
@@ -90,4 +91,65 @@ def build_task(cfg: RunConfig, length: int | None = None,
     fixed = cfg.train.fixed_paths
     if fixed is not None and fixed < cfg.train.batch:
         raise LagnetError("train.fixed_paths", fixed, f"must be at least train.batch ({cfg.train.batch})")
-    return Task(process, target, tuple(cfg.target.inputs))
+    return Task(process, target, inputs)
+
+
+def resolve_inputs(inputs: tuple[str, ...] | None, process: Process) -> tuple[str, ...]:
+    """The series the model sees: ``inputs`` as given; unset, the series ``x`` where the
+    process has one, else its only observed series (GARCH's ``r``, NARMA's ``u``)."""
+    if inputs is not None:
+        if not inputs:
+            raise LagnetError("target.inputs", [], "the model needs at least one input series")
+        return tuple(inputs)
+    if "x" in process.observed:
+        return ("x",)
+    if len(process.observed) == 1:
+        return tuple(process.observed)
+    raise LagnetError("target.inputs", None,
+                      f"not set, and the process has several observed series "
+                      f"({', '.join(process.observed)}): choose with --inputs "
+                      f"{','.join(process.observed)} (or target.inputs)")
+
+
+def default_inputs_note(cfg: RunConfig, task: Task) -> str | None:
+    """A line saying which inputs were chosen, when the config left them unset and they are
+    not the plain ``x``."""
+    if cfg.target.inputs is None and task.inputs != ("x",):
+        return (f"inputs: {', '.join(task.inputs)} (the process's only observed series; "
+                "choose others with --inputs)")
+    return None
+
+
+def with_inputs(cfg: RunConfig, task: Task) -> RunConfig:
+    """``cfg`` with the inputs the task resolved written in."""
+    if cfg.target.inputs == task.inputs:
+        return cfg
+    return cfg.model_copy(update=dict(
+        target=cfg.target.model_copy(update=dict(inputs=task.inputs))))
+
+
+def simulate(process: str | None, task: str | None, paths: int, length: int,
+             seed: int = 0) -> tuple[dict[str, np.ndarray], Process, jax.Array]:
+    """Paths of a process spec, or of a named task with its target as the column(s)
+    ``target`` (``target_0``, … for several outputs; NaN where it is undefined, before its
+    lags). Returns the series by name as (N, L) arrays, the process and the key used."""
+    for field, value in (("paths", paths), ("length", length)):
+        if value <= 0:
+            raise LagnetError(field, value, "must be positive")
+    if (process is None) == (task is None):
+        raise LagnetError("process", process, "give exactly one of --process and --task")
+    target = None
+    if task is not None:
+        built = build_task(task_config(task), length=length)
+        proc, target = built.process, built.target
+    else:
+        proc = build_process(parse_process_spec(process))
+    key = jax.random.PRNGKey(seed)
+    sampled = proc.sample(key, paths, length)
+    series = {k: np.asarray(v) for k, v in sampled.items()}
+    if target is not None:
+        y, valid = (np.asarray(a) for a in target(sampled))  # (N, L, O), (L,)
+        y = np.where(valid[None, :, None], y, np.nan)
+        names = ["target"] if y.shape[2] == 1 else [f"target_{i}" for i in range(y.shape[2])]
+        series.update({n: y[..., i] for i, n in enumerate(names) if n not in series})
+    return series, proc, key

@@ -7,9 +7,9 @@
 The parts: what a finding and a remedy are (findings.py) and the checks that make them
 (checks.py), the lag oracle and the memory probe (memory.py), gradient flow through time and
 the long-horizon error (flow.py), the verdict in words (verdict.py), figures (plots.py), the
-report section (html.py) and the ``lagnet doctor`` command (command.py); records.py keeps the
-evaluations ``lagnet eval`` made, so a target that differs between training and evaluation is
-caught.
+report section (html.py); ``lagnet.records`` keeps the evaluations ``lagnet eval`` made, so a
+target that differs between training and evaluation is caught. The ``lagnet doctor`` command
+lives with the other commands, in ``lagnet.cli.doctor``.
 """
 
 from lagnet.doctor.core import Diagnosis as Diagnosis
@@ -19,8 +19,8 @@ from lagnet.doctor.core import fixed_dir as fixed_dir
 from lagnet.doctor.core import write as write
 from lagnet.doctor.findings import Finding as Finding
 from lagnet.doctor.findings import Remedy as Remedy
-from lagnet.doctor.records import read_evaluations as read_evaluations
-from lagnet.doctor.records import record_evaluation as record_evaluation
+from lagnet.records import read_evaluations as read_evaluations
+from lagnet.records import record_evaluation as record_evaluation
 from lagnet.doctor.verdict import lines as verdict_lines
 
 __all__ = ["Diagnosis", "Finding", "Remedy", "diagnose", "fix", "fixed_dir",

@@ -14,11 +14,11 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from lagnet.config import GRADIENT_MODELS, TrainConfig
+from lagnet.config import TrainConfig
 from lagnet.doctor.findings import PRIORITY, Facts, Finding, Remedy, power_of_ten
-from lagnet.doctor.records import formula_text
+from lagnet.models import family
+from lagnet.targets import formula_text
 
-RECURRENT = ("rnn", "gru", "lstm", "lru")
 FEW_STEPS = 500  # fewer gradient steps than this, not stopped by a plateau: too few
 STILL_FALLING = 0.02  # the last quarter of training removed ≥ 2% of the error at stake
 
@@ -64,46 +64,31 @@ def no_memory(f: Facts) -> Optional[Finding]:
 
 
 def receptive_field(model) -> Optional[int]:
-    """Inputs a model of this config sees at each step (None: unbounded, a recurrence). A
-    window or NARX left unset looks back the formula's largest lag (``Task.memory_hint``),
-    so it is never short on a formula of the inputs; on a latent or recursive target it looks
-    back 10 steps (``models.default_window``)."""
-    if model.kind in ("window", "narx"):
-        return model.window
-    if model.kind == "tcn":
-        return 1 + 2 * (model.tcn_kernel - 1) * (2 ** model.num_layers - 1)
-    if model.kind == "transformer":  # each layer attends to t-context+1 … t
-        return 1 + model.num_layers * (model.context - 1)
-    return None
+    """Inputs a model of this config sees at each step (None: unbounded, a recurrence), as its
+    family declares. A window or NARX left unset looks back the formula's largest lag
+    (``Task.memory_hint``), so it is never short on a formula of the inputs; on a latent or
+    recursive target it looks back 10 steps (``models.family.default_window``)."""
+    return family(model.kind).reach(model)
 
 
 def short_field(f: Facts) -> Optional[Finding]:
     m, rf, lag = f.cfg.model, receptive_field(f.cfg.model), f.target.max_lag
-    if rf is None or rf > lag:
+    fam = family(m.kind)
+    if rf is None or rf > lag or fam.widen is None:
         return None
     need = lag + 1
-    if m.kind == "tcn":
-        layers = next(n for n in range(1, 30)
-                      if 1 + 2 * (m.tcn_kernel - 1) * (2 ** n - 1) >= need)
-        fix = Remedy(f"more dilated blocks: model.layers = {layers}", {"model.layers": layers})
-        setting = f"{m.num_layers} blocks of kernel {m.tcn_kernel}"
-    elif m.kind == "transformer":
-        context = -(-(need - 1) // m.num_layers) + 1
-        fix = Remedy(f"a longer context: model.context = {context}", {"model.context": context})
-        setting = f"{m.num_layers} layers of model.context = {m.context}"
-    else:
-        fix = Remedy(f"window ≥ {need}: model.window = {need}", {"model.window": need})
-        setting = f"model.window = {m.window}"
+    setting, text, overrides = fam.widen(m, need)
     return Finding(
         "receptive_field", "cause",
         f"The model sees only the last {rf} input(s) ({setting}), but the target reads "
         f"{lag} steps back: it needs the last {need}. Memory longer than the receptive field "
         "cannot be learned by any amount of training.",
-        [fix, Remedy("a recurrent model: model.kind = gru", {"model.kind": "gru"})])
+        [Remedy(text, overrides), Remedy("a recurrent model: model.kind = gru",
+                                         {"model.kind": "gru"})])
 
 
 def unnormalised(f: Facts) -> Optional[Finding]:
-    if f.cfg.model.normalize or f.cfg.model.kind not in GRADIENT_MODELS:
+    if f.cfg.model.normalize or not family(f.cfg.model.kind).trained:
         return None
     bad = []
     if not 0.1 <= f.y_std <= 10 or abs(f.y_mean) > 10 * max(f.y_std, 1.0):
@@ -132,7 +117,7 @@ def _flow_remedies(f: Facts, h: int) -> list[Remedy]:
 
 
 def gradient_flow(f: Facts) -> Optional[Finding]:
-    if f.cfg.model.kind not in RECURRENT or f.learned or f.memory_r2 is None:
+    if not family(f.cfg.model.kind).recurrent or f.learned or f.memory_r2 is None:
         return None
     h = f.memory or 1
     init, trained = f.flow_init, f.flow_trained
@@ -159,10 +144,7 @@ def gradient_flow(f: Facts) -> Optional[Finding]:
 
 def linear_head(f: Facts) -> Optional[Finding]:
     m = f.cfg.model
-    if m.kind not in ("rnn", "gru", "lstm"):
-        return None
-    saturating = m.kind != "rnn" or m.activation == "tanh"
-    if not saturating or (m.head and m.head_activation != "identity"):
+    if not family(m.kind).saturating(m) or (m.head and m.head_activation != "identity"):
         return None
     what = "linear (model.head = [])" if not m.head else "without a nonlinearity"
     return Finding(
@@ -177,7 +159,7 @@ def linear_head(f: Facts) -> Optional[Finding]:
 
 def short_sequence(f: Facts) -> Optional[Finding]:
     length, warmup = f.cfg.train.length, f.target.warmup
-    washout = f.cfg.model.washout if f.cfg.model.kind == "esn" else 0
+    washout = getattr(f.cfg.model, "washout", 0)  # steps a reservoir's read-out skips
     need = warmup + washout
     if length - need >= 0.25 * length and length > need:
         return None
@@ -192,7 +174,7 @@ def short_sequence(f: Facts) -> Optional[Finding]:
 
 
 def optimiser(f: Facts) -> Optional[Finding]:
-    if f.cfg.model.kind not in GRADIENT_MODELS:
+    if not family(f.cfg.model.kind).trained:
         return None
     tc, default = f.cfg.train, TrainConfig()
     info = f.metrics.get("train") or {}
@@ -226,7 +208,7 @@ def still_falling(history: dict, scale: float) -> bool:
 
 def too_few_steps(f: Facts) -> Optional[Finding]:
     info = f.metrics.get("train") or {}
-    if f.cfg.model.kind not in GRADIENT_MODELS or info.get("stopped") not in ("steps",
+    if not family(f.cfg.model.kind).trained or info.get("stopped") not in ("steps",
                                                                               "max_seconds"):
         return None
     base = (f.metrics.get("baselines") or {}).get("memoryless") or {}
@@ -300,21 +282,9 @@ def capacity(found: list[Finding], f: Facts) -> Optional[Finding]:
     """The fallback when the past was not learned and nothing above explains it."""
     if f.learned or f.memory_r2 is None or any(x.severity != "note" for x in found):
         return None
-    m, tc = f.cfg.model, f.cfg.train
-    if m.kind == "esn":
-        remedies = [Remedy(f"a larger reservoir: model.reservoir = {2 * m.reservoir}",
-                           {"model.reservoir": 2 * m.reservoir})]
-    elif m.kind == "narx":
-        degree = min(m.narx_degree + 1, 5)
-        remedies = [Remedy(f"more and higher terms: model.narx_terms = {2 * m.narx_terms}, "
-                           f"model.narx_degree = {degree}",
-                           {"model.narx_terms": 2 * m.narx_terms, "model.narx_degree": degree})]
-    elif m.kind in GRADIENT_MODELS:
-        remedies = [Remedy(f"a wider model trained longer: model.hidden = {2 * m.hidden}, "
-                           f"train.steps = {2 * tc.steps}",
-                           {"model.hidden": 2 * m.hidden, "train.steps": 2 * tc.steps})]
-    else:
-        remedies = []
+    m = f.cfg.model
+    grow = family(m.kind).grow
+    remedies = [Remedy(*grow(m, f.cfg.train))] if grow is not None else []
     return Finding(
         "capacity", "warning",
         "No configuration problem explains it: the model may be too small or trained too "

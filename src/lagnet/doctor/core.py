@@ -29,16 +29,21 @@ from typing import Any, Optional
 import jax
 import numpy as np
 
-from lagnet.config import GRADIENT_MODELS, RunConfig, make_config
+from lagnet.config import RunConfig, merge
+from lagnet.evaluation import per_step_mse
+from lagnet.models import Normalised, batched, build_net, family, predict_batched
+from lagnet.runs import check_out_dir, load, run
+from lagnet.samples import run_keys
+from lagnet.tasks import build_task
 from lagnet.doctor import checks
 from lagnet.doctor import findings as fnd
 from lagnet.doctor import flow, memory
-from lagnet.doctor.records import finite_json, formula_text, read_evaluations
+from lagnet.records import finite_json, read_evaluations
+from lagnet.targets import formula_text
 from lagnet.doctor.verdict import compose
 
 DOCTOR_JSON = "doctor.json"
 KMAX_CAP = 96  # the oracle's longest look-back (its cost grows with the lags' count)
-FINITE_REACH = ("window", "tcn", "transformer", "narx")
 
 
 @dataclass(frozen=True)
@@ -69,20 +74,8 @@ class Diagnosis:
     _oracle_test: Any = field(default=None, repr=False)  # (x_test, y_test, t0)
 
 
-def _batched(fn, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    """fn over x (N, L, C) in batches of one shape: the last is padded with zeros rather than
-    compiled again for its own size."""
-    size = min(batch, x.shape[0])
-    pad = -x.shape[0] % size
-    xp = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)]) if pad else x
-    out = [np.asarray(fn(xp[i:i + size])) for i in range(0, xp.shape[0], size)]
-    return np.concatenate(out, axis=0)[: x.shape[0]]
-
-
 def _predict(model, x: np.ndarray) -> np.ndarray:
-    from lagnet.models import predict
-
-    return _batched(lambda xb: predict(model, xb), x)
+    return predict_batched(model, x, batch=512, pad=True)
 
 
 def _model_mse(model, x: np.ndarray, y: np.ndarray, t0: int) -> float:
@@ -99,11 +92,6 @@ def _true_lag(cfg: RunConfig, target) -> Optional[int]:
 
 def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) -> Diagnosis:
     """Every diagnostic on the run in ``run_dir``; nothing is written (see :func:`write`)."""
-    from lagnet.models import Normalised, build_net
-    from lagnet.runs import load
-    from lagnet.tasks import build_task
-    from lagnet.training import run_keys
-
     run_dir = Path(run_dir)
     r = load(run_dir)
     cfg, model, budget = r.config, r.model, QUICK if quick else FULL
@@ -137,20 +125,20 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
     needed = memory.needed_memory(ks, oracle)
 
     # Memory probe.
-    state_fn, skipped = memory.state_function(model, cfg.model.kind)
+    state_fn, skipped = memory.state_function(model, family(cfg.model.kind))
     probe = dict(k=ks, r2=None, skipped=skipped or None)
     if state_fn is not None:
-        probe["r2"] = memory.memory_probe(_batched(state_fn, x_fit), x_fit,
-                                          _batched(state_fn, x_test), x_test, ks, t0)
+        probe["r2"] = memory.memory_probe(batched(state_fn, x_fit, batch=512, pad=True), x_fit,
+                                          batched(state_fn, x_test, batch=512, pad=True), x_test, ks, t0)
 
     # Gradient flow through time, after training and at initialisation.
     kg = min(big - 1, max(kmax, 10))
     xg = x_test[:budget.grad_paths]
     horizon = true_lag if true_lag else max(needed, 1)
-    finite = cfg.model.kind in FINITE_REACH
+    finite = family(cfg.model.kind).finite_reach
     g_trained = flow.sensitivity_by_lag(model, xg, kg, budget.grad_ends)
     g_init = None
-    if cfg.model.kind in GRADIENT_MODELS:
+    if family(cfg.model.kind).trained:
         net = build_net(cfg.model, task.c_in, task.c_out, run_keys(cfg.seed)[0],
                         max_lag=task.memory_hint)
         init = Normalised(net, model.x_mean, model.x_std, model.y_mean, model.y_std)
@@ -159,8 +147,6 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
     flow_init = flow.flow_summary(g_init, horizon, finite) if g_init is not None else None
 
     # Error per step over a long horizon.
-    from lagnet.evaluation import per_step_mse
-
     xl, yl, vl = xs[2 * n:, :long_len], ys[2 * n:, :long_len], vs[:long_len]
     steps = per_step_mse(yl, _predict(model, xl), vl)
     horizon_info = flow.horizon_summary(steps, length, max(1, length // 10))
@@ -228,15 +214,9 @@ def fixed_dir(run_dir: str | os.PathLike) -> Path:
 
 
 def fixed_config(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    """``cfg`` with dotted-path ``overrides`` applied (validated like any config)."""
-    data = cfg.model_dump()
-    for dotted, value in overrides.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return make_config(data)
+    """``cfg`` with dotted-path ``overrides`` applied (validated like any config; a remedy that
+    changes the family keeps the settings the new family has)."""
+    return merge(cfg, overrides)[0]
 
 
 def _summary(metrics: dict, effective: Optional[int]) -> dict:
@@ -249,8 +229,6 @@ def fix(d: Diagnosis, out: str | os.PathLike | None = None, callbacks=()) -> Opt
     """Train once more with the diagnosis's suggested changes into ``out`` (default
     ``<run>-fixed``) and record before/after in ``d.doc["fix"]``. None when nothing is
     suggested."""
-    from lagnet.runs import check_out_dir, run
-
     overrides = d.doc["overrides"]
     if not overrides:
         return None

@@ -26,8 +26,6 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 import equinox as eqx
-import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy.interpolate import BSpline
 
@@ -142,28 +140,20 @@ def needed_memory(ks: Sequence[int], oracle_mse: Sequence[float], share: float =
 
 
 # ----------------------------------------------------------------------------- memory probe
-def state_function(model, kind: str) -> tuple[Optional[Callable], str]:
+def state_function(model, fam) -> tuple[Optional[Callable], str]:
     """A function x (N, L, C) in the user's units -> hidden states (N, L, H), or None and the
-    reason there is none. Recurrent networks give every layer's h side by side; a reservoir
-    its states; feed-forward families (window, tcn, transformer, narx) hold no state."""
-    from lagnet.models.rnn import RecurrentNet
-
-    net = model.net
-    if isinstance(net, RecurrentNet):
-        def states(x):
-            h, hs = model.normalise_x(x), []
-            for layer in net.layers:
-                h = layer(h)  # (N, L, H)
-                hs.append(h)
-            return jnp.concatenate(hs, axis=-1)  # (N, L, layers·H)
-    elif callable(getattr(net, "states", None)):
-        def states(x):
-            return net.states(model.normalise_x(x))  # (N, L, H)
-    elif kind == "lru":
-        return None, "an lru model does not expose its hidden states to a probe"
-    else:
-        return None, (f"a {kind} model has no recurrent hidden state: its output at t is a "
+    reason there is none: the states the family ``fam`` declares (a recurrent network's every
+    layer side by side, a reservoir's units); feed-forward families hold no state."""
+    if fam.states is None:
+        if fam.recurrent:
+            return None, f"a {fam.kind} model does not expose its hidden states to a probe"
+        return None, (f"a {fam.kind} model has no recurrent hidden state: its output at t is a "
                       "function of a fixed stretch of inputs, so there is no state to probe")
+    net = model.net
+
+    def states(x):
+        return fam.states(net, model.normalise_x(x))  # (N, L, H)
+
     return eqx.filter_jit(states), ""
 
 

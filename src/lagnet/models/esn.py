@@ -15,7 +15,7 @@ Legend: N paths, L time steps, C channels, H reservoir units, O outputs, F = C +
 
 Example::
 
-    >>> net = draw_reservoir(ModelConfig(kind="esn", reservoir=50), 1, 1, jax.random.PRNGKey(0))
+    >>> net = draw_reservoir(ESNConfig(reservoir=50), 1, 1, jax.random.PRNGKey(0))
     >>> net, info = fit_readout(net, x, y, valid, ridge=1e-6, washout=20, chunk=128)
     >>> net(x).shape                                   # x (N, L, 1) -> (N, L, 1)
 """
@@ -23,25 +23,39 @@ Example::
 from __future__ import annotations
 
 import warnings
-from typing import ClassVar
+from typing import Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
+from pydantic import Field
 
-from lagnet.config import ModelConfig
 from lagnet.errors import LagnetError
 from lagnet.models.base import SequenceNet
-from lagnet.models.rnn import host_rng
+from lagnet.models.family import FAMILIES, Family, FitData, ModelConfig
+from lagnet.models.layers import host_rng
+
+
+class ESNConfig(ModelConfig):
+    """A reservoir of ``reservoir`` units, ``spectral_radius``, ``leak``, ``input_scaling`` and
+    ``density``; a ridge read-out with penalty ``ridge``, the first ``washout`` steps skipped."""
+
+    kind: Literal["esn"] = "esn"
+    reservoir: int = Field(500, gt=0)
+    spectral_radius: float = Field(0.9, gt=0)
+    leak: float = Field(1.0, gt=0, le=1)
+    input_scaling: float = Field(1.0, gt=0)
+    density: float = Field(0.1, gt=0, le=1)
+    ridge: float = Field(1e-6, ge=0)
+    washout: int = Field(50, ge=0)
 
 
 class ESN(SequenceNet):
     """A leaky tanh reservoir with a linear read-out of the current input and state:
     (N, L, C) -> (N, L, O). Make one with :func:`draw_reservoir`, then :func:`fit_readout`."""
 
-    KIND: ClassVar[str] = "esn"
     w_in: jax.Array  # (1 + C, H): the bias row, then one row per input channel
     w: jax.Array  # (H, H), spectral radius ``spectral_radius``
     w_out: jax.Array  # (C + H, O)
@@ -92,7 +106,7 @@ class ESN(SequenceNet):
         return {}
 
 
-def draw_reservoir(cfg: ModelConfig, c_in: int, c_out: int, key: jax.Array) -> ESN:
+def draw_reservoir(cfg: ESNConfig, c_in: int, c_out: int, key: jax.Array) -> ESN:
     """A reservoir for ``cfg`` with a zero read-out. The spectral radius is set from W's
     eigenvalues computed on the host (NumPy), in float64."""
     rng = host_rng(key)
@@ -110,7 +124,7 @@ def draw_reservoir(cfg: ModelConfig, c_in: int, c_out: int, key: jax.Array) -> E
                b_out=jnp.zeros((c_out,), jnp.float32), leak=float(cfg.leak))
 
 
-def skeleton(cfg: ModelConfig, c_in: int, c_out: int, structure: dict) -> ESN:
+def skeleton(cfg: ESNConfig, c_in: int, c_out: int, structure: dict) -> ESN:
     """An ESN of the right shapes with zero weights, to load saved tensors into."""
     h = cfg.reservoir
     z = lambda *shape: jnp.zeros(shape, jnp.float32)  # noqa: E731
@@ -185,3 +199,18 @@ def fit_readout(net: ESN, x, y, valid, *, ridge: float, washout: int,
                       (jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32)))
     return net, dict(rows=rows, features=f, reservoir=int(net.w.shape[0]),
                      train_mse=float(max(sse.sum(), 0.0)) / (rows * o))
+
+
+def _fit(cfg: ESNConfig, data: FitData) -> tuple[ESN, dict]:
+    net = draw_reservoir(cfg, data.x.shape[2], data.y.shape[2], data.key)
+    net, details = fit_readout(net, data.x, data.y, data.valid, ridge=cfg.ridge,
+                               washout=cfg.washout, chunk=data.batch)
+    return net, dict(details, ridge=cfg.ridge, washout=cfg.washout)
+
+
+FAMILIES.register(Family(
+    kind="esn", config=ESNConfig, summary="echo state network, ridge read-out in closed form",
+    fit=_fit, skeleton=skeleton, states=lambda net, x: net.states(x),
+    grow=lambda cfg, train: (f"a larger reservoir: model.reservoir = {2 * cfg.reservoir}",
+                             {"model.reservoir": 2 * cfg.reservoir}),
+    examples={"esn": dict(reservoir=30, density=0.5, washout=3, ridge=1e-4)}))

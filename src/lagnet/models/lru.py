@@ -28,16 +28,18 @@ Legend: N paths, L time steps, C channels, H model width, P state size, O output
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from pydantic import Field
 
-from lagnet.config import ModelConfig
 from lagnet.errors import LagnetError
 from lagnet.models.base import SequenceNet, read_out, step_blocks
-from lagnet.models.rnn import MLPHead, _uniform, host_rng
+from lagnet.models.family import FAMILIES, Family, NetConfig, grow_net
+from lagnet.models.layers import MLPHead, host_rng, uniform
 
 
 def _normal(rng: np.random.Generator, shape, std: float) -> jax.Array:
@@ -182,8 +184,8 @@ class LRUBlock(eqx.Module):
         self.norm = LayerNorm(width)
         self.lru = LRU(width, state, r_min, r_max, rng=rng)
         bound = 1.0 / math.sqrt(width)
-        self.w_glu = _uniform(rng, (width, 2 * width), bound)
-        self.b_glu = _uniform(rng, (2 * width,), bound)
+        self.w_glu = uniform(rng, (width, 2 * width), bound)
+        self.b_glu = uniform(rng, (2 * width,), bound)
 
     def _mix(self, h: jax.Array, y: jax.Array) -> jax.Array:
         value, gate = jnp.split(jax.nn.gelu(y) @ self.w_glu + self.b_glu, 2, axis=-1)
@@ -197,11 +199,22 @@ class LRUBlock(eqx.Module):
         return self._mix(h_t, y_t), state
 
 
+class LRUConfig(NetConfig):
+    """Linear recurrent units: ``layers`` blocks of width ``hidden``, state size ``lru_state``,
+    eigenvalue moduli initialised in [``lru_r_min``, ``lru_r_max``]."""
+
+    DEFAULT_LAYERS: ClassVar[int] = 2
+    kind: Literal["lru"] = "lru"
+    lru_state: int = Field(64, gt=0)
+    lru_r_min: float = Field(0.5, ge=0, lt=1)
+    lru_r_max: float = Field(0.99, gt=0, lt=1)
+
+
 class LRUNet(SequenceNet):
     """A linear encoder C -> ``hidden``, ``layers`` LRU blocks of state size ``lru_state``, and
     an MLP head (reading [h_t, x_t] with ``skip``).
 
-    >>> net = LRUNet(ModelConfig(kind="lru", hidden=8, lru_state=16), 1, 1,
+    >>> net = LRUNet(LRUConfig(hidden=8, lru_state=16), 1, 1,
     ...              key=jax.random.PRNGKey(0))
     >>> net(jnp.zeros((4, 10, 1))).shape
     (4, 10, 1)
@@ -213,14 +226,14 @@ class LRUNet(SequenceNet):
     head: MLPHead
     skip: bool = eqx.field(static=True)
 
-    def __init__(self, cfg: ModelConfig, c_in: int, c_out: int, *, key):
+    def __init__(self, cfg: LRUConfig, c_in: int, c_out: int, *, key):
         if cfg.lru_r_min > cfg.lru_r_max:
             raise LagnetError("model.lru_r_min", cfg.lru_r_min,
                               f"must not exceed model.lru_r_max ({cfg.lru_r_max})")
         rng = host_rng(key)
         bound = 1.0 / math.sqrt(c_in)
-        self.w_in = _uniform(rng, (c_in, cfg.hidden), bound)
-        self.b_in = _uniform(rng, (cfg.hidden,), bound)
+        self.w_in = uniform(rng, (c_in, cfg.hidden), bound)
+        self.b_in = uniform(rng, (cfg.hidden,), bound)
         self.blocks = tuple(
             LRUBlock(cfg.hidden, cfg.lru_state, cfg.lru_r_min, cfg.lru_r_max, rng=rng)
             for _ in range(cfg.num_layers)
@@ -244,3 +257,9 @@ class LRUNet(SequenceNet):
         """x_t (N, C) -> y_t (N, O), new state (a pair of (N, P) per block)."""
         h, new = step_blocks(self.blocks, x_t @ self.w_in + self.b_in, state)
         return read_out(self.head, h, x_t, self.skip), new
+
+
+FAMILIES.register(Family(
+    kind="lru", config=LRUConfig, summary="linear recurrent units (Orvieto et al. 2023)",
+    build=lambda cfg, c_in, c_out, key, max_lag=None: LRUNet(cfg, c_in, c_out, key=key),
+    recurrent=True, grow=grow_net, examples={"lru": dict(hidden=8, lru_state=8)}))

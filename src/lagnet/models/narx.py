@@ -28,16 +28,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import ClassVar, Sequence
+from typing import Literal, Optional, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from pydantic import Field
 
-from lagnet.config import ModelConfig
 from lagnet.errors import LagnetError
 from lagnet.models.base import SequenceNet
+from lagnet.models.family import FAMILIES, Family, FitData, ModelConfig, default_window, widen_window
 
 MAX_CANDIDATES = 20_000  # more candidate terms than this is a sign of a mis-set degree/window
 MAX_CELLS = 2 ** 25  # rows × candidates held in float64 at once (256 MiB); rows are capped
@@ -50,11 +51,22 @@ def lagged(x, window: int, xp=jnp):
     return xp.concatenate(cols, axis=2)  # (N, L, K·C)
 
 
+class NARXConfig(ModelConfig):
+    """Polynomial terms of degree ≤ ``narx_degree`` in the last ``window`` lags (None = the
+    largest lag + 1), chosen by forward orthogonal regression, at most ``narx_terms`` terms,
+    stopping when the unexplained share of variance falls below ``narx_tol``."""
+
+    kind: Literal["narx"] = "narx"
+    window: Optional[int] = Field(None, gt=0, le=10_000)
+    narx_degree: int = Field(2, ge=1, le=5)
+    narx_terms: int = Field(20, gt=0)
+    narx_tol: float = Field(1e-12, ge=0)
+
+
 class NARX(SequenceNet):
     """A sparse polynomial in the last ``window`` inputs: (N, L, C) -> (N, L, O).
     Make one with :func:`fit_narx`."""
 
-    KIND: ClassVar[str] = "narx"
     exponents: jax.Array  # (T, V) int32: term j is Π_v z_v ** exponents[j, v]
     coef: jax.Array  # (T, O) float32
     rms: jax.Array  # (T,) float32: each term's root mean square on the training data
@@ -140,7 +152,7 @@ class NARX(SequenceNet):
         return text
 
 
-def skeleton(cfg: ModelConfig, c_in: int, c_out: int, structure: dict) -> NARX:
+def skeleton(cfg: NARXConfig, c_in: int, c_out: int, structure: dict) -> NARX:
     """A NARX of the saved shapes with zero weights, to load saved tensors into."""
     t, window = int(structure["terms"]), int(structure["window"])
     return NARX(exponents=jnp.zeros((t, c_in * window), jnp.int32),
@@ -245,3 +257,25 @@ def fit_narx(x, y, valid, *, window: int, degree: int, max_terms: int,
     mse = float(np.mean(resid ** 2))
     return net, dict(rows=rows, candidate_terms=k, terms=len(chosen), train_mse=mse,
                      unexplained=mse / var if var > 0 else 0.0)
+
+
+def _fit(cfg: NARXConfig, data: FitData) -> tuple[NARX, dict]:
+    window = default_window(cfg, data.memory_hint)
+    net, details = fit_narx(data.x, data.y, data.valid, window=window, degree=cfg.narx_degree,
+                            max_terms=cfg.narx_terms, tol=cfg.narx_tol)
+    return net, dict(details, window=window, formula=net.formula(data.inputs))
+
+
+def _grow(cfg: NARXConfig, train) -> tuple[str, dict]:
+    degree = min(cfg.narx_degree + 1, 5)
+    return (f"more and higher terms: model.narx_terms = {2 * cfg.narx_terms}, "
+            f"model.narx_degree = {degree}",
+            {"model.narx_terms": 2 * cfg.narx_terms, "model.narx_degree": degree})
+
+
+FAMILIES.register(Family(
+    kind="narx", config=NARXConfig, summary="sparse polynomial NARX, chosen by FROLS",
+    fit=_fit, skeleton=skeleton, raw_units=True, reach=lambda cfg: cfg.window, grow=_grow,
+    widen=widen_window,
+    # window 4: x at t = 0 reaches the output at t = 3, as the contract's memory test asks
+    examples={"narx": dict(window=4, narx_terms=8)}))

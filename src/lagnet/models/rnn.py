@@ -10,7 +10,7 @@ Legend: N paths, L time steps, C channels, H hidden units, O outputs.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Literal
 
 import equinox as eqx
 import jax
@@ -18,26 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from lagnet.models.base import SequenceNet, read_out
-
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "silu": jax.nn.silu,
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
-    "gelu": jax.nn.gelu,
-    "identity": lambda v: v,
-}
+from lagnet.models.family import FAMILIES, Family, NetConfig, grow_net
+from lagnet.models.layers import ACTIVATIONS, MLPHead, host_rng, uniform
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-
-
-def _uniform(rng: np.random.Generator, shape, bound):
-    return jnp.asarray(rng.uniform(-bound, bound, shape), jnp.float32)
-
-
-def host_rng(key: jax.Array) -> np.random.Generator:
-    """A NumPy generator seeded by a JAX key. Initialisation draws on the host: drawing each
-    weight with jax.random compiles one kernel per shape (measured 2.4 s for a GRU, 0.1 s so)."""
-    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
 
 
 class RecurrentLayer(eqx.Module):
@@ -55,10 +39,10 @@ class RecurrentLayer(eqx.Module):
                  rng: np.random.Generator):
         g = GATES[kind] * hidden
         bound = 1.0 / math.sqrt(hidden)
-        self.w_ih = _uniform(rng, (c_in, g), bound)
-        self.w_hh = _uniform(rng, (hidden, g), bound)
-        self.b_ih = _uniform(rng, (g,), bound)
-        self.b_hh = _uniform(rng, (g,), bound)
+        self.w_ih = uniform(rng, (c_in, g), bound)
+        self.w_hh = uniform(rng, (hidden, g), bound)
+        self.b_ih = uniform(rng, (g,), bound)
+        self.b_hh = uniform(rng, (g,), bound)
         self.kind = kind
         self.activation = activation
 
@@ -102,32 +86,6 @@ class RecurrentLayer(eqx.Module):
         return self.cell(state, x_t @ self.w_ih + self.b_ih)
 
 
-class MLPHead(eqx.Module):
-    """Per-time-step MLP: (..., H) -> (..., O). Hidden ``widths`` with ``activation``;
-    an empty ``widths`` is a linear read-out."""
-
-    weights: tuple[jax.Array, ...]
-    biases: tuple[jax.Array, ...]
-    activation: str = eqx.field(static=True)
-
-    def __init__(self, c_in: int, widths: Sequence[int], c_out: int, activation: str, *,
-                 rng: np.random.Generator):
-        sizes = [c_in, *widths, c_out]
-        ws, bs = [], []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(a)
-            ws.append(_uniform(rng, (a, b), bound))
-            bs.append(_uniform(rng, (b,), bound))
-        self.weights, self.biases = tuple(ws), tuple(bs)
-        self.activation = activation
-
-    def __call__(self, h: jax.Array) -> jax.Array:
-        act = ACTIVATIONS[self.activation]
-        for w, b in zip(self.weights[:-1], self.biases[:-1]):
-            h = act(h @ w + b)
-        return h @ self.weights[-1] + self.biases[-1]
-
-
 class RecurrentNet(SequenceNet):
     """Stacked recurrent layers and an MLP head: (N, L, C) -> (N, L, O).
 
@@ -168,3 +126,54 @@ class RecurrentNet(SequenceNet):
             s, h = layer.step(h, s)
             new.append(s)
         return read_out(self.head, h, x_t, self.skip), tuple(new)
+
+
+# ----------------------------------------------------------------------------- the families
+class ElmanConfig(NetConfig):
+    """An Elman network: h_t = ``activation``(W x_t + U h_{t-1} + b)."""
+
+    kind: Literal["rnn"] = "rnn"
+    activation: Literal["tanh", "relu"] = "tanh"
+
+
+class GRUConfig(NetConfig):
+    """A GRU encoder (Cho et al. 2014)."""
+
+    kind: Literal["gru"] = "gru"
+
+
+class LSTMConfig(NetConfig):
+    """An LSTM encoder (Hochreiter & Schmidhuber 1997)."""
+
+    kind: Literal["lstm"] = "lstm"
+
+
+def _build(cfg, c_in: int, c_out: int, key: jax.Array, max_lag=None) -> RecurrentNet:
+    return RecurrentNet(cfg.kind, c_in, c_out, cfg.hidden, cfg.num_layers,
+                        getattr(cfg, "activation", "tanh"), cfg.head, cfg.head_activation,
+                        cfg.skip, key=key)
+
+
+def _states(net: RecurrentNet, x: jax.Array) -> jax.Array:
+    """Every layer's h side by side: (N, L, layers·H)."""
+    h, hs = x, []
+    for layer in net.layers:
+        h = layer(h)  # (N, L, H)
+        hs.append(h)
+    return jnp.concatenate(hs, axis=-1)
+
+
+for _config, _summary, _examples, _bench in [
+    (ElmanConfig, "Elman RNN (tanh or relu)", {
+        # the forum's Elman network: tanh, identity head, no skip
+        "forum": dict(hidden=10, head=(20,), head_activation="identity", skip=False),
+        "rnn-relu": dict(hidden=6, activation="relu")}, False),
+    (GRUConfig, "GRU, the reference recurrent network", {
+        "gru": dict(hidden=6), "gru-2layers-noskip": dict(hidden=5, layers=2, skip=False)}, True),
+    (LSTMConfig, "LSTM", {"lstm-linear-head": dict(hidden=6, head=())}, True),
+]:
+    FAMILIES.register(Family(kind=_config.model_fields["kind"].default, config=_config,
+                             summary=_summary, build=_build, recurrent=True, states=_states,
+                             grow=grow_net,
+                             saturating=lambda cfg: getattr(cfg, "activation", "tanh") == "tanh",
+                             examples=_examples, in_bench=_bench))

@@ -16,15 +16,17 @@ Legend: N paths, L time steps, C channels, H hidden channels, O outputs, K kerne
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from pydantic import Field
 
-from lagnet.config import ModelConfig
 from lagnet.models.base import SequenceNet, read_out, step_blocks
-from lagnet.models.rnn import MLPHead, _uniform, host_rng
+from lagnet.models.family import FAMILIES, Family, NetConfig, grow_net
+from lagnet.models.layers import MLPHead, host_rng, uniform
 
 
 class CausalConv(eqx.Module):
@@ -39,8 +41,8 @@ class CausalConv(eqx.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, dilation: int, *,
                  rng: np.random.Generator):
         bound = 1.0 / math.sqrt(kernel * c_in)
-        self.weight = _uniform(rng, (kernel * c_in, c_out), bound)
-        self.bias = _uniform(rng, (c_out,), bound)
+        self.weight = uniform(rng, (kernel * c_in, c_out), bound)
+        self.bias = uniform(rng, (c_out,), bound)
         self.kernel, self.dilation = kernel, dilation
 
     @property
@@ -98,6 +100,28 @@ class TemporalBlock(eqx.Module):
         return jax.nn.relu(self._residual(x_t) + jax.nn.relu(h)), (b1, b2)
 
 
+class TCNConfig(NetConfig):
+    """Causal dilated convolutions of kernel ``tcn_kernel``, dilations 1, 2, 4, … over
+    ``layers`` residual blocks of ``hidden`` channels (receptive field
+    1 + 2·(kernel-1)·(2**layers - 1))."""
+
+    DEFAULT_LAYERS: ClassVar[int] = 4
+    kind: Literal["tcn"] = "tcn"
+    tcn_kernel: int = Field(3, ge=2)
+
+
+def reach(cfg: TCNConfig, layers: int | None = None) -> int:
+    """Inputs an output sees with ``layers`` blocks (default: the config's)."""
+    n = cfg.num_layers if layers is None else layers
+    return 1 + 2 * (cfg.tcn_kernel - 1) * (2 ** n - 1)
+
+
+def _widen(cfg: TCNConfig, need: int) -> tuple[str, str, dict]:
+    layers = next(n for n in range(1, 30) if reach(cfg, n) >= need)
+    return (f"{cfg.num_layers} blocks of kernel {cfg.tcn_kernel}",
+            f"more dilated blocks: model.layers = {layers}", {"model.layers": layers})
+
+
 class TCN(SequenceNet):
     """``layers`` temporal blocks of ``hidden`` channels, dilations 1, 2, 4, …, kernel
     ``tcn_kernel``, then an MLP head (reading [h_t, x_t] with ``skip``).
@@ -105,7 +129,7 @@ class TCN(SequenceNet):
     Output t depends on inputs t-RF+1 … t, RF = ``receptive_field`` = 1 + 2·(K-1)·(2**layers - 1)
     (two convolutions per block). Streaming keeps each convolution's last (K-1)·d inputs.
 
-    >>> net = TCN(ModelConfig(kind="tcn", layers=3), 1, 1, key=jax.random.PRNGKey(0))
+    >>> net = TCN(TCNConfig(layers=3), 1, 1, key=jax.random.PRNGKey(0))
     >>> net.receptive_field, net(jnp.zeros((4, 10, 1))).shape
     (29, (4, 10, 1))
     """
@@ -114,7 +138,7 @@ class TCN(SequenceNet):
     head: MLPHead
     skip: bool = eqx.field(static=True)
 
-    def __init__(self, cfg: ModelConfig, c_in: int, c_out: int, *, key):
+    def __init__(self, cfg: TCNConfig, c_in: int, c_out: int, *, key):
         rng = host_rng(key)
         self.blocks = tuple(
             TemporalBlock(c_in if i == 0 else cfg.hidden, cfg.hidden, cfg.tcn_kernel, 2 ** i,
@@ -144,3 +168,9 @@ class TCN(SequenceNet):
         """x_t (N, C) -> y_t (N, O), new state."""
         h, new = step_blocks(self.blocks, x_t, state)
         return read_out(self.head, h, x_t, self.skip), new
+
+
+FAMILIES.register(Family(
+    kind="tcn", config=TCNConfig, summary="temporal convolutional network (dilated, causal)",
+    build=lambda cfg, c_in, c_out, key, max_lag=None: TCN(cfg, c_in, c_out, key=key),
+    reach=reach, widen=_widen, grow=grow_net, examples={"tcn": dict(hidden=8, layers=2)}))

@@ -23,17 +23,19 @@ W context, B blocks.
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from pydantic import Field
 
-from lagnet.config import ModelConfig
 from lagnet.errors import LagnetError
 from lagnet.models.base import SequenceNet, read_out, step_blocks
+from lagnet.models.family import FAMILIES, Family, NetConfig, grow_net
+from lagnet.models.layers import MLPHead, host_rng, uniform
 from lagnet.models.lru import LayerNorm
-from lagnet.models.rnn import MLPHead, _uniform, host_rng
 
 NEAR = 8  # distances with a learned bias of their own
 _MASKED = -1e30  # a score that softmax turns into an exact zero weight
@@ -57,9 +59,9 @@ class Attention(eqx.Module):
 
     def __init__(self, width: int, heads: int, context: int, *, rng: np.random.Generator):
         bound = 1.0 / math.sqrt(width)
-        self.w_qkv = _uniform(rng, (width, 3 * width), bound)
+        self.w_qkv = uniform(rng, (width, 3 * width), bound)
         self.b_qkv = jnp.zeros((3 * width,), jnp.float32)
-        self.w_out = _uniform(rng, (width, width), bound)
+        self.w_out = uniform(rng, (width, width), bound)
         self.b_out = jnp.zeros((width,), jnp.float32)
         self.near = jnp.zeros((heads, min(NEAR, context)), jnp.float32)
         self.heads, self.context = heads, context
@@ -159,12 +161,28 @@ class TransformerBlock(eqx.Module):
         return h_t + self.mlp(self.norm2(h_t)), state
 
 
+class TransformerConfig(NetConfig):
+    """A causal encoder of ``layers`` blocks, ``heads`` heads, attending over the last
+    ``context`` steps."""
+
+    DEFAULT_LAYERS: ClassVar[int] = 2
+    kind: Literal["transformer"] = "transformer"
+    heads: int = Field(4, gt=0)
+    context: int = Field(128, gt=0)
+
+
+def _widen(cfg: TransformerConfig, need: int) -> tuple[str, str, dict]:
+    context = -(-(need - 1) // cfg.num_layers) + 1
+    return (f"{cfg.num_layers} layers of model.context = {cfg.context}",
+            f"a longer context: model.context = {context}", {"model.context": context})
+
+
 class Transformer(SequenceNet):
     """A linear embedding C -> ``hidden``, ``layers`` pre-LN blocks with ``heads`` heads over the
     last ``context`` steps, a final LayerNorm and an MLP head (reading [h_t, x_t] with ``skip``).
     Streaming keeps each block's last ``context`` keys and values.
 
-    >>> net = Transformer(ModelConfig(kind="transformer", hidden=8, heads=2, context=4), 1, 1,
+    >>> net = Transformer(TransformerConfig(hidden=8, heads=2, context=4), 1, 1,
     ...                   key=jax.random.PRNGKey(0))
     >>> net(jnp.zeros((3, 10, 1))).shape
     (3, 10, 1)
@@ -177,14 +195,14 @@ class Transformer(SequenceNet):
     head: MLPHead
     skip: bool = eqx.field(static=True)
 
-    def __init__(self, cfg: ModelConfig, c_in: int, c_out: int, *, key):
+    def __init__(self, cfg: TransformerConfig, c_in: int, c_out: int, *, key):
         if cfg.hidden % cfg.heads:
             raise LagnetError("model.heads", cfg.heads,
                               f"must divide model.hidden ({cfg.hidden})")
         rng = host_rng(key)
         bound = 1.0 / math.sqrt(c_in)
-        self.w_in = _uniform(rng, (c_in, cfg.hidden), bound)
-        self.b_in = _uniform(rng, (cfg.hidden,), bound)
+        self.w_in = uniform(rng, (c_in, cfg.hidden), bound)
+        self.b_in = uniform(rng, (cfg.hidden,), bound)
         self.blocks = tuple(TransformerBlock(cfg.hidden, cfg.heads, cfg.context, rng=rng)
                             for _ in range(cfg.num_layers))
         self.norm = LayerNorm(cfg.hidden)
@@ -214,3 +232,13 @@ class Transformer(SequenceNet):
         h, new = step_blocks(self.blocks, x_t @ self.w_in + self.b_in, state)
         h = self.norm(h)
         return read_out(self.head, h, x_t, self.skip), new
+
+
+FAMILIES.register(Family(
+    kind="transformer", config=TransformerConfig,
+    summary="causal Transformer, sliding-window attention, ALiBi",
+    build=lambda cfg, c_in, c_out, key, max_lag=None: Transformer(cfg, c_in, c_out, key=key),
+    # each layer attends to t-context+1 … t
+    reach=lambda cfg: 1 + cfg.num_layers * (cfg.context - 1), widen=_widen, grow=grow_net,
+    # context < L: the full forward runs the blocked sliding-window path
+    examples={"transformer": dict(hidden=8, heads=2, context=4)}))

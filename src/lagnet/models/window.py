@@ -8,13 +8,16 @@ Legend: N paths, L time steps, C channels, H hidden units, O outputs, K window.
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal, Optional
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from pydantic import Field
 
-from lagnet.config import ModelConfig
 from lagnet.models.base import SequenceNet
-from lagnet.models.rnn import MLPHead, host_rng
+from lagnet.models.family import FAMILIES, Family, NetConfig, default_window, grow_net, widen_window
+from lagnet.models.layers import MLPHead, host_rng
 
 
 def lag_stack(x: jax.Array, window: int) -> jax.Array:
@@ -30,6 +33,16 @@ def lag_stack(x: jax.Array, window: int) -> jax.Array:
     return jnp.concatenate(lags, axis=-1)  # (N, L, K·C)
 
 
+class WindowConfig(NetConfig):
+    """An MLP over the last ``window`` inputs (None = the formula's largest lag + 1, when the
+    target reads only the inputs; else 10): ``layers`` hidden layers of ``hidden`` units, then
+    the ``head`` widths."""
+
+    DEFAULT_LAYERS: ClassVar[int] = 2
+    kind: Literal["window"] = "window"
+    window: Optional[int] = Field(None, gt=0, le=10_000)
+
+
 class WindowNet(SequenceNet):
     """An MLP over the last ``window`` inputs: ``layers`` hidden layers of width ``hidden``,
     then the ``head`` widths, all with ``head_activation``, and a linear output.
@@ -39,7 +52,7 @@ class WindowNet(SequenceNet):
     only with many more units. ``skip`` has nothing to add — the current input is already in
     the window — and is ignored.
 
-    >>> net = WindowNet(ModelConfig(kind="window"), 1, 1, window=2, key=jax.random.PRNGKey(0))
+    >>> net = WindowNet(WindowConfig(), 1, 1, window=2, key=jax.random.PRNGKey(0))
     >>> net(jnp.zeros((4, 10, 1))).shape
     (4, 10, 1)
     """
@@ -48,7 +61,7 @@ class WindowNet(SequenceNet):
     window: int = eqx.field(static=True)
     c_in: int = eqx.field(static=True)
 
-    def __init__(self, cfg: ModelConfig, c_in: int, c_out: int, window: int, *, key):
+    def __init__(self, cfg: WindowConfig, c_in: int, c_out: int, window: int, *, key):
         self.window, self.c_in = window, c_in
         widths = (cfg.hidden,) * cfg.num_layers + tuple(cfg.head)
         self.mlp = MLPHead(window * c_in, widths, c_out, cfg.head_activation, rng=host_rng(key))
@@ -66,3 +79,13 @@ class WindowNet(SequenceNet):
         lags = jnp.concatenate([x_t[:, None], state], axis=1)  # (N, K, C), newest first
         y_t = self.mlp(lags.reshape(lags.shape[0], -1))  # (N, K·C) -> (N, O)
         return y_t, lags[:, :-1]
+
+
+FAMILIES.register(Family(
+    kind="window", config=WindowConfig, summary="MLP over the last `window` inputs",
+    build=lambda cfg, c_in, c_out, key, max_lag=None: WindowNet(
+        cfg, c_in, c_out, default_window(cfg, max_lag), key=key),
+    reach=lambda cfg: cfg.window,
+    widen=widen_window, grow=grow_net,
+    # window unset: 5 steps from the largest lag, which the checkpoint must remember
+    examples={"window": dict(hidden=8, max_lag=4)}))

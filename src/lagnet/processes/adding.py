@@ -12,15 +12,26 @@ classic target from the last marker on and needs memory back to the first marker
 
 from __future__ import annotations
 
-from typing import final
+from typing import final, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import AddingConfig
+from pydantic import Field
+
 from lagnet.errors import LagnetError
+from lagnet.processes.family import NUM, PROCESSES, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_sample_shape
+
+
+class AddingConfig(ProcessConfig):
+    """The adding problem's inputs (Hochreiter & Schmidhuber 1997): values v_t ~ U[0, 1] and
+    markers m_t, exactly ``markers`` ones at distinct positions among the first ``span`` steps."""
+
+    kind: Literal["adding"] = "adding"
+    markers: int = Field(2, gt=0)
+    span: int = Field(50, gt=0)
 
 
 @final
@@ -66,3 +77,9 @@ class Adding(Process):
         out = np.zeros(lags + 1)
         out[0] = 1.0
         return out
+
+
+PROCESSES.register(ProcessFamily(
+    kind="adding", config=AddingConfig, build=Adding, summary="the adding problem's inputs",
+    forms={"adding": SpecForm({"markers": NUM, "span": NUM}, ("markers", "span"))},
+    examples=lambda d: {"adding": AddingConfig(markers=2, span=5)}))

@@ -14,20 +14,36 @@ state covariance solves P = T P Tᵀ + sigma² R Rᵀ.
 from __future__ import annotations
 
 from functools import partial
-from typing import final
+from typing import final, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from lagnet.config import ARMAConfig
+from pydantic import Field
+
 from lagnet.errors import LagnetError
+from lagnet.processes.family import NUM, NUMS, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm, rename
 from lagnet.processes.base import Process, check_finite, check_sample_shape
 
 # Largest companion eigenvalue modulus accepted; the margin only absorbs rounding in eig()
 # for polynomials with an exact unit root (e.g. ar=[0.5, 0.5]).
 _UNIT = 1.0 - 1e-9
+
+
+class ARMAConfig(ProcessConfig):
+    """ARMA(p, q): x_t = mean + sum_i ar[i]·(x_{t-1-i} - mean) + e_t + sum_j ma[j]·e_{t-1-j},
+    e_t ~ N(0, sigma²). ``init="zero"`` starts every path at rest (x_0 = mean, no past shocks);
+    ``"stationary"`` draws the start from the stationary distribution."""
+
+    kind: Literal["arma"] = "arma"
+    ar: tuple[float, ...] = ()
+    ma: tuple[float, ...] = ()
+    sigma: float = Field(1.0, gt=0)
+    mean: float = 0.0
+    init: Literal["zero", "stationary"] = "zero"
+    name: str = "x"
 
 
 @final
@@ -156,3 +172,20 @@ def arma_reference(ar, ma, e: np.ndarray, mean: float = 0.0) -> np.ndarray:
             if t - 1 - j >= 0:
                 y[:, t] += m * e[:, t - 1 - j]
     return mean + y
+
+
+_ARMA_COMMON = {"sigma": NUM, "mean": NUM, "init": STR, "name": STR}
+
+PROCESSES.register(ProcessFamily(
+    kind="arma", config=ARMAConfig, build=ARMA, summary="ARMA(p, q) with Gaussian innovations",
+    forms={
+        "ar1": SpecForm({"rho": NUM, **_ARMA_COMMON}, ("rho",), ("rho",),
+                        lambda kw: ARMAConfig(**rename(kw, "rho", "ar", wrap=True)), {"ar": "rho"}),
+        "ar": SpecForm({"coefs": NUMS, **_ARMA_COMMON}, ("coefs",), ("coefs",),
+                       lambda kw: ARMAConfig(**rename(kw, "coefs", "ar")), {"ar": "coefs"}),
+        "ma": SpecForm({"coefs": NUMS, **_ARMA_COMMON}, ("coefs",), ("coefs",),
+                       lambda kw: ARMAConfig(**rename(kw, "coefs", "ma")), {"ma": "coefs"}),
+        "arma": SpecForm({"ar": NUMS, "ma": NUMS, **_ARMA_COMMON}, ("ar", "ma")),
+    },
+    examples=lambda d: {"ar1": ARMAConfig(ar=(0.1,)),
+                        "arma21": ARMAConfig(ar=(0.5, -0.2), ma=(0.3,), init="stationary")}))

@@ -13,10 +13,8 @@ import abc
 import jax
 import numpy as np
 
-from lagnet.config import (AddingConfig, ARMAConfig, CustomConfig, DataConfig, GARCHConfig, IIDConfig,
-                           NARMAConfig, NoisyConfig, OUConfig, ProcessConfig, RegimeConfig,
-                           SVConfig, VARConfig)
 from lagnet.errors import LagnetError
+from lagnet.processes.family import PROCESSES, ProcessConfig
 
 
 class Process(abc.ABC):
@@ -93,55 +91,10 @@ def check_finite(field: str, values: object) -> None:
 def build_process(cfg: ProcessConfig) -> Process:
     """The process a config describes; validates it (e.g. stationarity) on the way.
 
-    >>> build_process(ARMAConfig(ar=(0.1,))).sample(jax.random.PRNGKey(0), 4, 10)["x"].shape
+    >>> build_process(process_config({"kind": "arma", "ar": [0.1]})).sample(
+    ...     jax.random.PRNGKey(0), 4, 10)["x"].shape
     (4, 10)
     """
-    # Imported here: the implementations import Process from this module.
-    from lagnet.processes.arma import ARMA
-    from lagnet.processes.iid import IID
-
-    if isinstance(cfg, ARMAConfig):
-        return ARMA(cfg)
-    if isinstance(cfg, IIDConfig):
-        return IID(cfg)
-    if isinstance(cfg, VARConfig):
-        from lagnet.processes.var import VAR
-
-        return VAR(cfg)
-    if isinstance(cfg, GARCHConfig):
-        from lagnet.processes.garch import GARCH
-
-        return GARCH(cfg)
-    if isinstance(cfg, SVConfig):
-        from lagnet.processes.sv import SV
-
-        return SV(cfg)
-    if isinstance(cfg, OUConfig):
-        from lagnet.processes.ou import OU
-
-        return OU(cfg)
-    if isinstance(cfg, RegimeConfig):
-        from lagnet.processes.regime import Regime
-
-        return Regime(cfg)
-    if isinstance(cfg, AddingConfig):
-        from lagnet.processes.adding import Adding
-
-        return Adding(cfg)
-    if isinstance(cfg, NoisyConfig):
-        from lagnet.processes.noisy import Noisy
-
-        return Noisy(cfg)
-    if isinstance(cfg, NARMAConfig):
-        from lagnet.processes.narma import NARMA
-
-        return NARMA(cfg)
-    if isinstance(cfg, DataConfig):
-        from lagnet.processes.data import DataProcess
-
-        return DataProcess(cfg)
-    if isinstance(cfg, CustomConfig):
-        raise LagnetError("process", f"custom ({cfg.fn})",
-                          "a user's simulator lives in Python, not in a config file: pass the "
-                          "CallableProcess itself, lagnet.train(process=CallableProcess(...))")
-    raise LagnetError("process", cfg, "not a process config")
+    if not isinstance(cfg, ProcessConfig):
+        raise LagnetError("process", cfg, "not a process config")
+    return PROCESSES.get(cfg.kind).build(cfg)

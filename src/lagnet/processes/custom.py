@@ -26,15 +26,26 @@ config file says honestly what was used, but a custom process cannot be rebuilt 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, final
+from typing import Any, Callable, final, Iterable, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import CustomConfig
 from lagnet.errors import LagnetError
+from lagnet.processes.family import PROCESSES, ProcessConfig, ProcessFamily
 from lagnet.processes.base import Process, check_sample_shape
+
+
+class CustomConfig(ProcessConfig):
+    """A record of a user's own simulator (``CallableProcess``), which lives in Python only: a
+    run config with it can be read back but not rebuilt from the file."""
+
+    kind: Literal["custom"] = "custom"
+    fn: str
+    series: tuple[str, ...]
+    observed: tuple[str, ...]
+    jax: bool = True
 
 
 @final
@@ -136,3 +147,32 @@ def _qualname(fn: Callable) -> str:
     module = getattr(fn, "__module__", None) or ""
     name = getattr(fn, "__qualname__", None) or type(fn).__name__
     return f"{module}.{name}" if module else name
+
+
+def _refuse(cfg: CustomConfig) -> Process:
+    raise LagnetError("process", f"custom ({cfg.fn})",
+                      "a user's simulator lives in Python, not in a config file: pass the "
+                      "CallableProcess itself, lagnet.train(process=CallableProcess(...))")
+
+
+def _ar1(key, n, length):
+    """A JAX AR(1) with ρ = 0.5: the contract suite's user simulator."""
+    e = jax.random.normal(key, (n, length))
+    x = jax.lax.scan(lambda s, e_t: (0.5 * s + e_t,) * 2, jnp.zeros(n), e.T)[1].T
+    return {"x": x, "e": e}
+
+
+def _ar1_host(rng, n, length):
+    """The same on the host (NumPy), through a callback."""
+    e = rng.standard_normal((n, length))
+    x = np.zeros_like(e)
+    for t in range(length):
+        x[:, t] = (0.5 * x[:, t - 1] if t else 0.0) + e[:, t]
+    return {"x": x, "e": e}
+
+
+PROCESSES.register(ProcessFamily(
+    kind="custom", config=CustomConfig, build=_refuse,
+    summary="a user's simulator (Python only: CallableProcess)",
+    examples=lambda d: {"custom_jax": CallableProcess(_ar1, series=["x", "e"], observed=["x"]),
+                        "custom_host": CallableProcess(_ar1_host, series=["x", "e"], jax=False)}))

@@ -16,15 +16,33 @@ at sigma2_0 equal to it keeps E[r_t] = mu, Var(r_t) = that value at every t.
 from __future__ import annotations
 
 from functools import partial
-from typing import final
+from typing import final, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import GARCHConfig
+from pydantic import Field
+
 from lagnet.errors import LagnetError
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+
+
+class GARCHConfig(ProcessConfig):
+    """GARCH(1, 1), or GJR-GARCH with ``gamma`` > 0: r_t = mu + e_t, e_t = sqrt(sigma2_t)·z_t,
+    sigma2_t = omega + (alpha + gamma·1[e_{t-1} < 0])·e_{t-1}² + beta·sigma2_{t-1}; z normal or
+    Student-t(df) scaled to unit variance. Series ``name`` (observed) and ``sigma2`` (latent)."""
+
+    kind: Literal["garch"] = "garch"
+    omega: float = Field(0.05, gt=0)
+    alpha: float = Field(0.1, ge=0)
+    beta: float = Field(0.85, ge=0)
+    gamma: float = Field(0.0, ge=0)
+    mu: float = 0.0
+    dist: Literal["normal", "student_t"] = "normal"
+    df: float = Field(8.0, gt=2)
+    name: str = "r"
 
 
 @final
@@ -106,3 +124,11 @@ def _sample(key, params, *, student: bool, n: int, length: int):
     e = jnp.concatenate([e_0[:, None], e.T], axis=1)  # (N, L)
     s2 = jnp.concatenate([s2_0[:, None], s2.T], axis=1)  # (N, L)
     return mu + e, s2
+
+
+PROCESSES.register(ProcessFamily(
+    kind="garch", config=GARCHConfig, build=GARCH, summary="GARCH(1, 1) and GJR-GARCH returns",
+    forms={"garch": SpecForm({"omega": NUM, "alpha": NUM, "beta": NUM, "gamma": NUM, "mu": NUM,
+                               "dist": STR, "df": NUM, "name": STR}, ("omega", "alpha", "beta"))},
+    examples=lambda d: {"garch": GARCHConfig(),
+                        "gjr_t": GARCHConfig(gamma=0.1, beta=0.8, dist="student_t")}))

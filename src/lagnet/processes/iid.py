@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import final
+from typing import final, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import IIDConfig
+from pydantic import Field
+
 from lagnet.errors import LagnetError
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+
+
+class IIDConfig(ProcessConfig):
+    """Independent draws: normal(loc, scale), uniform(low, high) or student_t(df, loc, scale)."""
+
+    kind: Literal["iid"] = "iid"
+    dist: Literal["normal", "uniform", "student_t"] = "normal"
+    loc: float = 0.0
+    scale: float = Field(1.0, gt=0)
+    low: float = 0.0
+    high: float = 1.0
+    df: float = Field(5.0, gt=0)
+    name: str = "x"
 
 
 @final
@@ -71,3 +86,20 @@ def _sample(key, loc, scale, low, high, df, *, dist: str, n: int, length: int):
     if dist == "student_t":
         return loc + scale * jax.random.t(key, df, shape, jnp.float32)
     return loc + scale * jax.random.normal(key, shape, jnp.float32)
+
+
+PROCESSES.register(ProcessFamily(
+    kind="iid", config=IIDConfig, build=IID, summary="independent normal, uniform or Student-t draws",
+    forms={
+        "iid": SpecForm({"dist": STR, "loc": NUM, "scale": NUM, "low": NUM, "high": NUM,
+                         "df": NUM, "name": STR}, ("dist",)),
+        "normal": SpecForm({"loc": NUM, "scale": NUM, "name": STR}, ("loc", "scale"),
+                           make=lambda kw: IIDConfig(dist="normal", **kw)),
+        "uniform": SpecForm({"low": NUM, "high": NUM, "name": STR}, ("low", "high"),
+                            make=lambda kw: IIDConfig(dist="uniform", **kw)),
+        "student_t": SpecForm({"df": NUM, "loc": NUM, "scale": NUM, "name": STR},
+                              ("df", "loc", "scale"),
+                              make=lambda kw: IIDConfig(dist="student_t", **kw)),
+    },
+    examples=lambda d: {"normal": IIDConfig(), "uniform": IIDConfig(dist="uniform", high=0.5),
+                        "student_t": IIDConfig(dist="student_t", df=5.0)}))

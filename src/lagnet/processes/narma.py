@@ -34,14 +34,16 @@ Coefficients without an equilibrium are refused at construction (see ``_check_eq
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple, final
+from typing import final, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import NARMAConfig
+from pydantic import Field
+
 from lagnet.errors import LagnetError
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
 
 DEFAULTS = {"standard": dict(a=0.3, b=0.05, c=1.5, d=0.1),
@@ -56,6 +58,25 @@ class Divergence(NamedTuple):
     paths: int
     resampled: int
     unresolved: int
+
+
+class NARMAConfig(ProcessConfig):
+    """NARMA(order) driven by u_t ~ U[low, high]. ``convention="standard"`` (Atiya & Parlos 2000):
+    y(t+1) = a·y(t) + b·y(t)·Σ_{i=0}^{order-1} y(t-i) + c·u(t-order+1)·u(t) + d;
+    ``"reservoirpy"``: the variant of ``reservoirpy.datasets.narma`` (one step off). a, b, c, d
+    None = the convention's defaults. A path with |y| > ``bound`` is redrawn. Series ``u``
+    (observed) and ``y`` (latent)."""
+
+    kind: Literal["narma"] = "narma"
+    order: int = Field(10, gt=0, le=1000)
+    convention: Literal["standard", "reservoirpy"] = "standard"
+    low: float = 0.0
+    high: float = 0.5
+    a: Optional[float] = None
+    b: Optional[float] = None
+    c: Optional[float] = None
+    d: Optional[float] = None
+    bound: float = Field(10.0, gt=0)
 
 
 @final
@@ -224,3 +245,10 @@ def narma_reference(u, order: int, a: float, b: float, c: float, d: float,
             s = np.sum(y[:, t - order:t], axis=1)
             y[:, t + 1] = a * y[:, t] + b * y[:, t] * s + c * u[:, t - order] * u[:, t] + d
     return y
+
+
+PROCESSES.register(ProcessFamily(
+    kind="narma", config=NARMAConfig, build=NARMA, summary="NARMA(order) from uniform input",
+    forms={"narma": SpecForm({"order": NUM, "convention": STR, "low": NUM, "high": NUM, "a": NUM,
+                              "b": NUM, "c": NUM, "d": NUM, "bound": NUM}, ("order",))},
+    examples=lambda d: {"narma10": NARMAConfig(), "narma_rpy": NARMAConfig(convention="reservoirpy")}))

@@ -14,15 +14,28 @@ Var(x) = Var(s) + noise², which ``variance`` and ``acf`` give.
 from __future__ import annotations
 
 from functools import partial
-from typing import final
+from typing import final, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import NoisyConfig
+from pydantic import Field
+
 from lagnet.errors import LagnetError
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+
+
+class NoisyConfig(ProcessConfig):
+    """A latent AR(1) or random walk seen through noise: s_t = rho·s_{t-1} + sigma·e_t, s_0 = 0,
+    x_t = s_t + noise·v_t. Series ``name`` (observed) and ``s`` (latent)."""
+
+    kind: Literal["noisy"] = "noisy"
+    rho: float = Field(1.0, ge=-1, le=1)
+    sigma: float = Field(1.0, gt=0)
+    noise: float = Field(1.0, ge=0)
+    name: str = "x"
 
 
 @final
@@ -96,3 +109,11 @@ def _sample(key, params, *, n: int, length: int):
     _, s = jax.lax.scan(step, jnp.zeros((n,), jnp.float32), e.T)  # (L, N)
     s = s.T  # (N, L)
     return s + noise * jax.random.normal(k_v, (n, length), jnp.float32), s
+
+
+PROCESSES.register(ProcessFamily(
+    kind="noisy", config=NoisyConfig, build=Noisy,
+    summary="a latent AR(1) or random walk seen through noise",
+    forms={"noisy": SpecForm({"rho": NUM, "sigma": NUM, "noise": NUM, "name": STR},
+                             ("rho", "sigma", "noise"))},
+    examples=lambda d: {"noisy": NoisyConfig(rho=0.9)}))

@@ -13,15 +13,32 @@ an AR(1) in disguise. Stationary law N(mu, sigma²/(2·theta)); autocorrelation 
 from __future__ import annotations
 
 from functools import partial
-from typing import final
+from typing import final, Literal, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import OUConfig
+from pydantic import Field
+
 from lagnet.errors import LagnetError
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+
+
+class OUConfig(ProcessConfig):
+    """Ornstein–Uhlenbeck dX = theta·(mu - X)·dt + sigma·dW, sampled every ``dt``.
+    ``init="zero"`` starts at ``x0`` (None = mu); ``"stationary"`` draws X_0 from
+    N(mu, sigma²/(2·theta))."""
+
+    kind: Literal["ou"] = "ou"
+    theta: float = Field(1.0, gt=0)
+    mu: float = 0.0
+    sigma: float = Field(1.0, gt=0)
+    dt: float = Field(0.1, gt=0)
+    x0: Optional[float] = None
+    init: Literal["zero", "stationary"] = "zero"
+    name: str = "x"
 
 
 @final
@@ -86,3 +103,10 @@ def _sample(key, params, *, stationary: bool, n: int, length: int):
 
     _, d = jax.lax.scan(step, d_0, eps[:, 1:].T)  # (L - 1, N)
     return mu + jnp.concatenate([d_0[:, None], d.T], axis=1)  # (N, L)
+
+
+PROCESSES.register(ProcessFamily(
+    kind="ou", config=OUConfig, build=OU, summary="Ornstein–Uhlenbeck, sampled every dt",
+    forms={"ou": SpecForm({"theta": NUM, "mu": NUM, "sigma": NUM, "dt": NUM, "x0": NUM,
+                          "init": STR, "name": STR}, ("theta", "mu", "sigma"))},
+    examples=lambda d: {"ou": OUConfig(), "ou_stationary": OUConfig(init="stationary")}))

@@ -18,15 +18,28 @@ which give the stationary mean, variance and autocorrelation of x.
 from __future__ import annotations
 
 from functools import partial
-from typing import final
+from typing import final, Literal, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import RegimeConfig
 from lagnet.errors import LagnetError
+from lagnet.processes.family import MAT, NUMS, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+
+
+class RegimeConfig(ProcessConfig):
+    """Markov regime-switching AR(1): s_t ~ P[s_{t-1}, ·],
+    x_t = mu[s_t] + rho[s_t]·(x_{t-1} - mu[s_t]) + sigma[s_t]·e_t. ``rho`` None = zeros,
+    ``sigma`` None = ones. Series ``name`` (observed) and ``regime`` (latent, 0..k-1)."""
+
+    kind: Literal["regime"] = "regime"
+    P: tuple[tuple[float, ...], ...]
+    mu: tuple[float, ...]
+    rho: Optional[tuple[float, ...]] = None
+    sigma: Optional[tuple[float, ...]] = None
+    name: str = "x"
 
 
 @final
@@ -161,3 +174,12 @@ def _sample(key, cum_P, cum_pi, mu, rho, sigma, *, n: int, length: int):
     x = jnp.concatenate([x_0[:, None], x.T], axis=1)  # (N, L)
     s = jnp.concatenate([s_0[:, None], s.T], axis=1).astype(jnp.float32)  # (N, L)
     return x, s
+
+
+PROCESSES.register(ProcessFamily(
+    kind="regime", config=RegimeConfig, build=Regime,
+    summary="Markov regime-switching AR(1)",
+    forms={"regime": SpecForm({"P": MAT, "mu": NUMS, "rho": NUMS, "sigma": NUMS, "name": STR},
+                              ("P", "mu"), ("P", "mu"))},
+    examples=lambda d: {"regime": RegimeConfig(P=((0.9, 0.1), (0.2, 0.8)), mu=(-1.0, 1.0),
+                                               rho=(0.5, 0.3))}))

@@ -9,86 +9,23 @@ validated config, and building it checks what the constructor checks (stationari
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
-from lagnet.config import (AddingConfig, ARMAConfig, DataConfig, GARCHConfig, IIDConfig, NARMAConfig,
-                           NoisyConfig, OUConfig, ProcessConfig, RegimeConfig, SVConfig,
-                           VARConfig)
 from lagnet.errors import LagnetError
+from lagnet.processes.base import build_process
+from lagnet.processes.family import (MAT, MATS, NUM, NUMS, PROCESSES, STR, STRS, ProcessConfig,
+                                     SpecForm)
 
 _MAX_LEN = 1000
-_NUM, _NUMS, _STR = "a number", "a list of numbers", "a string"
-_STRS, _MAT = "a list of strings", "a matrix (a list of lists of numbers)"
-_MATS = "a matrix or a list of matrices"
 _MAX_DEPTH = 3  # list nesting: a list of matrices
 
-_ARMA_COMMON = {"sigma": _NUM, "mean": _NUM, "init": _STR, "name": _STR}
 
+def _forms() -> dict[str, SpecForm]:
+    """Every spec name every registered process declares."""
+    return {name: fam.form(name) for fam in PROCESSES for name in fam.forms}
 
-@dataclass(frozen=True)
-class _Form:
-    """One spec name: its parameters (in positional order), the required ones, how the
-    parameters become a config, and which config field each spec parameter fills."""
-
-    params: dict[str, str]
-    positional: tuple[str, ...]
-    required: tuple[str, ...]
-    make: Callable[[dict[str, Any]], ProcessConfig]
-    renamed: dict[str, str]  # config field -> spec parameter, where they differ
-
-
-def _rename(kw: dict[str, Any], old: str, new: str, wrap: bool = False) -> dict[str, Any]:
-    kw = dict(kw)
-    if old in kw:  # absent when a required parameter is missing; reported after validation
-        value = kw.pop(old)
-        kw[new] = (value,) if wrap else value
-    return kw
-
-
-_FORMS: dict[str, _Form] = {
-    "ar1": _Form({"rho": _NUM, **_ARMA_COMMON}, ("rho",), ("rho",),
-                 lambda kw: ARMAConfig(**_rename(kw, "rho", "ar", wrap=True)), {"ar": "rho"}),
-    "ar": _Form({"coefs": _NUMS, **_ARMA_COMMON}, ("coefs",), ("coefs",),
-                lambda kw: ARMAConfig(**_rename(kw, "coefs", "ar")), {"ar": "coefs"}),
-    "ma": _Form({"coefs": _NUMS, **_ARMA_COMMON}, ("coefs",), ("coefs",),
-                lambda kw: ARMAConfig(**_rename(kw, "coefs", "ma")), {"ma": "coefs"}),
-    "arma": _Form({"ar": _NUMS, "ma": _NUMS, **_ARMA_COMMON}, ("ar", "ma"), (),
-                  lambda kw: ARMAConfig(**kw), {}),
-    "iid": _Form({"dist": _STR, "loc": _NUM, "scale": _NUM, "low": _NUM, "high": _NUM,
-                  "df": _NUM, "name": _STR}, ("dist",), (),
-                 lambda kw: IIDConfig(**kw), {}),
-    "normal": _Form({"loc": _NUM, "scale": _NUM, "name": _STR}, ("loc", "scale"), (),
-                    lambda kw: IIDConfig(dist="normal", **kw), {}),
-    "uniform": _Form({"low": _NUM, "high": _NUM, "name": _STR}, ("low", "high"), (),
-                     lambda kw: IIDConfig(dist="uniform", **kw), {}),
-    "student_t": _Form({"df": _NUM, "loc": _NUM, "scale": _NUM, "name": _STR},
-                       ("df", "loc", "scale"), (),
-                       lambda kw: IIDConfig(dist="student_t", **kw), {}),
-    "var": _Form({"A": _MATS, "cov": _MAT, "mean": _NUMS, "names": _STRS, "init": _STR},
-                 ("A",), ("A",), lambda kw: VARConfig(**kw), {}),
-    "garch": _Form({"omega": _NUM, "alpha": _NUM, "beta": _NUM, "gamma": _NUM, "mu": _NUM,
-                    "dist": _STR, "df": _NUM, "name": _STR}, ("omega", "alpha", "beta"), (),
-                   lambda kw: GARCHConfig(**kw), {}),
-    "sv": _Form({"mu": _NUM, "phi": _NUM, "sigma_eta": _NUM, "name": _STR},
-                ("mu", "phi", "sigma_eta"), (), lambda kw: SVConfig(**kw), {}),
-    "ou": _Form({"theta": _NUM, "mu": _NUM, "sigma": _NUM, "dt": _NUM, "x0": _NUM,
-                 "init": _STR, "name": _STR}, ("theta", "mu", "sigma"), (),
-                lambda kw: OUConfig(**kw), {}),
-    "regime": _Form({"P": _MAT, "mu": _NUMS, "rho": _NUMS, "sigma": _NUMS, "name": _STR},
-                    ("P", "mu"), ("P", "mu"), lambda kw: RegimeConfig(**kw), {}),
-    "adding": _Form({"markers": _NUM, "span": _NUM}, ("markers", "span"), (),
-                    lambda kw: AddingConfig(**kw), {}),
-    "noisy": _Form({"rho": _NUM, "sigma": _NUM, "noise": _NUM, "name": _STR},
-                   ("rho", "sigma", "noise"), (), lambda kw: NoisyConfig(**kw), {}),
-    "narma": _Form({"order": _NUM, "convention": _STR, "low": _NUM, "high": _NUM, "a": _NUM,
-                    "b": _NUM, "c": _NUM, "d": _NUM, "bound": _NUM}, ("order",), (),
-                   lambda kw: NARMAConfig(**kw), {}),
-    "data": _Form({"path": _STR, "columns": _STRS, "window": _NUM}, ("path",), ("path",),
-                  lambda kw: DataConfig(**kw), {}),
-}
 
 _EXAMPLE = "expected a call such as ar1(rho=0.1) or arma(ar=[0.5, -0.2], ma=[0.3])"
 
@@ -117,10 +54,11 @@ def parse_process_spec(spec: str) -> ProcessConfig:
     if not (isinstance(body, ast.Call) and isinstance(body.func, ast.Name)):
         raise LagnetError("process", shown, f"not a process spec; {_EXAMPLE}")
     name = body.func.id
-    form = _FORMS.get(name)
+    forms = _forms()
+    form = forms.get(name)
     if form is None:
         raise LagnetError("process", shown,
-                          f"unknown process '{name}' (known: {', '.join(_FORMS)})")
+                          f"unknown process '{name}' (known: {', '.join(forms)})")
 
     known = f"(known: {', '.join(form.params)})"
     if len(body.args) > len(form.positional):
@@ -156,10 +94,8 @@ def parse_process_spec(spec: str) -> ProcessConfig:
     return cfg
 
 
-def _check_builds(cfg: ProcessConfig, form: _Form, given: dict[str, Any]) -> None:
+def _check_builds(cfg: ProcessConfig, form: SpecForm, given: dict[str, Any]) -> None:
     """Run the constructor's checks now, naming the parameter the user wrote."""
-    from lagnet.processes.base import build_process
-
     try:
         build_process(cfg)
     except LagnetError as err:
@@ -189,20 +125,20 @@ def _literal(node: ast.AST, field: str, depth: int = 0) -> Any:
 
 
 def _typed(value: Any, kind: str, field: str) -> Any:
-    if kind == _NUM and _is_num(value):
+    if kind == NUM and _is_num(value):
         return value
-    if kind == _NUMS and (_is_num(value) or isinstance(value, list)):
+    if kind == NUMS and (_is_num(value) or isinstance(value, list)):
         return tuple(value) if isinstance(value, list) else (value,)
-    if kind == _STR and isinstance(value, str):
+    if kind == STR and isinstance(value, str):
         return value
-    if kind == _STRS and _is_list(value) and all(_is_str(v) for v in value):
+    if kind == STRS and _is_list(value) and all(_is_str(v) for v in value):
         return tuple(value)
-    if kind == _MAT and _is_matrix(value):
+    if kind == MAT and _is_matrix(value):
         return tuple(tuple(row) for row in value)
-    if kind == _MATS and _is_matrix(value):
-        return _typed(value, _MAT, field)
-    if kind == _MATS and _is_list(value) and value and all(map(_is_matrix, value)):
-        return tuple(_typed(m, _MAT, field) for m in value)
+    if kind == MATS and _is_matrix(value):
+        return _typed(value, MAT, field)
+    if kind == MATS and _is_list(value) and value and all(map(_is_matrix, value)):
+        return tuple(_typed(m, MAT, field) for m in value)
     raise LagnetError(field, _one_line(value), f"expected {kind}")
 
 

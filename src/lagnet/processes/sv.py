@@ -12,15 +12,28 @@ at every lag ≥ 1 (their squares are not).
 from __future__ import annotations
 
 from functools import partial
-from typing import final
+from typing import final, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import SVConfig
+from pydantic import Field
+
 from lagnet.errors import LagnetError
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+
+
+class SVConfig(ProcessConfig):
+    """Stochastic volatility: h_t = mu + phi·(h_{t-1} - mu) + sigma_eta·eta_t,
+    r_t = exp(h_t / 2)·z_t. Series ``name`` (observed) and ``h`` (latent log-variance)."""
+
+    kind: Literal["sv"] = "sv"
+    mu: float = -1.0
+    phi: float = Field(0.95, gt=-1, lt=1)
+    sigma_eta: float = Field(0.25, gt=0)
+    name: str = "r"
 
 
 @final
@@ -87,3 +100,10 @@ def _sample(key, params, *, n: int, length: int):
     _, d = jax.lax.scan(step, d_0, eta[:, 1:].T)  # (L - 1, N)
     h = mu + jnp.concatenate([d_0[:, None], d.T], axis=1)  # (N, L)
     return jnp.exp(h / 2) * z, h
+
+
+PROCESSES.register(ProcessFamily(
+    kind="sv", config=SVConfig, build=SV, summary="stochastic volatility (log-AR(1) variance)",
+    forms={"sv": SpecForm({"mu": NUM, "phi": NUM, "sigma_eta": NUM, "name": STR},
+                          ("mu", "phi", "sigma_eta"))},
+    examples=lambda d: {"sv": SVConfig()}))

@@ -15,17 +15,43 @@ C×C block of T^h P (Lütkepohl eq. 2.1.39).
 from __future__ import annotations
 
 from functools import partial
-from typing import final
+from typing import Any, final, Literal, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from lagnet.config import VARConfig
+from pydantic import field_validator
+
 from lagnet.errors import LagnetError
 from lagnet.processes.arma import _UNIT, _sqrt_psd
+from lagnet.processes.family import MAT, MATS, NUMS, PROCESSES, STR, STRS, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+
+
+class VARConfig(ProcessConfig):
+    """VAR(p) with named channels: y_t = mean + sum_i A[i]·(y_{t-1-i} - mean) + e_t,
+    e_t ~ N(0, cov). ``A`` is one C×C matrix (a VAR(1)) or a list of p of them; ``cov`` None =
+    identity, ``mean`` None = zeros, ``names`` None = x1..xC. ``init`` as for ARMA."""
+
+    kind: Literal["var"] = "var"
+    A: tuple[tuple[tuple[float, ...], ...], ...]
+    cov: Optional[tuple[tuple[float, ...], ...]] = None
+    mean: Optional[tuple[float, ...]] = None
+    names: Optional[tuple[str, ...]] = None
+    init: Literal["zero", "stationary"] = "zero"
+
+    @field_validator("A", mode="before")
+    @classmethod
+    def _one_matrix(cls, v: Any) -> Any:
+        # One matrix means a VAR(1): wrap it, so A is always a list of p matrices and
+        # A=[[...]] and A=[[[...]]] give equal configs.
+        v = v.tolist() if hasattr(v, "tolist") else v
+        if (isinstance(v, (list, tuple)) and v and isinstance(v[0], (list, tuple)) and v[0]
+                and not isinstance(v[0][0], (list, tuple))):
+            return (v,)
+        return v
 
 
 @final
@@ -157,3 +183,9 @@ def _sample(key, A, chol_cov, chol_P, mean, *, n: int, length: int, stationary: 
     _, y = jax.lax.scan(step, alpha, jnp.swapaxes(e, 0, 1))  # (L, N, C)
     return mean + jnp.swapaxes(y, 0, 1)  # (N, L, C)
 
+
+PROCESSES.register(ProcessFamily(
+    kind="var", config=VARConfig, build=VAR, summary="VAR(p) with named channels",
+    forms={"var": SpecForm({"A": MATS, "cov": MAT, "mean": NUMS, "names": STRS, "init": STR},
+                           ("A",), ("A",))},
+    examples=lambda d: {"var": VARConfig(A=(((0.5, 0.1), (0.0, 0.3)),), init="stationary")}))

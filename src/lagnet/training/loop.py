@@ -1,4 +1,4 @@
-"""The one gradient loop. It knows nothing about the model beyond "an Equinox module".
+"""The gradient loop. It knows nothing about the model beyond "an Equinox module".
 
 Each step — simulate a fresh batch, evaluate the target, run the model, masked MSE on the valid
 steps, gradient, clip, AdamW update — is one pure function
@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Iterable
 
 import equinox as eqx
 import jax
@@ -23,12 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lagnet.config import CLOSED_FORM_MODELS, RunConfig, TrainConfig
-from lagnet.models import Normalised, build_net, identity_scaling
+from lagnet.config import RunConfig, TrainConfig
+from lagnet.models import Normalised, build_net
+from lagnet.samples import (HISTORY_COLUMNS, Callback, FitResult, check_target_finite,
+                            fit_scales, pilot_sample, run_keys, validation_set)
 from lagnet.tasks import Task
-
-Callback = Callable[[dict], None]
-HISTORY_COLUMNS = ("step", "seconds", "lr", "loss", "val_mse", "val_r2")  # one row a validation
 CHUNK_MAX = 50  # steps per jitted call: long enough to hide dispatch, short enough for Ctrl-C
 
 
@@ -102,47 +100,7 @@ def make_chunk(step):
     return chunk
 
 
-def fit_scales(task: Task, cfg: RunConfig, sample=None):
-    """Input and target scalings from a pilot sample (identity when normalisation is off).
-    ``sample`` = (x, y, valid) of pilot paths; by default the run's ``pilot_sample``."""
-    if not cfg.model.normalize:
-        return (*identity_scaling(task.c_in), *identity_scaling(task.c_out))
-    x, y, valid = pilot_sample(cfg, task) if sample is None else sample
-    x, y = np.asarray(x[: cfg.train.pilot_paths], np.float64), np.asarray(y[: cfg.train.pilot_paths], np.float64)
-    yv = y[:, np.asarray(valid)]
-    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
-    x_std, y_std = x.std(axis=(0, 1)), yv.std(axis=(0, 1))
-    return (f32(x.mean(axis=(0, 1))), f32(np.where(x_std > 0, x_std, 1.0)),
-            f32(yv.mean(axis=(0, 1))), f32(np.where(y_std > 0, y_std, 1.0)))
-
-
-def run_keys(seed: int):
-    """The run's independent keys: init, held-out (pilot + validation), training, fixed data."""
-    return jax.random.split(jax.random.PRNGKey(seed), 4)
-
-
-def pilot_sample(cfg: RunConfig, task: Task):
-    """One fixed sample of max(pilot_paths, val_paths) paths: the first ``val_paths`` are the
-    validation set, the first ``pilot_paths`` fit the scalings. One simulation, one compile
-    (two separate samples cost a second compile: 1.5 s of a 10 s budget)."""
-    n = max(cfg.train.pilot_paths, cfg.train.val_paths)
-    return task.sample(run_keys(cfg.seed)[1], n, cfg.train.length)
-
-
-def validation_set(cfg: RunConfig, task: Task, sample=None):
-    """The fixed validation paths of a run: x (N, L, C), y (N, L, O), valid (L,)."""
-    x, y, valid = pilot_sample(cfg, task) if sample is None else sample
-    return x[: cfg.train.val_paths], y[: cfg.train.val_paths], valid
-
-
 # ----------------------------------------------------------------------------- the loop
-@dataclass
-class FitResult:
-    model: Normalised
-    history: dict[str, list] = field(default_factory=dict)
-    info: dict = field(default_factory=dict)
-
-
 @jax.jit
 def _step_keys(key: jax.Array, steps: jax.Array) -> jax.Array:
     """One key per training step: fold the step number into the run's training key."""
@@ -159,31 +117,19 @@ def _chunk_size(val_every: int) -> int:
     return max(1, val_every // math.ceil(val_every / CHUNK_MAX))
 
 
-def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitResult:
-    """Train a model for ``cfg`` on ``task``. Stops at ``train.steps``, at the wall-clock budget
+def train(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitResult:
+    """Train the network of a gradient-trained family for ``cfg`` on ``task``. Stops at ``train.steps``, at the wall-clock budget
     ``train.max_seconds`` (which the learning-rate schedule is fitted to), on a validation
     plateau (``train.patience``), after repeated divergence, or on Ctrl-C — and returns the
-    weights that did best on the fixed validation set in every case.
-
-    Closed-form kinds (esn, narx) and ``auto`` are fitted by :mod:`lagnet.fitting` instead."""
-    if cfg.model.kind in CLOSED_FORM_MODELS or cfg.model.kind == "auto":
-        from lagnet import fitting  # imported here: it builds on this module
-
-        return (fitting.fit_auto if cfg.model.kind == "auto" else fitting.fit_closed_form)(
-            cfg, task, callbacks)
+    weights that did best on the fixed validation set in every case. ``lagnet.fitting.fit``
+    is the entry point that sends each family to its learner."""
     tc = cfg.train
     t_start = time.perf_counter()
     k_init, _, k_train, k_data = run_keys(cfg.seed)
 
     net = build_net(cfg.model, task.c_in, task.c_out, k_init, max_lag=task.memory_hint)
     held_out = pilot_sample(cfg, task)
-    y_pilot = np.asarray(held_out[1])[:, np.asarray(held_out[2])]
-    if not np.all(np.isfinite(y_pilot)):
-        from lagnet.errors import LagnetError
-
-        raise LagnetError("target.formula", cfg.target.formula,
-                          "is NaN or infinite on the process's paths (sqrt or log of a negative "
-                          "value, a division by zero?)")
+    check_target_finite(cfg, held_out)
     scales = fit_scales(task, cfg, held_out)
     params, static = eqx.partition(net, eqx.is_array)
     optimizer = make_optimizer(tc)

@@ -1,5 +1,4 @@
-"""``lagnet tasks`` and ``lagnet bench`` — the named tasks and the leaderboard over them.
-Registered on the CLI app by ``lagnet.cli``."""
+"""``lagnet tasks`` and ``lagnet bench`` — the named tasks and the leaderboard over them."""
 
 from __future__ import annotations
 
@@ -10,15 +9,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lagnet.cli import _cli, app, out
+from lagnet import leaderboard
+from lagnet.cli._app import app, command, notes, out, split_list
+from lagnet.registry import TASKS
 
 
 @app.command()
-@_cli
+@command
 def tasks() -> None:
     """List the named tasks (use one with `lagnet train --task NAME`)."""
-    from lagnet.registry import TASKS
-
     t = Table(title="lagnet tasks — lagnet train --task NAME  (parameters: NAME(p=value))")
     t.add_column("task", no_wrap=True)
     for col in ("parameters", "description", "process → target", "reference"):
@@ -29,7 +28,7 @@ def tasks() -> None:
         formula = cfg.target.formula
         formula = "; ".join(formula) if isinstance(formula, (list, tuple)) else formula
         t.add_row(spec.name, params, spec.description,
-                  escape(f"{_process_text(cfg)} → {formula}  (sees {', '.join(cfg.target.inputs)})"),
+                  escape(f"{_process_text(cfg)} → {formula}  (sees {', '.join(cfg.target.inputs or ('x',))})"),
                   spec.reference)
     out.print(t)
 
@@ -42,25 +41,28 @@ def _process_text(cfg) -> str:
 
 
 @app.command()
-@_cli
+@command
 def bench(
     tasks: Optional[List[str]] = typer.Option(None, "--tasks", help="Tasks, comma-separated (default: the standard set)."),
-    models: Optional[List[str]] = typer.Option(None, "--models", help="Model families, comma-separated (default: all)."),
+    models: Optional[List[str]] = typer.Option(
+        None, "--models", help="Model families, comma-separated (default: "
+                               + ", ".join(leaderboard.standard_models()) + ")."),
     seeds: int = typer.Option(1, help="Seeds per cell."),
     max_seconds: float = typer.Option(15.0, help="Training budget per cell, seconds."),
     out_dir: Path = typer.Option(Path("bench"), "--out", help="Directory for the leaderboard."),
     set_: List[str] = typer.Option([], "--set", help="Override a setting in every cell: a.b=value."),
 ) -> None:
     """Train every model family on every task under the same budget; write a leaderboard."""
-    from lagnet import bench as b
-
-    task_list = _split(tasks) or list(b.STANDARD_TASKS)
-    model_list = _split(models) or list(b.STANDARD_MODELS)
-    total = len(task_list) * len(model_list) * seeds
+    task_list = split_list(tasks) or list(leaderboard.STANDARD_TASKS)
+    model_list = split_list(models) or None
+    total = len(task_list) * len(model_list or leaderboard.standard_models()) * seeds
     done = [0]
+    said: set[str] = set()
 
     def on_row(row: dict) -> None:
         done[0] += 1
+        notes([n for n in row.get("notes", []) if n not in said])
+        said.update(row.get("notes", []))
         if row.get("error"):
             status = f"[red]failed[/red]: {escape(row['error'])}"
         else:
@@ -69,24 +71,7 @@ def bench(
                       f"{'n/a' if mr2 is None else f'{mr2:.3f}'}  best at {row['time_to_best_s']:.1f} s")
         out.print(f"[{done[0]}/{total}] {row['task']} × {row['model']} (seed {row['seed']}): {status}")
 
-    b.bench(task_list, model_list, seeds, max_seconds, out_dir, overrides=set_, on_row=on_row)
+    leaderboard.bench(task_list, model_list, seeds, max_seconds, out_dir, overrides=set_,
+                      on_row=on_row)
     out.print((out_dir / "leaderboard.md").read_text(), markup=False, highlight=False)
     out.print(f"wrote {out_dir / 'leaderboard.csv'}, leaderboard.md, leaderboard.png")
-
-
-def _split(values: Optional[List[str]]) -> list[str]:
-    """``--tasks a,b --tasks c`` → [a, b, c]. Commas inside parentheses stay (``memory-k(k=5)``)."""
-    items: list[str] = []
-    for v in values or []:
-        depth, cur = 0, ""
-        for ch in v:
-            depth += ch == "("
-            depth -= ch == ")"
-            if ch == "," and depth == 0:
-                items.append(cur.strip())
-                cur = ""
-            else:
-                cur += ch
-        if cur.strip():
-            items.append(cur.strip())
-    return items

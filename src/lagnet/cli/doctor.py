@@ -1,10 +1,8 @@
-"""``lagnet doctor RUN_DIR | CONFIG.toml [--quick] [--fix]`` — registered on the CLI app by
-``lagnet.cli``. Bad input is refused before any work (one line, exit 2); the diagnosis is
+"""``lagnet doctor RUN_DIR | CONFIG.toml [--quick] [--fix]``. Bad input is refused before any work (one line, exit 2); the diagnosis is
 computed in full before anything is written."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +10,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lagnet.cli import _cli, app, err, out
+from lagnet.cli._app import app, command, err, out
+from lagnet.config import load_config
+from lagnet.doctor import core
+from lagnet.doctor.verdict import lines
+from lagnet.errors import LagnetError
+from lagnet.progress import ProgressBar
+from lagnet.runs import check_out_dir, default_run_dir, load, run
+from lagnet.tasks import build_task
 
 
 def _fix_table(fix: dict) -> Table:
@@ -34,7 +39,7 @@ def _cell(value) -> str:
 
 
 @app.command()
-@_cli
+@command
 def doctor(
     path: Path = typer.Argument(..., metavar="RUN_DIR|CONFIG.toml",
                                 help="A run directory, or a run config to train first."),
@@ -48,13 +53,6 @@ def doctor(
 ) -> None:
     """Say why a model did (not) learn the past and what to change: lag oracle, memory probe,
     gradient flow through time, long-horizon error and configuration checks."""
-    from lagnet.config import load_config
-    from lagnet.doctor import core
-    from lagnet.doctor.verdict import lines
-    from lagnet.errors import LagnetError
-    from lagnet.runs import check_out_dir, load, run
-    from lagnet.tasks import build_task
-
     if not 0 <= seed < 2**32:
         raise LagnetError("seed", seed, "must be in [0, 2**32)")
     cfg = None
@@ -67,15 +65,12 @@ def doctor(
     elif path.is_file() and path.suffix.lower() == ".toml":
         cfg = load_config(path)
         build_task(cfg)
-        run_dir = check_out_dir(out_dir or Path("runs") /
-                                f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir = check_out_dir(out_dir or default_run_dir(cfg))
     else:
         raise LagnetError("run_dir", str(path), "neither a run directory nor a config file "
                                                 "(.toml)")
     fixed = check_out_dir(core.fixed_dir(run_dir)) if fix else None
     if cfg is not None:
-        from lagnet.progress import ProgressBar
-
         err.print(f"training {escape(str(run_dir))} first", highlight=False)
         with ProgressBar(cfg.train, err) as bar:
             run(cfg, run_dir, callbacks=[bar])
@@ -86,8 +81,6 @@ def doctor(
         else:
             err.print(f"training {escape(str(fixed))} with the suggested changes",
                       highlight=False)
-            from lagnet.progress import ProgressBar
-
             with ProgressBar(core.fixed_config(d.config, d.doc["overrides"]).train, err) as bar:
                 core.fix(d, fixed, callbacks=[bar])
     core.write(d)

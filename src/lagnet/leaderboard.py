@@ -20,17 +20,17 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, get_args
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from lagnet.config import ModelKind, make_config
+from lagnet.config import RunConfig, merge
 from lagnet.errors import LagnetError
+from lagnet.models import FAMILIES
 from lagnet.registry import parse_task
 
 STANDARD_TASKS = ("ar1-square-lag", "narma10", "memory-k", "adding", "delayed-xor",
                   "garch-vol", "noisy-ar-filter", "regime-filter")
-STANDARD_MODELS = ("narx", "esn", "window", "gru", "lstm", "lru", "tcn", "transformer")
 COLUMNS = ("task", "model", "seed", "test_nrmse", "test_r2", "memory_r2", "test_mse",
            "time_to_best_s", "train_s", "total_s", "steps", "parameters", "error")
 # A lighter test than a single run's default: the bench compares families, it does not
@@ -45,27 +45,21 @@ class Cell:
     seed: int
 
 
-def cell_config(task: str, model: str, seed: int, max_seconds: float,
-                overrides: Sequence[str] = ()):
-    """The run config of one cell: the task's config, the family's defaults, the budget, then
-    the user's ``a.b=value`` overrides (applied to every cell)."""
-    from lagnet.config import apply_overrides
+def standard_models() -> list[str]:
+    """Every family that declares itself fit for the leaderboard (choosers excluded)."""
+    return [f.kind for f in FAMILIES if f.in_bench and not f.candidates]
 
+
+def cell_config(task: str, model: str, seed: int, max_seconds: float,
+                overrides: Sequence[str] = ()) -> tuple[RunConfig, list[str]]:
+    """The run config of one cell and the notes on it: the task's config moved to the family
+    (keeping the task's model settings that the family has, such as a window), the budget,
+    then the user's ``a.b=value`` overrides (applied to every cell)."""
     spec, params = parse_task(task)
-    data = spec.config(**params).model_dump()
-    # the family's defaults — but the task's own model settings where it recommends this
-    # family, and its window for the other window-based family
-    recommended = data["model"]
-    data["model"] = {"kind": model}
-    if recommended["kind"] == model:
-        data["model"] = recommended
-    elif model in ("window", "narx") and recommended.get("window") is not None:
-        data["model"]["window"] = recommended["window"]
-    data["seed"] = seed
-    data["name"] = f"{task}-{model}-{seed}"
-    data["train"].update(max_seconds=max_seconds, steps=1_000_000, patience=None)
-    data["eval"].update(BENCH_EVAL)
-    return make_config(apply_overrides(data, list(overrides)))
+    values = {"model.kind": model, "seed": seed, "name": f"{task}-{model}-{seed}",
+              "train.max_seconds": max_seconds, "train.steps": 1_000_000,
+              **{f"eval.{k}": v for k, v in BENCH_EVAL.items()}}
+    return merge(spec.config(**params), values, overrides)
 
 
 def _time_to_best(history: dict) -> float | None:
@@ -86,7 +80,9 @@ def run_cell(cell: Cell, max_seconds: float, overrides: Sequence[str] = ()) -> d
     row = dict(task=cell.task, model=cell.model, seed=cell.seed, error="")
     t0 = time.perf_counter()
     try:
-        r = run(cell_config(cell.task, cell.model, cell.seed, max_seconds, overrides))
+        cfg, notes = cell_config(cell.task, cell.model, cell.seed, max_seconds, overrides)
+        row["notes"] = notes
+        r = run(cfg)
     except Exception as err:  # noqa: BLE001 — any failure of one cell is recorded, the bench goes on
         text = (str(err).splitlines() or [""])[0][:200]
         row.update(error=f"{type(err).__name__}: {text}", total_s=time.perf_counter() - t0)
@@ -100,18 +96,21 @@ def run_cell(cell: Cell, max_seconds: float, overrides: Sequence[str] = ()) -> d
     return row
 
 
-def bench(tasks: Sequence[str] = STANDARD_TASKS, models: Sequence[str] = STANDARD_MODELS,
+def bench(tasks: Sequence[str] = STANDARD_TASKS, models: Sequence[str] | None = None,
           seeds: int = 1, max_seconds: float = 15.0, out: str | Path = "bench",
           overrides: Sequence[str] = (), on_row: Callable[[dict], None] | None = None
           ) -> list[dict]:
     """Run every (task, model, seed) cell and write the leaderboard files into ``out``.
-    ``overrides`` (``a.b=value``) apply to every cell, e.g. ``train.batch=64``."""
-    for t in tasks:  # fail on a bad name or override before any training
-        cell_config(t, "gru", 0, max_seconds, overrides)
-    known = [k for k in get_args(ModelKind) if k != "auto"]
+    ``models``: None = :func:`standard_models`. ``overrides`` (``a.b=value``) apply to every
+    cell, e.g. ``train.batch=64``."""
+    known = standard_models()
+    models = known if models is None else list(models)
     for m in models:
         if m not in known:
             raise LagnetError("models", m, f"unknown model (known: {', '.join(known)})")
+    for t in tasks:  # fail on a bad name or override before any training
+        for m in models:
+            cell_config(t, m, 0, max_seconds, overrides)
     if seeds < 1:
         raise LagnetError("seeds", seeds, "must be at least 1")
     if not max_seconds > 0:

@@ -22,12 +22,8 @@ import os
 import time
 from pathlib import Path
 
+
 EVALUATIONS = "evaluations.json"
-
-
-def formula_text(formula) -> str:
-    """A target's formula (one string, or one per output) as one line."""
-    return formula if isinstance(formula, str) else "; ".join(formula)
 
 
 def read_evaluations(run_dir: str | os.PathLike) -> list[dict]:

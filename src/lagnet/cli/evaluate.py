@@ -1,0 +1,41 @@
+"""``lagnet eval`` and ``lagnet report`` — look at a trained run again, without retraining."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from lagnet.cli._app import app, command, formula_option, metrics_table, out
+from lagnet.errors import LagnetError
+from lagnet.runs import evaluate_run, render
+from lagnet.targets import formula_text
+
+
+@app.command("eval")
+@command
+def eval_(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    paths: Optional[int] = typer.Option(None, help="Test paths (default: the run's)."),
+    length: Optional[int] = typer.Option(None, help="Steps per test path (default: the run's)."),
+    target: Optional[List[str]] = typer.Option(
+        None, help="Evaluate against another formula; give it again for more outputs."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the test set (default: the run's)."),
+) -> None:
+    """Evaluate a trained run again, on a test set of any size and length."""
+    cfg, ev = evaluate_run(run_dir, formula_option(target), paths=paths, length=length,
+                           seed=seed)
+    out.print(metrics_table(ev.metrics, f"{formula_text(cfg.target.formula)} — "
+                                        f"{cfg.eval.test_paths} paths × "
+                                        f"{cfg.train.length} steps"))
+
+
+@app.command()
+@command
+def report(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
+    """Re-make the plots and report.html of a run directory (no retraining)."""
+    if not (run_dir / "metrics.json").is_file():
+        raise LagnetError("run_dir", str(run_dir), "not a run directory (no metrics.json)")
+    render(run_dir)
+    out.print(f"wrote {run_dir}/report.html", highlight=False)

@@ -1,0 +1,108 @@
+"""What every config is built from, and the registries that families declare themselves in.
+
+``Settings`` is the frozen, validated base of every config (a process's, a model family's, the
+trainer's). A ``Registry`` holds the members of one family — processes, model families — each
+declared in its own module: the registry imports every module of its package the first time it
+is asked, so a new member is one new file and nothing else keeps a list.
+
+>>> Settings.model_config["frozen"]
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lagnet.errors import LagnetError
+
+
+class Settings(BaseModel):
+    """A frozen config: unknown settings, NaN and infinities are refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+def first_error(err: ValidationError, prefix: str = "") -> LagnetError:
+    """The first problem pydantic found, as one line naming the dotted field and the value."""
+    e = err.errors()[0]
+    inner = (e.get("ctx") or {}).get("error")
+    if isinstance(inner, LagnetError):  # raised by a validator (a spec, a family): keep it
+        return inner
+    loc = ".".join(str(p) for p in e["loc"])
+    field = ".".join(p for p in (prefix, loc) if p) or "config"
+    msg = "unknown setting" if e["type"] == "extra_forbid" or e["type"] == "extra_forbidden" \
+        else e["msg"]
+    return LagnetError(field, e.get("input"), msg)
+
+
+M = TypeVar("M")
+
+
+class Registry(Generic[M]):
+    """Members of one family by kind name. ``package``'s modules are imported on first use, so
+    every member that declares itself there (``registry.register(...)`` at module level) is
+    found; ``field`` names the config field that chooses a member, for error messages."""
+
+    def __init__(self, field: str, package: str, kind: Callable[[M], str]):
+        self.field = field
+        self.package = package
+        self._kind = kind
+        self._members: dict[str, M] = {}
+        self._loaded = False
+
+    def register(self, member: M) -> M:
+        name = self._kind(member)
+        old = self._members.get(name)
+        if old is not None and old is not member:
+            raise ValueError(f"{self.field}: {name!r} is registered twice")
+        self._members[name] = member
+        return member
+
+    def unregister(self, name: str) -> None:
+        """Forget a member (a test's throw-away family)."""
+        self._members.pop(name, None)
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        pkg = importlib.import_module(self.package)
+        for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{self.package}.{info.name}")
+
+    def get(self, name: Any) -> M:
+        self._load()
+        member = self._members.get(name) if isinstance(name, str) else None
+        if member is None:
+            raise LagnetError(self.field, name, f"unknown (known: {', '.join(self.names())})")
+        return member
+
+    def names(self) -> list[str]:
+        self._load()
+        return list(self._members)
+
+    def __iter__(self) -> Iterator[M]:
+        self._load()
+        return iter(list(self._members.values()))
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._members
+
+
+def validate_member(cls: type[Settings], data: Any, prefix: str) -> Settings:
+    """``data`` (a dict or an instance) validated as ``cls``; bad input → LagnetError naming
+    ``prefix.field``."""
+    if isinstance(data, cls):
+        return data
+    if isinstance(data, BaseModel):
+        data = data.model_dump()
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        raise first_error(err, prefix) from None
