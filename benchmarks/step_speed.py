@@ -7,6 +7,11 @@ Three numbers per shape (median ms per step over repeats):
   reference   the reference's bench step: fixed batch, GRU, Linear–SiLU–Linear head, Adam
   lagnet      lagnet's step on a fixed batch (same work as the reference)
   lagnet+sim  lagnet's real step: simulate AR(1) paths, evaluate the target, then the same
+
+``--smoke`` measures the same three steps at a tiny size (batch 8, hidden 4, 20 steps per
+path, 2 steps per jitted call, one repeat) to check that the script still works; where the
+reference is not found it says so and measures lagnet's steps alone. LAGNET_REFERENCE
+names the reference's folder (default ../shared/reference).
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-REF = Path(os.environ.get("LAGNET_REFERENCE",
-                         Path(__file__).resolve().parents[2] / "shared" / "reference"))
+REF = Path(
+    os.environ.get("LAGNET_REFERENCE", Path(__file__).resolve().parents[2] / "shared" / "reference")
+)
 
 
 def _time(fn, args, iters, repeats):
@@ -55,9 +60,11 @@ def reference_ms(batch, hidden, length, iters, repeats):
     def step(params, state, x, y):
         def loss_fn(p):
             return jnp.mean((jax_scan.forward(p, x, "gru")[:, 1:] - y) ** 2)
+
         loss, g = jax.value_and_grad(loss_fn)(params)
         upd, state = opt.update(g, state, params)
         import optax
+
         return optax.apply_updates(params, upd), state, loss
 
     def loop(params, state):
@@ -66,16 +73,24 @@ def reference_ms(batch, hidden, length, iters, repeats):
     return _time(loop, (params, state), iters, repeats)
 
 
-def lagnet_ms(batch, hidden, length, iters, repeats, simulate, chunk):
+def lagnet_ms(batch, hidden, length, iters, repeats, simulate, chunk, **options):
     import equinox as eqx
 
     from lagnet.api import build_config
-    from lagnet.tasks import build_task
-    from lagnet.training import fit_scales, make_chunk, make_optimizer, make_step
     from lagnet.models import build_net
+    from lagnet.samples import fit_scales
+    from lagnet.tasks import build_task
+    from lagnet.training import make_chunk, make_optimizer, make_step
 
-    cfg = build_config("ar1(rho=0.1)", "x[t]**2 + 1.0*x[t-1]**2", "gru", hidden=hidden,
-                       batch=batch, length=length + 1)
+    cfg = build_config(
+        "ar1(rho=0.1)",
+        "x[t]**2 + 1.0*x[t-1]**2",
+        "gru",
+        hidden=hidden,
+        batch=batch,
+        length=length + 1,
+        **options,
+    )
     task = build_task(cfg)
     net = build_net(cfg.model, 1, 1, jax.random.PRNGKey(0))
     params, static = eqx.partition(net, eqx.is_array)
@@ -96,9 +111,11 @@ def lagnet_ms(batch, hidden, length, iters, repeats, simulate, chunk):
             def loss_fn(p):
                 n = eqx.combine(p, static)
                 return tr.masked_mse(n((x - sc[0]) / sc[1]), (y - sc[2]) / sc[3], valid)
+
             loss, g = jax.value_and_grad(loss_fn)(params)
             upd, opt_state = opt.update(g, opt_state, params)
             return jax.tree_util.tree_map(lambda p, u: p - lr * u, params, upd), opt_state, loss
+
     run = make_chunk(step)
     keys = jax.random.split(jax.random.PRNGKey(3), chunk)
     lrs = jnp.full((chunk,), 1e-3, jnp.float32)
@@ -110,6 +127,10 @@ def lagnet_ms(batch, hidden, length, iters, repeats, simulate, chunk):
     return med / chunk, [r / chunk for r in reps]
 
 
+# --smoke: the same measurements at a tiny size
+SMOKE = dict(batch=8, hidden=4, length=20, iters=4, repeats=1, chunk=2)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--batch", type=int, default=128)
@@ -118,15 +139,40 @@ def main():
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--chunk", type=int, default=50)
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick check at a tiny size (batch 8, hidden 4, length 20, 4 steps)",
+    )
     a = p.parse_args()
+    if a.smoke:  # tiny sizes, unless given
+        for name, value in SMOKE.items():
+            if getattr(a, name) == p.get_default(name):
+                setattr(a, name, value)
     machine = f"{platform.node()} {platform.machine()} cpus={len(__import__('os').sched_getaffinity(0))} jax={jax.__version__} backend={jax.default_backend()}"
     print(f"# {' '.join(sys.argv)}\n# {machine}")
-    ref, _ = reference_ms(a.batch, a.hidden, a.length, a.iters, a.repeats)
-    fixed, _ = lagnet_ms(a.batch, a.hidden, a.length, a.iters, a.repeats, False, a.chunk)
-    sim, _ = lagnet_ms(a.batch, a.hidden, a.length, a.iters, a.repeats, True, a.chunk)
-    res = dict(batch=a.batch, hidden=a.hidden, length=a.length, reference_ms=round(ref, 3),
-               lagnet_ms=round(fixed, 3), lagnet_sim_ms=round(sim, 3),
-               speedup_vs_reference=round(ref / fixed, 2))
+    ref = None
+    if a.smoke and not (REF / "jax_scan.py").is_file():
+        print(
+            f"# reference not found: no {REF / 'jax_scan.py'} (set LAGNET_REFERENCE); "
+            f"measuring lagnet's step alone",
+            flush=True,
+        )
+    else:
+        ref, _ = reference_ms(a.batch, a.hidden, a.length, a.iters, a.repeats)
+    # --smoke: pilot paths (the scalings) of the batch's shape, so one simulation compile serves
+    options = dict(pilot_paths=a.batch, val_paths=a.batch) if a.smoke else {}
+    fixed, _ = lagnet_ms(a.batch, a.hidden, a.length, a.iters, a.repeats, False, a.chunk, **options)
+    sim, _ = lagnet_ms(a.batch, a.hidden, a.length, a.iters, a.repeats, True, a.chunk, **options)
+    res = dict(
+        batch=a.batch,
+        hidden=a.hidden,
+        length=a.length,
+        reference_ms=None if ref is None else round(ref, 3),
+        lagnet_ms=round(fixed, 3),
+        lagnet_sim_ms=round(sim, 3),
+        speedup_vs_reference=None if ref is None else round(ref / fixed, 2),
+    )
     print(json.dumps(res))
 
 

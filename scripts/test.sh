@@ -31,4 +31,5 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
 fi
 
 export JAX_PLATFORMS=cpu
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Two or more single-threaded workers (pytest-xdist): measured 10 min serial, see README.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 "$@"

@@ -23,3 +23,35 @@ import pytest  # noqa: E402
 def key():
     """A fresh PRNG key per test; tests never touch global random state."""
     return jax.random.PRNGKey(0)
+
+
+# ----------------------------------------------------------------------------- one tiny run
+# One tiny trained run serves the CLI, API, report and plot tests: trained once per session
+# through the command line, copied into each test that wants to change it.
+TINY_FLAGS = ["--hidden", "6", "--steps", "40", "--batch", "16", "--length", "15", "--quiet",
+              "--set", "train.val_every=20", "--set", "train.val_paths=32", "--set",
+              "train.pilot_paths=32", "--set", "eval.test_paths=40", "--set",
+              "eval.baseline_paths=60", "--set", "eval.long_paths=5", "--set", "model.head=[8]"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory):
+    """(run directory, what `lagnet train` printed): a GRU on the forum's target, 40 steps."""
+    from typer.testing import CliRunner
+
+    from lagnet.cli import app
+
+    out = tmp_path_factory.mktemp("shared") / "run"
+    res = CliRunner().invoke(app, ["train", "--process", "ar1(rho=0.1)", "--target",
+                                   "x[t]**2 + 0.1*x[t-1]**2", "--model", "gru", "--out",
+                                   str(out), *TINY_FLAGS])
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+@pytest.fixture
+def tiny_run(tiny_run_dir, tmp_path):
+    """A copy of the shared tiny run directory, this test's to change."""
+    import shutil
+
+    return shutil.copytree(tiny_run_dir[0], tmp_path / "tiny-run")

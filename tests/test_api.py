@@ -10,12 +10,13 @@ TINY = dict(hidden=6, head=[8], batch=16, length=12, steps=20, val_every=10, val
             pilot_paths=32, eval=dict(test_paths=30, baseline_paths=50, long_paths=4))
 
 
-@pytest.fixture(scope="module")
-def run():
-    return lagnet.train(process="ar1(rho=0.1)", target="x[t]**2 + 0.5*x[t-1]**2", model="gru",
-                        **TINY)
+@pytest.fixture
+def run(tiny_run):
+    """The session's tiny run (conftest.py), loaded from a copy of its directory."""
+    return lagnet.load(tiny_run)
 
 
+@pytest.mark.slow
 def test_run_has_metrics_and_predicts_in_user_units(run):
     assert set(run.metrics["test"]) >= {"mse", "rmse", "nrmse", "r2", "memory_r2"}
     x = np.random.default_rng(0).normal(size=(3, 12))
@@ -50,8 +51,8 @@ def test_a_crash_while_saving_leaves_nothing_that_looks_complete(run, tmp_path, 
 
     monkeypatch.setattr(lagnet.runs, "render", boom)
     with pytest.raises(RuntimeError):
-        run.save(tmp_path / "run")
-    assert list(tmp_path.iterdir()) == []
+        run.save(tmp_path / "out" / "run")
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_unknown_option_and_bad_load(tmp_path):
@@ -61,6 +62,7 @@ def test_unknown_option_and_bad_load(tmp_path):
         lagnet.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_metrics_json_is_strict_json_when_values_are_undefined(run, tmp_path):
     """A constant target has no variance: R² is undefined, and metrics.json says null."""
     import json

@@ -7,26 +7,20 @@ import pytest
 from typer.testing import CliRunner
 
 from lagnet.cli import app
+from conftest import TINY_FLAGS
 
 runner = CliRunner()
-FAST = ["--hidden", "6", "--steps", "40", "--batch", "16", "--length", "15", "--quiet",
-        "--set", "train.val_every=20", "--set", "train.val_paths=32", "--set",
-        "train.pilot_paths=32", "--set", "eval.test_paths=40", "--set", "eval.baseline_paths=60",
-        "--set", "eval.long_paths=5", "--set", "model.head=[8]"]
+FAST = TINY_FLAGS
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "r1"
-    res = runner.invoke(app, ["train", "--process", "ar1(rho=0.1)", "--target",
-                              "x[t]**2 + 0.1*x[t-1]**2", "--model", "gru", "--out", str(out),
-                              *FAST])
-    assert res.exit_code == 0, res.output
-    return out, res.output
+@pytest.fixture
+def trained(tiny_run_dir, tiny_run):
+    """The session's tiny run (conftest.py), copied: its directory and what training printed."""
+    return tiny_run, tiny_run_dir[1]
 
 
-def test_train_writes_a_complete_run_directory(trained):
-    out, output = trained
+def test_train_writes_a_complete_run_directory(tiny_run_dir):
+    out, output = tiny_run_dir
     for name in ("config.toml", "metrics.json", "history.csv", "model.safetensors",
                  "model.json", "predictions.npz", "report.html"):
         assert (out / name).is_file(), name
@@ -43,6 +37,7 @@ def test_train_writes_a_complete_run_directory(trained):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp left
 
 
+@pytest.mark.slow
 def test_config_toml_reproduces_the_run(trained, tmp_path):
     out, _ = trained
     res = runner.invoke(app, ["train", str(out / "config.toml"), "--out", str(tmp_path / "r2"),
@@ -53,6 +48,7 @@ def test_config_toml_reproduces_the_run(trained, tmp_path):
     assert a["test"] == b["test"]  # same config, same seed → same run on CPU
 
 
+@pytest.mark.slow
 def test_eval_and_report(trained):
     out, _ = trained
     res = runner.invoke(app, ["eval", str(out), "--paths", "30", "--length", "40"])
@@ -104,6 +100,10 @@ def test_simulate(tmp_path, suffix):
     (["simulate", "--process", "ar1(rho=0.1, name='t')", "--paths", "2", "--length", "5",
       "--out", "x.csv"], "process.name"),
     (["eval", "no-such-run"], "run_dir"),
+    (["train", "--process", 'var(A=[[0.5,0.1],[0.0,0.3]], names=["x1","z"])', "--target",
+      "z[t-1]"], "target.inputs"),
+    (["train", "--process", "garch()", "--target", "sigma2[t]", "--inputs", "sigma2"],
+     "target.inputs"),
     (["report", "no-such-run"], "run_dir"),
 ])
 def test_bad_input_exits_2_with_one_line(args, field, tmp_path, monkeypatch):
@@ -122,3 +122,26 @@ def test_train_refuses_an_out_dir_that_is_not_a_run(tmp_path):
     res = runner.invoke(app, ["train", "--out", str(tmp_path), *FAST])
     assert res.exit_code == 2 and "error: out:" in res.output
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_a_process_without_x_feeds_its_only_observed_series(tmp_path):
+    """GARCH has r (observed) and sigma2 (latent): r is the input, and the start says so."""
+    res = runner.invoke(app, ["train", "--process", "garch(omega=0.05, alpha=0.1, beta=0.85)",
+                              "--target", "sigma2[t]", "--out", str(tmp_path / "g"), *FAST])
+    assert res.exit_code == 0, res.output
+    assert "inputs: r (the process's only observed series" in res.output
+    from lagnet.config import load_config
+
+    assert load_config(tmp_path / "g" / "config.toml").target.inputs == ("r",)  # as used
+
+
+@pytest.mark.slow
+def test_inputs_flag_chooses_the_series(tmp_path):
+    res = runner.invoke(app, ["train", "--process", 'var(A=[[0.5,0.1],[0.0,0.3]], names=["x1",'
+                              '"z"])', "--target", "z[t-1]", "--inputs", "x1, z", "--out",
+                              str(tmp_path / "v"), *FAST])
+    assert res.exit_code == 0, res.output
+    import lagnet
+
+    assert lagnet.load(tmp_path / "v").config.target.inputs == ("x1", "z")

@@ -151,6 +151,7 @@ def test_frols_recovers_a_sparse_polynomial_in_two_inputs():
     assert len(chosen) == 3 and abs(sum(errs) - 1.0) < 1e-10
 
 
+@pytest.mark.slow
 def test_narx_learns_the_forum_target_exactly():
     """AR(1) ρ = 0.1, f = x_t² + 0.1·x_{t−1}²: MSE ≤ 1e-10 on fresh paths, and the printed
     formula has exactly the two true terms with coefficients within 1e-6."""
@@ -196,6 +197,7 @@ def save_with_report(run, path):
     return (path / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_cli_train_narx_prints_and_saves_the_recovered_formula(tmp_path):
     out = tmp_path / "narx"
     res = CliRunner().invoke(app, ["train", "--process", "ar1(rho=0.1)", "--target", FORUM,
@@ -223,6 +225,7 @@ def test_train_esn_end_to_end_beats_the_memoryless_baseline(tmp_path):
     assert round_trips(run, tmp_path / "esn")["model"]["kind"] == "esn"
 
 
+@pytest.mark.slow
 def test_train_auto_keeps_the_best_candidate(tmp_path):
     """A target no polynomial fits exactly: all three candidates run; the one with the lowest
     validation MSE is kept and saved under its own kind."""

@@ -114,6 +114,7 @@ def test_horizon_summary_sees_drift_after_the_training_length():
 
 
 # ----------------------------------------------------------------------------- verdicts
+@pytest.mark.slow
 def test_a_forum_bug_training_and_evaluation_targets_differ(forum):
     res = runner.invoke(app, ["eval", str(forum), "--paths", "50", "--target", PLUS])
     assert res.exit_code == 0, res.output
@@ -130,6 +131,7 @@ def test_a_forum_bug_training_and_evaluation_targets_differ(forum):
     assert page.count("data:image/png;base64,") >= 3
 
 
+@pytest.mark.slow
 def test_b_memory_longer_than_the_receptive_field(tmp_path):
     run_dir = train(tmp_path / "w", tiny("x[t]**2 + 0.5*x[t-5]**2", kind="window", window=2))
     res = runner.invoke(app, ["doctor", str(run_dir), "--quick", "--fix"])
@@ -147,6 +149,7 @@ def test_b_memory_longer_than_the_receptive_field(tmp_path):
     assert "before / after" in res.output
 
 
+@pytest.mark.slow
 def test_c_vanishing_gradients_through_time(tmp_path):
     data = tiny("x[t-40]", kind="rnn", activation="tanh")
     data["train"]["length"] = 60
@@ -159,6 +162,7 @@ def test_c_vanishing_gradients_through_time(tmp_path):
     assert first == {"model.kind": "window", "model.window": 41}  # a long known lag
 
 
+@pytest.mark.slow
 def test_d_unnormalised_huge_target(tmp_path):
     data = tiny("1000*(x[t]**2 + 0.5*x[t-1]**2)", normalize=False)
     d = diagnose(train(tmp_path / "big", data), quick=True)
@@ -167,6 +171,7 @@ def test_d_unnormalised_huge_target(tmp_path):
     assert d.doc["overrides"]["model.normalize"] is True
 
 
+@pytest.mark.slow
 def test_e_too_few_steps(forum):
     d = diagnose(forum, quick=True)
     v = d.doc["verdict"]
@@ -177,6 +182,7 @@ def test_e_too_few_steps(forum):
     assert d.doc["overrides"]["train.steps"] > 60
 
 
+@pytest.mark.slow
 def test_f_target_needs_no_memory_from_a_config(tmp_path):
     import tomli_w
 

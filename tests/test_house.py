@@ -87,6 +87,7 @@ def toy(tmp_path):
     FAMILIES.unregister("toy")
 
 
+@pytest.mark.slow
 def test_a_family_is_one_file(toy, tmp_path):
     toy({"toy": {"decay": 0.7}})
     # config, with its own settings checked

@@ -44,6 +44,7 @@ def trained(name: str) -> lagnet.Run:
                         eval=dict(test_paths=200, baseline_paths=500, long_paths=20))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 def test_trains_below_the_constant_baseline(name):
     """The product needs the previous step, so neither a constant (MSE = Var y) nor the
@@ -60,6 +61,7 @@ def _lru(seed=0, **settings):
     return build_net(cfg, C_IN, C_OUT, jax.random.PRNGKey(seed))
 
 
+@pytest.mark.slow
 def test_lru_parallel_scan_equals_its_loop():
     """associative_scan and the step-by-step lax.scan give the same states, also with
     eigenvalues next to the unit circle on a long path (the whole network's parallel forward
@@ -95,6 +97,7 @@ RECEPTIVE = {  # config, the steps an output sees (the current one included) by 
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(RECEPTIVE))
 def test_receptive_field(name):
     """y_t depends on x_{t-RF+1} and not on x_{t-RF}."""
@@ -111,6 +114,7 @@ def test_receptive_field(name):
     assert np.abs(near - y).max() > 1e-6
 
 
+@pytest.mark.slow
 def test_transformer_runs_at_ten_times_its_training_length():
     """Trained on 30 steps, the Transformer keeps its accuracy on 300-step paths: ALiBi
     positions depend on distance only and attention stays within ``context`` steps."""

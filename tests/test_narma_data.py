@@ -77,6 +77,7 @@ def test_reservoirpy_sample_keeps_the_window_after_the_warm_up(key):
         np.testing.assert_allclose(y[:, t + 1], expect, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order, b", [(10, None), (30, 0.01)])
 def test_standard_convention_equals_its_equation(order, b, key):
     p = NARMA(NARMAConfig(order=order, b=b))
@@ -130,6 +131,7 @@ def test_divergence_guard_resamples_and_counts(key):
 
 
 # ----------------------------------------------------------------------------- data files
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npz"])
 def test_simulate_then_read_back(suffix, tmp_path, key):
     path = tmp_path / f"paths{suffix}"
@@ -269,6 +271,7 @@ def ar1_numpy(rng, n, length):
     return {"x": x + 5.0, "e": e}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fn, use_jax", [(ar1_jax, True), (ar1_numpy, False)])
 def test_a_users_simulator_trains_through_lagnet_train(fn, use_jax, key, tmp_path):
     proc = CallableProcess(fn, series=["x", "e"], observed=["x"], jax=use_jax)

@@ -205,6 +205,7 @@ def test_save_plots(_plotted_once):
     assert not list((run / "plots").glob("*.tmp"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("history_rows", [0, 1, None])
 def test_save_plots_with_short_history(tmp_path, rng, history_rows):
     run = _make_run(tmp_path / "run", rng, history_rows=history_rows or 0)

@@ -26,6 +26,7 @@ def test_every_process_is_in_the_contract():
     assert len(kinds) == len(PROCESSES.names())  # one Process class per registered kind
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(EXAMPLES))
 def test_contract(name, key):
     check_process_contract(EXAMPLES[name], key, N, L, tol=1e-5)

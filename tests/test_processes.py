@@ -46,6 +46,7 @@ def test_series_follow_the_config():
         assert build_process(cfg).series[0] == cfg.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["arma21", "normal"])
 def test_vmap_over_keys(name, key):
     """Many independent batches in one pass, as sweeps will do."""
@@ -115,6 +116,7 @@ def _check_moments(x: np.ndarray, mean: float, var: float, acf: np.ndarray) -> N
         close(influence, rho, acf[k], f"acf[{k}]")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ar1_zero", "ar1_stationary", "ar2", "arma21", "ma1"])
 def test_arma_statistics(name, key):
     cfg = ARMAS[name]
@@ -124,6 +126,7 @@ def test_arma_statistics(name, key):
     _check_moments(x, cfg.mean, var, acf)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["normal", "uniform", "student_t"])
 def test_iid_statistics(name, key):
     cfg = PROCESSES[name]

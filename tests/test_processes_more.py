@@ -253,6 +253,7 @@ def test_var_zero_start_is_at_rest(key):
     np.testing.assert_array_equal(out["b"][:, 0], -2.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gjr", "gjr_t"])
 def test_garch_statistics(name, key):
     cfg = PROCESSES[name]
@@ -309,6 +310,7 @@ def test_ou_zero_start_transient(key):
         _close((x[:, t] - mean) ** 2, ((x[:, t] - mean) ** 2).mean(), var, f"Var(X_{t})")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["regime", "regime3"])
 def test_regime_chain_statistics(name, key):
     cfg = PROCESSES[name]

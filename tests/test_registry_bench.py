@@ -16,6 +16,7 @@ from lagnet.tasks import build_task
 runner = CliRunner()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(TASKS))
 def test_every_task_builds_and_samples(name):
     """Each named task is a valid config whose process, target and inputs fit together, and
@@ -71,6 +72,7 @@ def test_cli_tasks_lists_every_task():
         assert name in res.output
 
 
+@pytest.mark.slow
 def test_cli_train_with_a_task(tmp_path):
     res = runner.invoke(app, ["train", "--task", "memory-k(k=2)", "--quiet", "--steps", "60",
                               "--set", "eval.test_paths=50", "--set", "eval.long_paths=10",
@@ -113,6 +115,7 @@ TINY = ["eval.test_paths=50", "eval.long_paths=10", "eval.baseline_paths=200",
         "train.val_every=20", "train.batch=16", "train.length=30"]
 
 
+@pytest.mark.slow
 def test_bench_end_to_end_writes_leaderboard(tmp_path):
     rows = bench(["memory-k(k=1)"], ["narx", "gru"], seeds=1, max_seconds=2.0,
                  out=tmp_path / "b", overrides=TINY + ["train.steps=40"])

@@ -164,6 +164,7 @@ def doctored(tmp_path_factory):
     return path, json.loads((path / "doctor.json").read_text())
 
 
+@pytest.mark.slow
 def test_report_with_doctor_section_loads_in_chromium(doctored, tmp_path):
     binary, why = _chromium()
     if binary is None:

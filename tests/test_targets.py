@@ -85,6 +85,7 @@ def test_values_match_numpy(x, formula, ref, max_lag):
     assert np.all(np.asarray(y)[:, ~v] == 0)
 
 
+@pytest.mark.slow
 def test_long_sum_is_not_deep_nesting():
     # 200 terms are one left-leaning chain, not 200 levels of nesting.
     x = np.random.default_rng(2).normal(size=(2, 250)).astype(np.float32)
@@ -258,6 +259,7 @@ WINDOW_CASES = [  # function, k, lag — lengths with one and with several binar
 NUMPY = {"sum": np.sum, "mean": np.mean, "std": np.std, "max": np.max, "min": np.min}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fn, k, lag", WINDOW_CASES,
                          ids=[f"{f}-{k}-{g}" for f, k, g in WINDOW_CASES])
 def test_window_functions_match_numpy_loop(fn, k, lag):
@@ -446,6 +448,7 @@ def test_config_takes_one_formula_or_a_list(tmp_path):
         assert info.value.field == "target.formula"
 
 
+@pytest.mark.slow
 def test_two_outputs_train_evaluate_and_report(tmp_path):
     import json
 

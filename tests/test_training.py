@@ -30,6 +30,7 @@ def test_lr_schedule_warms_up_then_decays():
     assert lrs[-1] < 2e-4 and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
 
 
+@pytest.mark.slow
 def test_learns_a_lag_below_the_constant_baseline():
     """x[t-1] from iid inputs: a constant predictor has R² 0; the model must beat it."""
     cfg = build_config("iid()", "x[t-1]", "gru", **dict(TINY, steps=210))
@@ -40,6 +41,7 @@ def test_learns_a_lag_below_the_constant_baseline():
     assert res.history["step"] == [20, 40, 60, 80, 100, 120, 140, 160, 180, 200, 210]
 
 
+@pytest.mark.slow
 def test_same_seed_same_run():
     cfg = build_config("ar1(rho=0.5)", "x[t]*x[t-1]", "rnn", **TINY)
     a, b = fit(cfg, build_task(cfg)), fit(cfg, build_task(cfg))
@@ -48,6 +50,7 @@ def test_same_seed_same_run():
     assert a.history["loss"] != c.history["loss"]
 
 
+@pytest.mark.slow
 def test_wall_clock_budget_stops_training():
     cfg = build_config("ar1(rho=0.1)", "x[t-1]", "gru", **dict(TINY, steps=10**6, max_seconds=3))
     res = fit(cfg, build_task(cfg))
@@ -55,6 +58,7 @@ def test_wall_clock_budget_stops_training():
     assert res.info["steps"] < 10**6 and res.info["seconds"] < 15
 
 
+@pytest.mark.slow
 def test_fixed_data_set_and_plateau():
     cfg = build_config("iid()", "x[t-1]", "lstm",
                        **dict(TINY, fixed_paths=32, steps=2000, patience=2, lr=1e-6, warmup=0))
@@ -62,6 +66,7 @@ def test_fixed_data_set_and_plateau():
     assert res.info["stopped"] == "plateau" and res.info["steps"] < 2000
 
 
+@pytest.mark.slow
 def test_divergence_guard_restores_best_weights():
     """A huge learning rate without clipping blows up; the guard restores the last good
     weights and lowers the rate, gives up after repeated blow-ups, and never returns NaN."""
@@ -80,6 +85,7 @@ def test_divergence_guard_restores_best_weights():
     assert math.isfinite(res.info["best_val_mse"])
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_with_the_best_weights():
     """A KeyboardInterrupt mid-training ends the loop, not the run."""
     cfg = build_config("iid()", "x[t-1]", "gru", **dict(TINY, steps=1000))
@@ -95,6 +101,7 @@ def test_ctrl_c_stops_cleanly_with_the_best_weights():
     assert res.info["best_step"] in (20, 40) and len(res.history["step"]) == 2
 
 
+@pytest.mark.slow
 def test_validation_falls_exactly_every_val_every_steps():
     cfg = build_config("iid()", "x[t-1]", "rnn", **dict(TINY, steps=90, val_every=30))
     assert fit(cfg, build_task(cfg)).history["step"] == [30, 60, 90]

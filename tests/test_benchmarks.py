@@ -1,0 +1,118 @@
+"""Every benchmark script still runs: each one with ``--smoke`` (the same code at a tiny size)
+in a fresh process, CPU only and single-threaded, its outputs in the test's own directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+FORMULA = "x[t]**2 + 0.1*x[t-1]**2"  # narx_forum.py's target
+
+
+def smoke(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``benchmarks/<script> --smoke *args`` from the repository root; fail with its output
+    unless it exits 0."""
+    environ = dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        OMP_NUM_THREADS="1",
+        MPLBACKEND="Agg",
+        LAGNET_CACHE="0",
+        XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+        **(env or {}),
+    )
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), "--smoke", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, (
+        f"{script} --smoke exited {proc.returncode}\n"
+        f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
+    )
+    return proc
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+@pytest.mark.slow
+def test_ar1_forum_smoke():
+    proc = smoke("ar1_forum.py")
+    rows = json_lines(proc.stdout)
+    assert len(rows) == 1, proc.stdout
+    row = rows[0]
+    assert row["run"] == "smoke" and row["steps"] == 10
+    assert row["ms_step"] > 0
+    for name in ("test_r2", "memory_r2", "long_ratio", "late_ratio"):
+        assert finite(row[name]), (name, row)
+    assert "smoke: OK" in proc.stdout
+
+
+@pytest.mark.slow
+def test_doctor_fix_smoke(tmp_path):
+    proc = smoke("doctor_fix.py", "--out", str(tmp_path))
+    (row,) = json_lines(proc.stdout)
+    assert row["case"] == "b" and row["model"] == "window"
+    assert row["cause"] == "receptive_field"  # a window of 2 cannot see 5 steps back
+    assert row["changes"].get("model.window", 0) >= 6
+    assert finite(row["memory_r2_before"]) and finite(row["memory_r2_after"])
+    doc = json.loads((tmp_path / "b" / "doctor.json").read_text())
+    assert doc["verdict"]["primary"] == "receptive_field"
+    fixed = json.loads((tmp_path / "b-fixed" / "metrics.json").read_text())
+    assert fixed["train"]["steps"] == 10  # the fixed run kept the smoke's size
+    assert (tmp_path / "b" / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_narx_forum_smoke(tmp_path):
+    proc = smoke("narx_forum.py", "--out", str(tmp_path))
+    rows = json_lines(proc.stdout)
+    assert [r["run"] for r in rows] == ["cli cold", "in-process first", "in-process warm"]
+    assert all(r["formula"] == FORMULA for r in rows), rows
+    assert rows[0]["test_mse"] <= 1e-10 and rows[0]["fit_s"] > 0
+    metrics = json.loads((tmp_path / "run0" / "metrics.json").read_text())
+    assert metrics["train"]["formula"] == FORMULA
+    assert "exact recovery (formula, test MSE ≤ 1e-10): PASS" in proc.stdout
+
+
+@pytest.mark.slow
+def test_step_speed_smoke():
+    reference = Path(os.environ.get("LAGNET_REFERENCE", ROOT.parent / "shared" / "reference"))
+    proc = smoke("step_speed.py")
+    (res,) = json_lines(proc.stdout)
+    assert (res["batch"], res["hidden"], res["length"]) == (8, 4, 20)
+    assert res["lagnet_ms"] > 0 and res["lagnet_sim_ms"] > 0
+    if (reference / "jax_scan.py").is_file():
+        assert res["reference_ms"] > 0 and res["speedup_vs_reference"] > 0
+    else:
+        assert res["reference_ms"] is None and "reference not found" in proc.stdout
+
+
+@pytest.mark.slow
+def test_tasks_smoke(tmp_path):
+    proc = smoke("tasks.py", "--out", str(tmp_path))
+    data = json.loads((tmp_path / "tasks.json").read_text())
+    (row,) = data["rows"]
+    assert row["task"] == "ar1-square-lag" and "error" not in row, row
+    assert row["model"] == "gru" and row["steps"] == 10
+    assert finite(row["r2"]) and finite(row["nrmse"]) and row["wall_s"] > 0
+    assert (tmp_path / "ar1-square-lag" / "metrics.json").is_file()
+    assert "| ar1-square-lag | gru |" in (tmp_path / "tasks.md").read_text()
+    assert "smoke: OK" in proc.stdout
