@@ -8,8 +8,8 @@ Legend: N paths, L time steps, C channels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import equinox as eqx
 import jax
@@ -51,8 +51,15 @@ def entry(name: str, kind: str, settings: dict) -> Entry:
         x = rng.normal(size=(16, 20, C_IN)).astype(np.float32)
         y = np.zeros((16, 20, C_OUT), np.float32)
         y[:, 3:, 0] = np.tanh(x[:, 3:, 0]) + x[:, 2:-1, 0] * x[:, :-3, 1]
-        data = FitData(x=x, y=y, valid=np.arange(20) >= 3, key=jax.random.PRNGKey(seed),
-                       memory_hint=max_lag, inputs=("a", "b"), batch=16)
+        data = FitData(
+            x=x,
+            y=y,
+            valid=np.arange(20) >= 3,
+            key=jax.random.PRNGKey(seed),
+            memory_hint=max_lag,
+            inputs=("a", "b"),
+            batch=16,
+        )
         net, _ = fam.fit(cfg, data)
         return Normalised(net, *SCALES)
 
@@ -62,8 +69,12 @@ def entry(name: str, kind: str, settings: dict) -> Entry:
 def entries() -> dict[str, Entry]:
     """Every contract example of every registered family (choosers have none: they make
     models of other families)."""
-    return {name: entry(name, f.kind, settings)
-            for f in FAMILIES if not f.candidates for name, settings in f.examples.items()}
+    return {
+        name: entry(name, f.kind, settings)
+        for f in FAMILIES
+        if not f.candidates
+        for name, settings in f.examples.items()
+    }
 
 
 def missing_from_contract() -> list[str]:
@@ -94,10 +105,10 @@ def check_causal(e: Entry, tmp_path) -> None:
     """Perturbing x[:, t+1:] leaves the outputs up to t unchanged — and does change later ones."""
     model, x = e.make(0), inputs()
     t = 4
-    x2 = x.at[:, t + 1:].add(jax.random.normal(jax.random.PRNGKey(9), (N, L - t - 1, C_IN)))
+    x2 = x.at[:, t + 1 :].add(jax.random.normal(jax.random.PRNGKey(9), (N, L - t - 1, C_IN)))
     y, y2 = np.asarray(predict(model, x)), np.asarray(predict(model, x2))
     np.testing.assert_array_equal(y[:, : t + 1], y2[:, : t + 1])
-    assert np.abs(y[:, t + 1:] - y2[:, t + 1:]).max() > 1e-6
+    assert np.abs(y[:, t + 1 :] - y2[:, t + 1 :]).max() > 1e-6
 
 
 def check_uses_the_past(e: Entry, tmp_path) -> None:
@@ -131,10 +142,16 @@ def check_streaming_step_equals_full_forward(e: Entry, tmp_path) -> None:
     for t in range(L):
         y_t, state = step(model, x[:, t], state)
         outs.append(y_t)
-    np.testing.assert_allclose(np.stack(outs, 1), np.asarray(predict(model, x)), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.stack(outs, 1), np.asarray(predict(model, x)), rtol=1e-5, atol=1e-5
+    )
 
 
-CHECKS = (check_shape_and_dtype, check_causal, check_uses_the_past,
-          check_deterministic_under_seed, check_save_load_round_trip,
-          check_streaming_step_equals_full_forward)
+CHECKS = (
+    check_shape_and_dtype,
+    check_causal,
+    check_uses_the_past,
+    check_deterministic_under_seed,
+    check_save_load_round_trip,
+    check_streaming_step_equals_full_forward,
+)

@@ -6,8 +6,17 @@ import pytest
 import lagnet
 from lagnet.errors import LagnetError
 
-TINY = dict(hidden=6, head=[8], batch=16, length=12, steps=20, val_every=10, val_paths=32,
-            pilot_paths=32, eval=dict(test_paths=30, baseline_paths=50, long_paths=4))
+TINY = dict(
+    hidden=6,
+    head=[8],
+    batch=16,
+    length=12,
+    steps=20,
+    val_every=10,
+    val_paths=32,
+    pilot_paths=32,
+    eval=dict(test_paths=30, baseline_paths=50, long_paths=4),
+)
 
 
 @pytest.fixture
@@ -67,8 +76,9 @@ def test_metrics_json_is_strict_json_when_values_are_undefined(run, tmp_path):
     """A constant target has no variance: R² is undefined, and metrics.json says null."""
     import json
 
-    flat = lagnet.train(process="ar1(rho=0.1)", target="0*x[t] + 1", model="rnn",
-                        **dict(TINY, steps=10))
+    flat = lagnet.train(
+        process="ar1(rho=0.1)", target="0*x[t] + 1", model="rnn", **dict(TINY, steps=10)
+    )
     assert flat.metrics["test"]["memory_r2"] is None
     path = flat.save(tmp_path / "flat")  # plots and report cope with undefined values too
     assert (path / "report.html").is_file()

@@ -27,6 +27,9 @@ def smoke(script: str, *args: str, env: dict | None = None) -> subprocess.Comple
         MPLBACKEND="Agg",
         LAGNET_CACHE="0",
         XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+        # A smoke run checks that the script works, not its speed: compile as the suite does
+        # (tests/conftest.py), most of XLA's optimisations off.
+        JAX_DISABLE_MOST_OPTIMIZATIONS="1",
         **(env or {}),
     )
     proc = subprocess.run(

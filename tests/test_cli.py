@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lagnet.cli import app
 from conftest import TINY_FLAGS
+from lagnet.cli import app
 
 runner = CliRunner()
 FAST = TINY_FLAGS
@@ -21,8 +21,15 @@ def trained(tiny_run_dir, tiny_run):
 
 def test_train_writes_a_complete_run_directory(tiny_run_dir):
     out, output = tiny_run_dir
-    for name in ("config.toml", "metrics.json", "history.csv", "model.safetensors",
-                 "model.json", "predictions.npz", "report.html"):
+    for name in (
+        "config.toml",
+        "metrics.json",
+        "history.csv",
+        "model.safetensors",
+        "model.json",
+        "predictions.npz",
+        "report.html",
+    ):
         assert (out / name).is_file(), name
     for name in ("vs_input", "pred_vs_truth", "per_step_mse", "learning_curve", "sample_paths"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 1000
@@ -40,8 +47,9 @@ def test_train_writes_a_complete_run_directory(tiny_run_dir):
 @pytest.mark.slow
 def test_config_toml_reproduces_the_run(trained, tmp_path):
     out, _ = trained
-    res = runner.invoke(app, ["train", str(out / "config.toml"), "--out", str(tmp_path / "r2"),
-                              "--quiet"])
+    res = runner.invoke(
+        app, ["train", str(out / "config.toml"), "--out", str(tmp_path / "r2"), "--quiet"]
+    )
     assert res.exit_code == 0, res.output
     a = json.loads((out / "metrics.json").read_text())
     b = json.loads((tmp_path / "r2" / "metrics.json").read_text())
@@ -61,8 +69,9 @@ def test_eval_and_report(trained):
 
 def test_eval_against_another_target(trained):
     out, _ = trained
-    res = runner.invoke(app, ["eval", str(out), "--paths", "30", "--target",
-                              "x[t]**2 - 0.1*x[t-1]**2"])
+    res = runner.invoke(
+        app, ["eval", str(out), "--paths", "30", "--target", "x[t]**2 - 0.1*x[t-1]**2"]
+    )
     assert res.exit_code == 0, res.output
     assert "x[t]**2 - 0.1*x[t-1]**2" in res.output
 
@@ -70,8 +79,20 @@ def test_eval_against_another_target(trained):
 @pytest.mark.parametrize("suffix", [".csv", ".npz"])
 def test_simulate(tmp_path, suffix):
     path = tmp_path / f"paths{suffix}"
-    res = runner.invoke(app, ["simulate", "--process", "arma(ar=[0.5], ma=[0.3])", "--paths",
-                              "4", "--length", "7", "--out", str(path)])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--process",
+            "arma(ar=[0.5], ma=[0.3])",
+            "--paths",
+            "4",
+            "--length",
+            "7",
+            "--out",
+            str(path),
+        ],
+    )
     assert res.exit_code == 0, res.output
     if suffix == ".npz":
         with np.load(path) as z:
@@ -81,31 +102,80 @@ def test_simulate(tmp_path, suffix):
         assert lines[0] == "path,t,x,e" and len(lines) == 1 + 4 * 7
 
 
-@pytest.mark.parametrize("args,field", [
-    (["train", "--target", "x[t+1]"], "target.formula"),
-    (["train", "--target", "__import__('os')"], "target.formula"),
-    (["train", "--model", "transformerz"], "model.kind"),
-    (["train", "--process", "ar1(rho=1.2)"], "process.rho"),
-    (["train", "--process", "arma(ar=[0.5, 0.6])"], "process.ar"),
-    (["train", "--length", "-5"], "train.length"),
-    (["train", "--length", "3", "--target", "x[t-5]"], "train.length"),
-    (["train", "--set", "train.nope=1"], "train.nope"),
-    (["train", "--device", "tpu"], "device"),
-    (["train", "--device", "gpu"], "device"),  # the tests run with JAX_PLATFORMS=cpu
-    (["train", "missing.toml"], "config"),
-    (["simulate", "--process", "ar1(rho=0.1)", "--paths", "2", "--length", "-1", "--out",
-      "x.csv"], "length"),
-    (["simulate", "--process", "ar1(rho=0.1)", "--paths", "2", "--length", "5", "--out",
-      "x.txt"], "out"),
-    (["simulate", "--process", "ar1(rho=0.1, name='t')", "--paths", "2", "--length", "5",
-      "--out", "x.csv"], "process.name"),
-    (["eval", "no-such-run"], "run_dir"),
-    (["train", "--process", 'var(A=[[0.5,0.1],[0.0,0.3]], names=["x1","z"])', "--target",
-      "z[t-1]"], "target.inputs"),
-    (["train", "--process", "garch()", "--target", "sigma2[t]", "--inputs", "sigma2"],
-     "target.inputs"),
-    (["report", "no-such-run"], "run_dir"),
-])
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (["train", "--target", "x[t+1]"], "target.formula"),
+        (["train", "--target", "__import__('os')"], "target.formula"),
+        (["train", "--model", "transformerz"], "model.kind"),
+        (["train", "--process", "ar1(rho=1.2)"], "process.rho"),
+        (["train", "--process", "arma(ar=[0.5, 0.6])"], "process.ar"),
+        (["train", "--length", "-5"], "train.length"),
+        (["train", "--length", "3", "--target", "x[t-5]"], "train.length"),
+        (["train", "--set", "train.nope=1"], "train.nope"),
+        (["train", "--device", "tpu"], "device"),
+        (["train", "--device", "gpu"], "device"),  # the tests run with JAX_PLATFORMS=cpu
+        (["train", "missing.toml"], "config"),
+        (
+            [
+                "simulate",
+                "--process",
+                "ar1(rho=0.1)",
+                "--paths",
+                "2",
+                "--length",
+                "-1",
+                "--out",
+                "x.csv",
+            ],
+            "length",
+        ),
+        (
+            [
+                "simulate",
+                "--process",
+                "ar1(rho=0.1)",
+                "--paths",
+                "2",
+                "--length",
+                "5",
+                "--out",
+                "x.txt",
+            ],
+            "out",
+        ),
+        (
+            [
+                "simulate",
+                "--process",
+                "ar1(rho=0.1, name='t')",
+                "--paths",
+                "2",
+                "--length",
+                "5",
+                "--out",
+                "x.csv",
+            ],
+            "process.name",
+        ),
+        (["eval", "no-such-run"], "run_dir"),
+        (
+            [
+                "train",
+                "--process",
+                'var(A=[[0.5,0.1],[0.0,0.3]], names=["x1","z"])',
+                "--target",
+                "z[t-1]",
+            ],
+            "target.inputs",
+        ),
+        (
+            ["train", "--process", "garch()", "--target", "sigma2[t]", "--inputs", "sigma2"],
+            "target.inputs",
+        ),
+        (["report", "no-such-run"], "run_dir"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(args, field, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, args)
@@ -122,26 +192,3 @@ def test_train_refuses_an_out_dir_that_is_not_a_run(tmp_path):
     res = runner.invoke(app, ["train", "--out", str(tmp_path), *FAST])
     assert res.exit_code == 2 and "error: out:" in res.output
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
-
-
-@pytest.mark.slow
-def test_a_process_without_x_feeds_its_only_observed_series(tmp_path):
-    """GARCH has r (observed) and sigma2 (latent): r is the input, and the start says so."""
-    res = runner.invoke(app, ["train", "--process", "garch(omega=0.05, alpha=0.1, beta=0.85)",
-                              "--target", "sigma2[t]", "--out", str(tmp_path / "g"), *FAST])
-    assert res.exit_code == 0, res.output
-    assert "inputs: r (the process's only observed series" in res.output
-    from lagnet.config import load_config
-
-    assert load_config(tmp_path / "g" / "config.toml").target.inputs == ("r",)  # as used
-
-
-@pytest.mark.slow
-def test_inputs_flag_chooses_the_series(tmp_path):
-    res = runner.invoke(app, ["train", "--process", 'var(A=[[0.5,0.1],[0.0,0.3]], names=["x1",'
-                              '"z"])', "--target", "z[t-1]", "--inputs", "x1, z", "--out",
-                              str(tmp_path / "v"), *FAST])
-    assert res.exit_code == 0, res.output
-    import lagnet
-
-    assert lagnet.load(tmp_path / "v").config.target.inputs == ("x1", "z")

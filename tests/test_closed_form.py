@@ -11,23 +11,31 @@ import pytest
 from typer.testing import CliRunner
 
 import lagnet
-from lagnet.cli import app
 from lagnet.checkpoint import load_model, save_model
+from lagnet.cli import app
 from lagnet.config import make_config
-from lagnet.models import model_config
 from lagnet.errors import LagnetError
-from lagnet.models import Normalised, build_net, identity_scaling
-from lagnet.report import write_report
+from lagnet.fitting import fit
+from lagnet.models import Normalised, build_net, identity_scaling, model_config
 from lagnet.models.esn import draw_reservoir, fit_readout
 from lagnet.models.narx import fit_narx, frols
+from lagnet.report import write_report
 from lagnet.tasks import build_task
-from lagnet.fitting import fit
 
 FORUM = "x[t]**2 + 0.1*x[t-1]**2"
-SETS = {"train.pilot_paths": 64, "train.val_paths": 64, "eval.test_paths": 64,
-        "eval.baseline_paths": 64, "eval.long_paths": 4}
-SMALL = dict(length=30, pilot_paths=64, val_paths=64,
-             eval=dict(test_paths=64, baseline_paths=64, long_paths=4))
+SETS = {
+    "train.pilot_paths": 64,
+    "train.val_paths": 64,
+    "eval.test_paths": 64,
+    "eval.baseline_paths": 64,
+    "eval.long_paths": 4,
+}
+SMALL = dict(
+    length=30,
+    pilot_paths=64,
+    val_paths=64,
+    eval=dict(test_paths=64, baseline_paths=64, long_paths=4),
+)
 
 
 def esn(key, c_in=2, **settings):
@@ -55,15 +63,23 @@ def test_esn_leak_one_forgets_its_own_state(key):
     net = esn(key, leak=1.0)
     x = jax.random.normal(key, (2, 8, 2))
     h = np.asarray(net.states(x))
-    pre = (np.asarray(x[:, 1:]) @ np.asarray(net.w_in[1:]) + np.asarray(net.w_in[0])
-           + h[:, :-1] @ np.asarray(net.w))
+    pre = (
+        np.asarray(x[:, 1:]) @ np.asarray(net.w_in[1:])
+        + np.asarray(net.w_in[0])
+        + h[:, :-1] @ np.asarray(net.w)
+    )
     np.testing.assert_allclose(h[:, 1:], np.tanh(pre), atol=1e-5)
 
 
 @pytest.mark.parametrize("radius,density", [(0.9, 0.1), (1.3, 0.5)])
 def test_esn_spectral_radius_density_and_input_scaling(radius, density):
-    net = esn(jax.random.PRNGKey(3), reservoir=200, spectral_radius=radius, density=density,
-              input_scaling=0.7)
+    net = esn(
+        jax.random.PRNGKey(3),
+        reservoir=200,
+        spectral_radius=radius,
+        density=density,
+        input_scaling=0.7,
+    )
     w = np.asarray(net.w, np.float64)
     np.testing.assert_allclose(np.max(np.abs(np.linalg.eigvals(w))), radius, rtol=1e-5)
     share = np.mean(w != 0)  # Binomial(40 000, density): 6 standard deviations
@@ -105,8 +121,9 @@ def test_esn_readout_equals_ridge_reference_on_the_same_states(key):
     np.testing.assert_allclose(np.asarray(fitted.w_out), w, rtol=1e-5, atol=1e-5 * np.abs(w).max())
     np.testing.assert_allclose(np.asarray(fitted.b_out), b, rtol=1e-5)
     sk = Ridge(alpha=1e-3).fit(z, t)
-    np.testing.assert_allclose(np.asarray(fitted.w_out)[:, 0], sk.coef_.ravel(), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(fitted.w_out)[:, 0], sk.coef_.ravel(), rtol=1e-4, atol=1e-5
+    )
     np.testing.assert_allclose(info["train_mse"], np.mean((z @ w + b - t) ** 2), rtol=1e-5)
     # The forward pass (read-out inside the scan) is the same map as features · W_out + b.
     full = np.asarray(fitted.features(jnp.asarray(x))) @ np.asarray(fitted.w_out) + fitted.b_out
@@ -155,9 +172,14 @@ def test_frols_recovers_a_sparse_polynomial_in_two_inputs():
 def test_narx_learns_the_forum_target_exactly():
     """AR(1) ρ = 0.1, f = x_t² + 0.1·x_{t−1}²: MSE ≤ 1e-10 on fresh paths, and the printed
     formula has exactly the two true terms with coefficients within 1e-6."""
-    cfg = make_config(dict(process="ar1(rho=0.1)", target=dict(formula=FORUM),
-                           model=dict(kind="narx"), train=dict(length=30, pilot_paths=64,
-                                                               val_paths=64)))
+    cfg = make_config(
+        dict(
+            process="ar1(rho=0.1)",
+            target=dict(formula=FORUM),
+            model=dict(kind="narx"),
+            train=dict(length=30, pilot_paths=64, val_paths=64),
+        )
+    )
     task = build_task(cfg)
     result = fit(cfg, task)
     x, y, valid = task.sample(jax.random.PRNGKey(77), 64, 30)
@@ -177,8 +199,15 @@ def test_narx_learns_the_forum_target_exactly():
 
 def test_narx_refuses_too_many_candidates():
     with pytest.raises(LagnetError, match="^model.narx_degree:"):
-        fit_narx(np.zeros((2, 300, 1)), np.zeros((2, 300, 1)), np.ones(300, bool), window=200,
-                 degree=3, max_terms=5, tol=0.0)
+        fit_narx(
+            np.zeros((2, 300, 1)),
+            np.zeros((2, 300, 1)),
+            np.ones(300, bool),
+            window=200,
+            degree=3,
+            max_terms=5,
+            tol=0.0,
+        )
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -200,10 +229,24 @@ def save_with_report(run, path):
 @pytest.mark.slow
 def test_cli_train_narx_prints_and_saves_the_recovered_formula(tmp_path):
     out = tmp_path / "narx"
-    res = CliRunner().invoke(app, ["train", "--process", "ar1(rho=0.1)", "--target", FORUM,
-                                   "--model", "narx", "--quiet", "--length", "30", "--out",
-                                   str(out), *[a for k, v in SETS.items()
-                                               for a in ("--set", f"{k}={v}")]])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--process",
+            "ar1(rho=0.1)",
+            "--target",
+            FORUM,
+            "--model",
+            "narx",
+            "--quiet",
+            "--length",
+            "30",
+            "--out",
+            str(out),
+            *[a for k, v in SETS.items() for a in ("--set", f"{k}={v}")],
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert f"recovered formula: {FORUM}" in res.output
     assert "recovered formula" in (out / "report.html").read_text()
@@ -211,8 +254,9 @@ def test_cli_train_narx_prints_and_saves_the_recovered_formula(tmp_path):
     assert metrics["test"]["mse"] <= 1e-10 and metrics["train"]["formula"] == FORUM
     run = lagnet.load(out)
     x = np.random.default_rng(5).normal(size=(3, 30))
-    np.testing.assert_allclose(run.predict(x)[:, 1:], x[:, 1:] ** 2 + 0.1 * x[:, :-1] ** 2,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        run.predict(x)[:, 1:], x[:, 1:] ** 2 + 0.1 * x[:, :-1] ** 2, rtol=1e-6
+    )
     meta = json.loads((out / "model.json").read_text())
     assert meta["model"]["kind"] == "narx" and meta["structure"]["terms"] == 2
 
@@ -229,9 +273,20 @@ def test_train_esn_end_to_end_beats_the_memoryless_baseline(tmp_path):
 def test_train_auto_keeps_the_best_candidate(tmp_path):
     """A target no polynomial fits exactly: all three candidates run; the one with the lowest
     validation MSE is kept and saved under its own kind."""
-    run = lagnet.train("ar1(rho=0.5)", "abs(x[t-1])", "auto", reservoir=40, washout=5,
-                       max_seconds=60, steps=20, val_every=10, batch=16, hidden=6, head=[8],
-                       **SMALL)
+    run = lagnet.train(
+        "ar1(rho=0.5)",
+        "abs(x[t-1])",
+        "auto",
+        reservoir=40,
+        washout=5,
+        max_seconds=60,
+        steps=20,
+        val_every=10,
+        batch=16,
+        hidden=6,
+        head=[8],
+        **SMALL,
+    )
     cands = run.metrics["train"]["candidates"]
     assert [c["kind"] for c in cands] == ["narx", "esn", "gru"]
     assert all(c["val_mse"] is not None for c in cands)

@@ -26,11 +26,13 @@ MINUS, PLUS = "x[t]**2 - 0.5*x[t-1]**2", "x[t]**2 + 0.5*x[t-1]**2"
 
 def tiny(formula: str, **model) -> dict:
     """A run of seconds: 60 steps on iid normal inputs, small test and baseline samples."""
-    return dict(process="iid(dist='normal')", target=dict(formula=formula),
-                model=dict(dict(kind="gru", hidden=8, head=[16]), **model),
-                train=dict(steps=60, batch=32, length=24, val_every=20, val_paths=64,
-                           pilot_paths=64),
-                eval=dict(test_paths=100, baseline_paths=400, long_paths=8, long_factor=4))
+    return dict(
+        process="iid(dist='normal')",
+        target=dict(formula=formula),
+        model=dict(dict(kind="gru", hidden=8, head=[16]), **model),
+        train=dict(steps=60, batch=32, length=24, val_every=20, val_paths=64, pilot_paths=64),
+        eval=dict(test_paths=100, baseline_paths=400, long_paths=8, long_factor=4),
+    )
 
 
 def train(path, data: dict):
@@ -196,13 +198,16 @@ def test_f_target_needs_no_memory_from_a_config(tmp_path):
     assert doc["run"]["test"]["memory_r2"] is None and doc["memory"]["needed"] == 0
 
 
-@pytest.mark.parametrize("args,field", [
-    (["doctor", "no-such-run"], "run_dir"),
-    (["doctor", "notes.txt"], "run_dir"),
-    (["doctor", "RUN", "--out", "elsewhere"], "out"),
-    (["doctor", "RUN", "--fix"], "out"),  # RUN-fixed exists and is not a run
-    (["doctor", "RUN", "--seed", "-1"], "seed"),
-])
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (["doctor", "no-such-run"], "run_dir"),
+        (["doctor", "notes.txt"], "run_dir"),
+        (["doctor", "RUN", "--out", "elsewhere"], "out"),
+        (["doctor", "RUN", "--fix"], "out"),  # RUN-fixed exists and is not a run
+        (["doctor", "RUN", "--seed", "-1"], "seed"),
+    ],
+)
 def test_doctor_bad_input_exits_2_with_one_line(args, field, forum, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("keep")

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import mean_squared_error, r2_score
 
-from lagnet.evaluation import (LinearLagsBaseline, MemorylessBaseline, drift_check, memory_r2,
-                               per_step_mse, regression_metrics, valid_metrics, verdict)
+from lagnet.evaluation import (
+    LinearLagsBaseline,
+    MemorylessBaseline,
+    drift_check,
+    memory_r2,
+    per_step_mse,
+    regression_metrics,
+    valid_metrics,
+    verdict,
+)
 
 
 @pytest.fixture
@@ -77,10 +85,13 @@ def test_drift_check_compares_windows():
 
 
 def _metrics(mr2, mem_r2=0.99):
-    return dict(test=dict(r2=0.999, memory_r2=mr2, length=101),
-                baselines=dict(memoryless=dict(r2=mem_r2), linear_lags=dict(r2=0.0, lags=2)),
-                target=dict(memory_share=1 - mem_r2),
-                long_horizon=dict(length=1010, ratio=1.1), drift=dict(ratio=0.9))
+    return dict(
+        test=dict(r2=0.999, memory_r2=mr2, length=101),
+        baselines=dict(memoryless=dict(r2=mem_r2), linear_lags=dict(r2=0.0, lags=2)),
+        target=dict(memory_share=1 - mem_r2),
+        long_horizon=dict(length=1010, ratio=1.1),
+        drift=dict(ratio=0.9),
+    )
 
 
 def test_verdict_words():

@@ -20,6 +20,12 @@ def test_example_is_valid(path):
 def test_forum_example_is_the_forum_network():
     cfg = load_config(Path(__file__).parents[1] / "examples" / "ar1_forum.toml")
     m = cfg.model
-    assert (m.kind, m.activation, m.hidden, m.head, m.head_activation, m.skip) == \
-        ("rnn", "tanh", 10, (20,), "identity", False)
+    assert (m.kind, m.activation, m.hidden, m.head, m.head_activation, m.skip) == (
+        "rnn",
+        "tanh",
+        10,
+        (20,),
+        "identity",
+        False,
+    )
     assert cfg.train.batch == 32 and cfg.train.steps == 1000 and cfg.train.length == 101

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_contract import CHECKS, entries, missing_from_contract
 from typer.testing import CliRunner
 
 import lagnet
@@ -23,6 +22,7 @@ from lagnet.errors import LagnetError
 from lagnet.leaderboard import standard_models
 from lagnet.models import FAMILIES, family
 from lagnet.registry import TASKS, task_config
+from model_contract import CHECKS, entries, missing_from_contract
 
 TOY = '''
 """A throw-away family: the inputs and their exponential moving average, read out linearly."""
@@ -77,6 +77,7 @@ FAMILIES.register(Family(
 @pytest.fixture
 def toy(tmp_path):
     """Register the throw-away family from one file; forget it afterwards."""
+
     def register(examples: dict) -> None:
         path = tmp_path / "toy.py"
         path.write_text(TOY.replace("EXAMPLES", repr(examples)))
@@ -105,9 +106,17 @@ def test_a_family_is_one_file(toy, tmp_path):
         (tmp_path / check.__name__).mkdir()
         check(contract["toy"], tmp_path / check.__name__)
     # the whole pipeline: train, evaluate, save, load
-    run = lagnet.train(model="toy", target="x[t] + 0.5*x[t-1]", steps=20, batch=16, length=20,
-                       val_every=10, val_paths=32, pilot_paths=32,
-                       eval=dict(test_paths=32, baseline_paths=200, long_paths=4))
+    run = lagnet.train(
+        model="toy",
+        target="x[t] + 0.5*x[t-1]",
+        steps=20,
+        batch=16,
+        length=20,
+        val_every=10,
+        val_paths=32,
+        pilot_paths=32,
+        eval=dict(test_paths=32, baseline_paths=200, long_paths=4),
+    )
     run.save(tmp_path / "run", plots=False)
     again = lagnet.load(tmp_path / "run")
     x = np.random.default_rng(0).normal(size=(3, 20)).astype(np.float32)
@@ -152,8 +161,19 @@ def test_narma10_with_an_esn_says_it_dropped_the_window():
 def test_run_directories_of_the_flat_config_still_load():
     """Before each family had its own config, model.json and config.toml held every family's
     settings; those at their defaults are set aside on loading."""
-    flat = dict(kind="gru", hidden=8, layers=None, activation="tanh", head=[64], window=None,
-                reservoir=500, spectral_radius=0.9, narx_degree=2, tcn_kernel=3, context=128)
+    flat = dict(
+        kind="gru",
+        hidden=8,
+        layers=None,
+        activation="tanh",
+        head=[64],
+        window=None,
+        reservoir=500,
+        spectral_radius=0.9,
+        narx_degree=2,
+        tcn_kernel=3,
+        context=128,
+    )
     cfg, _ = merge(values={"model": flat})
     assert cfg.model.kind == "gru" and cfg.model.hidden == 8
     with pytest.raises(LagnetError, match="model.reservoir: 100 — unknown setting"):
@@ -164,13 +184,17 @@ def test_no_import_cycles():
     """No cycle among lagnet's modules, imports inside functions included."""
     tool = Path(__file__).resolve().parents[1] / "tests" / "import_cycles.py"
     src = Path(lagnet.__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(tool), str(src), "lagnet", "--all"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(tool), str(src), "lagnet", "--all"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and "0 import cycles" in done.stdout, done.stdout
 
 
 def test_no_file_over_400_lines():
     root = Path(lagnet.__file__).resolve().parent
-    long = {str(p.relative_to(root)): n for p in root.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 420}
+    long = {
+        str(p.relative_to(root)): n
+        for p in root.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 420
+    }
     assert long == {}

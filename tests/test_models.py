@@ -10,13 +10,13 @@ import equinox as eqx
 import jax
 import numpy as np
 import pytest
-from model_contract import (C_IN, C_OUT, CHECKS, N, entries, inputs, missing_from_contract)
 from scipy import stats
 
 import lagnet
 from lagnet.checkpoint import load_model, save_model
 from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES, build_net, count_parameters, model_config, predict
+from model_contract import C_IN, C_OUT, CHECKS, N, entries, inputs, missing_from_contract
 
 MODELS = entries()  # every registered family's contract examples
 
@@ -34,14 +34,23 @@ def test_contract(name, check, tmp_path):
     check(MODELS[name], tmp_path)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained(name: str) -> lagnet.Run:
     """A tiny run: learn x[t]·x[t-1] on AR(1) paths, 200 steps of 32 paths of 30 steps;
     evaluation also runs at 10× that length. Cached: the Transformer test reads it again."""
-    return lagnet.train(process="ar1(rho=0.3)", target="x[t]*x[t-1]", model=MODELS[name].cfg,
-                        steps=200, length=30, batch=32, lr=1e-2, val_every=100, val_paths=128,
-                        pilot_paths=256,
-                        eval=dict(test_paths=200, baseline_paths=500, long_paths=20))
+    return lagnet.train(
+        process="ar1(rho=0.3)",
+        target="x[t]*x[t-1]",
+        model=MODELS[name].cfg,
+        steps=200,
+        length=30,
+        batch=32,
+        lr=1e-2,
+        val_every=100,
+        val_paths=128,
+        pilot_paths=256,
+        eval=dict(test_paths=200, baseline_paths=500, long_paths=20),
+    )
 
 
 @pytest.mark.slow
@@ -82,8 +91,8 @@ def test_lru_initialisation_on_the_ring():
     re, im = (np.asarray(a, np.float64) for a in layer.eigenvalues)
     lam = re + 1j * im
     r2 = np.abs(lam) ** 2
-    assert r2.min() >= r_min ** 2 - 1e-6 and r2.max() <= r_max ** 2 + 1e-6
-    assert stats.kstest(r2, stats.uniform(r_min ** 2, r_max ** 2 - r_min ** 2).cdf).pvalue > 1e-3
+    assert r2.min() >= r_min**2 - 1e-6 and r2.max() <= r_max**2 + 1e-6
+    assert stats.kstest(r2, stats.uniform(r_min**2, r_max**2 - r_min**2).cdf).pvalue > 1e-3
     phase = np.mod(np.angle(lam), 2 * np.pi)
     assert stats.kstest(phase, stats.uniform(0, 2 * np.pi).cdf).pvalue > 1e-3
     np.testing.assert_allclose(np.exp(np.asarray(layer.gamma_log)), np.sqrt(1 - r2), rtol=1e-4)
@@ -91,7 +100,7 @@ def test_lru_initialisation_on_the_ring():
 
 RECEPTIVE = {  # config, the steps an output sees (the current one included) by construction
     "window": (model_config(kind="window", window=6, hidden=8), 6),
-    "tcn": (model_config(kind="tcn", hidden=8, layers=3, tcn_kernel=3), 1 + 2 * 2 * (2 ** 3 - 1)),
+    "tcn": (model_config(kind="tcn", hidden=8, layers=3, tcn_kernel=3), 1 + 2 * 2 * (2**3 - 1)),
     # each of the 2 layers reaches context - 1 = 4 steps back
     "transformer": (model_config(kind="transformer", hidden=8, heads=2, context=5), 1 + 2 * 4),
 }
@@ -132,10 +141,13 @@ def test_window_checkpoint_remembers_a_defaulted_window(tmp_path):
     assert meta["window"] == 5 and loaded.net.window == 5
 
 
-@pytest.mark.parametrize("cfg, field", [
-    (model_config(kind="transformer", hidden=10, heads=4), "model.heads"),
-    (model_config(kind="lru", lru_r_min=0.9, lru_r_max=0.5), "model.lru_r_min"),
-])
+@pytest.mark.parametrize(
+    "cfg, field",
+    [
+        (model_config(kind="transformer", hidden=10, heads=4), "model.heads"),
+        (model_config(kind="lru", lru_r_min=0.9, lru_r_max=0.5), "model.lru_r_min"),
+    ],
+)
 def test_inconsistent_settings_are_refused(cfg, field):
     with pytest.raises(LagnetError) as err:
         build_net(cfg, 1, 1, jax.random.PRNGKey(0))
@@ -147,9 +159,9 @@ def test_normalisation_is_inside_the_model():
     """Predictions are in the user's units: y = net((x - mean)/std) * y_std + y_mean."""
     model, x = MODELS["gru"].make(0), inputs()
     z = (x - model.x_mean) / model.x_std
-    np.testing.assert_allclose(np.asarray(predict(model, x)),
-                               np.asarray(predict(model.net, z) * 4.0 + 3.0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(predict(model, x)), np.asarray(predict(model.net, z) * 4.0 + 3.0), rtol=1e-6
+    )
 
 
 def test_forum_network_shape():

@@ -13,15 +13,13 @@ from reservoirpy.datasets import narma as reservoirpy_narma
 from typer.testing import CliRunner
 
 import lagnet
+from lagnet import CallableProcess
 from lagnet.cli import app
 from lagnet.config import make_config
-from lagnet.processes.data import DataConfig
-from lagnet.processes.narma import NARMAConfig
 from lagnet.errors import LagnetError
 from lagnet.processes import build_process, parse_process_spec
-from lagnet import CallableProcess
-from lagnet.processes.data import DataProcess
-from lagnet.processes.narma import NARMA, narma_reference
+from lagnet.processes.data import DataConfig, DataProcess
+from lagnet.processes.narma import NARMA, NARMAConfig, narma_reference
 from lagnet.tasks import build_task
 
 runner = CliRunner()
@@ -37,8 +35,12 @@ def _loop_standard(u: np.ndarray, order: int, a, b, c, d) -> np.ndarray:
     Y = lambda k: y.get(k, 0.0)  # noqa: E731
     U = lambda k: float(u[k]) if k >= 0 else 0.0  # noqa: E731
     for t in range(-1, len(u) - 1):
-        y[t + 1] = (a * Y(t) + b * Y(t) * sum(Y(t - i) for i in range(order))
-                    + c * U(t - order + 1) * U(t) + d)
+        y[t + 1] = (
+            a * Y(t)
+            + b * Y(t) * sum(Y(t - i) for i in range(order))
+            + c * U(t - order + 1) * U(t)
+            + d
+        )
     return np.array([y[t] for t in range(len(u))])
 
 
@@ -72,8 +74,12 @@ def test_reservoirpy_sample_keeps_the_window_after_the_warm_up(key):
     a, b, c, d = _coefs(p)
     assert np.all(y[:, 0] == 0) and np.all((u >= 0) & (u <= 0.5))
     for t in range(order, 79):
-        expect = (a * y[:, t] + b * y[:, t] * y[:, t - order:t].sum(1)
-                  + c * u[:, t - order] * u[:, t] + d)
+        expect = (
+            a * y[:, t]
+            + b * y[:, t] * y[:, t - order : t].sum(1)
+            + c * u[:, t - order] * u[:, t]
+            + d
+        )
         np.testing.assert_allclose(y[:, t + 1], expect, rtol=1e-5, atol=1e-6)
 
 
@@ -87,13 +93,15 @@ def test_standard_convention_equals_its_equation(order, b, key):
     np.testing.assert_allclose(narma_reference(u, order, *_coefs(p)), loop, rtol=0, atol=1e-12)
     with jax.enable_x64(True):
         np.testing.assert_allclose(p.sample_given(u)["y"], loop, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(p.sample_given(u.astype(np.float32))["y"], loop, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        p.sample_given(u.astype(np.float32))["y"], loop, rtol=1e-5, atol=1e-6
+    )
     # sample(): paths start at rest, so y is the equation applied to the returned u.
     out = p.sample(key, 200, 100)  # the shape of the guard test below: one compilation
     u_s = np.asarray(out["u"], np.float64)
-    np.testing.assert_allclose(out["y"], narma_reference(u_s, order, *_coefs(p)), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        out["y"], narma_reference(u_s, order, *_coefs(p)), rtol=1e-5, atol=1e-6
+    )
     assert p.observed == ("u",) and p.series == ("u", "y")
 
 
@@ -135,11 +143,26 @@ def test_divergence_guard_resamples_and_counts(key):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npz"])
 def test_simulate_then_read_back(suffix, tmp_path, key):
     path = tmp_path / f"paths{suffix}"
-    res = runner.invoke(app, ["simulate", "--process", "arma(ar=[0.5], ma=[0.3])", "--paths",
-                              "6", "--length", "40", "--out", str(path), "--seed", "3"])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--process",
+            "arma(ar=[0.5], ma=[0.3])",
+            "--paths",
+            "6",
+            "--length",
+            "40",
+            "--out",
+            str(path),
+            "--seed",
+            "3",
+        ],
+    )
     assert res.exit_code == 0, res.output
     truth = build_process(parse_process_spec("arma(ar=[0.5], ma=[0.3])")).sample(
-        jax.random.PRNGKey(3), 6, 40)
+        jax.random.PRNGKey(3), 6, 40
+    )
     p = build_process(parse_process_spec(f'data(path="{path}")'))
     assert p.series == ("x", "e") and p.max_length == 40 and p.paths == 6 and not p.simulated
     x = np.asarray(truth["x"])
@@ -149,9 +172,13 @@ def test_simulate_then_read_back(suffix, tmp_path, key):
     assert w["x"].shape == (30, 12) and w["e"].shape == (30, 12)
     starts = []
     for row, e_row in zip(np.asarray(w["x"]), np.asarray(w["e"])):
-        hits = [(i, s) for i in range(6) for s in range(29)
-                if np.array_equal(x[i, s:s + 12], row)
-                and np.array_equal(np.asarray(truth["e"])[i, s:s + 12], e_row)]
+        hits = [
+            (i, s)
+            for i in range(6)
+            for s in range(29)
+            if np.array_equal(x[i, s : s + 12], row)
+            and np.array_equal(np.asarray(truth["e"])[i, s : s + 12], e_row)
+        ]
         assert hits, row
         starts.append(hits[0])
     assert len(set(starts)) > 20
@@ -173,6 +200,7 @@ def _text(name, text):
     def write(d):
         (d / name).write_text(text)
         return name
+
     return write
 
 
@@ -184,6 +212,7 @@ def _parquet(columns):
     def write(d):
         pq.write_table(pa.table(columns), d / "bad.parquet")
         return "bad.parquet"
+
     return write
 
 
@@ -191,6 +220,7 @@ def _npz(**arrays):
     def write(d):
         np.savez(d / "bad.npz", **arrays)
         return "bad.npz"
+
     return write
 
 
@@ -200,19 +230,34 @@ BAD = {  # writer, extra spec arguments, what the one line must say
     "text": (_csv("x\n1\n2\nabc\n"), "", ["bad.csv", "line 4", "'x'", "'abc'"]),
     "empty cell": (_csv("x,y\n1,2\n,3\n"), "", ["bad.csv", "line 3", "'x'", "empty cell"]),
     "ragged row": (_csv("x,y\n1,2\n3\n"), "", ["bad.csv", "line 3", "ragged"]),
-    "named text column": (_csv("x,name\n1,a\n"), ', columns=["name"]',
-                          ["bad.csv", "line 2", "'name'", "'a'"]),
-    "ragged paths": (_csv("path,t,x\n0,0,1\n0,1,2\n1,0,3\n"), "",
-                     ["bad.csv", "line 4", "path 1 has 1 steps", "ragged"]),
+    "named text column": (
+        _csv("x,name\n1,a\n"),
+        ', columns=["name"]',
+        ["bad.csv", "line 2", "'name'", "'a'"],
+    ),
+    "ragged paths": (
+        _csv("path,t,x\n0,0,1\n0,1,2\n1,0,3\n"),
+        "",
+        ["bad.csv", "line 4", "path 1 has 1 steps", "ragged"],
+    ),
     "gap in t": (_csv("path,t,x\n0,0,1\n0,2,2\n"), "", ["bad.csv", "line 3", "'t'"]),
     "unknown column": (_csv("x\n1\n"), ', columns=["z"]', ["process.columns: z", "bad.csv"]),
-    "parquet null": (_parquet({"x": pa.array([1.0, None, 2.0])}), "",
-                     ["bad.parquet", "row 2", "'x'", "null"]),
+    "parquet null": (
+        _parquet({"x": pa.array([1.0, None, 2.0])}),
+        "",
+        ["bad.parquet", "row 2", "'x'", "null"],
+    ),
     "parquet nan": (_parquet({"x": [1.0, 2.0, float("nan")]}), "", ["bad.parquet", "row 3", "'x'"]),
-    "parquet text": (_parquet({"x": [1.0], "s": ["a"]}), ', columns=["s"]',
-                     ["bad.parquet", "'s'", "string"]),
-    "npz nan": (_npz(x=np.array([[0.0, 1, 2], [3, 4, np.nan]])), "",
-                ["bad.npz", "'x'", "[1, 2]", "path 1, step 2"]),
+    "parquet text": (
+        _parquet({"x": [1.0], "s": ["a"]}),
+        ', columns=["s"]',
+        ["bad.parquet", "'s'", "string"],
+    ),
+    "npz nan": (
+        _npz(x=np.array([[0.0, 1, 2], [3, 4, np.nan]])),
+        "",
+        ["bad.npz", "'x'", "[1, 2]", "path 1, step 2"],
+    ),
     "npz ragged": (_npz(x=np.zeros((2, 5)), y=np.zeros((2, 4))), "", ["bad.npz", "'y'", "ragged"]),
     "npz 3-d": (_npz(x=np.zeros((2, 3, 4))), "", ["bad.npz", "'x'", "shape"]),
     "missing": (lambda d: "nope.csv", "", ["nope.csv", "no such file"]),
@@ -229,8 +274,9 @@ def test_bad_files_are_refused_in_one_line(case, tmp_path, monkeypatch):
         parse_process_spec(spec)
     msg = str(err.value)
     assert "\n" not in msg and all(s in msg for s in needles), msg
-    res = runner.invoke(app, ["simulate", "--process", spec, "--paths", "2", "--length", "2",
-                              "--out", "o.npz"])
+    res = runner.invoke(
+        app, ["simulate", "--process", spec, "--paths", "2", "--length", "2", "--out", "o.npz"]
+    )
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert res.exit_code == 2 and len(lines) == 1 and "Traceback" not in res.output, res.output
     assert lines[0] == f"error: {msg}"
@@ -246,15 +292,25 @@ def test_too_short_series_is_refused(tmp_path, monkeypatch):
         build_task(make_config(process='data(path="d.npz")', train=dict(length=40)))
     with pytest.raises(LagnetError, match=r"^eval\.long_factor: 10 —"):  # 10 × 20 > 30
         build_task(make_config(process='data(path="d.npz")', train=dict(length=20)))
-    res = runner.invoke(app, ["train", "--process", 'data(path="d.npz")', "--length", "40",
-                              "--quiet"])
+    res = runner.invoke(
+        app, ["train", "--process", 'data(path="d.npz")', "--length", "40", "--quiet"]
+    )
     assert res.exit_code == 2 and res.output.startswith("error: train.length: 40"), res.output
     assert "Traceback" not in res.output
 
 
 # ----------------------------------------------------------------------------- user simulators
-TINY = dict(hidden=6, head=[8], batch=16, length=12, steps=20, val_every=10, val_paths=32,
-            pilot_paths=32, eval=dict(test_paths=30, baseline_paths=50, long_paths=4))
+TINY = dict(
+    hidden=6,
+    head=[8],
+    batch=16,
+    length=12,
+    steps=20,
+    val_every=10,
+    val_paths=32,
+    pilot_paths=32,
+    eval=dict(test_paths=30, baseline_paths=50, long_paths=4),
+)
 
 
 def ar1_jax(key, n, length):
@@ -281,8 +337,9 @@ def test_a_users_simulator_trains_through_lagnet_train(fn, use_jax, key, tmp_pat
         assert eager[s].shape == (4, 12) and eager[s].dtype == jnp.float32
         np.testing.assert_allclose(jitted[s], eager[s], rtol=1e-6)
     x = np.asarray(eager["x"], np.float64) - 5.0
-    np.testing.assert_allclose(x[:, 1:], 0.5 * x[:, :-1] + np.asarray(eager["e"])[:, 1:],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        x[:, 1:], 0.5 * x[:, :-1] + np.asarray(eager["e"])[:, 1:], rtol=1e-5, atol=1e-5
+    )
 
     run = lagnet.train(process=proc, target="x[t-1]", model="gru", **TINY)
     run.save(tmp_path / "run", plots=False)
@@ -299,17 +356,25 @@ def test_a_users_simulator_trains_through_lagnet_train(fn, use_jax, key, tmp_pat
 
 def test_a_users_simulator_is_checked(key):
     with pytest.raises(LagnetError, match="latent"):
-        lagnet.train(process=CallableProcess(ar1_jax, series=["x", "e"], observed=["x"]),
-                     target="x[t]", inputs=["e"], **TINY)
+        lagnet.train(
+            process=CallableProcess(ar1_jax, series=["x", "e"], observed=["x"]),
+            target="x[t]",
+            inputs=["e"],
+            **TINY,
+        )
     bad = {
         "names": (lambda k, n, L: {"x": jnp.zeros((n, L))}, "fn returned these series"),
-        "shape": (lambda k, n, L: {"x": jnp.zeros((n, L + 1)), "e": jnp.zeros((n, L))},
-                  r"process \(.*\)\.x: shape \(4, 13\)"),
-        "nan": (lambda k, n, L: {"x": jnp.full((n, L), jnp.nan), "e": jnp.zeros((n, L))},
-                "path 0, step 0 — NaN or infinite"),
+        "shape": (
+            lambda k, n, L: {"x": jnp.zeros((n, L + 1)), "e": jnp.zeros((n, L))},
+            r"process \(.*\)\.x: shape \(4, 13\)",
+        ),
+        "nan": (
+            lambda k, n, L: {"x": jnp.full((n, L), jnp.nan), "e": jnp.zeros((n, L))},
+            "path 0, step 0 — NaN or infinite",
+        ),
         "type": (lambda k, n, L: [jnp.zeros((n, L))], "must return a dict"),
     }
-    for name, (fn, message) in bad.items():
+    for fn, message in bad.values():
         for use_jax in (True, False):
             with pytest.raises(LagnetError, match=message):
                 CallableProcess(fn, series=["x", "e"], jax=use_jax).sample(key, 4, 12)

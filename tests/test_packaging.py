@@ -60,12 +60,7 @@ def _env() -> dict:
 
 def _run(cmd, cwd, timeout=600):
     proc = subprocess.run(
-        [str(c) for c in cmd],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        [str(c) for c in cmd], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
     )
     assert proc.returncode == 0, (
         f"{' '.join(map(str, cmd))} exited {proc.returncode}\n"

@@ -47,20 +47,40 @@ hidden = 32
 def _metrics(formula: str, memory_r2) -> dict:
     per_step = [None] + [0.01 + 0.001 * t for t in range(1, L)]
     return {
-        "test": {"mse": 0.0123, "rmse": 0.1109, "nrmse": 0.078, "r2": 0.9939,
-                 "memory_r2": memory_r2, "paths": 1000, "length": L},
-        "baselines": {"memoryless": {"mse": 0.0967, "r2": 0.952},
-                      "linear_lags": {"mse": 1.9, "r2": 0.05, "lags": 2}},
+        "test": {
+            "mse": 0.0123,
+            "rmse": 0.1109,
+            "nrmse": 0.078,
+            "r2": 0.9939,
+            "memory_r2": memory_r2,
+            "paths": 1000,
+            "length": L,
+        },
+        "baselines": {
+            "memoryless": {"mse": 0.0967, "r2": 0.952},
+            "linear_lags": {"mse": 1.9, "r2": 0.05, "lags": 2},
+        },
         "per_step_mse": per_step,
         "per_step_mse_memoryless": [None] + [0.09] * (L - 1),
         "long_horizon": {"length": 10 * L, "mse": 0.0131, "r2": 0.993, "ratio": 1.065},
-        "train": {"steps": 1500, "seconds": 17.2, "sequences": 192000, "stopped": "plateau",
-                  "ms_per_step": 11.5, "best_step": 1400},
+        "train": {
+            "steps": 1500,
+            "seconds": 17.2,
+            "sequences": 192000,
+            "stopped": "plateau",
+            "ms_per_step": 11.5,
+            "best_step": 1400,
+        },
         "target": {"formula": formula, "max_lag": 1, "variance": 2.02, "memory_share": 0.048},
         "model": {"kind": "gru", "parameters": 3457},
-        "verdict": {"learned_past": True, "headline": HEADLINE,
-                    "details": ["Test MSE is 7.9× below the memoryless baseline.",
-                                "No drift over 10× the training length."]},
+        "verdict": {
+            "learned_past": True,
+            "headline": HEADLINE,
+            "details": [
+                "Test MSE is 7.9× below the memoryless baseline.",
+                "No drift over 10× the training length.",
+            ],
+        },
     }
 
 
@@ -72,8 +92,15 @@ def _make_run(path, rng, formula="x[t]**2 + 0.1*x[t-1]**2", memory_r2=0.8731, hi
     y_hat = y + 0.1 * rng.standard_normal(y.shape)
     y_mem = x**2 + 0.1
     valid = np.arange(L) >= 1
-    np.savez(path / "predictions.npz", x=x, y=y, y_hat=y_hat, y_memoryless=y_mem, valid=valid,
-             input_names=np.array(["x"]))
+    np.savez(
+        path / "predictions.npz",
+        x=x,
+        y=y,
+        y_hat=y_hat,
+        y_memoryless=y_mem,
+        valid=valid,
+        input_names=np.array(["x"]),
+    )
     (path / "metrics.json").write_text(json.dumps(_metrics(formula, memory_r2)))
     lines = ["step,seconds,lr,loss,val_mse,val_r2"]
     for i in range(history_rows):
@@ -219,7 +246,9 @@ def test_save_plots_without_predictions(run_dir):
     paths = save_plots(run_dir)
     assert set(paths) == {"per_step_mse", "learning_curve"}
     assert sorted(p.name for p in (run_dir / "plots").iterdir()) == [
-        "learning_curve.png", "per_step_mse.png"]
+        "learning_curve.png",
+        "per_step_mse.png",
+    ]
 
 
 def test_save_plots_needs_metrics(tmp_path):
@@ -228,8 +257,10 @@ def test_save_plots_needs_metrics(tmp_path):
 
 
 def _images(page: str) -> list[bytes]:
-    return [base64.b64decode(b) for b in
-            re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+    return [
+        base64.b64decode(b)
+        for b in re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    ]
 
 
 def test_write_report(plotted_run):
@@ -250,8 +281,9 @@ def test_write_report(plotted_run):
 
 
 def test_write_report_escapes_and_handles_null_memory_r2(plotted_run, rng):
-    run = _make_run(plotted_run, rng, formula="x[t] if x[t-1] < 0 & 1 else 0",
-                    memory_r2=None, history_rows=0)
+    run = _make_run(
+        plotted_run, rng, formula="x[t] if x[t-1] < 0 & 1 else 0", memory_r2=None, history_rows=0
+    )
     page = write_report(run).read_text(encoding="utf-8")
     assert "x[t] if x[t-1] &lt; 0 &amp; 1 else 0" in page
     assert "x[t-1] < 0" not in page

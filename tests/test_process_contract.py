@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from process_contract import check_process_contract, examples, missing_from_contract
 
 from lagnet.processes import PROCESSES
+from process_contract import check_process_contract, examples, missing_from_contract
 
 # Examples are collected before any fixture exists: their files go to a directory of their own.
 _DIR = Path(tempfile.mkdtemp(prefix="lagnet-contract-"))

@@ -9,11 +9,10 @@ import pytest
 from statsmodels.tsa.arima_process import ArmaProcess
 
 from lagnet.config import make_config
-from lagnet.processes.arma import ARMAConfig
-from lagnet.processes.iid import IIDConfig
 from lagnet.errors import LagnetError
 from lagnet.processes import build_process, parse_process_spec
-from lagnet.processes.arma import arma_reference
+from lagnet.processes.arma import ARMAConfig, arma_reference
+from lagnet.processes.iid import IIDConfig
 
 PROCESSES = {
     "ar1_zero": ARMAConfig(ar=(0.1,)),
@@ -226,8 +225,10 @@ def test_pure_ma_needs_no_ar():
     [
         ("ar1(rho=0.1)", ARMAConfig(ar=(0.1,))),
         ("ar1(0.1)", ARMAConfig(ar=(0.1,))),
-        ('ar1(rho=0.5, sigma=2, init="stationary")',
-         ARMAConfig(ar=(0.5,), sigma=2.0, init="stationary")),
+        (
+            'ar1(rho=0.5, sigma=2, init="stationary")',
+            ARMAConfig(ar=(0.5,), sigma=2.0, init="stationary"),
+        ),
         ("ar1(-0.3, mean=-1)", ARMAConfig(ar=(-0.3,), mean=-1.0)),
         ("ar(coefs=[0.5,-0.2])", ARMAConfig(ar=(0.5, -0.2))),
         ("ar([0.5, -0.2])", ARMAConfig(ar=(0.5, -0.2))),

@@ -13,6 +13,8 @@ import pytest
 from statsmodels.tsa.vector_ar.var_model import VARProcess
 
 from lagnet.config import config_to_toml, make_config
+from lagnet.errors import LagnetError
+from lagnet.processes import build_process, parse_process_spec
 from lagnet.processes.adding import AddingConfig
 from lagnet.processes.garch import GARCHConfig
 from lagnet.processes.narma import NARMAConfig
@@ -21,8 +23,6 @@ from lagnet.processes.ou import OUConfig
 from lagnet.processes.regime import RegimeConfig
 from lagnet.processes.sv import SVConfig
 from lagnet.processes.var import VARConfig
-from lagnet.errors import LagnetError
-from lagnet.processes import build_process, parse_process_spec
 from lagnet.tasks import build_task
 
 if sys.version_info >= (3, 11):
@@ -30,31 +30,48 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-VAR2 = VARConfig(A=(((0.5, 0.1), (-0.2, 0.3)), ((0.1, 0.0), (0.15, -0.2))),
-                 cov=((1.0, 0.3), (0.3, 0.5)), mean=(1.0, -2.0), names=("a", "b"), init="stationary")
+VAR2 = VARConfig(
+    A=(((0.5, 0.1), (-0.2, 0.3)), ((0.1, 0.0), (0.15, -0.2))),
+    cov=((1.0, 0.3), (0.3, 0.5)),
+    mean=(1.0, -2.0),
+    names=("a", "b"),
+    init="stationary",
+)
 PROCESSES = {
     "var1": VARConfig(A=((0.5, 0.1), (0.0, 0.3)), names=("x", "z")),
     "var2": VAR2,
     "garch": GARCHConfig(),
     "gjr": GARCHConfig(omega=0.05, alpha=0.05, beta=0.8, gamma=0.1, mu=0.1),
-    "gjr_t": GARCHConfig(omega=0.05, alpha=0.05, beta=0.8, gamma=0.1, mu=0.1,
-                         dist="student_t", df=8.0),
+    "gjr_t": GARCHConfig(
+        omega=0.05, alpha=0.05, beta=0.8, gamma=0.1, mu=0.1, dist="student_t", df=8.0
+    ),
     "sv": SVConfig(mu=-1.0, phi=0.95, sigma_eta=0.25),
     "ou": OUConfig(theta=1.5, mu=1.0, sigma=0.8, dt=0.1, init="stationary"),
     "ou_zero": OUConfig(theta=0.5, mu=-1.0, x0=2.0, dt=0.5),
-    "regime": RegimeConfig(P=((0.95, 0.05), (0.1, 0.9)), mu=(-1.0, 1.0), rho=(0.5, 0.8),
-                           sigma=(0.5, 1.0)),
-    "regime3": RegimeConfig(P=((0.8, 0.1, 0.1), (0.0, 0.9, 0.1), (0.3, 0.0, 0.7)),
-                            mu=(0.0, 2.0, -2.0)),
+    "regime": RegimeConfig(
+        P=((0.95, 0.05), (0.1, 0.9)), mu=(-1.0, 1.0), rho=(0.5, 0.8), sigma=(0.5, 1.0)
+    ),
+    "regime3": RegimeConfig(
+        P=((0.8, 0.1, 0.1), (0.0, 0.9, 0.1), (0.3, 0.0, 0.7)), mu=(0.0, 2.0, -2.0)
+    ),
     "noisy_rw": NoisyConfig(),
     "noisy_ar": NoisyConfig(rho=0.9, sigma=0.5, noise=0.3),
     "narma10": NARMAConfig(),
     "narma_rpy": NARMAConfig(convention="reservoirpy"),
     "adding": AddingConfig(markers=2, span=20),
 }
-LATENT = {"garch": ("sigma2",), "gjr": ("sigma2",), "gjr_t": ("sigma2",), "sv": ("h",),
-          "regime": ("regime",), "regime3": ("regime",), "noisy_rw": ("s",), "noisy_ar": ("s",),
-          "narma10": ("y",), "narma_rpy": ("y",)}
+LATENT = {
+    "garch": ("sigma2",),
+    "gjr": ("sigma2",),
+    "gjr_t": ("sigma2",),
+    "sv": ("h",),
+    "regime": ("regime",),
+    "regime3": ("regime",),
+    "noisy_rw": ("s",),
+    "noisy_ar": ("s",),
+    "narma10": ("y",),
+    "narma_rpy": ("y",),
+}
 
 
 # ----------------------------------------------------------------------------- contract
@@ -84,18 +101,25 @@ def test_length_one(name, key):
 # ----------------------------------------------------------------------------- specs
 SPECS = [
     ('var(A=[[0.5,0.1],[0.0,0.3]], names=["x","z"])', PROCESSES["var1"]),
-    ('var([[[0.5, 0.1], [-0.2, 0.3]], [[0.1, 0], [0.15, -0.2]]], cov=[[1, 0.3], [0.3, 0.5]], '
-     'mean=[1, -2], names=["a", "b"], init="stationary")', VAR2),
+    (
+        "var([[[0.5, 0.1], [-0.2, 0.3]], [[0.1, 0], [0.15, -0.2]]], cov=[[1, 0.3], [0.3, 0.5]], "
+        'mean=[1, -2], names=["a", "b"], init="stationary")',
+        VAR2,
+    ),
     ("garch()", GARCHConfig()),
     ('garch(0.05, 0.05, 0.8, gamma=0.1, mu=0.1, dist="student_t", df=8)', PROCESSES["gjr_t"]),
     ("sv(mu=-1, phi=0.95, sigma_eta=0.25)", PROCESSES["sv"]),
     ('ou(theta=1.5, mu=1, sigma=0.8, dt=0.1, init="stationary")', PROCESSES["ou"]),
     ("ou(0.5, -1, x0=2, dt=0.5)", PROCESSES["ou_zero"]),
-    ("regime(P=[[0.95,0.05],[0.1,0.9]], mu=[-1,1], rho=[0.5,0.8], sigma=[0.5,1])",
-     PROCESSES["regime"]),
+    (
+        "regime(P=[[0.95,0.05],[0.1,0.9]], mu=[-1,1], rho=[0.5,0.8], sigma=[0.5,1])",
+        PROCESSES["regime"],
+    ),
     ("noisy", NoisyConfig()),
-    ('noisy(rho=0.9, sigma=0.5, noise=0.3, name="y")', NoisyConfig(rho=0.9, sigma=0.5, noise=0.3,
-                                                                   name="y")),
+    (
+        'noisy(rho=0.9, sigma=0.5, noise=0.3, name="y")',
+        NoisyConfig(rho=0.9, sigma=0.5, noise=0.3, name="y"),
+    ),
 ]
 
 
@@ -176,8 +200,9 @@ def test_latent_series_are_no_inputs():
     cfg = make_config(process="garch()", target=dict(formula="sigma2[t]", inputs=["r"]))
     assert build_task(cfg).inputs == ("r",)  # a latent series may be the target
     with pytest.raises(LagnetError, match="latent.*sigma2.*observed: r") as err:
-        build_task(make_config(process="garch()",
-                               target=dict(formula="sigma2[t]", inputs=["r", "sigma2"])))
+        build_task(
+            make_config(process="garch()", target=dict(formula="sigma2[t]", inputs=["r", "sigma2"]))
+        )
     assert err.value.field == "target.inputs"
     with pytest.raises(LagnetError, match="latent"):
         build_task(make_config(process="noisy()", target=dict(formula="s[t]", inputs=["s"])))
@@ -232,12 +257,17 @@ def test_var_statistics(key):
     gamma = VARProcess(np.array(VAR2.A), np.zeros(2), np.array(VAR2.cov)).acf(5)  # (6, C, C)
     y = np.stack([np.asarray(out[n], np.float64) for n in VAR2.names], axis=-1)  # (N, L, C)
     for i, name in enumerate(VAR2.names):
-        _check_moments(y[..., i], VAR2.mean[i], gamma[0, i, i], gamma[:, i, i] / gamma[0, i, i],
-                       name)
+        _check_moments(
+            y[..., i], VAR2.mean[i], gamma[0, i, i], gamma[:, i, i] / gamma[0, i, i], name
+        )
     d = y - np.array(VAR2.mean)
     # A cross moment: Cov(a_{t+1}, b_t) = Gamma(1)[0, 1].
-    _close((d[:, 1:, 0] * d[:, :-1, 1]).mean(axis=1), (d[:, 1:, 0] * d[:, :-1, 1]).mean(),
-           gamma[1, 0, 1], "Cov(a_t+1, b_t)")
+    _close(
+        (d[:, 1:, 0] * d[:, :-1, 1]).mean(axis=1),
+        (d[:, 1:, 0] * d[:, :-1, 1]).mean(),
+        gamma[1, 0, 1],
+        "Cov(a_t+1, b_t)",
+    )
     # The innovations the recursion leaves over have covariance cov.
     A = np.array(VAR2.A)
     e = d[:, 2:] - d[:, 1:-1] @ A[0].T - d[:, :-2] @ A[1].T  # (N, L - 2, C)
@@ -293,8 +323,9 @@ def test_ou_statistics(key):
     p = build_process(cfg)
     a = np.exp(-cfg.theta * cfg.dt)
     np.testing.assert_allclose(p.acf(5), a ** np.arange(6), rtol=1e-12)
-    _check_moments(p.sample(key, PATHS, STEPS)["x"], cfg.mu, cfg.sigma**2 / (2 * cfg.theta),
-                   a ** np.arange(6))
+    _check_moments(
+        p.sample(key, PATHS, STEPS)["x"], cfg.mu, cfg.sigma**2 / (2 * cfg.theta), a ** np.arange(6)
+    )
 
 
 def test_ou_zero_start_transient(key):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lagnet.leaderboard import bench, cell_config, markdown
 from lagnet.cli import app
 from lagnet.errors import LagnetError
-from lagnet.registry import TASKS, parse_task, task_config
+from lagnet.leaderboard import bench, cell_config, markdown
+from lagnet.registry import TASKS, task_config
 from lagnet.tasks import build_task
 
 runner = CliRunner()
@@ -38,19 +38,22 @@ def test_task_parameters():
     assert task_config("delayed-xor(a=1, b=3)").target.formula == "(x[t-1] > 0) != (x[t-3] > 0)"
 
 
-@pytest.mark.parametrize("spec, field", [
-    ("nope", "task"),
-    ("memory-k(q=3)", "task.q"),
-    ("memory-k(k='a')", "task.k"),
-    ("memory-k(k=2.5)", "task.k"),
-    ("memory-k(k=-1)", "task.k"),
-    ("memory-k(3)", "task"),
-    ("memory-k(k=", "task"),
-    ("memory-k(k=1e400)", "task.k"),
-    ("memory-k(k=5000)", "task.k"),
-    ("memory-k(**{})", "task"),
-    ("delayed-xor(a=3, b=3)", "task.b"),
-])
+@pytest.mark.parametrize(
+    "spec, field",
+    [
+        ("nope", "task"),
+        ("memory-k(q=3)", "task.q"),
+        ("memory-k(k='a')", "task.k"),
+        ("memory-k(k=2.5)", "task.k"),
+        ("memory-k(k=-1)", "task.k"),
+        ("memory-k(3)", "task"),
+        ("memory-k(k=", "task"),
+        ("memory-k(k=1e400)", "task.k"),
+        ("memory-k(k=5000)", "task.k"),
+        ("memory-k(**{})", "task"),
+        ("delayed-xor(a=3, b=3)", "task.b"),
+    ],
+)
 def test_bad_task_specs_name_the_field(spec, field):
     with pytest.raises(LagnetError) as e:
         task_config(spec)
@@ -74,10 +77,27 @@ def test_cli_tasks_lists_every_task():
 
 @pytest.mark.slow
 def test_cli_train_with_a_task(tmp_path):
-    res = runner.invoke(app, ["train", "--task", "memory-k(k=2)", "--quiet", "--steps", "60",
-                              "--set", "eval.test_paths=50", "--set", "eval.long_paths=10",
-                              "--set", "eval.baseline_paths=200", "--set", "train.val_every=20",
-                              "--out", str(tmp_path / "r")])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--task",
+            "memory-k(k=2)",
+            "--quiet",
+            "--steps",
+            "60",
+            "--set",
+            "eval.test_paths=50",
+            "--set",
+            "eval.long_paths=10",
+            "--set",
+            "eval.baseline_paths=200",
+            "--set",
+            "train.val_every=20",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "x[t-2]" in (tmp_path / "r" / "config.toml").read_text()
 
@@ -87,13 +107,18 @@ def test_window_defaults_follow_the_memory_the_target_needs():
     recursive target's formula says nothing about memory, so the fixed default applies."""
     from lagnet.models.family import default_window
 
-    for spec, hint in [("memory-k(k=7)", 7), ("narma10", None), ("garch-vol", None),
-                       ("adding", None)]:
+    for spec, hint in [
+        ("memory-k(k=7)", 7),
+        ("narma10", None),
+        ("garch-vol", None),
+        ("adding", None),
+    ]:
         cfg = task_config(spec)
         task = build_task(cfg)
         assert task.memory_hint == hint, spec
         assert default_window(cfg.model.model_copy(update={"window": None}), hint) == (
-            hint + 1 if hint is not None else 10)
+            hint + 1 if hint is not None else 10
+        )
 
 
 def test_bench_keeps_the_tasks_window_for_window_families():
@@ -111,31 +136,47 @@ def test_bench_cell_config_uses_family_defaults_and_budget():
     assert cfg.target.inputs == ("u",)
 
 
-TINY = ["eval.test_paths=50", "eval.long_paths=10", "eval.baseline_paths=200",
-        "train.val_every=20", "train.batch=16", "train.length=30"]
+TINY = [
+    "eval.test_paths=50",
+    "eval.long_paths=10",
+    "eval.baseline_paths=200",
+    "train.val_every=20",
+    "train.batch=16",
+    "train.length=30",
+]
 
 
 @pytest.mark.slow
 def test_bench_end_to_end_writes_leaderboard(tmp_path):
-    rows = bench(["memory-k(k=1)"], ["narx", "gru"], seeds=1, max_seconds=2.0,
-                 out=tmp_path / "b", overrides=TINY + ["train.steps=40"])
+    rows = bench(
+        ["memory-k(k=1)"],
+        ["narx", "gru"],
+        seeds=1,
+        max_seconds=2.0,
+        out=tmp_path / "b",
+        overrides=TINY + ["train.steps=40"],
+    )
     assert [r["model"] for r in rows] == ["narx", "gru"]
     assert all(not r["error"] for r in rows), rows
     # a linear memory task: NARX recovers x[t-1] essentially exactly
     assert rows[0]["test_nrmse"] < 1e-3
     with open(tmp_path / "b" / "leaderboard.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 2 and float(table[0]["test_nrmse"]) == pytest.approx(rows[0]["test_nrmse"], rel=1e-5)
+    assert len(table) == 2 and float(table[0]["test_nrmse"]) == pytest.approx(
+        rows[0]["test_nrmse"], rel=1e-5
+    )
     md = (tmp_path / "b" / "leaderboard.md").read_text()
     assert "| memory-k(k=1) |" in md and "**" in md
     assert (tmp_path / "b" / "leaderboard.png").stat().st_size > 1000
 
 
 def test_bench_markdown_marks_the_best_and_lists_failures():
-    rows = [dict(task="a", model="m1", seed=0, test_nrmse=0.5, time_to_best_s=1.0, error=""),
-            dict(task="a", model="m2", seed=0, test_nrmse=0.1, time_to_best_s=2.0, error=""),
-            dict(task="a", model="m2", seed=1, test_nrmse=0.3, time_to_best_s=4.0, error=""),
-            dict(task="a", model="m3", seed=0, error="boom")]
+    rows = [
+        dict(task="a", model="m1", seed=0, test_nrmse=0.5, time_to_best_s=1.0, error=""),
+        dict(task="a", model="m2", seed=0, test_nrmse=0.1, time_to_best_s=2.0, error=""),
+        dict(task="a", model="m2", seed=1, test_nrmse=0.3, time_to_best_s=4.0, error=""),
+        dict(task="a", model="m3", seed=0, error="boom"),
+    ]
     md = markdown(rows, 10)
     assert "| a | 0.5 | **0.2** | — | m2 |" in md  # median of m2's seeds, bold, winner named
     assert "boom" in md
@@ -153,14 +194,40 @@ def test_bench_refuses_bad_input_before_training(tmp_path):
 def test_cli_simulate_a_task_writes_its_target(tmp_path):
     """`lagnet simulate --task` writes the process's series and the target, NaN before its lag."""
     out = tmp_path / "m.npz"
-    res = runner.invoke(app, ["simulate", "--task", "memory-k(k=3)", "--paths", "4",
-                              "--length", "20", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--task",
+            "memory-k(k=3)",
+            "--paths",
+            "4",
+            "--length",
+            "20",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     with np.load(out) as z:
         x, y = z["x"], z["target"]
     assert np.all(np.isnan(y[:, :3]))
     np.testing.assert_array_equal(y[:, 3:], x[:, :-3])
-    res = runner.invoke(app, ["simulate", "--task", "memory-k", "--process", "iid()",
-                              "--paths", "4", "--length", "20", "--out", str(tmp_path / "b.npz")])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--task",
+            "memory-k",
+            "--process",
+            "iid()",
+            "--paths",
+            "4",
+            "--length",
+            "20",
+            "--out",
+            str(tmp_path / "b.npz"),
+        ],
+    )
     assert res.exit_code == 2 and res.output.strip().count("\n") == 0
     assert not (tmp_path / "b.npz").exists()

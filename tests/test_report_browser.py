@@ -11,6 +11,7 @@ only where that is impossible is the test skipped, with the reason.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -27,10 +28,20 @@ from lagnet.cli import app
 from lagnet.config import make_config
 from lagnet.runs import run
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage",
-         "--enable-logging=stderr", "--v=0", "--remote-debugging-pipe"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--remote-debugging-pipe",
+]
 PAGE_CHECK = """(async () => {
   const imgs = Array.from(document.images);
   await Promise.all(imgs.map(i => i.decode().catch(() => null)));
@@ -49,15 +60,21 @@ def _chromium() -> tuple[str | None, str]:
         if not found:
             continue
         try:
-            probe = subprocess.run([found, "--headless", "--no-sandbox", "--version"],
-                                   capture_output=True, text=True, timeout=60)
+            probe = subprocess.run(
+                [found, "--headless", "--no-sandbox", "--version"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             return None, f"{found} does not start ({err})"
         if probe.returncode != 0:
             return None, f"{found} does not start: {(probe.stdout + probe.stderr).strip()[:200]}"
         return found, ""
-    return None, ("no Chromium here and scripts/test.sh could not install Debian's chromium "
-                  "package (no apt-get, or no root/sudo)")
+    return None, (
+        "no Chromium here and scripts/test.sh could not install Debian's chromium "
+        "package (no apt-get, or no root/sudo)"
+    )
 
 
 class DevTools:
@@ -74,7 +91,11 @@ class DevTools:
         shell = f'exec "$@" 3<&{a} 4>&{b} {a}<&- {b}>&-'
         self.proc = subprocess.Popen(
             ["bash", "-c", shell, "bash", binary, *FLAGS, f"--user-data-dir={profile}"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(a, b))
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(a, b),
+        )
         os.close(a)
         os.close(b)
         self._next, self._buffer, self.events = 0, b"", []
@@ -91,8 +112,13 @@ class DevTools:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float = 60.0) -> dict:
+    def send(
+        self,
+        method: str,
+        params: dict | None = None,
+        session: str | None = None,
+        timeout: float = 60.0,
+    ) -> dict:
         self._next += 1
         msg = {"id": self._next, "method": method, "params": params or {}}
         if session:
@@ -119,10 +145,8 @@ class DevTools:
                 return event
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError, EOFError):
             self.send("Browser.close", timeout=10)
-        except (OSError, RuntimeError, TimeoutError, EOFError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -139,8 +163,7 @@ def console_errors(events: list[dict]) -> list[str]:
         p = e.get("params", {})
         if e.get("method") == "Runtime.exceptionThrown":
             out.append(json.dumps(p.get("exceptionDetails", {}))[:300])
-        elif e.get("method") == "Runtime.consoleAPICalled" and p.get("type") in ("error",
-                                                                                  "assert"):
+        elif e.get("method") == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
             out.append(json.dumps(p.get("args", []))[:300])
         elif e.get("method") == "Log.entryAdded" and p["entry"].get("level") == "error":
             out.append(f"{p['entry'].get('text')} ({p['entry'].get('url')})")
@@ -153,11 +176,15 @@ def doctored(tmp_path_factory):
     if _chromium()[0] is None:  # decide before training anything
         pytest.skip(_chromium()[1])
     path = tmp_path_factory.mktemp("browser") / "run"
-    cfg = make_config(dict(
-        process="iid(dist='normal')", target=dict(formula="x[t]**2 + 0.5*x[t-3]**2"),
-        model=dict(kind="window", window=2, hidden=8, head=[16]),
-        train=dict(steps=40, batch=32, length=24, val_every=20, val_paths=64, pilot_paths=64),
-        eval=dict(test_paths=100, baseline_paths=200, long_paths=8, long_factor=4)))
+    cfg = make_config(
+        dict(
+            process="iid(dist='normal')",
+            target=dict(formula="x[t]**2 + 0.5*x[t-3]**2"),
+            model=dict(kind="window", window=2, hidden=8, head=[16]),
+            train=dict(steps=40, batch=32, length=24, val_every=20, val_paths=64, pilot_paths=64),
+            eval=dict(test_paths=100, baseline_paths=200, long_paths=8, long_factor=4),
+        )
+    )
     run(cfg, path)
     res = CliRunner().invoke(app, ["doctor", str(path), "--quick"])
     assert res.exit_code == 0, res.output
@@ -170,25 +197,42 @@ def test_report_with_doctor_section_loads_in_chromium(doctored, tmp_path):
     if binary is None:
         pytest.skip(why)
     path, doc = doctored
-    log = open(tmp_path / "chromium.log", "wb")
+    log = open(tmp_path / "chromium.log", "wb")  # noqa: SIM115 — closed in the finally below
     browser = DevTools(binary, str(tmp_path / "profile"), log)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget",
-                               {"targetId": target, "flatten": True})["sessionId"]
+        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         for domain in ("Page", "Runtime", "Log"):
             browser.send(f"{domain}.enable", session=session)
-        browser.send("Page.navigate", {"url": (path / "report.html").resolve().as_uri()},
-                     session=session)
+        browser.send(
+            "Page.navigate", {"url": (path / "report.html").resolve().as_uri()}, session=session
+        )
         browser.wait_for("Page.loadEventFired")
-        page = json.loads(browser.send("Runtime.evaluate", {
-            "expression": PAGE_CHECK, "awaitPromise": True, "returnByValue": True},
-            session=session)["result"]["value"])
+        page = json.loads(
+            browser.send(
+                "Runtime.evaluate",
+                {"expression": PAGE_CHECK, "awaitPromise": True, "returnByValue": True},
+                session=session,
+            )["result"]["value"]
+        )
         size = browser.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
-        shot = browser.send("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000),
-                     "scale": 1}}, session=session)
+        shot = browser.send(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {
+                    "x": 0,
+                    "y": 0,
+                    "width": size["width"],
+                    "height": min(size["height"], 16000),
+                    "scale": 1,
+                },
+            },
+            session=session,
+        )
         errors = console_errors(browser.events)
     finally:
         browser.close()

@@ -247,21 +247,31 @@ def window_ref(a, k, lag, f):
     out = np.full(a.shape, np.nan)
     for i in range(a.shape[0]):
         for t in range(k - 1 + lag, a.shape[1]):
-            out[i, t] = f(a[i, t - lag - k + 1: t - lag + 1].astype(np.float64))
+            out[i, t] = f(a[i, t - lag - k + 1 : t - lag + 1].astype(np.float64))
     return out
 
 
 WINDOW_CASES = [  # function, k, lag — lengths with one and with several binary digits
-    ("sum", 1, 0), ("sum", 10, 0), ("sum", 7, 3), ("mean", 4, 0), ("mean", 13, 2),
-    ("std", 2, 0), ("std", 10, 1), ("std", 16, 0), ("max", 3, 0), ("max", 11, 4),
-    ("min", 5, 0), ("min", 9, 2),
+    ("sum", 1, 0),
+    ("sum", 10, 0),
+    ("sum", 7, 3),
+    ("mean", 4, 0),
+    ("mean", 13, 2),
+    ("std", 2, 0),
+    ("std", 10, 1),
+    ("std", 16, 0),
+    ("max", 3, 0),
+    ("max", 11, 4),
+    ("min", 5, 0),
+    ("min", 9, 2),
 ]
 NUMPY = {"sum": np.sum, "mean": np.mean, "std": np.std, "max": np.max, "min": np.min}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fn, k, lag", WINDOW_CASES,
-                         ids=[f"{f}-{k}-{g}" for f, k, g in WINDOW_CASES])
+@pytest.mark.parametrize(
+    "fn, k, lag", WINDOW_CASES, ids=[f"{f}-{k}-{g}" for f, k, g in WINDOW_CASES]
+)
 def test_window_functions_match_numpy_loop(fn, k, lag):
     x = np.random.default_rng(3).normal(size=(3, 40)).astype(np.float32)
     formula = f"{fn}(x, {k}, lag={lag})" if lag else f"{fn}(x, {k})"
@@ -296,8 +306,12 @@ def test_ewm_matches_pandas(alpha, offset):
     target = compile_target(formula)
     assert target.max_lag == offset  # valid from the ewm's own start: m_0 = x_0
     y, valid = target.numpy({"x": x})
-    want = np.stack([pd.Series(row.astype(np.float64)).ewm(alpha=alpha, adjust=False).mean()
-                     .to_numpy() for row in x])
+    want = np.stack(
+        [
+            pd.Series(row.astype(np.float64)).ewm(alpha=alpha, adjust=False).mean().to_numpy()
+            for row in x
+        ]
+    )
     np.testing.assert_array_equal(valid, np.arange(50) >= offset)
     np.testing.assert_allclose(y[:, valid, 0], lag(want, offset)[:, valid], rtol=1e-5, atol=1e-6)
 
@@ -322,8 +336,12 @@ def narma10_loop(u, init):
         yy = lambda s: y[i, s] if s >= 0 else init  # noqa: E731
         uu = lambda s: u[i, s] if s >= 0 else 0.0  # noqa: E731
         for t in range(length):
-            y[i, t] = (0.3 * yy(t - 1) + 0.05 * yy(t - 1) * sum(yy(t - j) for j in range(1, 11))
-                       + 1.5 * uu(t - 9) * uu(t) + 0.1)
+            y[i, t] = (
+                0.3 * yy(t - 1)
+                + 0.05 * yy(t - 1) * sum(yy(t - j) for j in range(1, 11))
+                + 1.5 * uu(t - 9) * uu(t)
+                + 0.1
+            )
     return y
 
 
@@ -354,9 +372,12 @@ def test_recursion_with_windows_and_ewm_of_itself():
         zz = lambda s: z[i, s] if s >= 0 else 0.5  # noqa: E731
         mm = lambda s: m[i, s] if s >= 0 else 0.5  # noqa: E731
         for t in range(60):
-            z[i, t] = (0.4 * np.mean([zz(t - j) for j in (1, 2, 3)]) + 0.2 * mm(t - 2)
-                       - 0.1 * np.std([zz(t - j) for j in (2, 3, 4, 5)])
-                       + (x[i, t - 1] if t >= 1 else 0.0))
+            z[i, t] = (
+                0.4 * np.mean([zz(t - j) for j in (1, 2, 3)])
+                + 0.2 * mm(t - 2)
+                - 0.1 * np.std([zz(t - j) for j in (2, 3, 4, 5)])
+                + (x[i, t - 1] if t >= 1 else 0.0)
+            )
             m[i, t] = z[i, t] if t == 0 else 0.3 * z[i, t] + 0.7 * m[i, t - 1]
     np.testing.assert_allclose(y[:, valid, 0], z[:, valid], rtol=1e-5, atol=1e-5)
 
@@ -364,8 +385,10 @@ def test_recursion_with_windows_and_ewm_of_itself():
 # ----------------------------------------------------------------------------- several outputs
 def test_several_outputs_stack_the_single_formulas():
     rng = np.random.default_rng(9)
-    paths = {"x": rng.normal(size=(3, 30)).astype(np.float32),
-             "h": rng.normal(size=(3, 30)).astype(np.float32)}  # h: latent, still readable
+    paths = {
+        "x": rng.normal(size=(3, 30)).astype(np.float32),
+        "h": rng.normal(size=(3, 30)).astype(np.float32),
+    }  # h: latent, still readable
     formulas = ["x[t]**2", "sum(h, 4, lag=1)", "s[t] = 0.5*s[t-1] + x[t]"]
     target = compile_target(formulas, series=("x", "h"), init=1.0)
     assert target.outputs == 3 and target.formulas == tuple(formulas)
@@ -415,8 +438,9 @@ RICH_INVALID = [
 ]
 
 
-@pytest.mark.parametrize("formula, known, field, pieces", RICH_INVALID,
-                         ids=[str(c[0]) for c in RICH_INVALID])
+@pytest.mark.parametrize(
+    "formula, known, field, pieces", RICH_INVALID, ids=[str(c[0]) for c in RICH_INVALID]
+)
 def test_windows_recursion_and_lists_refuse_cleanly(formula, known, field, pieces):
     with pytest.raises(LagnetError) as info:
         compile_target(formula, series=known)
@@ -454,11 +478,20 @@ def test_two_outputs_train_evaluate_and_report(tmp_path):
 
     import lagnet
 
-    run = lagnet.train(process="ar1(rho=0.5)", target=["x[t]**2", "mean(x, 3)"], model="gru",
-                       hidden=8, steps=30, batch=16, length=20, val_every=10, val_paths=32,
-                       pilot_paths=32, eval=dict(test_paths=40, long_paths=8, long_factor=2,
-                                                 baseline_paths=40),
-                       out=tmp_path / "run")
+    run = lagnet.train(
+        process="ar1(rho=0.5)",
+        target=["x[t]**2", "mean(x, 3)"],
+        model="gru",
+        hidden=8,
+        steps=30,
+        batch=16,
+        length=20,
+        val_every=10,
+        val_paths=32,
+        pilot_paths=32,
+        eval=dict(test_paths=40, long_paths=8, long_factor=2, baseline_paths=40),
+        out=tmp_path / "run",
+    )
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["target"]["formula"] == ["x[t]**2", "mean(x, 3)"] and m["target"]["outputs"] == 2
     outs = m["outputs"]
@@ -472,8 +505,9 @@ def test_two_outputs_train_evaluate_and_report(tmp_path):
     assert outs[1]["linear_lags"]["r2"] == pytest.approx(1.0, abs=1e-6)
     x = run.predictions["x"]
     y, valid = run.predictions["y"], run.predictions["valid"]
-    np.testing.assert_allclose(y[:, valid, 1], window_ref(x[..., 0], 3, 0, np.mean)[:, valid],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        y[:, valid, 1], window_ref(x[..., 0], 3, 0, np.mean)[:, valid], rtol=1e-4, atol=1e-5
+    )
     assert run.predict(x[:2]).shape == (2, 20, 2)
     html = (tmp_path / "run" / "report.html").read_text()
     assert "x[t]**2; mean(x, 3)" in html and "long-horizon R²" in html
@@ -486,7 +520,8 @@ def test_cli_target_given_twice_is_two_outputs(tmp_path):
     from lagnet.cli import app
 
     # Refused while the task is built, before any training: the message names the entry.
-    res = CliRunner().invoke(app, ["train", "--target", "x[t]", "--target", "x[t+1]",
-                                   "--out", str(tmp_path / "run")])
+    res = CliRunner().invoke(
+        app, ["train", "--target", "x[t]", "--target", "x[t+1]", "--out", str(tmp_path / "run")]
+    )
     assert res.exit_code == 2
     assert "target.formula[1]: x[t+1]" in " ".join(res.output.split())

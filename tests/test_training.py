@@ -7,12 +7,22 @@ import numpy as np
 import pytest
 
 from lagnet.api import build_config
-from lagnet.tasks import build_task
 from lagnet.fitting import fit
+from lagnet.tasks import build_task
 from lagnet.training import lr_at, masked_mse
 
-TINY = dict(hidden=8, head=[8], batch=16, length=12, steps=60, val_every=20, val_paths=64,
-            pilot_paths=64, warmup=5, lr=1e-2)
+TINY = dict(
+    hidden=8,
+    head=[8],
+    batch=16,
+    length=12,
+    steps=60,
+    val_every=20,
+    val_paths=64,
+    pilot_paths=64,
+    warmup=5,
+    lr=1e-2,
+)
 
 
 def test_masked_mse_ignores_invalid_steps():
@@ -60,8 +70,12 @@ def test_wall_clock_budget_stops_training():
 
 @pytest.mark.slow
 def test_fixed_data_set_and_plateau():
-    cfg = build_config("iid()", "x[t-1]", "lstm",
-                       **dict(TINY, fixed_paths=32, steps=2000, patience=2, lr=1e-6, warmup=0))
+    cfg = build_config(
+        "iid()",
+        "x[t-1]",
+        "lstm",
+        **dict(TINY, fixed_paths=32, steps=2000, patience=2, lr=1e-6, warmup=0),
+    )
     res = fit(cfg, build_task(cfg))
     assert res.info["stopped"] == "plateau" and res.info["steps"] < 2000
 
@@ -70,12 +84,18 @@ def test_fixed_data_set_and_plateau():
 def test_divergence_guard_restores_best_weights():
     """A huge learning rate without clipping blows up; the guard restores the last good
     weights and lowers the rate, gives up after repeated blow-ups, and never returns NaN."""
-    cfg = build_config("ar1(rho=0.1)", "1000*x[t]**2", "rnn",
-                       **dict(TINY, lr=1e6, clip=1e9, warmup=0, end_lr_factor=1.0, steps=100),
-                       normalize=False, activation="relu")
+    cfg = build_config(
+        "ar1(rho=0.1)",
+        "1000*x[t]**2",
+        "rnn",
+        **dict(TINY, lr=1e6, clip=1e9, warmup=0, end_lr_factor=1.0, steps=100),
+        normalize=False,
+        activation="relu",
+    )
     res = fit(cfg, build_task(cfg))
     assert res.info["divergences"] == 5 and res.info["stopped"] == "diverged"
     import jax
+
     leaves = jax.tree_util.tree_leaves(res.model)
     assert all(np.all(np.isfinite(np.asarray(v))) for v in leaves)
 

@@ -26,6 +26,19 @@ try:
 except PackageNotFoundError:  # pragma: no cover — run from a source tree never installed
     __version__ = "0+unknown"
 
-__all__ = ["CallableProcess", "LagnetError", "Run", "RunConfig", "TASKS", "bench",
-           "build_config", "compile_target", "load", "load_config", "merge", "run",
-           "task_config", "train"]
+__all__ = [
+    "CallableProcess",
+    "LagnetError",
+    "Run",
+    "RunConfig",
+    "TASKS",
+    "bench",
+    "build_config",
+    "compile_target",
+    "load",
+    "load_config",
+    "merge",
+    "run",
+    "task_config",
+    "train",
+]

@@ -15,8 +15,13 @@ from lagnet.runs import Run, run
 _TOP = ("seed", "device", "name")
 
 
-def build_config(process: Any = None, target: Any = None, model: Any = None,
-                 config: RunConfig | str | Path | None = None, **options: Any) -> RunConfig:
+def build_config(
+    process: Any = None,
+    target: Any = None,
+    model: Any = None,
+    config: RunConfig | str | Path | None = None,
+    **options: Any,
+) -> RunConfig:
     """Merge keyword arguments into a run config (:func:`lagnet.config.merge`). ``options``
     may name any field of the training config (steps, batch, length, lr, max_seconds, …), of
     a model family's config (hidden, layers, head, window, reservoir, …), ``inputs``,
@@ -25,9 +30,13 @@ def build_config(process: Any = None, target: Any = None, model: Any = None,
     return resolve(process, target, model, config, **options)[0]
 
 
-def resolve(process: Any = None, target: Any = None, model: Any = None,
-            config: RunConfig | str | Path | None = None,
-            **options: Any) -> tuple[RunConfig, list[str]]:
+def resolve(
+    process: Any = None,
+    target: Any = None,
+    model: Any = None,
+    config: RunConfig | str | Path | None = None,
+    **options: Any,
+) -> tuple[RunConfig, list[str]]:
     """:func:`build_config` and the notes :func:`lagnet.config.merge` made on the way."""
     values: dict[str, Any] = {}
     if isinstance(process, Process):  # a ready process: record its config
@@ -62,9 +71,16 @@ def _as_dict(obj: Any) -> dict:
     return obj.model_dump() if hasattr(obj, "model_dump") else dict(obj)
 
 
-def train(process: Any = None, target: str | None = None, model: Any = None, *,
-          config: RunConfig | str | Path | None = None, out: str | Path | None = None,
-          progress: bool = False, **options: Any) -> Run:
+def train(
+    process: Any = None,
+    target: str | None = None,
+    model: Any = None,
+    *,
+    config: RunConfig | str | Path | None = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> Run:
     """Train a model to learn ``target`` on paths of ``process`` and evaluate it honestly.
 
     ``process``: a spec string, a process config (or its dict), or a ready :class:`Process`

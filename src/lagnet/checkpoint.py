@@ -25,19 +25,27 @@ def _named_leaves(model) -> tuple[list[str], list, object]:
     return names, [leaf for _, leaf in leaves], treedef
 
 
-def save_model(model: Normalised, cfg: ModelConfig, directory: Path, extra: dict,
-               kind: str | None = None) -> None:
+def save_model(
+    model: Normalised, cfg: ModelConfig, directory: Path, extra: dict, kind: str | None = None
+) -> None:
     """Write ``model.safetensors`` and ``model.json`` into ``directory``. ``kind``: the family
     that was fitted, where a chooser (``auto``) picked it; the model is recorded under that
     kind, so it loads like any model of it."""
     if kind is not None and kind != cfg.kind:
         cfg = model_config(switch_kind(cfg.model_dump(), kind)[0])
     names, leaves, _ = _named_leaves(model)
-    save_file({n: np.asarray(v) for n, v in zip(names, leaves)},
-              str(directory / "model.safetensors"))
-    meta = dict(format=FORMAT, model=cfg.model_dump(mode="json"),
-                c_in=int(model.x_mean.shape[0]), c_out=int(model.y_mean.shape[0]),
-                parameters=count_parameters(model.net), tensors=names, **extra)
+    save_file(
+        {n: np.asarray(v) for n, v in zip(names, leaves)}, str(directory / "model.safetensors")
+    )
+    meta = dict(
+        format=FORMAT,
+        model=cfg.model_dump(mode="json"),
+        c_in=int(model.x_mean.shape[0]),
+        c_out=int(model.y_mean.shape[0]),
+        parameters=count_parameters(model.net),
+        tensors=names,
+        **extra,
+    )
     window = getattr(model.net, "window", None)
     if window is not None:  # resolved from the formula when model.window is unset
         meta["window"] = int(window)
@@ -69,7 +77,9 @@ def load_model(directory: Path) -> tuple[Normalised, dict]:
     for name, leaf in zip(names, leaves):
         arr = tensors[name]
         if arr.shape != leaf.shape:
-            raise ValueError(f"model.safetensors: {name} has shape {arr.shape}, expected {leaf.shape}")
+            raise ValueError(
+                f"model.safetensors: {name} has shape {arr.shape}, expected {leaf.shape}"
+            )
         new.append(jnp.asarray(arr))
     params = jax.tree_util.tree_unflatten(treedef, new)
     return eqx.combine(params, static), meta

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import tomli_w
 from pydantic import Field, SerializeAsAny, ValidationError, field_validator
@@ -51,7 +52,6 @@ class TargetConfig(Settings):
         if not (isinstance(v, (list, tuple)) and v and all(isinstance(f, str) for f in v)):
             raise ValueError("must be a formula or a non-empty list of formulas (strings)")
         return tuple(v)
-
 
 
 # ----------------------------------------------------------------------------- training
@@ -184,9 +184,11 @@ def _assign(data: dict, dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def merge(base: RunConfig | dict | str | Path | None = None,
-          values: dict[str, Any] | None = None,
-          sets: Iterable[str] = ()) -> tuple[RunConfig, list[str]]:
+def merge(
+    base: RunConfig | dict | str | Path | None = None,
+    values: dict[str, Any] | None = None,
+    sets: Iterable[str] = (),
+) -> tuple[RunConfig, list[str]]:
     """The one way settings are combined: a base (a config, its dict, a TOML file, or the
     defaults), then ``values`` (dotted field → value; None means "not given": CLI flags and
     Python keyword arguments), then ``sets`` (``a.b=value``, the CLI's ``--set``). Returns the
@@ -214,10 +216,12 @@ def merge(base: RunConfig | dict | str | Path | None = None,
             raise LagnetError("model.kind", kind, "must be a family's name")
         data["model"], dropped = switch_kind(dict(model), kind)
         if dropped:
-            notes.append(f"model.kind = {kind}: dropped "
-                         + ", ".join(f"model.{k} = {_shown(v)}" for k, v in dropped.items())
-                         + (" (not settings of " if len(dropped) > 1 else " (not a setting of ")
-                         + f"{kind})")
+            notes.append(
+                f"model.kind = {kind}: dropped "
+                + ", ".join(f"model.{k} = {_shown(v)}" for k, v in dropped.items())
+                + (" (not settings of " if len(dropped) > 1 else " (not a setting of ")
+                + f"{kind})"
+            )
     for dotted, value in pairs:
         if dotted != "model.kind":
             _assign(data, dotted, value)

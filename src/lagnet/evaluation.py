@@ -40,9 +40,12 @@ def regression_metrics(y: np.ndarray, y_hat: np.ndarray) -> dict[str, float]:
     y, y_hat = np.asarray(y, np.float64).ravel(), np.asarray(y_hat, np.float64).ravel()
     mse = float(np.mean((y - y_hat) ** 2))
     var = float(np.var(y))
-    return dict(mse=mse, rmse=float(np.sqrt(mse)),
-                nrmse=float(np.sqrt(mse / var)) if var > 0 else float("nan"),
-                r2=1.0 - mse / var if var > 0 else float("nan"))
+    return dict(
+        mse=mse,
+        rmse=float(np.sqrt(mse)),
+        nrmse=float(np.sqrt(mse / var)) if var > 0 else float("nan"),
+        r2=1.0 - mse / var if var > 0 else float("nan"),
+    )
 
 
 def output_metrics(y: np.ndarray, y_hat: np.ndarray, valid: np.ndarray) -> list[dict[str, float]]:
@@ -57,9 +60,12 @@ def average_metrics(per_output: list[dict[str, float]]) -> dict[str, float]:
     if len(per_output) == 1:
         return dict(per_output[0])
     mse = float(np.mean([m["mse"] for m in per_output]))
-    return dict(mse=mse, rmse=float(np.sqrt(mse)),
-                nrmse=float(np.mean([m["nrmse"] for m in per_output])),
-                r2=float(np.mean([m["r2"] for m in per_output])))
+    return dict(
+        mse=mse,
+        rmse=float(np.sqrt(mse)),
+        nrmse=float(np.mean([m["nrmse"] for m in per_output])),
+        r2=float(np.mean([m["r2"] for m in per_output])),
+    )
 
 
 def valid_metrics(y: np.ndarray, y_hat: np.ndarray, valid: np.ndarray) -> dict[str, float]:
@@ -93,11 +99,17 @@ def drift_check(steps: list[float | None], block: int = 10) -> dict:
     if finite.size == 0:
         return dict(last10_mse=None, median_step_mse=None, median_window_mse=None, ratio=None)
     n = finite.size // block
-    windows = finite[finite.size - n * block:].reshape(n, block).mean(axis=1) if n else finite[-block:]
+    windows = (
+        finite[finite.size - n * block :].reshape(n, block).mean(axis=1) if n else finite[-block:]
+    )
     last = float(finite[-block:].mean())
     median = float(np.median(windows))
-    return dict(last10_mse=last, median_step_mse=float(np.median(finite)),
-                median_window_mse=median, ratio=last / median if median > 0 else None)
+    return dict(
+        last10_mse=last,
+        median_step_mse=float(np.median(finite)),
+        median_window_mse=median,
+        ratio=last / median if median > 0 else None,
+    )
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -126,7 +138,7 @@ class MemorylessBaseline:
                 cols.append(np.stack([za * zb, za**2 * zb, za * zb**2], axis=1))
         return np.concatenate(cols, axis=1)
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "MemorylessBaseline":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> MemorylessBaseline:
         """x: (M, C) inputs at t, y: (M, O) targets at t."""
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         self.centre, self.scale = x.mean(axis=0), np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
@@ -164,9 +176,11 @@ class LinearLagsBaseline:
     def __init__(self, lags: int):
         self.lags = lags
 
-    def fit(self, x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> "LinearLagsBaseline":
+    def fit(self, x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> LinearLagsBaseline:
         valid = np.asarray(valid, bool) & (np.arange(x.shape[1]) >= self.lags - 1)
-        f = lag_features(np.asarray(x, np.float64), self.lags)[:, valid].reshape(-1, 1 + x.shape[2] * self.lags)
+        f = lag_features(np.asarray(x, np.float64), self.lags)[:, valid].reshape(
+            -1, 1 + x.shape[2] * self.lags
+        )
         t = np.asarray(y, np.float64)[:, valid].reshape(-1, y.shape[2])
         self.coef = np.linalg.lstsq(f, t, rcond=None)[0]
         return self
@@ -182,8 +196,9 @@ class Evaluation:
     predictions: dict  # arrays for plots: x, y, y_hat, y_memoryless, valid, input_names
 
 
-def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | None = None,
-             keep: int = 200) -> Evaluation:
+def evaluate(
+    model, task: Task, cfg: EvalConfig, length: int, *, paths: int | None = None, keep: int = 200
+) -> Evaluation:
     """Test ``model`` on ``task``: a fixed set of ``cfg.test_paths`` paths from ``cfg.seed``
     (independent of the training seed), the memoryless and linear-lags baselines fitted on a
     fresh sample, MSE per time step, and a long-horizon check on paths ``cfg.long_factor``
@@ -197,8 +212,9 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
 
     # Baselines, fitted on their own sample, scored on the test set.
     xb, yb, vb = (np.asarray(a) for a in task.sample(k_base, cfg.baseline_paths, length))
-    memoryless = MemorylessBaseline().fit(xb[:, vb].reshape(-1, xb.shape[2]),
-                                          yb[:, vb].reshape(-1, yb.shape[2]))
+    memoryless = MemorylessBaseline().fit(
+        xb[:, vb].reshape(-1, xb.shape[2]), yb[:, vb].reshape(-1, yb.shape[2])
+    )
     y_mem = memoryless.predict(x.reshape(-1, x.shape[2])).reshape(y.shape)
     mem_out = output_metrics(y, y_mem, valid)
     mem = average_metrics(mem_out)
@@ -227,28 +243,53 @@ def evaluate(model, task: Task, cfg: EvalConfig, length: int, *, paths: int | No
 
     metrics = dict(
         test=test,
-        baselines=dict(memoryless=dict(mse=mem["mse"], r2=mem["r2"]),
-                       linear_lags=dict(mse=lin["mse"], r2=lin["r2"], lags=lags)),
+        baselines=dict(
+            memoryless=dict(mse=mem["mse"], r2=mem["r2"]),
+            linear_lags=dict(mse=lin["mse"], r2=lin["r2"], lags=lags),
+        ),
         per_step_mse=steps,
         per_step_mse_memoryless=per_step_mse(y, y_mem, valid),
         drift=drift,
-        long_horizon=dict(length=long_len, paths=cfg.long_paths, mse=long["mse"], r2=long["r2"],
-                          ratio=long["mse"] / test["mse"] if test["mse"] > 0 else None),
-        target=dict(formula=task.target.formula, max_lag=task.target.max_lag,
-                    outputs=task.target.outputs, variance=float(np.mean(variances)),
-                    memory_share=max(0.0, 1.0 - mem["r2"])),
+        long_horizon=dict(
+            length=long_len,
+            paths=cfg.long_paths,
+            mse=long["mse"],
+            r2=long["r2"],
+            ratio=long["mse"] / test["mse"] if test["mse"] > 0 else None,
+        ),
+        target=dict(
+            formula=task.target.formula,
+            max_lag=task.target.max_lag,
+            outputs=task.target.outputs,
+            variance=float(np.mean(variances)),
+            memory_share=max(0.0, 1.0 - mem["r2"]),
+        ),
     )
     if task.target.outputs > 1:
         metrics["outputs"] = [
-            dict(formula=f, **t, memory_r2=r, memoryless=dict(mse=m["mse"], r2=m["r2"]),
-                 linear_lags=dict(mse=li["mse"], r2=li["r2"]),
-                 long_horizon=dict(mse=lo["mse"], r2=lo["r2"]), variance=v,
-                 memory_share=max(0.0, 1.0 - m["r2"]))
-            for f, t, r, m, li, lo, v in zip(task.target.formulas, test_out, mem_r2s, mem_out,
-                                             lin_out, long_out, variances)]
+            dict(
+                formula=f,
+                **t,
+                memory_r2=r,
+                memoryless=dict(mse=m["mse"], r2=m["r2"]),
+                linear_lags=dict(mse=li["mse"], r2=li["r2"]),
+                long_horizon=dict(mse=lo["mse"], r2=lo["r2"]),
+                variance=v,
+                memory_share=max(0.0, 1.0 - m["r2"]),
+            )
+            for f, t, r, m, li, lo, v in zip(
+                task.target.formulas, test_out, mem_r2s, mem_out, lin_out, long_out, variances
+            )
+        ]
     keep = min(keep, paths)
-    predictions = dict(x=x[:keep], y=y[:keep], y_hat=y_hat[:keep], y_memoryless=y_mem[:keep],
-                       valid=valid, input_names=np.array(task.inputs))
+    predictions = dict(
+        x=x[:keep],
+        y=y[:keep],
+        y_hat=y_hat[:keep],
+        y_memoryless=y_mem[:keep],
+        valid=valid,
+        input_names=np.array(task.inputs),
+    )
     return Evaluation(metrics=metrics, predictions=predictions)
 
 
@@ -260,54 +301,76 @@ def verdict(metrics: dict) -> dict:
     mr2, share = test["memory_r2"], metrics["target"]["memory_share"]
     details = []
     if not np.isfinite(test["r2"]):
-        learned, headline = None, (
-            "The target does not vary on the test paths, so R² and memory_r2 are undefined.")
+        learned, headline = (
+            None,
+            ("The target does not vary on the test paths, so R² and memory_r2 are undefined."),
+        )
     elif mr2 is None:
-        learned, headline = None, (
-            f"The target needs no memory: the current input alone explains it "
-            f"(memoryless R² {base['memoryless']['r2']:.5f}). Test R² {test['r2']:.4f}.")
+        learned, headline = (
+            None,
+            (
+                f"The target needs no memory: the current input alone explains it "
+                f"(memoryless R² {base['memoryless']['r2']:.5f}). Test R² {test['r2']:.4f}."
+            ),
+        )
     else:
         pct = 100 * mr2
         if mr2 >= 0.9:
             learned = True
-            headline = (f"The model learned the past: it removed {pct:.1f}% of the error that "
-                        f"needs memory (memory_r2 {mr2:.3f}; test R² {test['r2']:.4f}).")
+            headline = (
+                f"The model learned the past: it removed {pct:.1f}% of the error that "
+                f"needs memory (memory_r2 {mr2:.3f}; test R² {test['r2']:.4f})."
+            )
         elif mr2 >= 0.5:
             learned = False
-            headline = (f"The model learned the past only in part: memory_r2 {mr2:.3f} — it "
-                        f"removed {pct:.1f}% of the error that needs memory (test R² "
-                        f"{test['r2']:.4f}).")
+            headline = (
+                f"The model learned the past only in part: memory_r2 {mr2:.3f} — it "
+                f"removed {pct:.1f}% of the error that needs memory (test R² "
+                f"{test['r2']:.4f})."
+            )
         else:
             learned = False
-            headline = (f"The model did not learn the past: memory_r2 {mr2:.3f} (test R² "
-                        f"{test['r2']:.4f}, a model that ignores the past gets "
-                        f"{base['memoryless']['r2']:.4f}).")
+            headline = (
+                f"The model did not learn the past: memory_r2 {mr2:.3f} (test R² "
+                f"{test['r2']:.4f}, a model that ignores the past gets "
+                f"{base['memoryless']['r2']:.4f})."
+            )
         details.append(
             f"The part of the target that depends on the past carries {100 * share:.2f}% of its "
             f"variance; a model that ignores the past reaches R² {base['memoryless']['r2']:.4f}, "
-            "so R² alone cannot show whether the past was learned — memory_r2 can.")
+            "so R² alone cannot show whether the past was learned — memory_r2 can."
+        )
     outputs = metrics.get("outputs") or []
     if outputs:
         headline = f"{headline.rstrip('.')} — averaged over {len(outputs)} outputs."
         for i, out in enumerate(outputs):
             m = out["memory_r2"]
-            details.append(f"Output {i + 1} ({out['formula']}): test R² {out['r2']:.4f}, "
-                           + ("needs no memory" if m is None else f"memory_r2 {m:.3f}")
-                           + f", memoryless R² {out['memoryless']['r2']:.4f}.")
-    details.append(f"A linear model on the last {base['linear_lags']['lags']} inputs reaches "
-                   f"R² {base['linear_lags']['r2']:.4f}.")
+            details.append(
+                f"Output {i + 1} ({out['formula']}): test R² {out['r2']:.4f}, "
+                + ("needs no memory" if m is None else f"memory_r2 {m:.3f}")
+                + f", memoryless R² {out['memoryless']['r2']:.4f}."
+            )
+    details.append(
+        f"A linear model on the last {base['linear_lags']['lags']} inputs reaches "
+        f"R² {base['linear_lags']['r2']:.4f}."
+    )
     lh = metrics["long_horizon"]
     if lh["ratio"] is not None:
         ok = lh["ratio"] <= 1.5
         details.append(
             f"On paths {lh['length']} steps long ({lh['length'] // metrics['test']['length']}× "
             f"the test length) the MSE is {lh['ratio']:.2f}× the "
-            + ("test MSE: it holds up at long horizons." if ok else
-               "test MSE: the model drifts at long horizons."))
+            + (
+                "test MSE: it holds up at long horizons."
+                if ok
+                else "test MSE: the model drifts at long horizons."
+            )
+        )
     dr = metrics["drift"]
     if dr["ratio"] is not None:
-        details.append(f"The last 10 steps' MSE is {dr['ratio']:.2f}× that of the median "
-                       "10-step window"
-                       + (" (no late-step drift)." if dr["ratio"] <= 1.5 else
-                          " — later periods are worse."))
+        details.append(
+            f"The last 10 steps' MSE is {dr['ratio']:.2f}× that of the median "
+            "10-step window"
+            + (" (no late-step drift)." if dr["ratio"] <= 1.5 else " — later periods are worse.")
+        )
     return dict(learned_past=learned, headline=headline, details=details)

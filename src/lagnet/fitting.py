@@ -13,7 +13,7 @@ Legend: N paths, L time steps, C input channels, O outputs.
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -21,9 +21,19 @@ from lagnet.config import RunConfig
 from lagnet.errors import LagnetError
 from lagnet.models import Normalised, family, identity_scaling, model_config
 from lagnet.models.family import FitData, switch_kind
-from lagnet.samples import (HISTORY_COLUMNS, Callback, FitResult, check_target_finite,
-                            fit_scales, host, pilot_sample, run_keys, training_sample,
-                            validation_mse, validation_set)
+from lagnet.samples import (
+    HISTORY_COLUMNS,
+    Callback,
+    FitResult,
+    check_target_finite,
+    fit_scales,
+    host,
+    pilot_sample,
+    run_keys,
+    training_sample,
+    validation_mse,
+    validation_set,
+)
 from lagnet.tasks import Task
 from lagnet.training import train
 
@@ -45,8 +55,14 @@ def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitRe
 
 
 def _one_row(seconds: float, loss: float, val_mse: float, y_var: float) -> dict[str, list]:
-    row = dict(step=1, seconds=seconds, lr=float("nan"), loss=loss, val_mse=val_mse,
-               val_r2=1.0 - val_mse / y_var if y_var > 0 else float("nan"))
+    row = dict(
+        step=1,
+        seconds=seconds,
+        lr=float("nan"),
+        loss=loss,
+        val_mse=val_mse,
+        val_r2=1.0 - val_mse / y_var if y_var > 0 else float("nan"),
+    )
     return {k: [row[k]] for k in HISTORY_COLUMNS}
 
 
@@ -66,12 +82,18 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
     else:
         scales = fit_scales(task, cfg, held_out)
     x_mean, x_std, y_mean, y_std = (np.asarray(s) for s in scales)
-    data = FitData(x=(x - x_mean) / x_std, y=(y - y_mean) / y_std, valid=valid,
-                   key=run_keys(cfg.seed)[0], memory_hint=task.memory_hint,
-                   inputs=task.inputs, batch=cfg.train.batch)
+    data = FitData(
+        x=(x - x_mean) / x_std,
+        y=(y - y_mean) / y_std,
+        valid=valid,
+        key=run_keys(cfg.seed)[0],
+        memory_hint=task.memory_hint,
+        inputs=task.inputs,
+        batch=cfg.train.batch,
+    )
     net, details = fam.fit(m, data)
     model = Normalised(net, *scales)
-    loss = details.pop("train_mse") * float(np.mean(y_std ** 2))  # in the user's units
+    loss = details.pop("train_mse") * float(np.mean(y_std**2))  # in the user's units
     val_set = validation_set(cfg, task, held_out)
     val = validation_mse(model, val_set)
     y_var = float(np.var(val_set[1][:, val_set[2]]))
@@ -79,9 +101,18 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
     history = _one_row(seconds, loss, val, y_var)
     for cb in callbacks:
         cb(dict({k: v[0] for k, v in history.items()}, planned=1, steps_per_s=0.0))
-    info = dict(kind=m.kind, steps=0, seconds=seconds, sequences=int(x.shape[0]),
-                stopped="closed form", ms_per_step=None, best_step=None, best_val_mse=val,
-                divergences=0, **details)
+    info = dict(
+        kind=m.kind,
+        steps=0,
+        seconds=seconds,
+        sequences=int(x.shape[0]),
+        stopped="closed form",
+        ms_per_step=None,
+        best_step=None,
+        best_val_mse=val,
+        divergences=0,
+        **details,
+    )
     return FitResult(model=model, history=history, info=info)
 
 
@@ -104,8 +135,9 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
 
     def variant(kind: str, **train_settings) -> RunConfig:
         model = model_config(switch_kind(cfg.model.model_dump(), kind)[0])
-        return cfg.model_copy(update=dict(model=model,
-                                          train=cfg.train.model_copy(update=train_settings)))
+        return cfg.model_copy(
+            update=dict(model=model, train=cfg.train.model_copy(update=train_settings))
+        )
 
     candidates: list[dict] = []
     best: FitResult | None = None
@@ -116,8 +148,14 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
         try:
             result = run()
         except LagnetError as e:
-            candidates.append(dict(kind=kind, val_mse=None, seconds=time.perf_counter() - start,
-                                   note=f"failed: {e}"))
+            candidates.append(
+                dict(
+                    kind=kind,
+                    val_mse=None,
+                    seconds=time.perf_counter() - start,
+                    note=f"failed: {e}",
+                )
+            )
             return
         result.info.setdefault("kind", kind)
         val = validation_mse(result.model, val_set)
@@ -134,20 +172,43 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
     for i, kind in enumerate(trained):
         left = (budget - (time.perf_counter() - t0)) / (len(trained) - i)
         if best is not None and best.info["best_val_mse"] <= AUTO_EXACT * y_var:
-            candidates.append(dict(kind=kind, val_mse=None, seconds=0.0, note=(
-                f"skipped: {best.info['kind']} is exact to float32 rounding")))
+            candidates.append(
+                dict(
+                    kind=kind,
+                    val_mse=None,
+                    seconds=0.0,
+                    note=(f"skipped: {best.info['kind']} is exact to float32 rounding"),
+                )
+            )
         elif left < AUTO_MIN_GRU_SECONDS:
-            candidates.append(dict(kind=kind, val_mse=None, seconds=0.0,
-                                   note=f"skipped: {left:.1f} s of the {budget:g} s budget left"))
+            candidates.append(
+                dict(
+                    kind=kind,
+                    val_mse=None,
+                    seconds=0.0,
+                    note=f"skipped: {left:.1f} s of the {budget:g} s budget left",
+                )
+            )
         else:
-            consider(kind, lambda kind=kind, left=left: fit(variant(kind, max_seconds=left),
-                                                             task, callbacks))
+            consider(
+                kind,
+                lambda kind=kind, left=left: fit(variant(kind, max_seconds=left), task, callbacks),
+            )
     if best is None:
-        raise LagnetError("model.kind", cfg.model.kind, "no candidate could be fitted: "
-                          + "; ".join(f"{c['kind']} {c.get('note', '')}" for c in candidates))
+        raise LagnetError(
+            "model.kind",
+            cfg.model.kind,
+            "no candidate could be fitted: "
+            + "; ".join(f"{c['kind']} {c.get('note', '')}" for c in candidates),
+        )
     winner = best.info["kind"]
     for c in candidates:
         c["kept"] = c["kind"] == winner and c["val_mse"] is not None
-    info = dict(best.info, kind=winner, selected_by=cfg.model.kind, candidates=candidates,
-                seconds=time.perf_counter() - t0)
+    info = dict(
+        best.info,
+        kind=winner,
+        selected_by=cfg.model.kind,
+        candidates=candidates,
+        seconds=time.perf_counter() - t0,
+    )
     return FitResult(model=best.model, history=best.history, info=info)

@@ -18,9 +18,9 @@ import csv
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -29,10 +29,31 @@ from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES
 from lagnet.registry import parse_task
 
-STANDARD_TASKS = ("ar1-square-lag", "narma10", "memory-k", "adding", "delayed-xor",
-                  "garch-vol", "noisy-ar-filter", "regime-filter")
-COLUMNS = ("task", "model", "seed", "test_nrmse", "test_r2", "memory_r2", "test_mse",
-           "time_to_best_s", "train_s", "total_s", "steps", "parameters", "error")
+STANDARD_TASKS = (
+    "ar1-square-lag",
+    "narma10",
+    "memory-k",
+    "adding",
+    "delayed-xor",
+    "garch-vol",
+    "noisy-ar-filter",
+    "regime-filter",
+)
+COLUMNS = (
+    "task",
+    "model",
+    "seed",
+    "test_nrmse",
+    "test_r2",
+    "memory_r2",
+    "test_mse",
+    "time_to_best_s",
+    "train_s",
+    "total_s",
+    "steps",
+    "parameters",
+    "error",
+)
 # A lighter test than a single run's default: the bench compares families, it does not
 # certify one model, and 8 tasks × 8 families must fit in half an hour on 2 cores.
 BENCH_EVAL = dict(test_paths=500, long_paths=50, baseline_paths=2000)
@@ -50,15 +71,21 @@ def standard_models() -> list[str]:
     return [f.kind for f in FAMILIES if f.in_bench and not f.candidates]
 
 
-def cell_config(task: str, model: str, seed: int, max_seconds: float,
-                overrides: Sequence[str] = ()) -> tuple[RunConfig, list[str]]:
+def cell_config(
+    task: str, model: str, seed: int, max_seconds: float, overrides: Sequence[str] = ()
+) -> tuple[RunConfig, list[str]]:
     """The run config of one cell and the notes on it: the task's config moved to the family
     (keeping the task's model settings that the family has, such as a window), the budget,
     then the user's ``a.b=value`` overrides (applied to every cell)."""
     spec, params = parse_task(task)
-    values = {"model.kind": model, "seed": seed, "name": f"{task}-{model}-{seed}",
-              "train.max_seconds": max_seconds, "train.steps": 1_000_000,
-              **{f"eval.{k}": v for k, v in BENCH_EVAL.items()}}
+    values = {
+        "model.kind": model,
+        "seed": seed,
+        "name": f"{task}-{model}-{seed}",
+        "train.max_seconds": max_seconds,
+        "train.steps": 1_000_000,
+        **{f"eval.{k}": v for k, v in BENCH_EVAL.items()},
+    }
     return merge(spec.config(**params), values, overrides)
 
 
@@ -88,18 +115,29 @@ def run_cell(cell: Cell, max_seconds: float, overrides: Sequence[str] = ()) -> d
         row.update(error=f"{type(err).__name__}: {text}", total_s=time.perf_counter() - t0)
         return row
     test, info = r.metrics["test"], r.metrics.get("train", {})
-    row.update(test_nrmse=test.get("nrmse"), test_r2=test.get("r2"),
-               memory_r2=test.get("memory_r2"), test_mse=test.get("mse"),
-               time_to_best_s=_first_not_none(_time_to_best(r.history), info.get("seconds")),
-               train_s=info.get("seconds"), total_s=time.perf_counter() - t0,
-               steps=info.get("steps"), parameters=count_parameters(r.model.net))
+    row.update(
+        test_nrmse=test.get("nrmse"),
+        test_r2=test.get("r2"),
+        memory_r2=test.get("memory_r2"),
+        test_mse=test.get("mse"),
+        time_to_best_s=_first_not_none(_time_to_best(r.history), info.get("seconds")),
+        train_s=info.get("seconds"),
+        total_s=time.perf_counter() - t0,
+        steps=info.get("steps"),
+        parameters=count_parameters(r.model.net),
+    )
     return row
 
 
-def bench(tasks: Sequence[str] = STANDARD_TASKS, models: Sequence[str] | None = None,
-          seeds: int = 1, max_seconds: float = 15.0, out: str | Path = "bench",
-          overrides: Sequence[str] = (), on_row: Callable[[dict], None] | None = None
-          ) -> list[dict]:
+def bench(
+    tasks: Sequence[str] = STANDARD_TASKS,
+    models: Sequence[str] | None = None,
+    seeds: int = 1,
+    max_seconds: float = 15.0,
+    out: str | Path = "bench",
+    overrides: Sequence[str] = (),
+    on_row: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """Run every (task, model, seed) cell and write the leaderboard files into ``out``.
     ``models``: None = :func:`standard_models`. ``overrides`` (``a.b=value``) apply to every
     cell, e.g. ``train.batch=64``."""
@@ -169,10 +207,13 @@ def markdown(rows: Sequence[dict], max_seconds: float) -> str:
     training time at which each reached its best validation error."""
     tasks, models, nrmse = _grid(rows, "test_nrmse")
     _, _, tbest = _grid(rows, "time_to_best_s")
-    lines = [f"Test NRMSE (median over seeds; budget {max_seconds:g} s of training per cell; "
-             "lower is better, best per task in bold)", "",
-             "| task | " + " | ".join(models) + " | best |",
-             "|---|" + "---:|" * len(models) + "---|"]
+    lines = [
+        f"Test NRMSE (median over seeds; budget {max_seconds:g} s of training per cell; "
+        "lower is better, best per task in bold)",
+        "",
+        "| task | " + " | ".join(models) + " | best |",
+        "|---|" + "---:|" * len(models) + "---|",
+    ]
     for i, t in enumerate(tasks):
         row = nrmse[i]
         best = int(np.nanargmin(row)) if np.isfinite(row).any() else None
@@ -181,12 +222,22 @@ def markdown(rows: Sequence[dict], max_seconds: float) -> str:
             v = row[j]
             s = "—" if not np.isfinite(v) else f"{v:.3g}"
             cells.append(f"**{s}**" if j == best else s)
-        lines.append(f"| {t} | " + " | ".join(cells) + f" | {models[best] if best is not None else '—'} |")
-    lines += ["", "Seconds of training until the best validation error (closed-form: fit time)", "",
-              "| task | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+        lines.append(
+            f"| {t} | " + " | ".join(cells) + f" | {models[best] if best is not None else '—'} |"
+        )
+    lines += [
+        "",
+        "Seconds of training until the best validation error (closed-form: fit time)",
+        "",
+        "| task | " + " | ".join(models) + " |",
+        "|---|" + "---:|" * len(models),
+    ]
     for i, t in enumerate(tasks):
-        lines.append(f"| {t} | " + " | ".join("—" if not np.isfinite(v) else f"{v:.1f}"
-                                               for v in tbest[i]) + " |")
+        lines.append(
+            f"| {t} | "
+            + " | ".join("—" if not np.isfinite(v) else f"{v:.1f}" for v in tbest[i])
+            + " |"
+        )
     errors = [r for r in rows if r.get("error")]
     if errors:
         lines += ["", "Failed cells:", ""]
@@ -204,14 +255,25 @@ def plot(rows: Sequence[dict], path: Path, max_seconds: float) -> None:
 
     tasks, models, nrmse = _grid(rows, "test_nrmse")
     _, _, tbest = _grid(rows, "time_to_best_s")
-    fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * len(models) * 2, 1.2 + 0.5 * len(tasks)),
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        1, 2, figsize=(2.2 + 1.1 * len(models) * 2, 1.2 + 0.5 * len(tasks)), constrained_layout=True
+    )
     finite = nrmse[np.isfinite(nrmse) & (nrmse > 0)]
     lo, hi = (finite.min(), finite.max()) if finite.size else (1e-3, 1.0)
-    panels = [(nrmse, "test NRMSE (lower is better)", LogNorm(vmin=max(lo, 1e-6), vmax=max(hi, lo * 10)), "viridis_r", "{:.2g}"),
-              (tbest, f"seconds to best (budget {max_seconds:g} s)", None, "magma_r", "{:.0f}")]
+    panels = [
+        (
+            nrmse,
+            "test NRMSE (lower is better)",
+            LogNorm(vmin=max(lo, 1e-6), vmax=max(hi, lo * 10)),
+            "viridis_r",
+            "{:.2g}",
+        ),
+        (tbest, f"seconds to best (budget {max_seconds:g} s)", None, "magma_r", "{:.0f}"),
+    ]
     for ax, (grid, title, norm, cmap, fmt) in zip(axes, panels):
-        shown = np.where(np.isfinite(grid) & ((grid > 0) if norm is not None else True), grid, np.nan)
+        shown = np.where(
+            np.isfinite(grid) & ((grid > 0) if norm is not None else True), grid, np.nan
+        )
         im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto")
         ax.set_xticks(range(len(models)), models, rotation=45, ha="right")
         ax.set_yticks(range(len(tasks)), tasks)
@@ -219,8 +281,15 @@ def plot(rows: Sequence[dict], path: Path, max_seconds: float) -> None:
         for i in range(len(tasks)):
             for j in range(len(models)):
                 v = grid[i, j]
-                ax.text(j, i, "—" if not np.isfinite(v) else fmt.format(v), ha="center",
-                        va="center", fontsize=8, color="white" if np.isfinite(v) else "grey")
+                ax.text(
+                    j,
+                    i,
+                    "—" if not np.isfinite(v) else fmt.format(v),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if np.isfinite(v) else "grey",
+                )
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.savefig(path, dpi=110)
     plt.close(fig)

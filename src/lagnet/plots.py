@@ -89,8 +89,14 @@ def plot_vs_input(
         if y_m.shape != x_t.shape:
             raise LagnetError("y_memoryless", f"{y_m.size} values", f"x_t has {x_t.size}")
         order = np.argsort(x_t, kind="stable")
-        ax.plot(x_t[order], y_m[order], color=_MEMORYLESS, lw=1.2, alpha=0.9,
-                label="memoryless baseline")
+        ax.plot(
+            x_t[order],
+            y_m[order],
+            color=_MEMORYLESS,
+            lw=1.2,
+            alpha=0.9,
+            label="memoryless baseline",
+        )
     if x_t.size == 0:
         _no_data(ax, "no valid steps")
     ax.set_xlabel(f"current input {input_name}[t]")
@@ -113,9 +119,15 @@ def plot_pred_vs_truth(y: ArrayLike, y_hat: ArrayLike, r2: Optional[float] = Non
     fig = Figure(figsize=(5.5, 5.5), layout="constrained")
     ax = fig.add_subplot()
     for o in range(outputs):
-        ax.scatter(y[:, o], y_hat[:, o], s=5, alpha=0.35, linewidths=0,
-                   color=_MODEL if outputs == 1 else f"C{(o + 1) % 10}",
-                   label=f"output {o + 1}" if outputs > 1 else None)
+        ax.scatter(
+            y[:, o],
+            y_hat[:, o],
+            s=5,
+            alpha=0.35,
+            linewidths=0,
+            color=_MODEL if outputs == 1 else f"C{(o + 1) % 10}",
+            label=f"output {o + 1}" if outputs > 1 else None,
+        )
     y, y_hat = y.ravel(), y_hat.ravel()
     both = np.concatenate([y, y_hat])
     both = both[np.isfinite(both)]
@@ -175,8 +187,10 @@ def plot_learning_curve(history: Mapping[str, ArrayLike]) -> Figure:
     ``history`` maps column names of ``history.csv`` (``step``, ``loss``, ``val_mse``,
     ``val_r2``, …) to equal-length arrays; zero rows give labelled, empty panels.
     """
-    col = {k: np.asarray(history.get(k, ()), dtype=float)
-           for k in ("step", "loss", "val_mse", "val_r2")}
+    col = {
+        k: np.asarray(history.get(k, ()), dtype=float)
+        for k in ("step", "loss", "val_mse", "val_r2")
+    }
     steps = col["step"]
     fig = Figure(figsize=(7.0, 5.5), layout="constrained")
     ax_loss, ax_r2 = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
@@ -241,18 +255,31 @@ def plot_sample_paths(
         ax.set_zorder(twin.get_zorder() + 1)
         ax.patch.set_visible(False)
         ax.plot(t, np.where(valid, y[i, :, 0], np.nan), color=_TRUTH, lw=1.4, label="truth")
-        ax.plot(t, np.where(valid, y_hat[i, :, 0], np.nan), color=_MODEL, lw=1.2, ls="--",
-                label="model")
+        ax.plot(
+            t, np.where(valid, y_hat[i, :, 0], np.nan), color=_MODEL, lw=1.2, ls="--", label="model"
+        )
         for j, (start, stop) in enumerate(undefined):
-            ax.axvspan(start - 0.5, stop - 0.5, color="0.85", alpha=0.6, lw=0,
-                       label="target undefined" if j == 0 else None)
+            ax.axvspan(
+                start - 0.5,
+                stop - 0.5,
+                color="0.85",
+                alpha=0.6,
+                lw=0,
+                label="target undefined" if j == 0 else None,
+            )
         ax.set_ylabel("target y")
         ax.set_title(f"path {i}", fontsize="medium", loc="left")
         if i == 0:
             handles, labels = ax.get_legend_handles_labels()
             twin_handles, twin_labels = twin.get_legend_handles_labels()
-            fig.legend(handles + twin_handles, labels + twin_labels, loc="outside lower center",
-                       ncol=4, fontsize="small", frameon=False)
+            fig.legend(
+                handles + twin_handles,
+                labels + twin_labels,
+                loc="outside lower center",
+                ncol=4,
+                fontsize="small",
+                frameon=False,
+            )
     axes[-1].set_xlabel("time step t")
     if n == 0:
         _no_data(axes[0], "no sample paths")
@@ -272,14 +299,14 @@ def read_history(path: Path) -> dict[str, np.ndarray]:
         names = reader.fieldnames or []
     # Empty cells (a metric not recorded at that row) become NaN rather than failing.
     return {
-        name: np.array([float(r[name]) if r.get(name) not in (None, "") else np.nan
-                        for r in rows])
+        name: np.array([float(r[name]) if r.get(name) not in (None, "") else np.nan for r in rows])
         for name in names
     }
 
 
-def write_figures(figures: dict[str, Figure], names, directory: Path,
-                  prefix: str = "") -> dict[str, Path]:
+def write_figures(
+    figures: dict[str, Figure], names, directory: Path, prefix: str = ""
+) -> dict[str, Path]:
     """Save the figures named in ``names`` (in that order, those present) as
     ``directory/<prefix><name>.png``; returns name -> path."""
     directory.mkdir(exist_ok=True)
@@ -314,8 +341,9 @@ def save_plots(run_dir: str | os.PathLike) -> dict[str, Path]:
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     test = metrics.get("test") or {}
     figures = {
-        "per_step_mse": plot_per_step_mse(metrics.get("per_step_mse") or [],
-                                          metrics.get("per_step_mse_memoryless")),
+        "per_step_mse": plot_per_step_mse(
+            metrics.get("per_step_mse") or [], metrics.get("per_step_mse_memoryless")
+        ),
         "learning_curve": plot_learning_curve(read_history(run_dir / "history.csv")),
     }
     if (run_dir / "predictions.npz").is_file():
@@ -336,10 +364,18 @@ def save_plots(run_dir: str | os.PathLike) -> dict[str, Path]:
         # The memoryless baseline is a function of all current inputs; only with one input
         # channel is it a curve over x[t] rather than a zigzag.
         mem_curve = y_mem[:, valid, 0] if y_mem is not None and x.shape[2] == 1 else None
-        figures["vs_input"] = plot_vs_input(x[:, valid, 0], y[:, valid, 0], y_hat[:, valid, 0],
-                                            mem_curve, input_name=input_name, note=note)
-        figures["pred_vs_truth"] = plot_pred_vs_truth(y[:, valid, :], y_hat[:, valid, :],
-                                                      r2=test.get("r2"))
-        figures["sample_paths"] = plot_sample_paths(x, y, y_hat, valid, n=3,
-                                                    input_name=input_name, note=note)
+        figures["vs_input"] = plot_vs_input(
+            x[:, valid, 0],
+            y[:, valid, 0],
+            y_hat[:, valid, 0],
+            mem_curve,
+            input_name=input_name,
+            note=note,
+        )
+        figures["pred_vs_truth"] = plot_pred_vs_truth(
+            y[:, valid, :], y_hat[:, valid, :], r2=test.get("r2")
+        )
+        figures["sample_paths"] = plot_sample_paths(
+            x, y, y_hat, valid, n=3, input_name=input_name, note=note
+        )
     return write_figures(figures, PLOT_NAMES, run_dir / "plots")

@@ -14,13 +14,20 @@ class ProgressBar:
 
     def __init__(self, cfg: TrainConfig, console: Console | None = None):
         self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("val R² {task.fields[r2]}"),
-            TextColumn("{task.fields[speed]} steps/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console or Console(stderr=True), transient=False)
+            TextColumn("[bold]train"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("val R² {task.fields[r2]}"),
+            TextColumn("{task.fields[speed]} steps/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
         self.task = self.progress.add_task("train", total=cfg.steps, loss="-", r2="-", speed="-")
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         self.progress.start()
         return self
 
@@ -28,6 +35,11 @@ class ProgressBar:
         self.progress.stop()
 
     def __call__(self, event: dict) -> None:
-        self.progress.update(self.task, completed=event["step"], total=event["planned"],
-                             loss=f"{event['loss']:.3g}", r2=f"{event['val_r2']:.5f}",
-                             speed=f"{event['steps_per_s']:.0f}")
+        self.progress.update(
+            self.task,
+            completed=event["step"],
+            total=event["planned"],
+            loss=f"{event['loss']:.3g}",
+            r2=f"{event['val_r2']:.5f}",
+            speed=f"{event['steps_per_s']:.0f}",
+        )

@@ -22,7 +22,6 @@ import os
 import time
 from pathlib import Path
 
-
 EVALUATIONS = "evaluations.json"
 
 
@@ -39,15 +38,24 @@ def read_evaluations(run_dir: str | os.PathLike) -> list[dict]:
     return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
-def record_evaluation(run_dir: str | os.PathLike, formula, metrics: dict, *, paths: int,
-                      length: int, seed: int | None = None) -> Path:
+def record_evaluation(
+    run_dir: str | os.PathLike,
+    formula,
+    metrics: dict,
+    *,
+    paths: int,
+    length: int,
+    seed: int | None = None,
+) -> Path:
     """Append one evaluation (formula, test metrics, baselines) to ``evaluations.json``."""
     run_dir = Path(run_dir)
     test, base = metrics.get("test", {}), metrics.get("baselines", {})
     record = dict(
         formula=formula if isinstance(formula, str) else list(formula),
         time=time.strftime("%Y-%m-%dT%H:%M:%S"),
-        paths=paths, length=length, seed=seed,
+        paths=paths,
+        length=length,
+        seed=seed,
         test={k: test.get(k) for k in ("mse", "r2", "memory_r2")},
         memoryless_r2=(base.get("memoryless") or {}).get("r2"),
     )
@@ -55,8 +63,9 @@ def record_evaluation(run_dir: str | os.PathLike, formula, metrics: dict, *, pat
     path = run_dir / EVALUATIONS
     tmp = run_dir / f".{EVALUATIONS}.tmp"
     try:
-        tmp.write_text(json.dumps(finite_json(records), indent=2, allow_nan=False),
-                       encoding="utf-8")
+        tmp.write_text(
+            json.dumps(finite_json(records), indent=2, allow_nan=False), encoding="utf-8"
+        )
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from lagnet.config import RunConfig, make_config
 from lagnet.errors import LagnetError
@@ -42,8 +43,11 @@ class TaskSpec:
         unknown = sorted(set(params) - set(self.params))
         if unknown:
             known = ", ".join(self.params) or "none"
-            raise LagnetError(f"task.{unknown[0]}", params[unknown[0]],
-                              f"unknown parameter for {self.name} (known: {known})")
+            raise LagnetError(
+                f"task.{unknown[0]}",
+                params[unknown[0]],
+                f"unknown parameter for {self.name} (known: {known})",
+            )
         values = {**self.params, **params}
         data = self.build(values)
         data.setdefault("name", self.name)
@@ -59,96 +63,161 @@ def _int_param(values: dict[str, float], name: str, low: int, high: int) -> int:
 
 
 def _ar1_square_lag(v: dict[str, float]) -> dict[str, Any]:
-    return {"process": "ar1(rho=0.1)",
-            "target": {"formula": f"x[t]**2 + {v['w']!r}*x[t-1]**2", "inputs": ["x"]},
-            "train": {"length": 101}}
+    return {
+        "process": "ar1(rho=0.1)",
+        "target": {"formula": f"x[t]**2 + {v['w']!r}*x[t-1]**2", "inputs": ["x"]},
+        "train": {"length": 101},
+    }
 
 
 def _narma(order: int, coefs: str = "") -> Callable[[dict[str, float]], dict[str, Any]]:
     def build(v: dict[str, float]) -> dict[str, Any]:
-        return {"process": f"narma(order={order}{coefs})",
-                "target": {"formula": "y[t]", "inputs": ["u"]},
-                # measured on 2 cores (benchmarks/README.md): a window of 5·order inputs
-                # reaches NRMSE 0.07 on NARMA-10 in 90 s, where a GRU(64) reached 0.27
-                "model": {"kind": "window", "window": 5 * order},
-                "train": {"length": 200}}
+        return {
+            "process": f"narma(order={order}{coefs})",
+            "target": {"formula": "y[t]", "inputs": ["u"]},
+            # measured on 2 cores (benchmarks/README.md): a window of 5·order inputs
+            # reaches NRMSE 0.07 on NARMA-10 in 90 s, where a GRU(64) reached 0.27
+            "model": {"kind": "window", "window": 5 * order},
+            "train": {"length": 200},
+        }
+
     return build
 
 
 def _adding(v: dict[str, float]) -> dict[str, Any]:
     length = _int_param(v, "length", 4, 10_000)
-    return {"process": f"adding(markers=2, span={length // 2})",
-            "target": {"formula": "s[t] = s[t-1] + v[t]*m[t]", "inputs": ["v", "m"]},
-            "train": {"length": length}}
+    return {
+        "process": f"adding(markers=2, span={length // 2})",
+        "target": {"formula": "s[t] = s[t-1] + v[t]*m[t]", "inputs": ["v", "m"]},
+        "train": {"length": length},
+    }
 
 
 def _memory_k(v: dict[str, float]) -> dict[str, Any]:
     k = _int_param(v, "k", 0, 1000)
-    return {"process": "normal()",
-            "target": {"formula": f"x[t-{k}]", "inputs": ["x"]},
-            "train": {"length": max(100, 4 * k)}}
+    return {
+        "process": "normal()",
+        "target": {"formula": f"x[t-{k}]", "inputs": ["x"]},
+        "train": {"length": max(100, 4 * k)},
+    }
 
 
 def _garch_vol(v: dict[str, float]) -> dict[str, Any]:
-    return {"process": "garch(omega=0.05, alpha=0.1, beta=0.85)",
-            "target": {"formula": "sigma2[t]", "inputs": ["r"]},
-            "train": {"length": 200}}
+    return {
+        "process": "garch(omega=0.05, alpha=0.1, beta=0.85)",
+        "target": {"formula": "sigma2[t]", "inputs": ["r"]},
+        "train": {"length": 200},
+    }
 
 
 def _sv_filter(v: dict[str, float]) -> dict[str, Any]:
-    return {"process": "sv(mu=0.0, phi=0.95, sigma_eta=0.3)",
-            "target": {"formula": "h[t]", "inputs": ["r"]},
-            "train": {"length": 200}}
+    return {
+        "process": "sv(mu=0.0, phi=0.95, sigma_eta=0.3)",
+        "target": {"formula": "h[t]", "inputs": ["r"]},
+        "train": {"length": 200},
+    }
 
 
 def _regime_filter(v: dict[str, float]) -> dict[str, Any]:
-    return {"process": "regime(P=[[0.95, 0.05], [0.05, 0.95]], mu=[-1.0, 1.0], "
-                       "rho=[0.5, 0.5], sigma=[0.7, 0.7])",
-            "target": {"formula": "regime[t]", "inputs": ["x"]},
-            "train": {"length": 200}}
+    return {
+        "process": "regime(P=[[0.95, 0.05], [0.05, 0.95]], mu=[-1.0, 1.0], "
+        "rho=[0.5, 0.5], sigma=[0.7, 0.7])",
+        "target": {"formula": "regime[t]", "inputs": ["x"]},
+        "train": {"length": 200},
+    }
 
 
 def _noisy_ar_filter(v: dict[str, float]) -> dict[str, Any]:
-    return {"process": "noisy(rho=0.9, sigma=1.0, noise=1.0)",
-            "target": {"formula": "s[t]", "inputs": ["x"]},
-            "train": {"length": 200}}
+    return {
+        "process": "noisy(rho=0.9, sigma=1.0, noise=1.0)",
+        "target": {"formula": "s[t]", "inputs": ["x"]},
+        "train": {"length": 200},
+    }
 
 
 def _delayed_xor(v: dict[str, float]) -> dict[str, Any]:
     a, b = _int_param(v, "a", 0, 1000), _int_param(v, "b", 0, 1000)
     if a == b:
-        raise LagnetError("task.b", v["b"], "must differ from a (the XOR of a bit with itself is 0)")
-    return {"process": "normal()",
-            "target": {"formula": f"(x[t-{a}] > 0) != (x[t-{b}] > 0)", "inputs": ["x"]},
-            "train": {"length": max(100, 4 * max(a, b))}}
+        raise LagnetError(
+            "task.b", v["b"], "must differ from a (the XOR of a bit with itself is 0)"
+        )
+    return {
+        "process": "normal()",
+        "target": {"formula": f"(x[t-{a}] > 0) != (x[t-{b}] > 0)", "inputs": ["x"]},
+        "train": {"length": max(100, 4 * max(a, b))},
+    }
 
 
-TASKS: dict[str, TaskSpec] = {t.name: t for t in [
-    TaskSpec("ar1-square-lag", "x_t² + w·x_{t-1}² of an AR(1) with ρ = 0.1 — the forum task",
-             "the forum post behind lagnet (../shared/seeds)", _ar1_square_lag, {"w": 0.1}),
-    TaskSpec("narma10", "NARMA-10 output from its uniform input (10-step nonlinear memory)",
-             "Atiya & Parlos 2000, IEEE Trans. Neural Networks 11(3)", _narma(10)),
-    TaskSpec("narma30", "NARMA-30 output from its uniform input (30-step nonlinear memory)",
-             "Atiya & Parlos 2000, IEEE Trans. Neural Networks 11(3); the order-20/30 "
-             "coefficients 0.2, 0.004, 1.5, 0.001 (the order-10 ones have no equilibrium at 30)",
-             _narma(30, ", a=0.2, b=0.004, c=1.5, d=0.001")),
-    TaskSpec("adding", "running sum of the values marked by two markers in the first half",
-             "Hochreiter & Schmidhuber 1997, Neural Computation 9(8)", _adding,
-             {"length": 100}),
-    TaskSpec("memory-k", "recall the input k steps back (short-term memory)",
-             "Jaeger 2001, GMD Report 152 (short-term memory capacity)", _memory_k, {"k": 10}),
-    TaskSpec("garch-vol", "GARCH(1,1) conditional variance σ²_t from past returns",
-             "Bollerslev 1986, J. Econometrics 31(3)", _garch_vol),
-    TaskSpec("sv-filter", "log-volatility h_t of a stochastic-volatility model from returns",
-             "Taylor 1986; Kim, Shephard & Chib 1998, Rev. Econ. Studies 65(3)", _sv_filter),
-    TaskSpec("regime-filter", "the hidden regime of a two-state Markov-switching AR(1)",
-             "Hamilton 1989, Econometrica 57(2)", _regime_filter),
-    TaskSpec("noisy-ar-filter", "the clean AR(1) signal under measurement noise (Kalman filtering)",
-             "Kalman 1960, J. Basic Engineering 82(1)", _noisy_ar_filter),
-    TaskSpec("delayed-xor", "XOR of the signs of x_{t-a} and x_{t-b} (nonlinear memory)",
-             "a delayed-XOR memory task, as in Jaeger 2001 / Bertschinger & Natschläger 2004",
-             _delayed_xor, {"a": 2, "b": 5}),
-]}
+TASKS: dict[str, TaskSpec] = {
+    t.name: t
+    for t in [
+        TaskSpec(
+            "ar1-square-lag",
+            "x_t² + w·x_{t-1}² of an AR(1) with ρ = 0.1 — the forum task",
+            "the forum post behind lagnet (../shared/seeds)",
+            _ar1_square_lag,
+            {"w": 0.1},
+        ),
+        TaskSpec(
+            "narma10",
+            "NARMA-10 output from its uniform input (10-step nonlinear memory)",
+            "Atiya & Parlos 2000, IEEE Trans. Neural Networks 11(3)",
+            _narma(10),
+        ),
+        TaskSpec(
+            "narma30",
+            "NARMA-30 output from its uniform input (30-step nonlinear memory)",
+            "Atiya & Parlos 2000, IEEE Trans. Neural Networks 11(3); the order-20/30 "
+            "coefficients 0.2, 0.004, 1.5, 0.001 (the order-10 ones have no equilibrium at 30)",
+            _narma(30, ", a=0.2, b=0.004, c=1.5, d=0.001"),
+        ),
+        TaskSpec(
+            "adding",
+            "running sum of the values marked by two markers in the first half",
+            "Hochreiter & Schmidhuber 1997, Neural Computation 9(8)",
+            _adding,
+            {"length": 100},
+        ),
+        TaskSpec(
+            "memory-k",
+            "recall the input k steps back (short-term memory)",
+            "Jaeger 2001, GMD Report 152 (short-term memory capacity)",
+            _memory_k,
+            {"k": 10},
+        ),
+        TaskSpec(
+            "garch-vol",
+            "GARCH(1,1) conditional variance σ²_t from past returns",
+            "Bollerslev 1986, J. Econometrics 31(3)",
+            _garch_vol,
+        ),
+        TaskSpec(
+            "sv-filter",
+            "log-volatility h_t of a stochastic-volatility model from returns",
+            "Taylor 1986; Kim, Shephard & Chib 1998, Rev. Econ. Studies 65(3)",
+            _sv_filter,
+        ),
+        TaskSpec(
+            "regime-filter",
+            "the hidden regime of a two-state Markov-switching AR(1)",
+            "Hamilton 1989, Econometrica 57(2)",
+            _regime_filter,
+        ),
+        TaskSpec(
+            "noisy-ar-filter",
+            "the clean AR(1) signal under measurement noise (Kalman filtering)",
+            "Kalman 1960, J. Basic Engineering 82(1)",
+            _noisy_ar_filter,
+        ),
+        TaskSpec(
+            "delayed-xor",
+            "XOR of the signs of x_{t-a} and x_{t-b} (nonlinear memory)",
+            "a delayed-XOR memory task, as in Jaeger 2001 / Bertschinger & Natschläger 2004",
+            _delayed_xor,
+            {"a": 2, "b": 5},
+        ),
+    ]
+}
 
 
 def parse_task(spec: str) -> tuple[TaskSpec, dict[str, float]]:
@@ -176,9 +245,14 @@ def parse_task(spec: str) -> tuple[TaskSpec, dict[str, float]]:
             if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
                 sign, node = -1.0, node.operand
             if kw.arg is None:
-                raise LagnetError("task", spec, "parameters must be given by name: name(param=value)")
-            if (not isinstance(node, ast.Constant)
-                    or isinstance(node.value, bool) or not isinstance(node.value, (int, float))):
+                raise LagnetError(
+                    "task", spec, "parameters must be given by name: name(param=value)"
+                )
+            if (
+                not isinstance(node, ast.Constant)
+                or isinstance(node.value, bool)
+                or not isinstance(node.value, (int, float))
+            ):
                 raise LagnetError(f"task.{kw.arg}", ast.unparse(kw.value), "must be a number")
             params[kw.arg] = sign * node.value
     return task, params

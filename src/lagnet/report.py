@@ -25,17 +25,30 @@ else:  # pragma: no cover
 
 # (file stem in plots/, caption) in the order the report shows them.
 PLOTS = (
-    ("vs_input", "Truth and prediction against the current input. A target that depends on the "
-                 "past is a cloud around the memoryless curve; a model that learned the past "
-                 "reproduces the cloud instead of collapsing onto the curve."),
-    ("pred_vs_truth", "Prediction against truth on valid test steps; points on the dashed "
-                      "diagonal are exact."),
-    ("per_step_mse", "Test MSE at each time step, beside the memoryless baseline. Early steps "
-                     "show warm-up error; a rise at late steps shows drift."),
-    ("learning_curve", "Training loss and validation MSE (log scale) and validation R² against "
-                       "training step."),
-    ("sample_paths", "A few test paths: the input (grey, right axis), the truth and the "
-                     "model's prediction. Shaded steps have no defined target."),
+    (
+        "vs_input",
+        "Truth and prediction against the current input. A target that depends on the "
+        "past is a cloud around the memoryless curve; a model that learned the past "
+        "reproduces the cloud instead of collapsing onto the curve.",
+    ),
+    (
+        "pred_vs_truth",
+        "Prediction against truth on valid test steps; points on the dashed diagonal are exact.",
+    ),
+    (
+        "per_step_mse",
+        "Test MSE at each time step, beside the memoryless baseline. Early steps "
+        "show warm-up error; a rise at late steps shows drift.",
+    ),
+    (
+        "learning_curve",
+        "Training loss and validation MSE (log scale) and validation R² against training step.",
+    ),
+    (
+        "sample_paths",
+        "A few test paths: the input (grey, right axis), the truth and the "
+        "model's prediction. Shaded steps have no defined target.",
+    ),
 )
 
 MEMORY_R2_TEXT = (
@@ -110,8 +123,11 @@ def _verdict(metrics: dict) -> str:
     cls = {True: "good", False: "bad"}.get(learned, "neutral")
     headline = verdict.get("headline") or "No verdict was recorded for this run."
     details = "".join(f"<li>{_e(d)}</li>" for d in verdict.get("details") or [])
-    return (f"<div class='verdict {cls}'><p>{_e(headline)}</p>"
-            + (f"<ul>{details}</ul>" if details else "") + "</div>")
+    return (
+        f"<div class='verdict {cls}'><p>{_e(headline)}</p>"
+        + (f"<ul>{details}</ul>" if details else "")
+        + "</div>"
+    )
 
 
 def _metrics_tables(metrics: dict) -> str:
@@ -123,8 +139,11 @@ def _metrics_tables(metrics: dict) -> str:
         f"<td class='num'>{_e(_fmt(r2))}</td></tr>"
         for name, mse, r2 in (
             (f"model ({g('model', 'kind') or '?'})", g("test", "mse"), g("test", "r2")),
-            ("memoryless baseline", g("baselines", "memoryless", "mse"),
-             g("baselines", "memoryless", "r2")),
+            (
+                "memoryless baseline",
+                g("baselines", "memoryless", "mse"),
+                g("baselines", "memoryless", "r2"),
+            ),
             (lin_name, g("baselines", "linear_lags", "mse"), g("baselines", "linear_lags", "r2")),
         )
     )
@@ -143,7 +162,12 @@ def _metrics_tables(metrics: dict) -> str:
         ("target variance", _fmt(g("target", "variance"))),
         ("memory share of target variance", _fmt(g("target", "memory_share"))),
         ("model parameters", _fmt(g("model", "parameters"))),
-        ("receptive field (steps)", _fmt(g("model", "receptive_field")) if g("model", "receptive_field") else "unbounded (recurrent)"),
+        (
+            "receptive field (steps)",
+            _fmt(g("model", "receptive_field"))
+            if g("model", "receptive_field")
+            else "unbounded (recurrent)",
+        ),
     ]
     train_rows = [
         ("steps", _fmt(g("train", "steps"))),
@@ -156,16 +180,26 @@ def _metrics_tables(metrics: dict) -> str:
     if g("train", "formula"):  # a NARX's fitted polynomial
         train_rows.append(("recovered formula", g("train", "formula")))
     for c in g("train", "candidates") or []:  # what ``auto`` tried
-        result = (f"val MSE {_fmt(c.get('val_mse'))}" if c.get("val_mse") is not None
-                  else c.get("note", ""))
-        train_rows.append((f"auto candidate {c.get('kind')}",
-                           f"{result}, {_fmt(c.get('seconds'))} s"
-                           + (" — kept" if c.get("kept") else "")))
+        result = (
+            f"val MSE {_fmt(c.get('val_mse'))}"
+            if c.get("val_mse") is not None
+            else c.get("note", "")
+        )
+        train_rows.append(
+            (
+                f"auto candidate {c.get('kind')}",
+                f"{result}, {_fmt(c.get('seconds'))} s" + (" — kept" if c.get("kept") else ""),
+            )
+        )
     outputs = g("outputs") or []
-    averaged = (f"<p>The target has {len(outputs)} outputs: the numbers above average them "
-                "(mean MSE, mean R², memory_r2 averaged over the outputs that need memory); "
-                "each output's are below. The prediction plot draws every output; the other "
-                "per-path plots draw the first.</p>\n" if outputs else "")
+    averaged = (
+        f"<p>The target has {len(outputs)} outputs: the numbers above average them "
+        "(mean MSE, mean R², memory_r2 averaged over the outputs that need memory); "
+        "each output's are below. The prediction plot draws every output; the other "
+        "per-path plots draw the first.</p>\n"
+        if outputs
+        else ""
+    )
     return (
         "<h2>Metrics</h2>\n"
         "<table><tr><th></th><th>test MSE</th><th>test R²</th></tr>\n"
@@ -181,18 +215,38 @@ def _outputs_table(outputs: list) -> str:
     """One row per output of a several-output target; empty for one output."""
     if not outputs:
         return ""
-    head = ("output", "formula", "test MSE", "test R²", "memory_r2", "memoryless R²",
-            "linear R²", "long-horizon R²")
+    head = (
+        "output",
+        "formula",
+        "test MSE",
+        "test R²",
+        "memory_r2",
+        "memoryless R²",
+        "linear R²",
+        "long-horizon R²",
+    )
     rows = []
     for i, out in enumerate(outputs):
-        cells = (_fmt(out.get("mse")), _fmt(out.get("r2")),
-                 _fmt(out.get("memory_r2"), na="n/a — no memory needed"),
-                 _fmt(_get(out, "memoryless", "r2")), _fmt(_get(out, "linear_lags", "r2")),
-                 _fmt(_get(out, "long_horizon", "r2")))
-        rows.append(f"<tr><th>{i + 1}</th><td><code>{_e(out.get('formula', '?'))}</code></td>"
-                    + "".join(f"<td class='num'>{_e(c)}</td>" for c in cells) + "</tr>")
-    return ("<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>\n"
-            + "\n".join(rows) + "</table>\n")
+        cells = (
+            _fmt(out.get("mse")),
+            _fmt(out.get("r2")),
+            _fmt(out.get("memory_r2"), na="n/a — no memory needed"),
+            _fmt(_get(out, "memoryless", "r2")),
+            _fmt(_get(out, "linear_lags", "r2")),
+            _fmt(_get(out, "long_horizon", "r2")),
+        )
+        rows.append(
+            f"<tr><th>{i + 1}</th><td><code>{_e(out.get('formula', '?'))}</code></td>"
+            + "".join(f"<td class='num'>{_e(c)}</td>" for c in cells)
+            + "</tr>"
+        )
+    return (
+        "<table><tr>"
+        + "".join(f"<th>{_e(h)}</th>" for h in head)
+        + "</tr>\n"
+        + "\n".join(rows)
+        + "</table>\n"
+    )
 
 
 def _plots(plot_dir: Path) -> str:
@@ -200,12 +254,16 @@ def _plots(plot_dir: Path) -> str:
     for name, caption in PLOTS:
         path = plot_dir / f"{name}.png"
         if not path.is_file():
-            parts.append(f"<p class='note'>Plot plots/{_e(path.name)} was not found; "
-                         "<code>lagnet.plots.save_plots(run_dir)</code> draws it.</p>")
+            parts.append(
+                f"<p class='note'>Plot plots/{_e(path.name)} was not found; "
+                "<code>lagnet.plots.save_plots(run_dir)</code> draws it.</p>"
+            )
             continue
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        parts.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{_e(name)}\">"
-                     f"<figcaption>{_e(caption)}</figcaption></figure>")
+        parts.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(name)}">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>"
+        )
     return "\n".join(parts)
 
 
@@ -239,8 +297,11 @@ def write_report(run_dir: str | os.PathLike) -> Path:
     if isinstance(formula, list):  # several outputs
         formula = "; ".join(str(f) for f in formula)
 
-    config_html = (f"<pre>{_e(config_text)}</pre>" if config_text is not None
-                   else "<p class='note'>config.toml is missing.</p>")
+    config_html = (
+        f"<pre>{_e(config_text)}</pre>"
+        if config_text is not None
+        else "<p class='note'>config.toml is missing.</p>"
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -22,10 +22,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import jax
 import jax.numpy as jnp
@@ -35,14 +35,14 @@ from lagnet.checkpoint import load_model, save_model
 from lagnet.config import RunConfig, config_to_toml, load_config, merge
 from lagnet.errors import LagnetError
 from lagnet.evaluation import evaluate, verdict
+from lagnet.fitting import fit
 from lagnet.models import Normalised, count_parameters, predict
-from lagnet.processes import Process
-from lagnet.tasks import build_task, with_inputs
 from lagnet.plots import read_history, save_plots
+from lagnet.processes import Process
 from lagnet.records import record_evaluation
 from lagnet.report import write_report
-from lagnet.fitting import fit
 from lagnet.samples import HISTORY_COLUMNS, Callback
+from lagnet.tasks import build_task, with_inputs
 
 
 def enable_compilation_cache() -> None:
@@ -112,13 +112,19 @@ class Run:
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a run directory is not
         try:
             (tmp / "config.toml").write_text(config_to_toml(self.config))
-            (tmp / "metrics.json").write_text(json.dumps(_json_safe(self.metrics), indent=2,
-                                                         allow_nan=False))
+            (tmp / "metrics.json").write_text(
+                json.dumps(_json_safe(self.metrics), indent=2, allow_nan=False)
+            )
             _write_history(tmp / "history.csv", self.history)
-            save_model(self.model, self.config.model, tmp,
-                       dict(inputs=list(self.config.target.inputs or ()),
-                            formula=self.config.target.formula),
-                       kind=(self.metrics.get("train") or {}).get("kind"))
+            save_model(
+                self.model,
+                self.config.model,
+                tmp,
+                dict(
+                    inputs=list(self.config.target.inputs or ()), formula=self.config.target.formula
+                ),
+                kind=(self.metrics.get("train") or {}).get("kind"),
+            )
             if self.predictions:
                 np.savez_compressed(tmp / "predictions.npz", **self.predictions)
             if plots:
@@ -143,8 +149,9 @@ def check_out_dir(directory: str | Path) -> Path:
     if directory.exists():
         is_run = (directory / "config.toml").is_file() and (directory / "metrics.json").is_file()
         if not directory.is_dir() or (any(directory.iterdir()) and not is_run):
-            raise LagnetError("out", str(directory),
-                              "exists and is not a run directory; choose another path")
+            raise LagnetError(
+                "out", str(directory), "exists and is not a run directory; choose another path"
+            )
     return directory
 
 
@@ -185,8 +192,12 @@ def receptive_field(net) -> int | None:
     return None
 
 
-def run(config: RunConfig, out: str | Path | None = None,
-        callbacks: Iterable[Callback] = (), process: Process | None = None) -> Run:
+def run(
+    config: RunConfig,
+    out: str | Path | None = None,
+    callbacks: Iterable[Callback] = (),
+    process: Process | None = None,
+) -> Run:
     """Train, evaluate and (if ``out`` is given) write the run directory. ``process``: a ready
     process to use instead of building ``config.process`` (a ``CallableProcess``, which a
     config can only record)."""
@@ -200,12 +211,20 @@ def run(config: RunConfig, out: str | Path | None = None,
     metrics = ev.metrics
     metrics["train"] = result.info
     metrics["eval_seconds"] = time.perf_counter() - t0
-    metrics["model"] = dict(kind=config.model.kind, parameters=count_parameters(result.model.net),
-                            receptive_field=receptive_field(result.model.net))
+    metrics["model"] = dict(
+        kind=config.model.kind,
+        parameters=count_parameters(result.model.net),
+        receptive_field=receptive_field(result.model.net),
+    )
     metrics["device"] = str(jax.devices()[0].platform) if config.device == "auto" else config.device
     metrics["verdict"] = verdict(metrics)
-    r = Run(config=config, model=result.model, metrics=metrics, history=result.history,
-            predictions=ev.predictions)
+    r = Run(
+        config=config,
+        model=result.model,
+        metrics=metrics,
+        history=result.history,
+        predictions=ev.predictions,
+    )
     if out is not None:
         r.save(out)
     return r
@@ -225,8 +244,14 @@ def load(directory: str | Path) -> Run:
     if (directory / "predictions.npz").is_file():
         with np.load(directory / "predictions.npz") as z:
             preds = {k: z[k] for k in z.files}
-    return Run(config=config, model=model, metrics=metrics, history=history,
-               predictions=preds, path=directory)
+    return Run(
+        config=config,
+        model=model,
+        metrics=metrics,
+        history=history,
+        predictions=preds,
+        path=directory,
+    )
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -234,22 +259,41 @@ def default_run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def evaluate_run(run_dir: str | Path, formula=None, *, paths: int | None = None,
-                 length: int | None = None, seed: int | None = None):
+def evaluate_run(
+    run_dir: str | Path,
+    formula=None,
+    *,
+    paths: int | None = None,
+    length: int | None = None,
+    seed: int | None = None,
+):
     """Evaluate a saved run again — on another test set (``paths``, ``length``, ``seed``;
     default the run's) or against another ``formula`` — and record it in the run directory
     (``evaluations.json``), so that the doctor can tell when training and evaluation targets
     differ. Returns (the config evaluated, the :class:`~lagnet.evaluation.Evaluation`)."""
     r = load(run_dir)
-    values = {"target.formula": formula, "eval.seed": seed, "eval.test_paths": paths,
-              "train.length": length}
+    values = {
+        "target.formula": formula,
+        "eval.seed": seed,
+        "eval.test_paths": paths,
+        "train.length": length,
+    }
     cfg, _ = merge(r.config, values)
     task = build_task(cfg)
     c_out = int(r.model.y_mean.shape[0])
     if task.c_out != c_out:
-        raise LagnetError("target.formula", cfg.target.formula,
-                          f"has {task.c_out} output(s); the model has {c_out}")
+        raise LagnetError(
+            "target.formula",
+            cfg.target.formula,
+            f"has {task.c_out} output(s); the model has {c_out}",
+        )
     ev = evaluate(r.model, task, cfg.eval, cfg.train.length)
-    record_evaluation(run_dir, cfg.target.formula, ev.metrics, paths=cfg.eval.test_paths,
-                      length=cfg.train.length, seed=cfg.eval.seed)
+    record_evaluation(
+        run_dir,
+        cfg.target.formula,
+        ev.metrics,
+        paths=cfg.eval.test_paths,
+        length=cfg.train.length,
+        seed=cfg.eval.seed,
+    )
     return cfg, ev

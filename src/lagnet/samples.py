@@ -7,8 +7,8 @@ Legend: N paths, L time steps, C input channels, O outputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -74,17 +74,24 @@ def fit_scales(task: Task, cfg: RunConfig, sample=None):
     yv = y[:, np.asarray(valid)]
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
     x_std, y_std = x.std(axis=(0, 1)), yv.std(axis=(0, 1))
-    return (f32(x.mean(axis=(0, 1))), f32(np.where(x_std > 0, x_std, 1.0)),
-            f32(yv.mean(axis=(0, 1))), f32(np.where(y_std > 0, y_std, 1.0)))
+    return (
+        f32(x.mean(axis=(0, 1))),
+        f32(np.where(x_std > 0, x_std, 1.0)),
+        f32(yv.mean(axis=(0, 1))),
+        f32(np.where(y_std > 0, y_std, 1.0)),
+    )
 
 
 def check_target_finite(cfg: RunConfig, held_out) -> None:
     """Refuse a target that is NaN or infinite on the held-out paths' valid steps."""
     y = np.asarray(held_out[1])[:, np.asarray(held_out[2])]
     if not np.all(np.isfinite(y)):
-        raise LagnetError("target.formula", cfg.target.formula,
-                          "is NaN or infinite on the process's paths (sqrt or log of a negative "
-                          "value, a division by zero?)")
+        raise LagnetError(
+            "target.formula",
+            cfg.target.formula,
+            "is NaN or infinite on the process's paths (sqrt or log of a negative "
+            "value, a division by zero?)",
+        )
 
 
 def host(sample):

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -34,8 +35,11 @@ def first_error(err: ValidationError, prefix: str = "") -> LagnetError:
         return inner
     loc = ".".join(str(p) for p in e["loc"])
     field = ".".join(p for p in (prefix, loc) if p) or "config"
-    msg = "unknown setting" if e["type"] == "extra_forbid" or e["type"] == "extra_forbidden" \
+    msg = (
+        "unknown setting"
+        if e["type"] == "extra_forbid" or e["type"] == "extra_forbidden"
         else e["msg"]
+    )
     return LagnetError(field, e.get("input"), msg)
 
 

@@ -113,14 +113,21 @@ class Target:
     def __call__(self, paths: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
         missing = [s for s in self.series if s not in paths]
         if missing:
-            raise LagnetError("target.paths", sorted(paths), f"missing series {missing} that "
-                              f"the formula {self.formula!r} reads")
+            raise LagnetError(
+                "target.paths",
+                sorted(paths),
+                f"missing series {missing} that the formula {self.formula!r} reads",
+            )
         xs = {s: paths[s] for s in self.series}
         shape = jnp.shape(xs[self.series[0]])
         for s, x in xs.items():
             if len(jnp.shape(x)) != 2 or jnp.shape(x) != shape:
-                raise LagnetError("target.paths", f"{s}: {jnp.shape(x)}", "every series must be "
-                                  f"an (N, L) array of one shape; {self.series[0]} is {shape}")
+                raise LagnetError(
+                    "target.paths",
+                    f"{s}: {jnp.shape(x)}",
+                    "every series must be "
+                    f"an (N, L) array of one shape; {self.series[0]} is {shape}",
+                )
         return _evaluate(self, xs)
 
     def numpy(self, paths: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -162,8 +169,9 @@ def _evaluate(target: Target, xs: dict[str, jax.Array]) -> tuple[jax.Array, jax.
     return y, valid
 
 
-def compile_target(formula: str | Sequence[str], series: Sequence[str] | None = None, *,
-                   init: float = 0.0) -> Target:
+def compile_target(
+    formula: str | Sequence[str], series: Sequence[str] | None = None, *, init: float = 0.0
+) -> Target:
     """Parse and check ``formula`` — one string, or a list with one formula per output;
     ``series`` lists the names that exist (None: any name); ``init`` is the value of a
     recursive target before t = 0.
@@ -176,11 +184,15 @@ def compile_target(formula: str | Sequence[str], series: Sequence[str] | None = 
     elif isinstance(formula, (list, tuple)):
         items, fields = list(formula), [f"{_FIELD}[{i}]" for i in range(len(formula))]
         if not items or len(items) > MAX_OUTPUTS:
-            raise LagnetError(_FIELD, items, f"a list of formulas needs 1 to {MAX_OUTPUTS} "
-                              f"entries, got {len(items)}")
+            raise LagnetError(
+                _FIELD,
+                items,
+                f"a list of formulas needs 1 to {MAX_OUTPUTS} entries, got {len(items)}",
+            )
     else:
-        raise LagnetError(_FIELD, formula, "must be a string or a list of strings, got "
-                          f"{type(formula).__name__}")
+        raise LagnetError(
+            _FIELD, formula, f"must be a string or a list of strings, got {type(formula).__name__}"
+        )
     if isinstance(init, bool) or not isinstance(init, numbers.Real) or not np.isfinite(init):
         raise LagnetError("target.init", init, "must be a finite number")
     known = None if series is None else frozenset(series)

@@ -19,12 +19,28 @@ from typing import Any, NamedTuple, NoReturn
 import numpy as np
 
 from lagnet.errors import LagnetError
-from lagnet.targets_vocab import (BINARY, COMPARE, CONSTANTS, DESCRIBE, FIELD, FUNCTIONS, MAX_CHARS,
-                                  MAX_DEPTH, MAX_EXPONENT, MAX_LAG, SYMBOLS,
-                                  WINDOW_FUNCTIONS, Env, Expr, flag)
+from lagnet.targets_calls import Calls
+from lagnet.targets_vocab import (
+    BINARY,
+    COMPARE,
+    CONSTANTS,
+    DESCRIBE,
+    FIELD,
+    FUNCTIONS,
+    MAX_CHARS,
+    MAX_DEPTH,
+    MAX_EXPONENT,
+    MAX_LAG,
+    SYMBOLS,
+    WINDOW_FUNCTIONS,
+    Env,
+    Expr,
+    flag,
+)
 from lagnet.targets_windows import Ref
 
-class _Compiler:
+
+class _Compiler(Calls):
     """One walk over the AST into nested closures; raises LagnetError at the first bad node."""
 
     def __init__(self, formula: str, known: frozenset[str] | None, field: str = FIELD):
@@ -66,8 +82,10 @@ class _Compiler:
         fn, _ = self.expr(body, 0)
         for node in self.bare_constants:
             if node.id in (self.known or ()) or any(node.id == r.name for r in self.refs):
-                self.fail(f"bare '{node.id}' at column {self.col(node)} is ambiguous: "
-                          f"'{node.id}' is a series here — write {node.id}[t] or {node.id}[t-k]")
+                self.fail(
+                    f"bare '{node.id}' at column {self.col(node)} is ambiguous: "
+                    f"'{node.id}' is a series here — write {node.id}[t] or {node.id}[t-k]"
+                )
         if not any(r.name != self.rec for r in self.refs):
             self.fail("the formula reads no series — use at least one NAME[t] or NAME[t-k]")
         return fn
@@ -77,32 +95,48 @@ class _Compiler:
         then NAME). Statements are parsed only to refuse them cleanly."""
         statements = self._parse_module().body
         if len(statements) > 1:
-            self.fail(f"';' at column {self.op_col(statements[0], ';')} is not allowed — one "
-                      "formula per string; a list of formulas gives several outputs")
+            self.fail(
+                f"';' at column {self.op_col(statements[0], ';')} is not allowed — one "
+                "formula per string; a list of formulas gives several outputs"
+            )
         stmt = statements[0]
         if isinstance(stmt, ast.Expr):
             return stmt.value
         if isinstance(stmt, ast.AugAssign):
-            self.fail(f"augmented assignment '{self.seg(stmt)}' at column {self.col(stmt)} is "
-                      "not allowed — a recursive target is written NAME[t] = expression")
+            self.fail(
+                f"augmented assignment '{self.seg(stmt)}' at column {self.col(stmt)} is "
+                "not allowed — a recursive target is written NAME[t] = expression"
+            )
         if not isinstance(stmt, ast.Assign):
             self.fail(f"statement '{self.seg(stmt)}' at column {self.col(stmt)} is not allowed")
         if len(stmt.targets) > 1:
-            self.fail(f"more than one '=' (the second at column "
-                      f"{self.op_col(stmt.targets[1], '=')}) — a recursive target is one "
-                      "NAME[t] = expression")
+            self.fail(
+                f"more than one '=' (the second at column "
+                f"{self.op_col(stmt.targets[1], '=')}) — a recursive target is one "
+                "NAME[t] = expression"
+            )
         lhs = stmt.targets[0]
-        if not (isinstance(lhs, ast.Subscript) and isinstance(lhs.value, ast.Name)
-                and isinstance(lhs.slice, ast.Name) and lhs.slice.id == "t"):
-            self.fail(f"left side '{self.seg(lhs)}' at column {self.col(lhs)} must be NAME[t], "
-                      "as in y[t] = 0.5*y[t-1] + x[t]")
+        if not (
+            isinstance(lhs, ast.Subscript)
+            and isinstance(lhs.value, ast.Name)
+            and isinstance(lhs.slice, ast.Name)
+            and lhs.slice.id == "t"
+        ):
+            self.fail(
+                f"left side '{self.seg(lhs)}' at column {self.col(lhs)} must be NAME[t], "
+                "as in y[t] = 0.5*y[t-1] + x[t]"
+            )
         name = lhs.value.id
         if name in FUNCTIONS or name in WINDOW_FUNCTIONS or name in CONSTANTS or name == "t":
-            self.fail(f"'{name}' at column {self.col(lhs)} cannot name a recursive target: it is "
-                      "a function, a constant or time")
+            self.fail(
+                f"'{name}' at column {self.col(lhs)} cannot name a recursive target: it is "
+                "a function, a constant or time"
+            )
         if self.known is not None and name in self.known:
-            self.fail(f"recursive target '{name}' at column {self.col(lhs)} clashes with a series "
-                      f"of the process ({', '.join(sorted(self.known))}) — choose another name")
+            self.fail(
+                f"recursive target '{name}' at column {self.col(lhs)} clashes with a series "
+                f"of the process ({', '.join(sorted(self.known))}) — choose another name"
+            )
         self.rec = name
         return stmt.value
 
@@ -112,7 +146,7 @@ class _Compiler:
         except SyntaxError as e:
             # The offset counts characters (0 = end of input); unclosed brackets point at them.
             column = (e.offset or len(self.text) + 1) + self.shift
-            near = self.text[column - 1 - self.shift:][:10] or "end of formula"
+            near = self.text[column - 1 - self.shift :][:10] or "end of formula"
             self.fail(f"syntax error at column {column} near '{near}': {e.msg}")
         except (RecursionError, MemoryError, ValueError):
             self.fail(f"the formula is too deeply nested to parse (limit: depth {MAX_DEPTH})")
@@ -120,12 +154,19 @@ class _Compiler:
     def expr(self, node: ast.AST, depth: int) -> tuple[Expr, float | None]:
         """Compile one node. Returns the closure and, when it reads no series, its value."""
         if depth > MAX_DEPTH:
-            self.fail(f"'{self.seg(node)}' at column {self.col(node)} nests deeper than "
-                      f"{MAX_DEPTH} levels")
+            self.fail(
+                f"'{self.seg(node)}' at column {self.col(node)} nests deeper than "
+                f"{MAX_DEPTH} levels"
+            )
         handler = {
-            ast.BinOp: self._binop, ast.UnaryOp: self._unaryop, ast.Compare: self._compare,
-            ast.BoolOp: self._boolop, ast.Call: self._call, ast.Name: self._name,
-            ast.Subscript: self._subscript, ast.Constant: self._constant,
+            ast.BinOp: self._binop,
+            ast.UnaryOp: self._unaryop,
+            ast.Compare: self._compare,
+            ast.BoolOp: self._boolop,
+            ast.Call: self._call,
+            ast.Name: self._name,
+            ast.Subscript: self._subscript,
+            ast.Constant: self._constant,
         }.get(type(node))
         if handler is None:
             what = DESCRIBE.get(type(node), type(node).__name__)
@@ -157,8 +198,10 @@ class _Compiler:
             if op is None:
                 symbol = SYMBOLS.get(type(step.op), type(step.op).__name__)
                 hint = " (for a power write **)" if symbol == "^" else ""
-                self.fail(f"operator '{symbol}' at column {self.op_col(step.left, symbol)} "
-                          f"is not allowed{hint}")
+                self.fail(
+                    f"operator '{symbol}' at column {self.op_col(step.left, symbol)} "
+                    f"is not allowed{hint}"
+                )
             right, right_const = self.expr(step.right, depth)
             constant = constant and right_const is not None
             parts.append((op, right))
@@ -177,8 +220,10 @@ class _Compiler:
         if p is None:
             return (lambda env, xp: xp.power(base(env, xp), exponent(env, xp))), False
         if not abs(p) <= MAX_EXPONENT:  # also refuses inf and nan
-            self.fail(f"exponent '{self.seg(node.right)}' = {p:g} at column "
-                      f"{self.col(node.right)} is too large (limit: |p| <= {MAX_EXPONENT})")
+            self.fail(
+                f"exponent '{self.seg(node.right)}' = {p:g} at column "
+                f"{self.col(node.right)} is too large (limit: |p| <= {MAX_EXPONENT})"
+            )
         # An integral exponent stays an int so that JAX uses exact repeated multiplication,
         # which is defined for negative bases.
         q: float | int = int(p) if p == int(p) else p
@@ -198,13 +243,16 @@ class _Compiler:
 
     def _compare(self, node: ast.Compare, depth: int) -> tuple[Expr, bool]:
         if len(node.ops) > 1:
-            self.fail(f"chained comparison '{self.seg(node)}' at column {self.col(node)} is not "
-                      "allowed — join single comparisons with 'and'")
+            self.fail(
+                f"chained comparison '{self.seg(node)}' at column {self.col(node)} is not "
+                "allowed — join single comparisons with 'and'"
+            )
         op = COMPARE.get(type(node.ops[0]))
         if op is None:
             symbol = SYMBOLS.get(type(node.ops[0]), type(node.ops[0]).__name__)
-            self.fail(f"operator '{symbol}' at column {self.op_col(node.left, symbol)} "
-                      "is not allowed")
+            self.fail(
+                f"operator '{symbol}' at column {self.op_col(node.left, symbol)} is not allowed"
+            )
         left, lc = self.expr(node.left, depth)
         right, rc = self.expr(node.comparators[0], depth)
         fn = lambda env, xp: flag(op(xp, left(env, xp), right(env, xp)), xp)  # noqa: E731
@@ -220,93 +268,6 @@ class _Compiler:
 
         return fn, all(c is not None for _, c in parts)
 
-    def _call(self, node: ast.Call, depth: int) -> tuple[Expr, bool]:
-        allowed = ", ".join(sorted({*FUNCTIONS, *WINDOW_FUNCTIONS}))
-        if not isinstance(node.func, ast.Name):
-            self.expr(node.func, depth)  # attribute access, lambda ...: fails with its own name
-            self.fail(f"call of '{self.seg(node.func)}' at column {self.col(node)} is not allowed")
-        name = node.func.id
-        column = self.col(node)
-        if name in WINDOW_FUNCTIONS and (name not in FUNCTIONS or self._window_form(node)):
-            return self._window(node, name, depth)
-        if name not in FUNCTIONS:
-            self.fail(f"function '{name}' at column {column} is not allowed (allowed: {allowed})")
-        if node.keywords:
-            kw = node.keywords[0]
-            self.fail(f"keyword argument '{kw.arg or '**'}' at column {self.col(kw)} is not "
-                      "allowed — pass arguments by position")
-        for arg in node.args:
-            if isinstance(arg, ast.Starred):
-                self.fail(f"starred argument '{self.seg(arg)}' at column {self.col(arg)} is "
-                          "not allowed")
-        lo, hi, impl = FUNCTIONS[name]
-        n = len(node.args)
-        if n < lo or (hi is not None and n > hi):
-            want = f"{lo}" if lo == hi else f"at least {lo}"
-            self.fail(f"function '{name}' at column {column} takes {want} argument"
-                      f"{'s' if lo > 1 or hi is None else ''}, got {n}")
-        args = [self.expr(a, depth) for a in node.args]
-        fn = lambda env, xp: impl(xp, *(a(env, xp) for a, _ in args))  # noqa: E731
-        return fn, all(c is not None for _, c in args)
-
-    def _window_form(self, node: ast.Call) -> bool:
-        """max/min of a bare series name and a number, or with lag=: the window form."""
-        if any(kw.arg == "lag" for kw in node.keywords):
-            return True
-        if len(node.args) != 2 or not isinstance(node.args[0], ast.Name):
-            return False
-        name = node.args[0].id
-        return name != "t" and (name not in CONSTANTS or name in (self.known or ())
-                                or name == self.rec)
-
-    def _window(self, node: ast.Call, func: str, depth: int) -> tuple[Expr, bool]:
-        """sum|mean|std|max|min(NAME, k, lag=l) or ewm(NAME, alpha, lag=l): one Ref."""
-        token, column = self.seg(node), self.col(node)
-        second = "alpha" if func == "ewm" else "k"
-        usage = f"{func}(NAME, {second}) or {func}(NAME, {second}, lag=l)"
-        for kw in node.keywords:
-            if kw.arg != "lag":
-                self.fail(f"keyword argument '{kw.arg or '**'}' at column {self.col(kw)} is not "
-                          f"allowed — {func} takes only lag=")
-        if len(node.args) != 2 or any(isinstance(a, ast.Starred) for a in node.args):
-            self.fail(f"'{token}' at column {column} must be {usage}")
-        series = node.args[0]
-        if not isinstance(series, ast.Name) or series.id == "t":
-            self.fail(f"first argument '{self.seg(series)}' of {func} at column {column} must be "
-                      f"a bare series name, as {func}(x, {second}) — not x[t]")
-        name = series.id
-        if self.known is not None and name not in self.known and name != self.rec:
-            self.fail(f"unknown series '{name}' at column {self.col(series)} "
-                      f"(known: {', '.join(sorted(self.known))})")
-        size_node = node.args[1]
-        if func == "ewm":
-            _, alpha = self.expr(size_node, depth)
-            if alpha is None or not 0 < alpha <= 1:
-                self.fail(f"alpha '{self.seg(size_node)}' in {token} at column {column} must be "
-                          "a number in (0, 1]")
-            size: int | float = float(alpha)
-        else:
-            size = self._whole(size_node, "window length", token, column, least=1)
-        lag = 0
-        for kw in node.keywords:
-            lag = self._whole(kw.value, "lag", token, column, least=0)
-        ref = Ref(func, name, size, lag)
-        if ref.extent > MAX_LAG:
-            self.fail(f"{token} at column {column} looks back {ref.extent} steps, more than "
-                      f"{MAX_LAG}")
-        if name == self.rec and lag < 1:
-            self.fail(f"{token} at column {column} includes {name}[t], the value being defined "
-                      f"— read the past only, as {func}({name}, {self.seg(size_node)}, lag=1)")
-        self.refs.add(ref)
-        return (lambda env, xp: env[ref]), False
-
-    def _whole(self, node: ast.AST, what: str, token: str, column: int, least: int) -> int:
-        if not (isinstance(node, ast.Constant) and type(node.value) is int
-                and least <= node.value <= MAX_LAG):
-            self.fail(f"{what} '{self.seg(node)}' in {token} at column {column} must be a "
-                      f"whole-number literal from {least} to {MAX_LAG}")
-        return int(node.value)
-
     def _name(self, node: ast.Name, depth: int) -> tuple[Expr, bool]:
         name, column = node.id, self.col(node)
         if name in CONSTANTS:
@@ -314,49 +275,70 @@ class _Compiler:
             value = CONSTANTS[name]
             return (lambda env, xp: value), True
         if name == "t":
-            self.fail(f"bare 't' at column {column} — time appears only inside an index, "
-                      "as NAME[t] or NAME[t-k]")
+            self.fail(
+                f"bare 't' at column {column} — time appears only inside an index, "
+                "as NAME[t] or NAME[t-k]"
+            )
         if name in FUNCTIONS:
             self.fail(f"function '{name}' at column {column} must be called, as {name}(...)")
         if self.known is None or name in self.known or name == self.rec:
-            self.fail(f"bare name '{name}' at column {column} — a series is read with an "
-                      f"index, as {name}[t] or {name}[t-k]")
-        self.fail(f"unknown name '{name}' at column {column} (series: "
-                  f"{', '.join(sorted(self.known))}; constants: {', '.join(CONSTANTS)})")
+            self.fail(
+                f"bare name '{name}' at column {column} — a series is read with an "
+                f"index, as {name}[t] or {name}[t-k]"
+            )
+        self.fail(
+            f"unknown name '{name}' at column {column} (series: "
+            f"{', '.join(sorted(self.known))}; constants: {', '.join(CONSTANTS)})"
+        )
 
     def _subscript(self, node: ast.Subscript, depth: int) -> tuple[Expr, bool]:
         token, column = self.seg(node), self.col(node)
         if not isinstance(node.value, ast.Name):
-            self.fail(f"subscript '{token}' at column {column} is not allowed — only a series "
-                      "is indexed, as NAME[t] or NAME[t-k]")
+            self.fail(
+                f"subscript '{token}' at column {column} is not allowed — only a series "
+                "is indexed, as NAME[t] or NAME[t-k]"
+            )
         name = node.value.id
         if self.known is not None and name not in self.known and name != self.rec:
-            self.fail(f"unknown series '{name}' at column {column} "
-                      f"(known: {', '.join(sorted(self.known))})")
+            self.fail(
+                f"unknown series '{name}' at column {column} "
+                f"(known: {', '.join(sorted(self.known))})"
+            )
         key = Ref("at", name, 1, self._lag(node.slice, token, column))
         if name == self.rec and key.lag == 0:
-            self.fail(f"{token} at column {column} is the value being defined — the right side "
-                      f"reads only the past, {name}[t-k] with k >= 1")
+            self.fail(
+                f"{token} at column {column} is the value being defined — the right side "
+                f"reads only the past, {name}[t-k] with k >= 1"
+            )
         self.refs.add(key)
         return (lambda env, xp: env[key]), False
 
     def _lag(self, index: ast.AST, token: str, column: int) -> int:
-        bad = (f"index in {token} at column {column} is not allowed — a series is read as "
-               "NAME[t] or NAME[t-k] with k a whole-number literal")
+        bad = (
+            f"index in {token} at column {column} is not allowed — a series is read as "
+            "NAME[t] or NAME[t-k] with k a whole-number literal"
+        )
         if isinstance(index, ast.Name) and index.id == "t":
             return 0
-        if not (isinstance(index, ast.BinOp) and isinstance(index.left, ast.Name)
-                and index.left.id == "t" and isinstance(index.op, (ast.Add, ast.Sub))):
+        if not (
+            isinstance(index, ast.BinOp)
+            and isinstance(index.left, ast.Name)
+            and index.left.id == "t"
+            and isinstance(index.op, (ast.Add, ast.Sub))
+        ):
             self.fail(bad)
         k = index.right
         if not isinstance(k, ast.Constant):
-            self.fail(f"lag '{self.seg(k)}' in {token} at column {column} must be a "
-                      "whole-number literal")
+            self.fail(
+                f"lag '{self.seg(k)}' in {token} at column {column} must be a whole-number literal"
+            )
         if type(k.value) is not int:
             self.fail(f"lag '{self.seg(k)}' in {token} at column {column} is not a whole number")
         if isinstance(index.op, ast.Add) and k.value > 0:
-            self.fail(f"future value {token} at column {column} — a target may use only the "
-                      "present and past")
+            self.fail(
+                f"future value {token} at column {column} — a target may use only the "
+                "present and past"
+            )
         if k.value > MAX_LAG:
             self.fail(f"lag {k.value} in {token} at column {column} is larger than {MAX_LAG}")
         return int(k.value)

@@ -82,7 +82,10 @@ def _merge_moments(old: State, n_old: int, new: State, n_new: int) -> State:
 
 
 _MERGE: dict[str, Callable[[State, int, State, int], State]] = {
-    "sum": _merge_sum, "mean": _merge_sum, "max": _merge_max, "min": _merge_min,
+    "sum": _merge_sum,
+    "mean": _merge_sum,
+    "max": _merge_max,
+    "min": _merge_min,
     "std": _merge_moments,
 }
 
@@ -148,14 +151,20 @@ def _read_history(ref: Ref, hist: jax.Array, ewms: Mapping[float, jax.Array]) ->
         return hist[:, ref.lag - 1]
     if ref.op == "ewm":
         return ewms[float(ref.size)][:, ref.lag - 1]
-    w = hist[:, ref.lag - 1: ref.lag - 1 + int(ref.size)]  # (N, k)
+    w = hist[:, ref.lag - 1 : ref.lag - 1 + int(ref.size)]  # (N, k)
     if ref.op == "std":  # two passes over k values: no cancellation
         return jnp.sqrt(jnp.mean((w - jnp.mean(w, axis=1, keepdims=True)) ** 2, axis=1))
     return {"sum": jnp.sum, "mean": jnp.mean, "max": jnp.max, "min": jnp.min}[ref.op](w, axis=1)
 
 
-def recurse(expr: Callable[[Mapping[Any, Any], Any], Any], own: Sequence[Ref],
-            outside: Mapping[Ref, jax.Array], init: float, n: int, length: int) -> jax.Array:
+def recurse(
+    expr: Callable[[Mapping[Any, Any], Any], Any],
+    own: Sequence[Ref],
+    outside: Mapping[Ref, jax.Array],
+    init: float,
+    n: int,
+    length: int,
+) -> jax.Array:
     """y[t] = expr(refs at t) for t = 0, 1, …, L-1 by ``lax.scan``; returns y (N, L).
 
     ``own`` are the refs of y itself (all with lag >= 1), read from a carry holding the last
@@ -170,8 +179,10 @@ def recurse(expr: Callable[[Mapping[Any, Any], Any], Any], own: Sequence[Ref],
             ewm_depth[float(r.size)] = max(ewm_depth.get(float(r.size), 1), r.lag)
     keys = tuple(outside)
     xs = (jnp.arange(length), tuple(outside[r].T for r in keys))  # (L,), each (L, N)
-    carry0 = (jnp.full((n, depth), init, jnp.float32),
-              {a: jnp.full((n, d), init, jnp.float32) for a, d in ewm_depth.items()})
+    carry0 = (
+        jnp.full((n, depth), init, jnp.float32),
+        {a: jnp.full((n, d), init, jnp.float32) for a, d in ewm_depth.items()},
+    )
 
     def step(carry, inputs):
         hist, ewms = carry

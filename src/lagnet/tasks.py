@@ -52,8 +52,7 @@ class Task:
         return x, y, valid
 
 
-def build_task(cfg: RunConfig, length: int | None = None,
-               process: Process | None = None) -> Task:
+def build_task(cfg: RunConfig, length: int | None = None, process: Process | None = None) -> Task:
     """The task of a run config; checks that the inputs exist and are observed, and that the
     sequence is long enough (and, for observed data, short enough). ``process``: a ready
     process (a ``CallableProcess``) instead of building ``cfg.process``; its config must be
@@ -61,36 +60,55 @@ def build_task(cfg: RunConfig, length: int | None = None,
     if process is None:
         process = build_process(cfg.process)
     elif process.config != cfg.process:
-        raise LagnetError("process", repr(process), "differs from the config's process "
-                          f"{cfg.process!r}")
+        raise LagnetError(
+            "process", repr(process), f"differs from the config's process {cfg.process!r}"
+        )
     target = compile_target(cfg.target.formula, process.series, init=cfg.target.init)
     inputs = resolve_inputs(cfg.target.inputs, process)
     for name in inputs:
         if name not in process.series:
-            raise LagnetError("target.inputs", name,
-                              f"not a series of the process (it has: {', '.join(process.series)})")
+            raise LagnetError(
+                "target.inputs",
+                name,
+                f"not a series of the process (it has: {', '.join(process.series)})",
+            )
         if name not in process.observed:
             latent = [s for s in process.series if s not in process.observed]
-            raise LagnetError("target.inputs", name,
-                              f"latent, so it cannot be an input (latent: {', '.join(latent)}; "
-                              f"observed: {', '.join(process.observed)}); a target may use it")
+            raise LagnetError(
+                "target.inputs",
+                name,
+                f"latent, so it cannot be an input (latent: {', '.join(latent)}; "
+                f"observed: {', '.join(process.observed)}); a target may use it",
+            )
     length = cfg.train.length if length is None else length
     if length <= target.warmup:
-        raise LagnetError("train.length", length,
-                          f"must exceed the target's warm-up of {target.warmup} steps (its "
-                          "largest lag, +1 for a recursive target)")
+        raise LagnetError(
+            "train.length",
+            length,
+            f"must exceed the target's warm-up of {target.warmup} steps (its "
+            "largest lag, +1 for a recursive target)",
+        )
     limit = process.max_length
     if limit is not None and length > limit:
-        raise LagnetError("train.length", length, f"longer than the series of the process "
-                          f"({limit} steps in {getattr(cfg.process, 'path', 'its data')})")
+        raise LagnetError(
+            "train.length",
+            length,
+            f"longer than the series of the process "
+            f"({limit} steps in {getattr(cfg.process, 'path', 'its data')})",
+        )
     if limit is not None and length * cfg.eval.long_factor > limit:
-        raise LagnetError("eval.long_factor", cfg.eval.long_factor,
-                          f"the long-horizon test needs {cfg.eval.long_factor} × {length} = "
-                          f"{length * cfg.eval.long_factor} steps, the series have {limit}; "
-                          "lower eval.long_factor or train.length")
+        raise LagnetError(
+            "eval.long_factor",
+            cfg.eval.long_factor,
+            f"the long-horizon test needs {cfg.eval.long_factor} × {length} = "
+            f"{length * cfg.eval.long_factor} steps, the series have {limit}; "
+            "lower eval.long_factor or train.length",
+        )
     fixed = cfg.train.fixed_paths
     if fixed is not None and fixed < cfg.train.batch:
-        raise LagnetError("train.fixed_paths", fixed, f"must be at least train.batch ({cfg.train.batch})")
+        raise LagnetError(
+            "train.fixed_paths", fixed, f"must be at least train.batch ({cfg.train.batch})"
+        )
     return Task(process, target, inputs)
 
 
@@ -105,18 +123,23 @@ def resolve_inputs(inputs: tuple[str, ...] | None, process: Process) -> tuple[st
         return ("x",)
     if len(process.observed) == 1:
         return tuple(process.observed)
-    raise LagnetError("target.inputs", None,
-                      f"not set, and the process has several observed series "
-                      f"({', '.join(process.observed)}): choose with --inputs "
-                      f"{','.join(process.observed)} (or target.inputs)")
+    raise LagnetError(
+        "target.inputs",
+        None,
+        f"not set, and the process has several observed series "
+        f"({', '.join(process.observed)}): choose with --inputs "
+        f"{','.join(process.observed)} (or target.inputs)",
+    )
 
 
 def default_inputs_note(cfg: RunConfig, task: Task) -> str | None:
     """A line saying which inputs were chosen, when the config left them unset and they are
     not the plain ``x``."""
     if cfg.target.inputs is None and task.inputs != ("x",):
-        return (f"inputs: {', '.join(task.inputs)} (the process's only observed series; "
-                "choose others with --inputs)")
+        return (
+            f"inputs: {', '.join(task.inputs)} (the process's only observed series; "
+            "choose others with --inputs)"
+        )
     return None
 
 
@@ -124,12 +147,14 @@ def with_inputs(cfg: RunConfig, task: Task) -> RunConfig:
     """``cfg`` with the inputs the task resolved written in."""
     if cfg.target.inputs == task.inputs:
         return cfg
-    return cfg.model_copy(update=dict(
-        target=cfg.target.model_copy(update=dict(inputs=task.inputs))))
+    return cfg.model_copy(
+        update=dict(target=cfg.target.model_copy(update=dict(inputs=task.inputs)))
+    )
 
 
-def simulate(process: str | None, task: str | None, paths: int, length: int,
-             seed: int = 0) -> tuple[dict[str, np.ndarray], Process, jax.Array]:
+def simulate(
+    process: str | None, task: str | None, paths: int, length: int, seed: int = 0
+) -> tuple[dict[str, np.ndarray], Process, jax.Array]:
     """Paths of a process spec, or of a named task with its target as the column(s)
     ``target`` (``target_0``, … for several outputs; NaN where it is undefined, before its
     lags). Returns the series by name as (N, L) arrays, the process and the key used."""

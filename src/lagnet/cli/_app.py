@@ -19,9 +19,12 @@ from rich.table import Table
 
 from lagnet.errors import LagnetError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Teach neural networks functions of a time series' past, and tell the "
-                       "truth about how well they learned.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Teach neural networks functions of a time series' past, and tell the "
+    "truth about how well they learned.",
+)
 err = Console(stderr=True)
 out = Console()
 
@@ -44,8 +47,11 @@ def command(fn):
         except Exception as e:  # noqa: BLE001 — the CLI's last word; LAGNET_DEBUG shows the trace
             if os.environ.get("LAGNET_DEBUG"):
                 raise
-            err.print(f"[red]failed:[/] {type(e).__name__}: {escape(str(e))}", highlight=False,
-                      soft_wrap=True)
+            err.print(
+                f"[red]failed:[/] {type(e).__name__}: {escape(str(e))}",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper
@@ -57,20 +63,28 @@ def metrics_table(metrics: dict, title: str) -> Table:
         t.add_column(col, justify="right" if col else "left")
     test, base = metrics["test"], metrics["baselines"]
     t.add_row("model", f"{test['mse']:.4g}", f"{test['r2']:.5f}")
-    t.add_row("memoryless baseline", f"{base['memoryless']['mse']:.4g}",
-              f"{base['memoryless']['r2']:.5f}")
-    t.add_row(f"linear, last {base['linear_lags']['lags']} inputs",
-              f"{base['linear_lags']['mse']:.4g}", f"{base['linear_lags']['r2']:.5f}")
+    t.add_row(
+        "memoryless baseline", f"{base['memoryless']['mse']:.4g}", f"{base['memoryless']['r2']:.5f}"
+    )
+    t.add_row(
+        f"linear, last {base['linear_lags']['lags']} inputs",
+        f"{base['linear_lags']['mse']:.4g}",
+        f"{base['linear_lags']['r2']:.5f}",
+    )
     if "long_horizon" in metrics:
         lh = metrics["long_horizon"]
         t.add_row(f"model, {lh['length']}-step paths", f"{lh['mse']:.4g}", f"{lh['r2']:.5f}")
     outputs = metrics.get("outputs") or []
     for i, o in enumerate(outputs):  # several outputs: the rows above average these
-        t.add_row(escape(f"model, output {i + 1}: {o['formula']}"), f"{o['mse']:.4g}",
-                  f"{o['r2']:.5f}")
+        t.add_row(
+            escape(f"model, output {i + 1}: {o['formula']}"), f"{o['mse']:.4g}", f"{o['r2']:.5f}"
+        )
     mr2 = test["memory_r2"]
-    t.caption = ("memory_r2 = n/a (the target needs no memory)" if mr2 is None
-                 else f"memory_r2 = {mr2:.4f}   NRMSE = {test['nrmse']:.4g}")
+    t.caption = (
+        "memory_r2 = n/a (the target needs no memory)"
+        if mr2 is None
+        else f"memory_r2 = {mr2:.4f}   NRMSE = {test['nrmse']:.4g}"
+    )
     if outputs:
         t.caption += f"   (averaged over {len(outputs)} outputs)"
     return t

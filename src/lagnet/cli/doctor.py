@@ -24,9 +24,13 @@ def _fix_table(fix: dict) -> Table:
     t = Table(title=escape(f"before / after --fix ({fix['dir']})"))
     for col in ("", "before", "after"):
         t.add_column(col, justify="right" if col else "left")
-    for label, key in (("test MSE", "mse"), ("test R²", "r2"), ("memory_r2", "memory_r2"),
-                       ("long-horizon / test MSE", "long_ratio"),
-                       ("effective memory", "effective_memory")):
+    for label, key in (
+        ("test MSE", "mse"),
+        ("test R²", "r2"),
+        ("memory_r2", "memory_r2"),
+        ("long-horizon / test MSE", "long_ratio"),
+        ("effective memory", "effective_memory"),
+    ):
         t.add_row(label, *(_cell(fix[side][key]) for side in ("before", "after")))
     t.caption = escape("changed: " + ", ".join(f"{k} = {v}" for k, v in fix["overrides"].items()))
     return t
@@ -41,14 +45,20 @@ def _cell(value) -> str:
 @app.command()
 @command
 def doctor(
-    path: Path = typer.Argument(..., metavar="RUN_DIR|CONFIG.toml",
-                                help="A run directory, or a run config to train first."),
-    quick: bool = typer.Option(False, "--quick",
-                               help="Cheaper diagnostics: fewer paths, a smaller lag oracle."),
-    fix: bool = typer.Option(False, "--fix", help="Train once more with the suggested changes "
-                                                  "into <run>-fixed and compare."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write the run trained "
-                                                               "from a config."),
+    path: Path = typer.Argument(
+        ..., metavar="RUN_DIR|CONFIG.toml", help="A run directory, or a run config to train first."
+    ),
+    quick: bool = typer.Option(
+        False, "--quick", help="Cheaper diagnostics: fewer paths, a smaller lag oracle."
+    ),
+    fix: bool = typer.Option(
+        False,
+        "--fix",
+        help="Train once more with the suggested changes into <run>-fixed and compare.",
+    ),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", help="Where to write the run trained from a config."
+    ),
     seed: int = typer.Option(0, help="Seed of the doctor's own samples."),
 ) -> None:
     """Say why a model did (not) learn the past and what to change: lag oracle, memory probe,
@@ -58,8 +68,11 @@ def doctor(
     cfg = None
     if path.is_dir():
         if out_dir is not None:
-            raise LagnetError("out", str(out_dir), "applies to a config only; a run directory "
-                                                   "is diagnosed in place")
+            raise LagnetError(
+                "out",
+                str(out_dir),
+                "applies to a config only; a run directory is diagnosed in place",
+            )
         load(path)  # refuses a directory that is not a run before any work
         run_dir = path
     elif path.is_file() and path.suffix.lower() == ".toml":
@@ -67,8 +80,7 @@ def doctor(
         build_task(cfg)
         run_dir = check_out_dir(out_dir or default_run_dir(cfg))
     else:
-        raise LagnetError("run_dir", str(path), "neither a run directory nor a config file "
-                                                "(.toml)")
+        raise LagnetError("run_dir", str(path), "neither a run directory nor a config file (.toml)")
     fixed = check_out_dir(core.fixed_dir(run_dir)) if fix else None
     if cfg is not None:
         err.print(f"training {escape(str(run_dir))} first", highlight=False)
@@ -79,8 +91,7 @@ def doctor(
         if not d.doc["overrides"]:
             err.print("nothing to fix: the doctor suggests no change", highlight=False)
         else:
-            err.print(f"training {escape(str(fixed))} with the suggested changes",
-                      highlight=False)
+            err.print(f"training {escape(str(fixed))} with the suggested changes", highlight=False)
             with ProgressBar(core.fixed_config(d.config, d.doc["overrides"]).train, err) as bar:
                 core.fix(d, fixed, callbacks=[bar])
     core.write(d)
@@ -90,5 +101,6 @@ def doctor(
         out.print(escape(line), highlight=False, soft_wrap=True)
     if d.doc["fix"]:
         out.print(_fix_table(d.doc["fix"]))
-    out.print(f"wrote {run_dir}/doctor.json and {run_dir}/report.html", highlight=False,
-              soft_wrap=True)
+    out.print(
+        f"wrote {run_dir}/doctor.json and {run_dir}/report.html", highlight=False, soft_wrap=True
+    )

@@ -20,15 +20,20 @@ def eval_(
     paths: Optional[int] = typer.Option(None, help="Test paths (default: the run's)."),
     length: Optional[int] = typer.Option(None, help="Steps per test path (default: the run's)."),
     target: Optional[List[str]] = typer.Option(
-        None, help="Evaluate against another formula; give it again for more outputs."),
+        None, help="Evaluate against another formula; give it again for more outputs."
+    ),
     seed: Optional[int] = typer.Option(None, help="Seed of the test set (default: the run's)."),
 ) -> None:
     """Evaluate a trained run again, on a test set of any size and length."""
-    cfg, ev = evaluate_run(run_dir, formula_option(target), paths=paths, length=length,
-                           seed=seed)
-    out.print(metrics_table(ev.metrics, f"{formula_text(cfg.target.formula)} — "
-                                        f"{cfg.eval.test_paths} paths × "
-                                        f"{cfg.train.length} steps"))
+    cfg, ev = evaluate_run(run_dir, formula_option(target), paths=paths, length=length, seed=seed)
+    out.print(
+        metrics_table(
+            ev.metrics,
+            f"{formula_text(cfg.target.formula)} — "
+            f"{cfg.eval.test_paths} paths × "
+            f"{cfg.train.length} steps",
+        )
+    )
 
 
 @app.command()

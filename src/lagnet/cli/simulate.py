@@ -17,8 +17,11 @@ from lagnet.tasks import simulate as simulate_series
 @command
 def simulate(
     process: Optional[str] = typer.Option(None, help='Process spec, e.g. "ar1(rho=0.1)".'),
-    task: Optional[str] = typer.Option(None, help="A named task: its process, and its target "
-                                                  "as the column(s) `target` (see `lagnet tasks`)."),
+    task: Optional[str] = typer.Option(
+        None,
+        help="A named task: its process, and its target "
+        "as the column(s) `target` (see `lagnet tasks`).",
+    ),
     paths: int = typer.Option(..., help="Number of paths."),
     length: int = typer.Option(..., help="Time steps per path."),
     out_file: Path = typer.Option(..., "--out", help="Output file: .csv, .parquet or .npz"),
@@ -31,10 +34,15 @@ def simulate(
         raise LagnetError("out", str(out_file), f"must end in {', '.join(WRITES)}")
     series, proc, key = simulate_series(process, task, paths, length, seed)
     write_series(out_file, series)
-    out.print(f"wrote {paths} paths × {length} steps of {', '.join(series)} to {out_file}",
-              highlight=False)
+    out.print(
+        f"wrote {paths} paths × {length} steps of {', '.join(series)} to {out_file}",
+        highlight=False,
+    )
     if hasattr(proc, "diverged_count"):  # NARMA: say how often the divergence guard acted
         d = proc.diverged_count(key, paths, length)
         if d.resampled:
-            err.print(f"{d.resampled} of {paths} paths diverged and were redrawn with fresh "
-                      f"input; {d.unresolved} still diverged after every redraw", highlight=False)
+            err.print(
+                f"{d.resampled} of {paths} paths diverged and were redrawn with fresh "
+                f"input; {d.unresolved} still diverged after every redraw",
+                highlight=False,
+            )

@@ -27,30 +27,47 @@ def tasks() -> None:
         params = ", ".join(f"{k}={v:g}" for k, v in spec.params.items()) or "—"
         formula = cfg.target.formula
         formula = "; ".join(formula) if isinstance(formula, (list, tuple)) else formula
-        t.add_row(spec.name, params, spec.description,
-                  escape(f"{_process_text(cfg)} → {formula}  (sees {', '.join(cfg.target.inputs or ('x',))})"),
-                  spec.reference)
+        t.add_row(
+            spec.name,
+            params,
+            spec.description,
+            escape(
+                f"{_process_text(cfg)} → {formula}  (sees {', '.join(cfg.target.inputs or ('x',))})"
+            ),
+            spec.reference,
+        )
     out.print(t)
 
 
 def _process_text(cfg) -> str:
     p = cfg.process.model_dump(exclude_defaults=True)
     p.pop("kind", None)
-    fmt = lambda v: str(list(v)).replace("(", "[").replace(")", "]") if isinstance(v, tuple) else str(v)  # noqa: E731
-    return f"{cfg.process.kind}(" + ", ".join(f"{k}={fmt(v)}" for k, v in p.items()) + ")"
+    return f"{cfg.process.kind}(" + ", ".join(f"{k}={_value(v)}" for k, v in p.items()) + ")"
+
+
+def _value(v) -> str:
+    """A setting as the spec language writes it: tuples as [lists]."""
+    return str(list(v)).replace("(", "[").replace(")", "]") if isinstance(v, tuple) else str(v)
+
+
+_MODELS_HELP = (
+    "Model families, comma-separated (default: " + ", ".join(leaderboard.standard_models()) + ")."
+)
 
 
 @app.command()
 @command
 def bench(
-    tasks: Optional[List[str]] = typer.Option(None, "--tasks", help="Tasks, comma-separated (default: the standard set)."),
-    models: Optional[List[str]] = typer.Option(
-        None, "--models", help="Model families, comma-separated (default: "
-                               + ", ".join(leaderboard.standard_models()) + ")."),
+    tasks: Optional[List[str]] = typer.Option(
+        None, "--tasks", help="Tasks, comma-separated (default: the standard set)."
+    ),
+    models: Optional[List[str]] = typer.Option(None, "--models", help=_MODELS_HELP),
     seeds: int = typer.Option(1, help="Seeds per cell."),
     max_seconds: float = typer.Option(15.0, help="Training budget per cell, seconds."),
     out_dir: Path = typer.Option(Path("bench"), "--out", help="Directory for the leaderboard."),
-    set_: List[str] = typer.Option([], "--set", help="Override a setting in every cell: a.b=value."),
+    set_: List[str] = typer.Option(
+        [], "--set", help="Override a setting in every cell: a.b=value."
+    ),
 ) -> None:
     """Train every model family on every task under the same budget; write a leaderboard."""
     task_list = split_list(tasks) or list(leaderboard.STANDARD_TASKS)
@@ -67,11 +84,16 @@ def bench(
             status = f"[red]failed[/red]: {escape(row['error'])}"
         else:
             mr2 = row.get("memory_r2")
-            status = (f"NRMSE {row['test_nrmse']:.4g}  R² {row['test_r2']:.4f}  memory_r2 "
-                      f"{'n/a' if mr2 is None else f'{mr2:.3f}'}  best at {row['time_to_best_s']:.1f} s")
-        out.print(f"[{done[0]}/{total}] {row['task']} × {row['model']} (seed {row['seed']}): {status}")
+            status = (
+                f"NRMSE {row['test_nrmse']:.4g}  R² {row['test_r2']:.4f}  memory_r2 "
+                f"{'n/a' if mr2 is None else f'{mr2:.3f}'}  best at {row['time_to_best_s']:.1f} s"
+            )
+        out.print(
+            f"[{done[0]}/{total}] {row['task']} × {row['model']} (seed {row['seed']}): {status}"
+        )
 
-    leaderboard.bench(task_list, model_list, seeds, max_seconds, out_dir, overrides=set_,
-                      on_row=on_row)
+    leaderboard.bench(
+        task_list, model_list, seeds, max_seconds, out_dir, overrides=set_, on_row=on_row
+    )
     out.print((out_dir / "leaderboard.md").read_text(), markup=False, highlight=False)
     out.print(f"wrote {out_dir / 'leaderboard.csv'}, leaderboard.md, leaderboard.png")

@@ -23,14 +23,18 @@ from lagnet.tasks import build_task, default_inputs_note
 @command
 def train(
     config: Optional[Path] = typer.Argument(None, help="A run config (TOML)."),
-    task: Optional[str] = typer.Option(None, help='A named task (see `lagnet tasks`), e.g. '
-                                                  '"narma10" or "memory-k(k=20)".'),
+    task: Optional[str] = typer.Option(
+        None, help='A named task (see `lagnet tasks`), e.g. "narma10" or "memory-k(k=20)".'
+    ),
     process: Optional[str] = typer.Option(None, help='Process spec, e.g. "ar1(rho=0.1)".'),
     target: Optional[List[str]] = typer.Option(
-        None, help='Formula, e.g. "x[t]**2 + 0.1*x[t-1]**2"; give it again for more outputs.'),
+        None, help='Formula, e.g. "x[t]**2 + 0.1*x[t-1]**2"; give it again for more outputs.'
+    ),
     inputs: Optional[str] = typer.Option(
-        None, help="The series the model sees, comma-separated, e.g. r,z (default: x, or the "
-                   "process's only observed series)."),
+        None,
+        help="The series the model sees, comma-separated, e.g. r,z (default: x, or the "
+        "process's only observed series).",
+    ),
     model: Optional[str] = typer.Option(None, help=" | ".join(FAMILIES.names())),
     hidden: Optional[int] = typer.Option(None, help="Hidden units per layer."),
     layers: Optional[int] = typer.Option(None, help="Layers (recurrent, blocks)."),
@@ -48,11 +52,20 @@ def train(
     if config and task:
         raise LagnetError("task", task, "give a config file or a task, not both")
     base = task_config(task) if task else config
-    values = {"process": process, "target.formula": formula_option(target),
-              "target.inputs": split_list([inputs]) if inputs is not None else None,
-              "model.kind": model, "model.hidden": hidden, "model.layers": layers,
-              "train.steps": steps, "train.batch": batch, "train.length": length,
-              "train.max_seconds": max_seconds, "seed": seed, "device": device}
+    values = {
+        "process": process,
+        "target.formula": formula_option(target),
+        "target.inputs": split_list([inputs]) if inputs is not None else None,
+        "model.kind": model,
+        "model.hidden": hidden,
+        "model.layers": layers,
+        "train.steps": steps,
+        "train.batch": batch,
+        "train.length": length,
+        "train.max_seconds": max_seconds,
+        "seed": seed,
+        "device": device,
+    }
     cfg, said = merge(base, values, set_)
     target_dir = out_dir or default_run_dir(cfg)
     built = build_task(cfg)  # refuse bad input before anything starts
@@ -62,16 +75,24 @@ def train(
     inputs_note = default_inputs_note(cfg, built)
     notes(said + ([inputs_note] if inputs_note else []))
     if not built.process.simulated:
-        err.print("note: training, validation and test paths are all windows of the same data "
-                  "file; the test measures fit to it, not generalisation to new data",
-                  highlight=False)
+        err.print(
+            "note: training, validation and test paths are all windows of the same data "
+            "file; the test measures fit to it, not generalisation to new data",
+            highlight=False,
+        )
     if not quiet:
         m = cfg.model
-        size = f"({m.hidden}×{m.num_layers})" if isinstance(m, NetConfig) and \
-            family(m.kind).trained else ""
-        err.print(f"[bold]lagnet[/] {escape(formula_text(cfg.target.formula))}  on  "
-                  f"{escape(_describe(cfg))}  model {m.kind}{size}  inputs "
-                  f"{escape(', '.join(built.inputs))}", highlight=False)
+        size = (
+            f"({m.hidden}×{m.num_layers})"
+            if isinstance(m, NetConfig) and family(m.kind).trained
+            else ""
+        )
+        err.print(
+            f"[bold]lagnet[/] {escape(formula_text(cfg.target.formula))}  on  "
+            f"{escape(_describe(cfg))}  model {m.kind}{size}  inputs "
+            f"{escape(', '.join(built.inputs))}",
+            highlight=False,
+        )
     if quiet:
         result = run(cfg, target_dir)
     else:
@@ -92,15 +113,20 @@ def fit_summary(info: dict) -> list[str]:
     """How the model was fitted: gradient steps or one closed-form pass, the candidates
     ``auto`` tried, and the formula a NARX recovered."""
     if info.get("stopped") == "closed form":
-        lines = [f"fitted {info['kind']} in closed form on {info['sequences']} paths in "
-                 f"{info['seconds']:.1f} s"]
+        lines = [
+            f"fitted {info['kind']} in closed form on {info['sequences']} paths in "
+            f"{info['seconds']:.1f} s"
+        ]
     else:
-        lines = [f"trained {info['steps']} steps in {info['seconds']:.1f} s "
-                 f"(stopped: {info['stopped']})"]
+        lines = [
+            f"trained {info['steps']} steps in {info['seconds']:.1f} s (stopped: {info['stopped']})"
+        ]
     for c in info.get("candidates", []):
         result = f"val MSE {c['val_mse']:.4g}" if c["val_mse"] is not None else c["note"]
-        lines.append(f"  auto: {c['kind']:<4} {result}, {c['seconds']:.1f} s"
-                     + ("  <- kept" if c.get("kept") else ""))
+        lines.append(
+            f"  auto: {c['kind']:<4} {result}, {c['seconds']:.1f} s"
+            + ("  <- kept" if c.get("kept") else "")
+        )
     if info.get("formula"):
         lines.append(f"recovered formula: {info['formula']}")
     return lines

@@ -19,9 +19,19 @@ from lagnet.doctor.core import fixed_dir as fixed_dir
 from lagnet.doctor.core import write as write
 from lagnet.doctor.findings import Finding as Finding
 from lagnet.doctor.findings import Remedy as Remedy
+from lagnet.doctor.verdict import lines as verdict_lines
 from lagnet.records import read_evaluations as read_evaluations
 from lagnet.records import record_evaluation as record_evaluation
-from lagnet.doctor.verdict import lines as verdict_lines
 
-__all__ = ["Diagnosis", "Finding", "Remedy", "diagnose", "fix", "fixed_dir",
-           "read_evaluations", "record_evaluation", "verdict_lines", "write"]
+__all__ = [
+    "Diagnosis",
+    "Finding",
+    "Remedy",
+    "diagnose",
+    "fix",
+    "fixed_dir",
+    "read_evaluations",
+    "record_evaluation",
+    "verdict_lines",
+    "write",
+]

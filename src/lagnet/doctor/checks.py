@@ -10,7 +10,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import numpy as np
 
@@ -33,19 +34,28 @@ def targets(f: Facts) -> Finding:
     other = [formula_text(e.get("formula", "")) for e in f.evaluations]
     differ = [o for o in other if not _same(o, trained)]
     if not differ:
-        also = (f" and all {len(other)} recorded evaluation(s) used it too" if other else "")
-        return Finding("same_target", "note",
-                       "Training and test targets are the same compiled formula, by "
-                       "construction: one Target serves the loss, validation and test" + also + ".")
+        also = f" and all {len(other)} recorded evaluation(s) used it too" if other else ""
+        return Finding(
+            "same_target",
+            "note",
+            "Training and test targets are the same compiled formula, by "
+            "construction: one Target serves the loss, validation and test" + also + ".",
+        )
     last = differ[-1]
     return Finding(
-        "targets_differ", "cause",
+        "targets_differ",
+        "cause",
         f"Training and evaluation targets differ: the model was trained on {trained} but "
         f"evaluated (lagnet eval --target) on {last}. It learned its training target; a score "
         "against another formula says nothing about whether it learned the past.",
-        [Remedy(f"train on the formula you evaluate: target.formula = \"{last}\"",
-                {"target.formula": last}),
-         Remedy("evaluate without --target, against the formula it was trained on")])
+        [
+            Remedy(
+                f'train on the formula you evaluate: target.formula = "{last}"',
+                {"target.formula": last},
+            ),
+            Remedy("evaluate without --target, against the formula it was trained on"),
+        ],
+    )
 
 
 def no_memory(f: Facts) -> Optional[Finding]:
@@ -55,12 +65,18 @@ def no_memory(f: Facts) -> Optional[Finding]:
     if f.memory_r2 is not None or r2 is None or mem is None:
         return None
     return Finding(
-        "no_memory", "cause",
+        "no_memory",
+        "cause",
         f"The target needs no memory: the current input alone explains it (memoryless R² "
         f"{mem:.5f}), so memory_r2 is undefined (null) and there is no past to learn. Judge "
         f"the model by R² ({r2:.4f}).",
-        [Remedy("a memoryless model is enough: model.kind = window, model.window = 1",
-                {"model.kind": "window", "model.window": 1})])
+        [
+            Remedy(
+                "a memoryless model is enough: model.kind = window, model.window = 1",
+                {"model.kind": "window", "model.window": 1},
+            )
+        ],
+    )
 
 
 def receptive_field(model) -> Optional[int]:
@@ -79,12 +95,16 @@ def short_field(f: Facts) -> Optional[Finding]:
     need = lag + 1
     setting, text, overrides = fam.widen(m, need)
     return Finding(
-        "receptive_field", "cause",
+        "receptive_field",
+        "cause",
         f"The model sees only the last {rf} input(s) ({setting}), but the target reads "
         f"{lag} steps back: it needs the last {need}. Memory longer than the receptive field "
         "cannot be learned by any amount of training.",
-        [Remedy(text, overrides), Remedy("a recurrent model: model.kind = gru",
-                                         {"model.kind": "gru"})])
+        [
+            Remedy(text, overrides),
+            Remedy("a recurrent model: model.kind = gru", {"model.kind": "gru"}),
+        ],
+    )
 
 
 def unnormalised(f: Facts) -> Optional[Finding]:
@@ -98,19 +118,25 @@ def unnormalised(f: Facts) -> Optional[Finding]:
     if not bad:
         return None
     return Finding(
-        "unnormalised", "cause",
+        "unnormalised",
+        "cause",
         f"Normalisation is off (model.normalize = false) and {' and '.join(bad)}: a network "
         "initialised for unit scale spends its training on the scale, the loss is dominated "
         "by it, and the small part that needs the past is lost in the gradient noise.",
-        [Remedy("normalise inputs and target: model.normalize = true",
-                {"model.normalize": True})])
+        [Remedy("normalise inputs and target: model.normalize = true", {"model.normalize": True})],
+    )
 
 
 def _flow_remedies(f: Facts, h: int) -> list[Remedy]:
-    window = Remedy(f"window ≥ {h + 1} (sees the lags directly): model.kind = window, "
-                    f"model.window = {h + 1}", {"model.kind": "window", "model.window": h + 1})
-    gated = [Remedy(f"{k.upper()} (gates keep gradients alive): model.kind = {k}",
-                    {"model.kind": k}) for k in ("gru", "lstm") if k != f.cfg.model.kind]
+    window = Remedy(
+        f"window ≥ {h + 1} (sees the lags directly): model.kind = window, model.window = {h + 1}",
+        {"model.kind": "window", "model.window": h + 1},
+    )
+    gated = [
+        Remedy(f"{k.upper()} (gates keep gradients alive): model.kind = {k}", {"model.kind": k})
+        for k in ("gru", "lstm")
+        if k != f.cfg.model.kind
+    ]
     # Past ~20 steps even gated recurrences learn a pure delay slowly; a window over the
     # known lags needs no gradient through time at all.
     return [window, *gated] if h > 20 else [*gated, window]
@@ -122,23 +148,33 @@ def gradient_flow(f: Facts) -> Optional[Finding]:
     h = f.memory or 1
     init, trained = f.flow_init, f.flow_trained
     if init is not None and init["state"] == "vanishing":
-        after = (f"; after training, by {power_of_ten(trained['decades'])}" if trained
-                 and trained["decades"] is not None else "")
+        after = (
+            f"; after training, by {power_of_ten(trained['decades'])}"
+            if trained and trained["decades"] is not None
+            else ""
+        )
         return Finding(
-            "vanishing_gradients", "cause",
+            "vanishing_gradients",
+            "cause",
             f"Gradients through time vanish: at initialisation ‖∂y_t/∂x_(t−k)‖ falls by "
             f"{power_of_ten(init['decades'])} over the {h} steps the target looks back "
             f"({init['slope']:.2f} decades a step){after}, so training gets almost no signal "
-            f"from the input {h} steps back.", _flow_remedies(f, h))
+            f"from the input {h} steps back.",
+            _flow_remedies(f, h),
+        )
     for when, flow in (("at initialisation", init), ("after training", trained)):
         if flow is not None and flow["state"] == "exploding":
             lr = f.cfg.train.lr / 3
             return Finding(
-                "exploding_gradients", "warning",
+                "exploding_gradients",
+                "warning",
                 f"Gradients through time explode {when}: they grow by "
                 f"{power_of_ten(flow['decades'])} over {h} steps.",
-                [Remedy(f"a smaller learning rate: train.lr = {lr:.3g}", {"train.lr": lr}),
-                 *_flow_remedies(f, h)[:1]])
+                [
+                    Remedy(f"a smaller learning rate: train.lr = {lr:.3g}", {"train.lr": lr}),
+                    *_flow_remedies(f, h)[:1],
+                ],
+            )
     return None
 
 
@@ -148,13 +184,19 @@ def linear_head(f: Facts) -> Optional[Finding]:
         return None
     what = "linear (model.head = [])" if not m.head else "without a nonlinearity"
     return Finding(
-        "linear_head", "warning",
+        "linear_head",
+        "warning",
         f"The head is {what} after a saturating recurrence: the output is a linear function "
         "of tanh-bounded states" + (" and of x[t]" if m.skip else "") + ", so every "
         "nonlinearity of the target (a square, a product) must be built inside the "
         "recurrence, which must also carry the past.",
-        [Remedy("an MLP head: model.head = [64], model.head_activation = silu",
-                {"model.head": [64], "model.head_activation": "silu"})])
+        [
+            Remedy(
+                "an MLP head: model.head = [64], model.head_activation = silu",
+                {"model.head": [64], "model.head_activation": "silu"},
+            )
+        ],
+    )
 
 
 def short_sequence(f: Facts) -> Optional[Finding]:
@@ -166,11 +208,13 @@ def short_sequence(f: Facts) -> Optional[Finding]:
     better = max(2 * length, 4 * need + 10)
     extra = f", plus the reservoir's washout of {washout}" if washout else ""
     return Finding(
-        "short_sequence", "cause" if length <= need else "warning",
+        "short_sequence",
+        "cause" if length <= need else "warning",
         f"Sequences are {length} steps long and the target is undefined for the first "
         f"{warmup} (its largest lag{extra}): only {max(length - need, 0)} steps per path "
         "carry a loss.",
-        [Remedy(f"longer sequences: train.length = {better}", {"train.length": better})])
+        [Remedy(f"longer sequences: train.length = {better}", {"train.length": better})],
+    )
 
 
 def optimiser(f: Facts) -> Optional[Finding]:
@@ -180,8 +224,9 @@ def optimiser(f: Facts) -> Optional[Finding]:
     info = f.metrics.get("train") or {}
     problems, fixes = [], {}
     if info.get("stopped") == "diverged" or (info.get("divergences") or 0) > 0:
-        problems.append(f"training diverged {info.get('divergences') or 1} time(s) at "
-                        f"train.lr = {tc.lr:g}")
+        problems.append(
+            f"training diverged {info.get('divergences') or 1} time(s) at train.lr = {tc.lr:g}"
+        )
         fixes["train.lr"] = min(tc.lr / 3, default.lr)
     elif not default.lr / 10 <= tc.lr <= default.lr * 10:
         problems.append(f"train.lr = {tc.lr:g} is far from the default {default.lr:g}")
@@ -192,8 +237,12 @@ def optimiser(f: Facts) -> Optional[Finding]:
     if not problems:
         return None
     text = ", ".join(f"{k} = {v:g}" for k, v in fixes.items())
-    return Finding("optimiser", "warning", "; ".join(problems).capitalize() + ".",
-                   [Remedy(f"the defaults: {text}", fixes)])
+    return Finding(
+        "optimiser",
+        "warning",
+        "; ".join(problems).capitalize() + ".",
+        [Remedy(f"the defaults: {text}", fixes)],
+    )
 
 
 def still_falling(history: dict, scale: float) -> bool:
@@ -208,26 +257,38 @@ def still_falling(history: dict, scale: float) -> bool:
 
 def too_few_steps(f: Facts) -> Optional[Finding]:
     info = f.metrics.get("train") or {}
-    if not family(f.cfg.model.kind).trained or info.get("stopped") not in ("steps",
-                                                                              "max_seconds"):
+    if not family(f.cfg.model.kind).trained or info.get("stopped") not in ("steps", "max_seconds"):
         return None
     base = (f.metrics.get("baselines") or {}).get("memoryless") or {}
-    scale = base.get("mse") if f.memory_r2 is not None else (f.metrics.get("target") or
-                                                              {}).get("variance")
+    scale = (
+        base.get("mse")
+        if f.memory_r2 is not None
+        else (f.metrics.get("target") or {}).get("variance")
+    )
     steps = int(info.get("steps") or 0)
     falling = still_falling(f.history, scale or 0.0)
     if not falling and steps >= FEW_STEPS:
         return None
-    why = ("the validation error was still falling when it stopped" if falling else
-           f"fewer than {FEW_STEPS} steps, and no plateau was reached")
+    why = (
+        "the validation error was still falling when it stopped"
+        if falling
+        else f"fewer than {FEW_STEPS} steps, and no plateau was reached"
+    )
     more = min(max(4 * steps, 2000), 100_000)
     overrides: dict[str, Any] = {"train.steps": more}
     if info.get("stopped") == "max_seconds" and f.cfg.train.max_seconds:
         overrides = {"train.max_seconds": 4 * f.cfg.train.max_seconds}
-    return Finding("too_few_steps", "warning",
-                   f"Too few training steps: {steps} taken ({why}).",
-                   [Remedy("train longer: " + ", ".join(f"{k} = {v:g}" for k, v in
-                                                        overrides.items()), overrides)])
+    return Finding(
+        "too_few_steps",
+        "warning",
+        f"Too few training steps: {steps} taken ({why}).",
+        [
+            Remedy(
+                "train longer: " + ", ".join(f"{k} = {v:g}" for k, v in overrides.items()),
+                overrides,
+            )
+        ],
+    )
 
 
 def long_horizon(f: Facts) -> Optional[Finding]:
@@ -235,26 +296,43 @@ def long_horizon(f: Facts) -> Optional[Finding]:
     factor = h.get("length", 10 * length) // length
     if h.get("state") == "unstable":
         return Finding(
-            "long_horizon", "warning",
+            "long_horizon",
+            "warning",
             f"On paths {factor}× the training length the model is unstable: the error per step "
-            + ("becomes non-finite." if not h.get("finite") else
-               f"over its last tenth is {h['last_ratio']:.3g}× that inside the training "
-               "length."),
-            [Remedy(f"train on longer paths: train.length = {2 * length}",
-                    {"train.length": 2 * length})])
+            + (
+                "becomes non-finite."
+                if not h.get("finite")
+                else f"over its last tenth is {h['last_ratio']:.3g}× that inside the training "
+                "length."
+            ),
+            [
+                Remedy(
+                    f"train on longer paths: train.length = {2 * length}",
+                    {"train.length": 2 * length},
+                )
+            ],
+        )
     if h.get("state") == "drifts":
         return Finding(
-            "long_horizon", "warning",
+            "long_horizon",
+            "warning",
             f"The error drifts beyond the training length: steps after {length} have "
             f"{h['drift_ratio']:.2f}× the MSE of those inside it.",
-            [Remedy(f"train on longer paths: train.length = {2 * length}",
-                    {"train.length": 2 * length})])
+            [
+                Remedy(
+                    f"train on longer paths: train.length = {2 * length}",
+                    {"train.length": 2 * length},
+                )
+            ],
+        )
     warmup = h.get("warmup_steps")
     if warmup is not None and warmup >= max(5, length // 4):
         return Finding(
-            "warm_up", "note",
+            "warm_up",
+            "note",
             f"The model takes about {warmup} steps to warm up: the error in the first {warmup} "
-            f"valid steps of a path is above its settled level (of {length} steps in training).")
+            f"valid steps of a path is above its settled level (of {length} steps in training).",
+        )
     return None
 
 
@@ -262,9 +340,12 @@ def hidden_inputs(f: Facts) -> Optional[Finding]:
     unseen = [s for s in f.target.series if s not in f.cfg.target.inputs]
     if not unseen:
         return None
-    return Finding("hidden_inputs", "note",
-                   f"The target reads {', '.join(unseen)}, which the model does not see: even "
-                   "a perfect model keeps the error the lag oracle shows at its longest lag.")
+    return Finding(
+        "hidden_inputs",
+        "note",
+        f"The target reads {', '.join(unseen)}, which the model does not see: even "
+        "a perfect model keeps the error the lag oracle shows at its longest lag.",
+    )
 
 
 def small_share(f: Facts) -> Optional[Finding]:
@@ -272,10 +353,12 @@ def small_share(f: Facts) -> Optional[Finding]:
     if f.memory_r2 is None or share is None or share >= 0.05:
         return None
     return Finding(
-        "small_memory_share", "note",
+        "small_memory_share",
+        "note",
         f"The part of the target that needs the past carries only {100 * share:.2f}% of its "
         f"variance: a model that ignores the past still scores R² {1 - share:.4f}, so R² "
-        f"hides it — memory_r2 ({f.memory_r2:.3f}) does not.")
+        f"hides it — memory_r2 ({f.memory_r2:.3f}) does not.",
+    )
 
 
 def capacity(found: list[Finding], f: Facts) -> Optional[Finding]:
@@ -286,14 +369,28 @@ def capacity(found: list[Finding], f: Facts) -> Optional[Finding]:
     grow = family(m.kind).grow
     remedies = [Remedy(*grow(m, f.cfg.train))] if grow is not None else []
     return Finding(
-        "capacity", "warning",
+        "capacity",
+        "warning",
         "No configuration problem explains it: the model may be too small or trained too "
-        "briefly for this target.", remedies)
+        "briefly for this target.",
+        remedies,
+    )
 
 
 CHECKS: tuple[Callable[[Facts], Optional[Finding]], ...] = (
-    targets, no_memory, short_field, unnormalised, gradient_flow, linear_head, short_sequence,
-    optimiser, too_few_steps, long_horizon, hidden_inputs, small_share)
+    targets,
+    no_memory,
+    short_field,
+    unnormalised,
+    gradient_flow,
+    linear_head,
+    short_sequence,
+    optimiser,
+    too_few_steps,
+    long_horizon,
+    hidden_inputs,
+    small_share,
+)
 
 
 def check_all(f: Facts) -> list[Finding]:

@@ -30,17 +30,16 @@ import jax
 import numpy as np
 
 from lagnet.config import RunConfig, merge
+from lagnet.doctor import checks, flow, memory
+from lagnet.doctor import findings as fnd
+from lagnet.doctor.verdict import compose
 from lagnet.evaluation import per_step_mse
 from lagnet.models import Normalised, batched, build_net, family, predict_batched
+from lagnet.records import finite_json, read_evaluations
 from lagnet.runs import check_out_dir, load, run
 from lagnet.samples import run_keys
-from lagnet.tasks import build_task
-from lagnet.doctor import checks
-from lagnet.doctor import findings as fnd
-from lagnet.doctor import flow, memory
-from lagnet.records import finite_json, read_evaluations
 from lagnet.targets import formula_text
-from lagnet.doctor.verdict import compose
+from lagnet.tasks import build_task
 
 DOCTOR_JSON = "doctor.json"
 KMAX_CAP = 96  # the oracle's longest look-back (its cost grows with the lags' count)
@@ -111,9 +110,12 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
     # path's first ``big`` steps are distributed as a path of ``big`` steps, so the first
     # 2N paths cut short are the oracle's sample and the rest are the long-horizon paths.
     long_len = length * cfg.eval.long_factor
-    xs, ys, vs = (np.asarray(a) for a in task.sample(jax.random.PRNGKey(seed),
-                                                      2 * n + budget.long_paths,
-                                                      max(big, long_len)))
+    xs, ys, vs = (
+        np.asarray(a)
+        for a in task.sample(
+            jax.random.PRNGKey(seed), 2 * n + budget.long_paths, max(big, long_len)
+        )
+    )
     x, y = xs[: 2 * n, :big], ys[: 2 * n, :big]  # (2N, L, C), (2N, L, O)
     x_fit, y_fit, x_test, y_test = x[:n], y[:n], x[n:], y[n:]
 
@@ -128,57 +130,95 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
     state_fn, skipped = memory.state_function(model, family(cfg.model.kind))
     probe = dict(k=ks, r2=None, skipped=skipped or None)
     if state_fn is not None:
-        probe["r2"] = memory.memory_probe(batched(state_fn, x_fit, batch=512, pad=True), x_fit,
-                                          batched(state_fn, x_test, batch=512, pad=True), x_test, ks, t0)
+        probe["r2"] = memory.memory_probe(
+            batched(state_fn, x_fit, batch=512, pad=True),
+            x_fit,
+            batched(state_fn, x_test, batch=512, pad=True),
+            x_test,
+            ks,
+            t0,
+        )
 
     # Gradient flow through time, after training and at initialisation.
     kg = min(big - 1, max(kmax, 10))
-    xg = x_test[:budget.grad_paths]
+    xg = x_test[: budget.grad_paths]
     horizon = true_lag if true_lag else max(needed, 1)
     finite = family(cfg.model.kind).finite_reach
     g_trained = flow.sensitivity_by_lag(model, xg, kg, budget.grad_ends)
     g_init = None
     if family(cfg.model.kind).trained:
-        net = build_net(cfg.model, task.c_in, task.c_out, run_keys(cfg.seed)[0],
-                        max_lag=task.memory_hint)
+        net = build_net(
+            cfg.model, task.c_in, task.c_out, run_keys(cfg.seed)[0], max_lag=task.memory_hint
+        )
         init = Normalised(net, model.x_mean, model.x_std, model.y_mean, model.y_std)
         g_init = flow.sensitivity_by_lag(init, xg, kg, budget.grad_ends)
     flow_trained = flow.flow_summary(g_trained, horizon, finite)
     flow_init = flow.flow_summary(g_init, horizon, finite) if g_init is not None else None
 
     # Error per step over a long horizon.
-    xl, yl, vl = xs[2 * n:, :long_len], ys[2 * n:, :long_len], vs[:long_len]
+    xl, yl, vl = xs[2 * n :, :long_len], ys[2 * n :, :long_len], vs[:long_len]
     steps = per_step_mse(yl, _predict(model, xl), vl)
     horizon_info = flow.horizon_summary(steps, length, max(1, length // 10))
     horizon_info.update(length=long_len, train_length=length)
 
     valid = np.arange(big) >= target.warmup
     yv = y[:, valid]
-    facts = fnd.Facts(cfg=cfg, target=target, metrics=r.metrics, history=r.history,
-                      evaluations=read_evaluations(run_dir), true_lag=true_lag, needed=needed,
-                      effective=effective, flow_init=flow_init, flow_trained=flow_trained,
-                      horizon=horizon_info, x_std=float(x.std()), y_mean=float(yv.mean()),
-                      y_std=float(yv.std()))
+    facts = fnd.Facts(
+        cfg=cfg,
+        target=target,
+        metrics=r.metrics,
+        history=r.history,
+        evaluations=read_evaluations(run_dir),
+        true_lag=true_lag,
+        needed=needed,
+        effective=effective,
+        flow_init=flow_init,
+        flow_trained=flow_trained,
+        horizon=horizon_info,
+        x_std=float(x.std()),
+        y_mean=float(yv.mean()),
+        y_std=float(yv.std()),
+    )
     found = checks.check_all(facts)
     doc = dict(
-        version=1, quick=quick, seed=seed,
-        run=dict(kind=cfg.model.kind, formula=formula_text(cfg.target.formula),
-                 test=r.metrics.get("test"), evaluations=facts.evaluations),
-        memory=dict(true=true_lag, needed=needed, effective=effective,
-                    receptive_field=checks.receptive_field(cfg.model)),
-        oracle=dict(k=ks, mse=oracle, model_mse=model_mse, rows=n * per_path, t0=t0,
-                    length=big),
+        version=1,
+        quick=quick,
+        seed=seed,
+        run=dict(
+            kind=cfg.model.kind,
+            formula=formula_text(cfg.target.formula),
+            test=r.metrics.get("test"),
+            evaluations=facts.evaluations,
+        ),
+        memory=dict(
+            true=true_lag,
+            needed=needed,
+            effective=effective,
+            receptive_field=checks.receptive_field(cfg.model),
+        ),
+        oracle=dict(k=ks, mse=oracle, model_mse=model_mse, rows=n * per_path, t0=t0, length=big),
         probe=probe,
-        gradients=dict(k=list(range(kg + 1)), trained=g_trained, init=g_init,
-                       summary_trained=flow_trained, summary_init=flow_init),
+        gradients=dict(
+            k=list(range(kg + 1)),
+            trained=g_trained,
+            init=g_init,
+            summary_trained=flow_trained,
+            summary_init=flow_init,
+        ),
         long_horizon=horizon_info,
         findings=[x.as_dict() for x in found],
         overrides=fnd.merged_overrides(found),
         verdict=compose(facts, found, kmax),
         fix=None,
     )
-    return Diagnosis(run_dir=run_dir, doc=doc, findings=found, config=cfg, metrics=r.metrics,
-                     _oracle_test=(x_test, y_test, t0))
+    return Diagnosis(
+        run_dir=run_dir,
+        doc=doc,
+        findings=found,
+        config=cfg,
+        metrics=r.metrics,
+        _oracle_test=(x_test, y_test, t0),
+    )
 
 
 # ----------------------------------------------------------------------------- writing
@@ -221,8 +261,13 @@ def fixed_config(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
 
 def _summary(metrics: dict, effective: Optional[int]) -> dict:
     test, lh = metrics.get("test") or {}, metrics.get("long_horizon") or {}
-    return dict(mse=test.get("mse"), r2=test.get("r2"), memory_r2=test.get("memory_r2"),
-                long_ratio=lh.get("ratio"), effective_memory=effective)
+    return dict(
+        mse=test.get("mse"),
+        r2=test.get("r2"),
+        memory_r2=test.get("memory_r2"),
+        long_ratio=lh.get("ratio"),
+        effective_memory=effective,
+    )
 
 
 def fix(d: Diagnosis, out: str | os.PathLike | None = None, callbacks=()) -> Optional[dict]:
@@ -240,9 +285,13 @@ def fix(d: Diagnosis, out: str | os.PathLike | None = None, callbacks=()) -> Opt
     if same_target:
         x_test, y_test, t0 = d._oracle_test
         o = d.doc["oracle"]
-        after_eff = memory.effective_memory(o["k"], o["mse"],
-                                            _model_mse(new.model, x_test, y_test, t0))
-    d.doc["fix"] = dict(dir=str(out), overrides=overrides,
-                        before=_summary(d.metrics, d.doc["memory"]["effective"]),
-                        after=_summary(new.metrics, after_eff))
+        after_eff = memory.effective_memory(
+            o["k"], o["mse"], _model_mse(new.model, x_test, y_test, t0)
+        )
+    d.doc["fix"] = dict(
+        dir=str(out),
+        overrides=overrides,
+        before=_summary(d.metrics, d.doc["memory"]["effective"]),
+        after=_summary(new.metrics, after_eff),
+    )
     return d.doc["fix"]

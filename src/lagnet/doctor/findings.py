@@ -15,16 +15,29 @@ Example::
 from __future__ import annotations
 
 import math
-
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from lagnet.config import RunConfig
 
-PRIORITY = ("targets_differ", "no_memory", "receptive_field", "unnormalised",
-            "vanishing_gradients", "exploding_gradients", "linear_head", "short_sequence",
-            "optimiser", "too_few_steps", "long_horizon", "capacity", "hidden_inputs",
-            "small_memory_share", "warm_up", "same_target")
+PRIORITY = (
+    "targets_differ",
+    "no_memory",
+    "receptive_field",
+    "unnormalised",
+    "vanishing_gradients",
+    "exploding_gradients",
+    "linear_head",
+    "short_sequence",
+    "optimiser",
+    "too_few_steps",
+    "long_horizon",
+    "capacity",
+    "hidden_inputs",
+    "small_memory_share",
+    "warm_up",
+    "same_target",
+)
 LEARNED = 0.9  # memory_r2 from which the past counts as learned (as in evaluation.verdict)
 
 
@@ -94,7 +107,7 @@ def power_of_ten(decades: float) -> str:
     if not math.isfinite(decades):
         return "beyond float32 (overflow)" if decades > 0 else "to zero"
     if abs(decades) < 1:
-        return f"{10 ** decades:.2g}×"
+        return f"{10**decades:.2g}×"
     return "10" + str(round(decades)).translate(_SUPERSCRIPT)
 
 

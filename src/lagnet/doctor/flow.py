@@ -21,7 +21,8 @@ Legend: N paths, L time steps, C input channels, O outputs, T end steps used.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import equinox as eqx
 import jax
@@ -37,6 +38,7 @@ TINY = 1e-38  # the floor for log10 of a sensitivity that underflowed to 0 in fl
 def _sensitivity(model, x: jax.Array, ts: jax.Array) -> jax.Array:
     """‖∂(Σ_n,o y[n, t, o]) / ∂x[n, s]‖ over channels for each t in ``ts``: (T, N, L).
     Paths do not interact, so the gradient of the sum over paths is each path's own."""
+
     def one(t):
         g = jax.grad(lambda xx: jnp.sum(model(xx)[:, t, :]))(x)  # (N, L, C)
         return jnp.sqrt(jnp.sum(g**2, axis=-1))  # (N, L)
@@ -90,8 +92,7 @@ def flow_summary(g: Sequence[float], horizon: int, finite_reach: bool) -> dict:
 
 
 # ----------------------------------------------------------------------------- long horizon
-def horizon_summary(per_step: Sequence[Optional[float]], train_length: int,
-                    block: int) -> dict:
+def horizon_summary(per_step: Sequence[Optional[float]], train_length: int, block: int) -> dict:
     """Warm-up, drift and late instability from the MSE per step of long paths (None where
     the target is undefined), compared by medians over steps: a per-step MSE of squared
     errors is heavy-tailed (one large input makes a spike), and a mean over the many steps
@@ -124,7 +125,14 @@ def horizon_summary(per_step: Sequence[Optional[float]], train_length: int,
         state = "drifts"
     else:
         state = "stable"
-    return dict(block=block, t=starts.tolist(),
-                mse=[float(m) if np.isfinite(m) else None for m in medians],
-                level=level if np.isfinite(level) else None, warmup_steps=warmup,
-                drift_ratio=drift, last_ratio=last, finite=finite, state=state)
+    return dict(
+        block=block,
+        t=starts.tolist(),
+        mse=[float(m) if np.isfinite(m) else None for m in medians],
+        level=level if np.isfinite(level) else None,
+        warmup_steps=warmup,
+        drift_ratio=drift,
+        last_ratio=last,
+        finite=finite,
+        state=state,
+    )

@@ -21,17 +21,17 @@ from typing import Any
 
 CAPTIONS = {
     "oracle": "The lag oracle: the best test MSE reachable from the last k inputs (a flexible "
-              "regression on a large fresh sample), against the model's MSE on the same rows. "
-              "The model's effective memory is the smallest k at which the oracle does as "
-              "well as the model.",
+    "regression on a large fresh sample), against the model's MSE on the same rows. "
+    "The model's effective memory is the smallest k at which the oracle does as "
+    "well as the model.",
     "probe": "Memory probe: held-out R² of a ridge read-out of x[t−k] from the model's frozen "
-             "hidden state at t. What the state has forgotten, no head can use.",
+    "hidden state at t. What the state has forgotten, no head can use.",
     "gradients": "Gradient flow through time: ‖∂y_t/∂x_(t−k)‖ against k at initialisation and "
-                 "after training. A straight fall on this log axis is a vanishing gradient; "
-                 "exactly 0 means the receptive field ends.",
+    "after training. A straight fall on this log axis is a vanishing gradient; "
+    "exactly 0 means the receptive field ends.",
     "long_horizon": "MSE per step (the median of each block of steps) on paths many times the "
-                    "training length: warm-up at the start, drift or instability after the "
-                    "training length.",
+    "training length: warm-up at the start, drift or instability after the "
+    "training length.",
 }
 
 
@@ -42,7 +42,7 @@ def _e(value: Any) -> str:
 def _num(value: Any) -> str:
     if value is None:
         return "n/a"
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, (bool, int)):
         return str(value)
     if isinstance(value, float):
         return f"{value:.4g}" if math.isfinite(value) else str(value)
@@ -51,22 +51,36 @@ def _num(value: Any) -> str:
 
 def _image(path: Path, name: str) -> str:
     if not path.is_file():
-        return (f"<p class='note'>Plot plots/{_e(path.name)} was not found; "
-                "<code>lagnet doctor</code> draws it.</p>")
+        return (
+            f"<p class='note'>Plot plots/{_e(path.name)} was not found; "
+            "<code>lagnet doctor</code> draws it.</p>"
+        )
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"doctor {_e(name)}\">"
-            f"<figcaption>{_e(CAPTIONS[name])}</figcaption></figure>")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="doctor {_e(name)}">'
+        f"<figcaption>{_e(CAPTIONS[name])}</figcaption></figure>"
+    )
 
 
 def _fix_table(fix: dict) -> str:
-    rows = [("test MSE", "mse"), ("test R²", "r2"), ("memory_r2", "memory_r2"),
-            ("long-horizon / test MSE", "long_ratio"), ("effective memory", "effective_memory")]
-    body = "\n".join(f"<tr><th>{_e(label)}</th><td class='num'>{_e(_num(fix['before'][k]))}</td>"
-                     f"<td class='num'>{_e(_num(fix['after'][k]))}</td></tr>" for label, k in rows)
+    rows = [
+        ("test MSE", "mse"),
+        ("test R²", "r2"),
+        ("memory_r2", "memory_r2"),
+        ("long-horizon / test MSE", "long_ratio"),
+        ("effective memory", "effective_memory"),
+    ]
+    body = "\n".join(
+        f"<tr><th>{_e(label)}</th><td class='num'>{_e(_num(fix['before'][k]))}</td>"
+        f"<td class='num'>{_e(_num(fix['after'][k]))}</td></tr>"
+        for label, k in rows
+    )
     changes = ", ".join(f"{k} = {json.dumps(v)}" for k, v in fix["overrides"].items())
-    return (f"<h3>After --fix</h3>\n<p>Trained again with {_e(changes)} into "
-            f"<code>{_e(fix['dir'])}</code>.</p>\n"
-            f"<table><tr><th></th><th>before</th><th>after</th></tr>\n{body}</table>")
+    return (
+        f"<h3>After --fix</h3>\n<p>Trained again with {_e(changes)} into "
+        f"<code>{_e(fix['dir'])}</code>.</p>\n"
+        f"<table><tr><th></th><th>before</th><th>after</th></tr>\n{body}</table>"
+    )
 
 
 def doctor_section(run_dir: Path) -> str:
@@ -84,38 +98,51 @@ def doctor_section(run_dir: Path) -> str:
     findings = "\n".join(
         f"<tr><td>{_e(f['severity'])}</td><td>{_e(f['message'])}"
         f"</td><td>{_e('; '.join(r['text'] for r in f['remedies']) or '—')}</td></tr>"
-        for f in doc["findings"])
+        for f in doc["findings"]
+    )
     m = doc["memory"]
-    memory_rows = [("target's memory (largest lag)", m["true"]),
-                   ("needed, by the lag oracle", m["needed"]),
-                   ("model's effective memory", m["effective"]),
-                   ("model's receptive field", m["receptive_field"] or "unbounded")]
+    memory_rows = [
+        ("target's memory (largest lag)", m["true"]),
+        ("needed, by the lag oracle", m["needed"]),
+        ("model's effective memory", m["effective"]),
+        ("model's receptive field", m["receptive_field"] or "unbounded"),
+    ]
     lh = doc["long_horizon"]
-    memory_rows += [(f"long horizon ({_num(lh.get('length'))} steps)", lh.get("state")),
-                    ("warm-up steps", lh.get("warmup_steps")),
-                    ("MSE after / inside the training length", lh.get("drift_ratio"))]
-    memory = "\n".join(f"<tr><th>{_e(k)}</th><td class='num'>{_e(_num(val))}</td></tr>"
-                       for k, val in memory_rows)
+    memory_rows += [
+        (f"long horizon ({_num(lh.get('length'))} steps)", lh.get("state")),
+        ("warm-up steps", lh.get("warmup_steps")),
+        ("MSE after / inside the training length", lh.get("drift_ratio")),
+    ]
+    memory = "\n".join(
+        f"<tr><th>{_e(k)}</th><td class='num'>{_e(_num(val))}</td></tr>" for k, val in memory_rows
+    )
     g = doc["gradients"]
     flow = "\n".join(
         f"<tr><th>{_e(when)}</th><td class='num'>{_e(_num(s['slope']))}</td>"
         f"<td class='num'>{_e(_num(s['decades']))}</td><td>{_e(s['state'])}</td></tr>"
-        for when, s in (("at initialisation", g["summary_init"]),
-                        ("after training", g["summary_trained"])) if s)
+        for when, s in (
+            ("at initialisation", g["summary_init"]),
+            ("after training", g["summary_trained"]),
+        )
+        if s
+    )
     plots = Path(run_dir) / "plots"
-    probe = (_image(plots / "doctor_probe.png", "probe") if doc["probe"]["r2"] is not None
-             else f"<p class='note'>Memory probe skipped: {_e(doc['probe']['skipped'])}.</p>")
+    probe = (
+        _image(plots / "doctor_probe.png", "probe")
+        if doc["probe"]["r2"] is not None
+        else f"<p class='note'>Memory probe skipped: {_e(doc['probe']['skipped'])}.</p>"
+    )
     return f"""<h2 id='doctor'>Doctor</h2>
-<div class='verdict {cls}'><p>{_e(v['cause'])}</p><ul>{items}</ul>{tries}</div>
+<div class='verdict {cls}'><p>{_e(v["cause"])}</p><ul>{items}</ul>{tries}</div>
 <table><tr><th>finding</th><th>what</th><th>what to change</th></tr>
 {findings}</table>
 <table>{memory}</table>
 <table><tr><th>gradient flow</th><th>decades / step</th><th>decades over the memory</th>
 <th>state</th></tr>
 {flow}</table>
-{_fix_table(doc['fix']) if doc.get('fix') else ''}
-{_image(plots / 'doctor_oracle.png', 'oracle')}
+{_fix_table(doc["fix"]) if doc.get("fix") else ""}
+{_image(plots / "doctor_oracle.png", "oracle")}
 {probe}
-{_image(plots / 'doctor_gradients.png', 'gradients')}
-{_image(plots / 'doctor_long_horizon.png', 'long_horizon')}
+{_image(plots / "doctor_gradients.png", "gradients")}
+{_image(plots / "doctor_long_horizon.png", "long_horizon")}
 """

@@ -23,7 +23,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 import equinox as eqx
 import numpy as np
@@ -50,7 +51,7 @@ def lag_rows(x: np.ndarray, k: int, t0: int) -> np.ndarray:
     """(N, L, C) -> (M, C·(k+1)): at each step t ≥ t0 the inputs x[t], x[t-1], …, x[t-k]
     (needs t0 ≥ k). Rows run over paths, then time."""
     n, length, c = x.shape
-    cols = [x[:, t0 - j: length - j] for j in range(k + 1)]  # each (N, L - t0, C)
+    cols = [x[:, t0 - j : length - j] for j in range(k + 1)]  # each (N, L - t0, C)
     return np.concatenate(cols, axis=2).reshape(-1, c * (k + 1))  # (M, C·(k+1))
 
 
@@ -76,7 +77,7 @@ class SplineRegression:
             cols.append(z[:, a] * z[:, b])
         return np.concatenate(cols, axis=1)
 
-    def fit(self, z: np.ndarray, y: np.ndarray) -> "SplineRegression":
+    def fit(self, z: np.ndarray, y: np.ndarray) -> SplineRegression:
         """z (M, P) regressors, y (M, O) targets."""
         z, y = np.asarray(z, np.float64), np.asarray(y, np.float64)
         self.centre = z.mean(axis=0)
@@ -97,8 +98,15 @@ class SplineRegression:
         return self._design(np.asarray(z, np.float64)) @ self.coef  # (M, O)
 
 
-def lag_oracle(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-               ks: Sequence[int], t0: int, knots: int = 12) -> list[float]:
+def lag_oracle(
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    ks: Sequence[int],
+    t0: int,
+    knots: int = 12,
+) -> list[float]:
     """The oracle's test MSE for each k in ``ks``: fitted on (x_fit, y_fit), scored on
     (x_test, y_test), rows t ≥ t0 only (t0 ≥ max(ks) and ≥ the target's warm-up).
     x (N, L, C), y (N, L, O)."""
@@ -112,8 +120,9 @@ def lag_oracle(x_fit: np.ndarray, y_fit: np.ndarray, x_test: np.ndarray, y_test:
     return out
 
 
-def effective_memory(ks: Sequence[int], oracle_mse: Sequence[float], model_mse: float,
-                     tolerance: float = 0.02) -> Optional[int]:
+def effective_memory(
+    ks: Sequence[int], oracle_mse: Sequence[float], model_mse: float, tolerance: float = 0.02
+) -> Optional[int]:
     """The smallest k whose oracle error is at most the model's, give or take ``tolerance``
     × the oracle's whole gain (its own estimate is noisy: where the curve is flat, noise
     alone would pick a k). None when the model beats the oracle at every k tried (it uses
@@ -147,8 +156,10 @@ def state_function(model, fam) -> tuple[Optional[Callable], str]:
     if fam.states is None:
         if fam.recurrent:
             return None, f"a {fam.kind} model does not expose its hidden states to a probe"
-        return None, (f"a {fam.kind} model has no recurrent hidden state: its output at t is a "
-                      "function of a fixed stretch of inputs, so there is no state to probe")
+        return None, (
+            f"a {fam.kind} model has no recurrent hidden state: its output at t is a "
+            "function of a fixed stretch of inputs, so there is no state to probe"
+        )
     net = model.net
 
     def states(x):
@@ -157,15 +168,24 @@ def state_function(model, fam) -> tuple[Optional[Callable], str]:
     return eqx.filter_jit(states), ""
 
 
-def memory_probe(states_fit: np.ndarray, x_fit: np.ndarray, states_test: np.ndarray,
-                 x_test: np.ndarray, ks: Sequence[int], t0: int,
-                 ridge: float = 1e-3) -> list[float]:
+def memory_probe(
+    states_fit: np.ndarray,
+    x_fit: np.ndarray,
+    states_test: np.ndarray,
+    x_test: np.ndarray,
+    ks: Sequence[int],
+    t0: int,
+    ridge: float = 1e-3,
+) -> list[float]:
     """Held-out R² of a ridge read-out of x[t-k] from the state at t, for each k in ``ks``
     (averaged over input channels); rows t ≥ t0 ≥ max(ks). states (N, L, H), x (N, L, C)."""
+
     def rows(states, x):
         s = np.asarray(states[:, t0:], np.float64).reshape(-1, states.shape[2])  # (M, H)
-        targets = [np.asarray(x[:, t0 - k: x.shape[1] - k], np.float64).reshape(-1, x.shape[2])
-                   for k in ks]  # each (M, C)
+        targets = [
+            np.asarray(x[:, t0 - k : x.shape[1] - k], np.float64).reshape(-1, x.shape[2])
+            for k in ks
+        ]  # each (M, C)
         return s, np.concatenate(targets, axis=1)  # (M, H), (M, C·len(ks))
 
     s_fit, t_fit = rows(states_fit, x_fit)
@@ -181,4 +201,4 @@ def memory_probe(states_fit: np.ndarray, x_fit: np.ndarray, states_test: np.ndar
     var = t_test.var(axis=0)
     r2 = np.where(var > 0, 1.0 - resid / np.where(var > 0, var, 1.0), np.nan)
     c = x_fit.shape[2]
-    return [float(np.nanmean(r2[i * c:(i + 1) * c])) for i in range(len(ks))]
+    return [float(np.nanmean(r2[i * c : (i + 1) * c])) for i in range(len(ks))]

@@ -10,8 +10,9 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -36,20 +37,32 @@ def _log_if_wide(ax, values) -> None:
         ax.set_yscale("log")
 
 
-def plot_oracle(ks: Sequence[int], oracle_mse: Sequence[float], model_mse: float,
-                true_lag: Optional[int], effective: Optional[int]) -> Figure:
+def plot_oracle(
+    ks: Sequence[int],
+    oracle_mse: Sequence[float],
+    model_mse: float,
+    true_lag: Optional[int],
+    effective: Optional[int],
+) -> Figure:
     """The lag oracle's MSE against k, the model's MSE as a level, the target's
     memory and the model's effective memory as vertical lines."""
     fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(ks, _positive(oracle_mse), color=_ORACLE, marker="o", ms=4,
-            label="lag oracle: best MSE from the last k inputs")
+    ax.plot(
+        ks,
+        _positive(oracle_mse),
+        color=_ORACLE,
+        marker="o",
+        ms=4,
+        label="lag oracle: best MSE from the last k inputs",
+    )
     ax.axhline(model_mse, color=_MODEL, lw=1.5, label=f"model MSE {model_mse:.3g}")
     if true_lag is not None:
         ax.axvline(true_lag, color="0.3", ls="--", lw=1, label=f"target's memory {true_lag}")
     if effective is not None:
-        ax.axvline(effective, color=_MODEL, ls=":", lw=1.5,
-                   label=f"model's effective memory {effective}")
+        ax.axvline(
+            effective, color=_MODEL, ls=":", lw=1.5, label=f"model's effective memory {effective}"
+        )
     _log_if_wide(ax, [*oracle_mse, model_mse])
     ax.set_xlabel("k: inputs x[t], …, x[t−k] seen")
     ax.set_ylabel("test MSE")
@@ -71,8 +84,9 @@ def plot_probe(ks: Sequence[int], r2: Sequence[float]) -> Figure:
     return fig
 
 
-def plot_gradients(k: Sequence[int], trained: Sequence[float],
-                   init: Optional[Sequence[float]]) -> Figure:
+def plot_gradients(
+    k: Sequence[int], trained: Sequence[float], init: Optional[Sequence[float]]
+) -> Figure:
     """‖∂y_t/∂x_(t−k)‖ against k, after training and at initialisation; lags where it
     is exactly 0 after training (beyond a receptive field) are marked along the bottom."""
     fig = Figure(figsize=(7.0, 4.0), layout="constrained")
@@ -82,8 +96,14 @@ def plot_gradients(k: Sequence[int], trained: Sequence[float],
         ax.plot(k, _positive(init), color=_INIT, ls="--", marker=".", label="at initialisation")
     zero = [kk for kk, v in zip(k, trained) if v == 0]
     if zero:  # exactly 0: no path from those inputs; marked along the bottom edge
-        ax.plot(zero, [0.03] * len(zero), "x", color=_MODEL, transform=ax.get_xaxis_transform(),
-                label="after training: exactly 0")
+        ax.plot(
+            zero,
+            [0.03] * len(zero),
+            "x",
+            color=_MODEL,
+            transform=ax.get_xaxis_transform(),
+            label="after training: exactly 0",
+        )
     _log_if_wide(ax, [*trained, *(init or [])])
     if len(k):
         ax.set_xlim(min(k) - 0.5, max(k) + 0.5)
@@ -94,8 +114,9 @@ def plot_gradients(k: Sequence[int], trained: Sequence[float],
     return fig
 
 
-def plot_long_horizon(t: Sequence[int], mse: Sequence[Optional[float]], train_length: int,
-                      level: Optional[float]) -> Figure:
+def plot_long_horizon(
+    t: Sequence[int], mse: Sequence[Optional[float]], train_length: int, level: Optional[float]
+) -> Figure:
     """Block-median MSE against t on long paths; the training length and the settled level."""
     fig = Figure(figsize=(7.0, 3.6), layout="constrained")
     ax = fig.add_subplot()
@@ -118,11 +139,13 @@ def save_doctor_plots(run_dir: str | os.PathLike, doc: dict) -> dict[str, Path]:
     has no hidden state."""
     o, g, lh = doc["oracle"], doc["gradients"], doc["long_horizon"]
     figures = {
-        "oracle": plot_oracle(o["k"], o["mse"], o["model_mse"], doc["memory"]["true"],
-                              doc["memory"]["effective"]),
+        "oracle": plot_oracle(
+            o["k"], o["mse"], o["model_mse"], doc["memory"]["true"], doc["memory"]["effective"]
+        ),
         "gradients": plot_gradients(g["k"], g["trained"], g["init"]),
-        "long_horizon": plot_long_horizon(lh.get("t", []), lh.get("mse", []),
-                                          lh["train_length"], lh.get("level")),
+        "long_horizon": plot_long_horizon(
+            lh.get("t", []), lh.get("mse", []), lh["train_length"], lh.get("level")
+        ),
     }
     if doc["probe"]["r2"] is not None:
         figures["probe"] = plot_probe(doc["probe"]["k"], doc["probe"]["r2"])

@@ -26,9 +26,12 @@ def memory_line(f: Facts, kmax: int) -> Optional[str]:
     if f.memory_r2 is None or need is None:
         return None
     source = "its largest lag" if f.true_lag is not None else "by the lag oracle"
-    uses = (f"about {f.effective}" if f.effective is not None else
-            f"more than the lag oracle up to {kmax} steps back")
-    head = (f"The model learned the past (memory_r2 {f.memory_r2:.3f}). " if f.learned else "")
+    uses = (
+        f"about {f.effective}"
+        if f.effective is not None
+        else f"more than the lag oracle up to {kmax} steps back"
+    )
+    head = f"The model learned the past (memory_r2 {f.memory_r2:.3f}). " if f.learned else ""
     return f"{head}The target needs {_steps(need)} of memory ({source}); the model uses {uses}."
 
 
@@ -39,14 +42,19 @@ def flow_line(f: Facts) -> Optional[str]:
         return None
     if main["state"] == "cut off" or (trained and trained["state"] == "cut off"):
         reach = (trained or main)["reach"]
-        return (f"Inputs more than {_steps(max(reach, 0))} back have no effect on the output "
-                "(its gradient is exactly 0: the receptive field ends there).")
+        return (
+            f"Inputs more than {_steps(max(reach, 0))} back have no effect on the output "
+            "(its gradient is exactly 0: the receptive field ends there)."
+        )
+
     def verb(flow: dict) -> str:
         return "fall" if flow["decades"] < 0 else "grow"
 
     when = " at initialisation" if init is not None else ""
-    text = (f"Gradients through time {verb(main)} by {power_of_ten(main['decades'])} over "
-            f"{_steps(main['horizon'])}{when} ({main['state']})")
+    text = (
+        f"Gradients through time {verb(main)} by {power_of_ten(main['decades'])} over "
+        f"{_steps(main['horizon'])}{when} ({main['state']})"
+    )
     if init is not None and trained is not None:
         text += f"; after training they {verb(trained)} by {power_of_ten(trained['decades'])}"
     return text + "."
@@ -58,8 +66,11 @@ def compose(f: Facts, found: list[Finding], kmax: int) -> dict:
     serious = [x for x in found if x.severity != "note"]
     primary = serious[0] if serious else None
     if primary is None:
-        cause = ("Nothing found that stops the model from learning the past." if f.learned
-                 or f.memory_r2 is None else "No cause found.")
+        cause = (
+            "Nothing found that stops the model from learning the past."
+            if f.learned or f.memory_r2 is None
+            else "No cause found."
+        )
     else:
         cause = primary.message
     tries = [r.text for r in primary.remedies] if primary else []

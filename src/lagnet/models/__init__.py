@@ -21,8 +21,9 @@ from lagnet.models.family import family as family
 from lagnet.models.family import model_config as model_config
 
 
-def build_net(cfg: ModelConfig, c_in: int, c_out: int, key: jax.Array, *,
-              max_lag: int | None = None) -> SequenceNet:
+def build_net(
+    cfg: ModelConfig, c_in: int, c_out: int, key: jax.Array, *, max_lag: int | None = None
+) -> SequenceNet:
     """The untrained network for ``cfg`` with ``c_in`` input and ``c_out`` output channels.
 
     ``max_lag`` is the target formula's largest lag where known (it sets default windows).
@@ -46,7 +47,7 @@ def batched(fn, x: np.ndarray, batch: int = 256, pad: bool = False) -> np.ndarra
     size = min(batch, x.shape[0])
     extra = -x.shape[0] % size if pad else 0
     xp = np.concatenate([x, np.zeros((extra, *x.shape[1:]), x.dtype)]) if extra else x
-    out = [np.asarray(fn(xp[i:i + size])) for i in range(0, xp.shape[0], size)]
+    out = [np.asarray(fn(xp[i : i + size])) for i in range(0, xp.shape[0], size)]
     return np.concatenate(out, axis=0)[: x.shape[0]]
 
 

@@ -19,6 +19,11 @@ class AutoConfig(NARXConfig, ESNConfig, GRUConfig):
     kind: Literal["auto"] = "auto"
 
 
-FAMILIES.register(Family(
-    kind="auto", config=AutoConfig, candidates=("narx", "esn", "gru"),
-    summary="narx, esn and a gru within the time budget; the best on validation is kept"))
+FAMILIES.register(
+    Family(
+        kind="auto",
+        config=AutoConfig,
+        candidates=("narx", "esn", "gru"),
+        summary="narx, esn and a gru within the time budget; the best on validation is kept",
+    )
+)

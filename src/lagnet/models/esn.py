@@ -114,27 +114,39 @@ def draw_reservoir(cfg: ESNConfig, c_in: int, c_out: int, key: jax.Array) -> ESN
     w = rng.uniform(-1.0, 1.0, (h, h)) * (rng.random((h, h)) < cfg.density)
     radius = float(np.max(np.abs(np.linalg.eigvals(w)))) if h > 0 else 0.0
     if radius < 1e-12:
-        raise LagnetError("model.density", cfg.density,
-                          f"the drawn {h}-unit reservoir has no non-zero eigenvalue (too sparse); "
-                          "raise model.density or model.reservoir")
+        raise LagnetError(
+            "model.density",
+            cfg.density,
+            f"the drawn {h}-unit reservoir has no non-zero eigenvalue (too sparse); "
+            "raise model.density or model.reservoir",
+        )
     w_in = rng.uniform(-cfg.input_scaling, cfg.input_scaling, (1 + c_in, h))
-    return ESN(w_in=jnp.asarray(w_in, jnp.float32),
-               w=jnp.asarray(w * (cfg.spectral_radius / radius), jnp.float32),
-               w_out=jnp.zeros((c_in + h, c_out), jnp.float32),
-               b_out=jnp.zeros((c_out,), jnp.float32), leak=float(cfg.leak))
+    return ESN(
+        w_in=jnp.asarray(w_in, jnp.float32),
+        w=jnp.asarray(w * (cfg.spectral_radius / radius), jnp.float32),
+        w_out=jnp.zeros((c_in + h, c_out), jnp.float32),
+        b_out=jnp.zeros((c_out,), jnp.float32),
+        leak=float(cfg.leak),
+    )
 
 
 def skeleton(cfg: ESNConfig, c_in: int, c_out: int, structure: dict) -> ESN:
     """An ESN of the right shapes with zero weights, to load saved tensors into."""
     h = cfg.reservoir
     z = lambda *shape: jnp.zeros(shape, jnp.float32)  # noqa: E731
-    return ESN(w_in=z(1 + c_in, h), w=z(h, h), w_out=z(c_in + h, c_out), b_out=z(c_out),
-               leak=float(cfg.leak))
+    return ESN(
+        w_in=z(1 + c_in, h),
+        w=z(h, h),
+        w_out=z(c_in + h, c_out),
+        b_out=z(c_out),
+        leak=float(cfg.leak),
+    )
 
 
 # ----------------------------------------------------------------------------- read-out
-def ridge_solve(xtx: np.ndarray, xty: np.ndarray, x_sum: np.ndarray, y_sum: np.ndarray,
-                rows: int, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+def ridge_solve(
+    xtx: np.ndarray, xty: np.ndarray, x_sum: np.ndarray, y_sum: np.ndarray, rows: int, ridge: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Ridge regression with an unpenalised intercept from accumulated sums (float64):
 
         W = (Xcᵀ Xc + ridge·I)⁻¹ Xcᵀ Yc,   b = ȳ − x̄ W,   Xc = X − x̄, Yc = Y − ȳ
@@ -159,8 +171,9 @@ def _features(net: ESN, x: jax.Array) -> jax.Array:
     return net.features(x)
 
 
-def fit_readout(net: ESN, x, y, valid, *, ridge: float, washout: int,
-                chunk: int) -> tuple[ESN, dict]:
+def fit_readout(
+    net: ESN, x, y, valid, *, ridge: float, washout: int, chunk: int
+) -> tuple[ESN, dict]:
     """Fit W_out and b by ridge regression on the steps t ≥ ``washout`` where the target is
     defined. x (N, L, C) and y (N, L, O) are the network's (normalised) inputs and targets;
     states are computed ``chunk`` paths at a time and only XᵀX, XᵀY and the sums are kept, so
@@ -168,22 +181,26 @@ def fit_readout(net: ESN, x, y, valid, *, ridge: float, washout: int,
     x, y, valid = np.asarray(x, np.float32), np.asarray(y, np.float64), np.asarray(valid, bool)
     n, length, _ = x.shape
     if washout >= length:
-        raise LagnetError("model.washout", washout,
-                          f"must be below the path length ({length}), or no state is kept")
+        raise LagnetError(
+            "model.washout",
+            washout,
+            f"must be below the path length ({length}), or no state is kept",
+        )
     keep = valid & (np.arange(length) >= washout)  # (L,)
     if not keep.any():
-        raise LagnetError("model.washout", washout,
-                          "leaves no step where the target is defined; lower it")
+        raise LagnetError(
+            "model.washout", washout, "leaves no step where the target is defined; lower it"
+        )
     f, o = net.w_out.shape[0], y.shape[2]
     xtx, xty = np.zeros((f, f)), np.zeros((f, o))
     x_sum, y_sum, y_sq, rows = np.zeros(f), np.zeros(o), np.zeros(o), 0
     for start in range(0, n, chunk):
-        xc = x[start:start + chunk]
+        xc = x[start : start + chunk]
         m = xc.shape[0]
         if m < chunk:  # pad the last chunk: one compiled shape for every chunk
             xc = np.concatenate([xc, np.zeros((chunk - m, *xc.shape[1:]), np.float32)])
         z = np.asarray(_features(net, jnp.asarray(xc)), np.float64)[:m, keep].reshape(-1, f)
-        t = y[start:start + m, keep].reshape(-1, o)
+        t = y[start : start + m, keep].reshape(-1, o)
         xtx += z.T @ z
         xty += z.T @ t
         x_sum += z.sum(axis=0)
@@ -193,24 +210,47 @@ def fit_readout(net: ESN, x, y, valid, *, ridge: float, washout: int,
     w, b = ridge_solve(xtx, xty, x_sum, y_sum, rows, ridge)
     # The training error from the same sums, without a second pass over the states:
     # Σ(y − b − zW)² = Σy² − 2 bΣy − 2 (WᵀXᵀY)_diag + n b² + 2 b·(Σz W) + (WᵀXᵀXW)_diag.
-    sse = (y_sq - 2 * b * y_sum - 2 * np.einsum("fo,fo->o", w, xty) + rows * b * b
-           + 2 * b * (x_sum @ w) + np.einsum("fo,fg,go->o", w, xtx, w))
-    net = eqx.tree_at(lambda e: (e.w_out, e.b_out), net,
-                      (jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32)))
-    return net, dict(rows=rows, features=f, reservoir=int(net.w.shape[0]),
-                     train_mse=float(max(sse.sum(), 0.0)) / (rows * o))
+    sse = (
+        y_sq
+        - 2 * b * y_sum
+        - 2 * np.einsum("fo,fo->o", w, xty)
+        + rows * b * b
+        + 2 * b * (x_sum @ w)
+        + np.einsum("fo,fg,go->o", w, xtx, w)
+    )
+    net = eqx.tree_at(
+        lambda e: (e.w_out, e.b_out),
+        net,
+        (jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32)),
+    )
+    return net, dict(
+        rows=rows,
+        features=f,
+        reservoir=int(net.w.shape[0]),
+        train_mse=float(max(sse.sum(), 0.0)) / (rows * o),
+    )
 
 
 def _fit(cfg: ESNConfig, data: FitData) -> tuple[ESN, dict]:
     net = draw_reservoir(cfg, data.x.shape[2], data.y.shape[2], data.key)
-    net, details = fit_readout(net, data.x, data.y, data.valid, ridge=cfg.ridge,
-                               washout=cfg.washout, chunk=data.batch)
+    net, details = fit_readout(
+        net, data.x, data.y, data.valid, ridge=cfg.ridge, washout=cfg.washout, chunk=data.batch
+    )
     return net, dict(details, ridge=cfg.ridge, washout=cfg.washout)
 
 
-FAMILIES.register(Family(
-    kind="esn", config=ESNConfig, summary="echo state network, ridge read-out in closed form",
-    fit=_fit, skeleton=skeleton, states=lambda net, x: net.states(x),
-    grow=lambda cfg, train: (f"a larger reservoir: model.reservoir = {2 * cfg.reservoir}",
-                             {"model.reservoir": 2 * cfg.reservoir}),
-    examples={"esn": dict(reservoir=30, density=0.5, washout=3, ridge=1e-4)}))
+FAMILIES.register(
+    Family(
+        kind="esn",
+        config=ESNConfig,
+        summary="echo state network, ridge read-out in closed form",
+        fit=_fit,
+        skeleton=skeleton,
+        states=lambda net, x: net.states(x),
+        grow=lambda cfg, train: (
+            f"a larger reservoir: model.reservoir = {2 * cfg.reservoir}",
+            {"model.reservoir": 2 * cfg.reservoir},
+        ),
+        examples={"esn": dict(reservoir=30, density=0.5, washout=3, ridge=1e-4)},
+    )
+)

@@ -11,8 +11,9 @@ file. Legend: N paths, L time steps, C channels, H hidden units, O outputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 import jax
 import numpy as np
@@ -118,8 +119,10 @@ class Family:
         if self.fit is not None and self.skeleton is None:
             raise ValueError(f"family {self.kind}: a closed-form family needs a skeleton")
         if self.config.model_fields["kind"].default != self.kind:
-            raise ValueError(f"family {self.kind}: its config's kind defaults to "
-                             f"{self.config.model_fields['kind'].default!r}")
+            raise ValueError(
+                f"family {self.kind}: its config's kind defaults to "
+                f"{self.config.model_fields['kind'].default!r}"
+            )
 
     @property
     def closed_form(self) -> bool:
@@ -171,8 +174,9 @@ def _without_others_defaults(data: dict, fam: Family) -> dict:
     for other in FAMILIES:
         for name, f in other.config.model_fields.items():
             defaults.setdefault(name, set()).add(repr(f.default))
-    return {k: v for k, v in data.items()
-            if k in own or repr(_plain(v)) not in defaults.get(k, set())}
+    return {
+        k: v for k, v in data.items() if k in own or repr(_plain(v)) not in defaults.get(k, set())
+    }
 
 
 def all_settings() -> set[str]:
@@ -186,12 +190,16 @@ def switch_kind(data: dict, kind: str) -> tuple[dict, dict]:
     old family's defaults — what the user would want to hear about)."""
     new = family(kind).config.model_fields
     old_kind = data.get("kind", DEFAULT_KIND)
-    old_defaults = ({n: f.default for n, f in family(old_kind).config.model_fields.items()}
-                    if old_kind in FAMILIES else {})
+    old_defaults = (
+        {n: f.default for n, f in family(old_kind).config.model_fields.items()}
+        if old_kind in FAMILIES
+        else {}
+    )
     kept = {k: v for k, v in data.items() if k in new}
     kept["kind"] = kind
-    dropped = {k: v for k, v in data.items()
-               if k not in new and old_defaults.get(k, object()) != _plain(v)}
+    dropped = {
+        k: v for k, v in data.items() if k not in new and old_defaults.get(k, object()) != _plain(v)
+    }
     return kept, dropped
 
 
@@ -209,12 +217,17 @@ def default_window(cfg: Any, max_lag: Optional[int]) -> int:
 
 def widen_window(cfg: Any, need: int) -> tuple[str, str, dict]:
     """The remedy for a window too short for the target: a window of ``need`` inputs."""
-    return (f"model.window = {cfg.window}", f"window ≥ {need}: model.window = {need}",
-            {"model.window": need})
+    return (
+        f"model.window = {cfg.window}",
+        f"window ≥ {need}: model.window = {need}",
+        {"model.window": need},
+    )
 
 
 def grow_net(cfg: NetConfig, train: Any) -> tuple[str, dict]:
     """The remedy for a network too small or trained too briefly: twice as wide and long."""
-    return (f"a wider model trained longer: model.hidden = {2 * cfg.hidden}, "
-            f"train.steps = {2 * train.steps}",
-            {"model.hidden": 2 * cfg.hidden, "train.steps": 2 * train.steps})
+    return (
+        f"a wider model trained longer: model.hidden = {2 * cfg.hidden}, "
+        f"train.steps = {2 * train.steps}",
+        {"model.hidden": 2 * cfg.hidden, "train.steps": 2 * train.steps},
+    )

@@ -6,7 +6,7 @@ Legend: N paths, L time steps, C channels, H hidden units, O outputs.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -40,8 +40,15 @@ class MLPHead(eqx.Module):
     biases: tuple[jax.Array, ...]
     activation: str = eqx.field(static=True)
 
-    def __init__(self, c_in: int, widths: Sequence[int], c_out: int, activation: str, *,
-                 rng: np.random.Generator):
+    def __init__(
+        self,
+        c_in: int,
+        widths: Sequence[int],
+        c_out: int,
+        activation: str,
+        *,
+        rng: np.random.Generator,
+    ):
         sizes = [c_in, *widths, c_out]
         ws, bs = [], []
         for a, b in zip(sizes[:-1], sizes[1:]):

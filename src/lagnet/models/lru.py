@@ -81,16 +81,24 @@ class LRU(eqx.Module):
     c_im: jax.Array  # (P, H)
     d: jax.Array  # (H,)
 
-    def __init__(self, width: int, state: int, r_min: float, r_max: float, *,
-                 rng: np.random.Generator, max_phase: float = 2 * math.pi):
+    def __init__(
+        self,
+        width: int,
+        state: int,
+        r_min: float,
+        r_max: float,
+        *,
+        rng: np.random.Generator,
+        max_phase: float = 2 * math.pi,
+    ):
         # 1 - U[0, 1) lies in (0, 1]: no log(0) at r_min = 0 or a zero phase.
         u1, u2 = 1.0 - rng.uniform(size=state), 1.0 - rng.uniform(size=state)
-        nu_log = np.log(-0.5 * np.log(u1 * (r_max ** 2 - r_min ** 2) + r_min ** 2))
+        nu_log = np.log(-0.5 * np.log(u1 * (r_max**2 - r_min**2) + r_min**2))
         theta_log = np.log(max_phase * u2)
         modulus = np.exp(-np.exp(nu_log))
         self.nu_log = jnp.asarray(nu_log, jnp.float32)
         self.theta_log = jnp.asarray(theta_log, jnp.float32)
-        self.gamma_log = jnp.asarray(0.5 * np.log(1.0 - modulus ** 2), jnp.float32)
+        self.gamma_log = jnp.asarray(0.5 * np.log(1.0 - modulus**2), jnp.float32)
         self.b_re = _normal(rng, (width, state), 1.0 / math.sqrt(2 * width))
         self.b_im = _normal(rng, (width, state), 1.0 / math.sqrt(2 * width))
         self.c_re = _normal(rng, (state, width), 1.0 / math.sqrt(state))
@@ -179,8 +187,9 @@ class LRUBlock(eqx.Module):
     w_glu: jax.Array  # (H, 2H): value and gate
     b_glu: jax.Array  # (2H,)
 
-    def __init__(self, width: int, state: int, r_min: float, r_max: float, *,
-                 rng: np.random.Generator):
+    def __init__(
+        self, width: int, state: int, r_min: float, r_max: float, *, rng: np.random.Generator
+    ):
         self.norm = LayerNorm(width)
         self.lru = LRU(width, state, r_min, r_max, rng=rng)
         bound = 1.0 / math.sqrt(width)
@@ -228,8 +237,11 @@ class LRUNet(SequenceNet):
 
     def __init__(self, cfg: LRUConfig, c_in: int, c_out: int, *, key):
         if cfg.lru_r_min > cfg.lru_r_max:
-            raise LagnetError("model.lru_r_min", cfg.lru_r_min,
-                              f"must not exceed model.lru_r_max ({cfg.lru_r_max})")
+            raise LagnetError(
+                "model.lru_r_min",
+                cfg.lru_r_min,
+                f"must not exceed model.lru_r_max ({cfg.lru_r_max})",
+            )
         rng = host_rng(key)
         bound = 1.0 / math.sqrt(c_in)
         self.w_in = uniform(rng, (c_in, cfg.hidden), bound)
@@ -239,8 +251,9 @@ class LRUNet(SequenceNet):
             for _ in range(cfg.num_layers)
         )
         self.skip = cfg.skip
-        self.head = MLPHead(cfg.hidden + (c_in if cfg.skip else 0), cfg.head, c_out,
-                            cfg.head_activation, rng=rng)
+        self.head = MLPHead(
+            cfg.hidden + (c_in if cfg.skip else 0), cfg.head, c_out, cfg.head_activation, rng=rng
+        )
 
     def __call__(self, x: jax.Array, parallel: bool | None = None) -> jax.Array:
         """x: (N, L, C) -> (N, L, O). ``parallel``: the parallel scan (True), the sequential
@@ -259,7 +272,14 @@ class LRUNet(SequenceNet):
         return read_out(self.head, h, x_t, self.skip), new
 
 
-FAMILIES.register(Family(
-    kind="lru", config=LRUConfig, summary="linear recurrent units (Orvieto et al. 2023)",
-    build=lambda cfg, c_in, c_out, key, max_lag=None: LRUNet(cfg, c_in, c_out, key=key),
-    recurrent=True, grow=grow_net, examples={"lru": dict(hidden=8, lru_state=8)}))
+FAMILIES.register(
+    Family(
+        kind="lru",
+        config=LRUConfig,
+        summary="linear recurrent units (Orvieto et al. 2023)",
+        build=lambda cfg, c_in, c_out, key, max_lag=None: LRUNet(cfg, c_in, c_out, key=key),
+        recurrent=True,
+        grow=grow_net,
+        examples={"lru": dict(hidden=8, lru_state=8)},
+    )
+)

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal, Optional, Sequence
+from collections.abc import Sequence
+from typing import Literal, Optional
 
 import equinox as eqx
 import jax
@@ -38,10 +39,17 @@ from pydantic import Field
 
 from lagnet.errors import LagnetError
 from lagnet.models.base import SequenceNet
-from lagnet.models.family import FAMILIES, Family, FitData, ModelConfig, default_window, widen_window
+from lagnet.models.family import (
+    FAMILIES,
+    Family,
+    FitData,
+    ModelConfig,
+    default_window,
+    widen_window,
+)
 
 MAX_CANDIDATES = 20_000  # more candidate terms than this is a sign of a mis-set degree/window
-MAX_CELLS = 2 ** 25  # rows × candidates held in float64 at once (256 MiB); rows are capped
+MAX_CELLS = 2**25  # rows × candidates held in float64 at once (256 MiB); rows are capped
 
 
 def lagged(x, window: int, xp=jnp):
@@ -100,8 +108,7 @@ class NARX(SequenceNet):
 
     def init_state(self, n: int):
         """The last window − 1 inputs, most recent first: (N, K − 1, C)."""
-        return jnp.zeros((n, self.window - 1, self.exponents.shape[1] // self.window),
-                         jnp.float32)
+        return jnp.zeros((n, self.window - 1, self.exponents.shape[1] // self.window), jnp.float32)
 
     def step(self, x_t: jax.Array, state):
         """x_t (N, C) -> y_t (N, O), new state."""
@@ -113,8 +120,9 @@ class NARX(SequenceNet):
         """What ``skeleton`` needs besides the config to rebuild this network's shapes."""
         return dict(terms=int(self.exponents.shape[0]), window=self.window)
 
-    def formula(self, names: Sequence[str], output: int = 0, digits: int = 6,
-                drop: float = 1e-7) -> str:
+    def formula(
+        self, names: Sequence[str], output: int = 0, digits: int = 6, drop: float = 1e-7
+    ) -> str:
         """The fitted polynomial in lagnet's formula language, e.g. ``x[t]**2 + 0.1*x[t-1]**2``.
 
         Coefficients are rounded to ``digits`` significant digits. A term whose typical size
@@ -155,9 +163,13 @@ class NARX(SequenceNet):
 def skeleton(cfg: NARXConfig, c_in: int, c_out: int, structure: dict) -> NARX:
     """A NARX of the saved shapes with zero weights, to load saved tensors into."""
     t, window = int(structure["terms"]), int(structure["window"])
-    return NARX(exponents=jnp.zeros((t, c_in * window), jnp.int32),
-                coef=jnp.zeros((t, c_out), jnp.float32), rms=jnp.zeros((t,), jnp.float32),
-                window=window, degree=cfg.narx_degree)
+    return NARX(
+        exponents=jnp.zeros((t, c_in * window), jnp.int32),
+        coef=jnp.zeros((t, c_out), jnp.float32),
+        rms=jnp.zeros((t,), jnp.float32),
+        window=window,
+        degree=cfg.narx_degree,
+    )
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -181,8 +193,9 @@ def monomials(z: np.ndarray, exponents: np.ndarray) -> np.ndarray:
     return out
 
 
-def frols(p: np.ndarray, y: np.ndarray, max_terms: int,
-          tol: float) -> tuple[list[int], list[float]]:
+def frols(
+    p: np.ndarray, y: np.ndarray, max_terms: int, tol: float
+) -> tuple[list[int], list[float]]:
     """Forward orthogonal least squares (Billings 2013, §3.5) on candidates p (M, K) and one
     target y (M,). Returns the chosen columns and their error reduction ratios
 
@@ -217,8 +230,9 @@ def frols(p: np.ndarray, y: np.ndarray, max_terms: int,
     return chosen, errs
 
 
-def fit_narx(x, y, valid, *, window: int, degree: int, max_terms: int,
-             tol: float) -> tuple[NARX, dict]:
+def fit_narx(
+    x, y, valid, *, window: int, degree: int, max_terms: int, tol: float
+) -> tuple[NARX, dict]:
     """Choose terms by FROLS and fit their coefficients by least squares, in float64, on the
     steps where the target is defined and the whole window lies inside the path.
     x (N, L, C) and y (N, L, O) in the user's units."""
@@ -229,9 +243,12 @@ def fit_narx(x, y, valid, *, window: int, degree: int, max_terms: int,
     v = c * window
     k = math.comb(v + degree, degree)
     if k > MAX_CANDIDATES:
-        raise LagnetError("model.narx_degree", degree,
-                          f"gives {k} candidate terms over {v} lagged inputs (at most "
-                          f"{MAX_CANDIDATES}); lower model.narx_degree or model.window")
+        raise LagnetError(
+            "model.narx_degree",
+            degree,
+            f"gives {k} candidate terms over {v} lagged inputs (at most "
+            f"{MAX_CANDIDATES}); lower model.narx_degree or model.window",
+        )
     keep = np.asarray(valid, bool) & (np.arange(length) >= window - 1)  # (L,)
     z = lagged(x, window, np)[:, keep].reshape(-1, v)  # (M, V)
     t = y[:, keep].reshape(-1, y.shape[2])  # (M, O)
@@ -249,33 +266,59 @@ def fit_narx(x, y, valid, *, window: int, degree: int, max_terms: int,
     sel = p[:, chosen]
     coef = np.linalg.lstsq(sel, t, rcond=None)[0]  # (T, O)
     resid = t - sel @ coef
-    net = NARX(exponents=jnp.asarray(exps[chosen], jnp.int32),
-               coef=jnp.asarray(coef, jnp.float32),
-               rms=jnp.asarray(np.sqrt(np.mean(sel ** 2, axis=0)), jnp.float32),
-               window=window, degree=degree)
+    net = NARX(
+        exponents=jnp.asarray(exps[chosen], jnp.int32),
+        coef=jnp.asarray(coef, jnp.float32),
+        rms=jnp.asarray(np.sqrt(np.mean(sel**2, axis=0)), jnp.float32),
+        window=window,
+        degree=degree,
+    )
     var = float(np.var(t))
-    mse = float(np.mean(resid ** 2))
-    return net, dict(rows=rows, candidate_terms=k, terms=len(chosen), train_mse=mse,
-                     unexplained=mse / var if var > 0 else 0.0)
+    mse = float(np.mean(resid**2))
+    return net, dict(
+        rows=rows,
+        candidate_terms=k,
+        terms=len(chosen),
+        train_mse=mse,
+        unexplained=mse / var if var > 0 else 0.0,
+    )
 
 
 def _fit(cfg: NARXConfig, data: FitData) -> tuple[NARX, dict]:
     window = default_window(cfg, data.memory_hint)
-    net, details = fit_narx(data.x, data.y, data.valid, window=window, degree=cfg.narx_degree,
-                            max_terms=cfg.narx_terms, tol=cfg.narx_tol)
+    net, details = fit_narx(
+        data.x,
+        data.y,
+        data.valid,
+        window=window,
+        degree=cfg.narx_degree,
+        max_terms=cfg.narx_terms,
+        tol=cfg.narx_tol,
+    )
     return net, dict(details, window=window, formula=net.formula(data.inputs))
 
 
 def _grow(cfg: NARXConfig, train) -> tuple[str, dict]:
     degree = min(cfg.narx_degree + 1, 5)
-    return (f"more and higher terms: model.narx_terms = {2 * cfg.narx_terms}, "
-            f"model.narx_degree = {degree}",
-            {"model.narx_terms": 2 * cfg.narx_terms, "model.narx_degree": degree})
+    return (
+        f"more and higher terms: model.narx_terms = {2 * cfg.narx_terms}, "
+        f"model.narx_degree = {degree}",
+        {"model.narx_terms": 2 * cfg.narx_terms, "model.narx_degree": degree},
+    )
 
 
-FAMILIES.register(Family(
-    kind="narx", config=NARXConfig, summary="sparse polynomial NARX, chosen by FROLS",
-    fit=_fit, skeleton=skeleton, raw_units=True, reach=lambda cfg: cfg.window, grow=_grow,
-    widen=widen_window,
-    # window 4: x at t = 0 reaches the output at t = 3, as the contract's memory test asks
-    examples={"narx": dict(window=4, narx_terms=8)}))
+FAMILIES.register(
+    Family(
+        kind="narx",
+        config=NARXConfig,
+        summary="sparse polynomial NARX, chosen by FROLS",
+        fit=_fit,
+        skeleton=skeleton,
+        raw_units=True,
+        reach=lambda cfg: cfg.window,
+        grow=_grow,
+        widen=widen_window,
+        # window 4: x at t = 0 reaches the output at t = 3, as the contract's memory test asks
+        examples={"narx": dict(window=4, narx_terms=8)},
+    )
+)

@@ -35,8 +35,9 @@ class RecurrentLayer(eqx.Module):
     kind: str = eqx.field(static=True)
     activation: str = eqx.field(static=True)
 
-    def __init__(self, kind: str, c_in: int, hidden: int, activation: str, *,
-                 rng: np.random.Generator):
+    def __init__(
+        self, kind: str, c_in: int, hidden: int, activation: str, *, rng: np.random.Generator
+    ):
         g = GATES[kind] * hidden
         bound = 1.0 / math.sqrt(hidden)
         self.w_ih = uniform(rng, (c_in, g), bound)
@@ -99,16 +100,27 @@ class RecurrentNet(SequenceNet):
     head: MLPHead
     skip: bool = eqx.field(static=True)
 
-    def __init__(self, kind, c_in, c_out, hidden, num_layers, activation, head, head_activation,
-                 skip=False, *, key):
+    def __init__(
+        self,
+        kind,
+        c_in,
+        c_out,
+        hidden,
+        num_layers,
+        activation,
+        head,
+        head_activation,
+        skip=False,
+        *,
+        key,
+    ):
         rng = host_rng(key)
         self.layers = tuple(
             RecurrentLayer(kind, c_in if i == 0 else hidden, hidden, activation, rng=rng)
             for i in range(num_layers)
         )
         self.skip = skip
-        self.head = MLPHead(hidden + (c_in if skip else 0), head, c_out, head_activation,
-                            rng=rng)
+        self.head = MLPHead(hidden + (c_in if skip else 0), head, c_out, head_activation, rng=rng)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         h = x
@@ -149,9 +161,18 @@ class LSTMConfig(NetConfig):
 
 
 def _build(cfg, c_in: int, c_out: int, key: jax.Array, max_lag=None) -> RecurrentNet:
-    return RecurrentNet(cfg.kind, c_in, c_out, cfg.hidden, cfg.num_layers,
-                        getattr(cfg, "activation", "tanh"), cfg.head, cfg.head_activation,
-                        cfg.skip, key=key)
+    return RecurrentNet(
+        cfg.kind,
+        c_in,
+        c_out,
+        cfg.hidden,
+        cfg.num_layers,
+        getattr(cfg, "activation", "tanh"),
+        cfg.head,
+        cfg.head_activation,
+        cfg.skip,
+        key=key,
+    )
 
 
 def _states(net: RecurrentNet, x: jax.Array) -> jax.Array:
@@ -164,16 +185,35 @@ def _states(net: RecurrentNet, x: jax.Array) -> jax.Array:
 
 
 for _config, _summary, _examples, _bench in [
-    (ElmanConfig, "Elman RNN (tanh or relu)", {
-        # the forum's Elman network: tanh, identity head, no skip
-        "forum": dict(hidden=10, head=(20,), head_activation="identity", skip=False),
-        "rnn-relu": dict(hidden=6, activation="relu")}, False),
-    (GRUConfig, "GRU, the reference recurrent network", {
-        "gru": dict(hidden=6), "gru-2layers-noskip": dict(hidden=5, layers=2, skip=False)}, True),
+    (
+        ElmanConfig,
+        "Elman RNN (tanh or relu)",
+        {
+            # the forum's Elman network: tanh, identity head, no skip
+            "forum": dict(hidden=10, head=(20,), head_activation="identity", skip=False),
+            "rnn-relu": dict(hidden=6, activation="relu"),
+        },
+        False,
+    ),
+    (
+        GRUConfig,
+        "GRU, the reference recurrent network",
+        {"gru": dict(hidden=6), "gru-2layers-noskip": dict(hidden=5, layers=2, skip=False)},
+        True,
+    ),
     (LSTMConfig, "LSTM", {"lstm-linear-head": dict(hidden=6, head=())}, True),
 ]:
-    FAMILIES.register(Family(kind=_config.model_fields["kind"].default, config=_config,
-                             summary=_summary, build=_build, recurrent=True, states=_states,
-                             grow=grow_net,
-                             saturating=lambda cfg: getattr(cfg, "activation", "tanh") == "tanh",
-                             examples=_examples, in_bench=_bench))
+    FAMILIES.register(
+        Family(
+            kind=_config.model_fields["kind"].default,
+            config=_config,
+            summary=_summary,
+            build=_build,
+            recurrent=True,
+            states=_states,
+            grow=grow_net,
+            saturating=lambda cfg: getattr(cfg, "activation", "tanh") == "tanh",
+            examples=_examples,
+            in_bench=_bench,
+        )
+    )

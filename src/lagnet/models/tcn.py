@@ -38,8 +38,9 @@ class CausalConv(eqx.Module):
     kernel: int = eqx.field(static=True)
     dilation: int = eqx.field(static=True)
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, dilation: int, *,
-                 rng: np.random.Generator):
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, dilation: int, *, rng: np.random.Generator
+    ):
         bound = 1.0 / math.sqrt(kernel * c_in)
         self.weight = uniform(rng, (kernel * c_in, c_out), bound)
         self.bias = uniform(rng, (c_out,), bound)
@@ -53,8 +54,10 @@ class CausalConv(eqx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         length = x.shape[1]
         xp = jnp.pad(x, ((0, 0), (self.span, 0), (0, 0)))  # (N, span+L, C)
-        taps = [xp[:, self.span - j * self.dilation: self.span - j * self.dilation + length]
-                for j in range(self.kernel)]
+        taps = [
+            xp[:, self.span - j * self.dilation : self.span - j * self.dilation + length]
+            for j in range(self.kernel)
+        ]
         return jnp.concatenate(taps, axis=-1) @ self.weight + self.bias  # (N, L, K·C) -> (N, L, H)
 
     def init_state(self, n: int, c: int) -> jax.Array:
@@ -74,8 +77,9 @@ class TemporalBlock(eqx.Module):
     conv2: CausalConv
     down: CausalConv | None  # a 1×1 convolution where the channel count changes
 
-    def __init__(self, c_in: int, hidden: int, kernel: int, dilation: int, *,
-                 rng: np.random.Generator):
+    def __init__(
+        self, c_in: int, hidden: int, kernel: int, dilation: int, *, rng: np.random.Generator
+    ):
         self.conv1 = CausalConv(c_in, hidden, kernel, dilation, rng=rng)
         self.conv2 = CausalConv(hidden, hidden, kernel, dilation, rng=rng)
         self.down = CausalConv(c_in, hidden, 1, 1, rng=rng) if c_in != hidden else None
@@ -113,13 +117,16 @@ class TCNConfig(NetConfig):
 def reach(cfg: TCNConfig, layers: int | None = None) -> int:
     """Inputs an output sees with ``layers`` blocks (default: the config's)."""
     n = cfg.num_layers if layers is None else layers
-    return 1 + 2 * (cfg.tcn_kernel - 1) * (2 ** n - 1)
+    return 1 + 2 * (cfg.tcn_kernel - 1) * (2**n - 1)
 
 
 def _widen(cfg: TCNConfig, need: int) -> tuple[str, str, dict]:
     layers = next(n for n in range(1, 30) if reach(cfg, n) >= need)
-    return (f"{cfg.num_layers} blocks of kernel {cfg.tcn_kernel}",
-            f"more dilated blocks: model.layers = {layers}", {"model.layers": layers})
+    return (
+        f"{cfg.num_layers} blocks of kernel {cfg.tcn_kernel}",
+        f"more dilated blocks: model.layers = {layers}",
+        {"model.layers": layers},
+    )
 
 
 class TCN(SequenceNet):
@@ -141,13 +148,13 @@ class TCN(SequenceNet):
     def __init__(self, cfg: TCNConfig, c_in: int, c_out: int, *, key):
         rng = host_rng(key)
         self.blocks = tuple(
-            TemporalBlock(c_in if i == 0 else cfg.hidden, cfg.hidden, cfg.tcn_kernel, 2 ** i,
-                          rng=rng)
+            TemporalBlock(c_in if i == 0 else cfg.hidden, cfg.hidden, cfg.tcn_kernel, 2**i, rng=rng)
             for i in range(cfg.num_layers)
         )
         self.skip = cfg.skip
-        self.head = MLPHead(cfg.hidden + (c_in if cfg.skip else 0), cfg.head, c_out,
-                            cfg.head_activation, rng=rng)
+        self.head = MLPHead(
+            cfg.hidden + (c_in if cfg.skip else 0), cfg.head, c_out, cfg.head_activation, rng=rng
+        )
 
     @property
     def receptive_field(self) -> int:
@@ -170,7 +177,15 @@ class TCN(SequenceNet):
         return read_out(self.head, h, x_t, self.skip), new
 
 
-FAMILIES.register(Family(
-    kind="tcn", config=TCNConfig, summary="temporal convolutional network (dilated, causal)",
-    build=lambda cfg, c_in, c_out, key, max_lag=None: TCN(cfg, c_in, c_out, key=key),
-    reach=reach, widen=_widen, grow=grow_net, examples={"tcn": dict(hidden=8, layers=2)}))
+FAMILIES.register(
+    Family(
+        kind="tcn",
+        config=TCNConfig,
+        summary="temporal convolutional network (dilated, causal)",
+        build=lambda cfg, c_in, c_out, key, max_lag=None: TCN(cfg, c_in, c_out, key=key),
+        reach=reach,
+        widen=_widen,
+        grow=grow_net,
+        examples={"tcn": dict(hidden=8, layers=2)},
+    )
+)

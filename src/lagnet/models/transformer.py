@@ -87,7 +87,8 @@ class Attention(eqx.Module):
         onehot = np.asarray(distance)[None] == np.arange(self.near.shape[1])[:, None, None]
         r = self.near.shape[1]
         near = (self.near @ onehot.astype(np.float32).reshape(r, -1)).reshape(
-            -1, *onehot.shape[1:])  # (A, Q, S)
+            -1, *onehot.shape[1:]
+        )  # (A, Q, S)
         scores = scores - slopes * distance + near
         scores = jnp.where(valid, scores, _MASKED)
         return jnp.moveaxis(jax.nn.softmax(scores, axis=-1) @ vh, -3, -2)  # (..., Q, A, E)
@@ -173,8 +174,11 @@ class TransformerConfig(NetConfig):
 
 def _widen(cfg: TransformerConfig, need: int) -> tuple[str, str, dict]:
     context = -(-(need - 1) // cfg.num_layers) + 1
-    return (f"{cfg.num_layers} layers of model.context = {cfg.context}",
-            f"a longer context: model.context = {context}", {"model.context": context})
+    return (
+        f"{cfg.num_layers} layers of model.context = {cfg.context}",
+        f"a longer context: model.context = {context}",
+        {"model.context": context},
+    )
 
 
 class Transformer(SequenceNet):
@@ -197,18 +201,20 @@ class Transformer(SequenceNet):
 
     def __init__(self, cfg: TransformerConfig, c_in: int, c_out: int, *, key):
         if cfg.hidden % cfg.heads:
-            raise LagnetError("model.heads", cfg.heads,
-                              f"must divide model.hidden ({cfg.hidden})")
+            raise LagnetError("model.heads", cfg.heads, f"must divide model.hidden ({cfg.hidden})")
         rng = host_rng(key)
         bound = 1.0 / math.sqrt(c_in)
         self.w_in = uniform(rng, (c_in, cfg.hidden), bound)
         self.b_in = uniform(rng, (cfg.hidden,), bound)
-        self.blocks = tuple(TransformerBlock(cfg.hidden, cfg.heads, cfg.context, rng=rng)
-                            for _ in range(cfg.num_layers))
+        self.blocks = tuple(
+            TransformerBlock(cfg.hidden, cfg.heads, cfg.context, rng=rng)
+            for _ in range(cfg.num_layers)
+        )
         self.norm = LayerNorm(cfg.hidden)
         self.skip = cfg.skip
-        self.head = MLPHead(cfg.hidden + (c_in if cfg.skip else 0), cfg.head, c_out,
-                            cfg.head_activation, rng=rng)
+        self.head = MLPHead(
+            cfg.hidden + (c_in if cfg.skip else 0), cfg.head, c_out, cfg.head_activation, rng=rng
+        )
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """x: (N, L, C) -> (N, L, O)."""
@@ -234,11 +240,17 @@ class Transformer(SequenceNet):
         return read_out(self.head, h, x_t, self.skip), new
 
 
-FAMILIES.register(Family(
-    kind="transformer", config=TransformerConfig,
-    summary="causal Transformer, sliding-window attention, ALiBi",
-    build=lambda cfg, c_in, c_out, key, max_lag=None: Transformer(cfg, c_in, c_out, key=key),
-    # each layer attends to t-context+1 … t
-    reach=lambda cfg: 1 + cfg.num_layers * (cfg.context - 1), widen=_widen, grow=grow_net,
-    # context < L: the full forward runs the blocked sliding-window path
-    examples={"transformer": dict(hidden=8, heads=2, context=4)}))
+FAMILIES.register(
+    Family(
+        kind="transformer",
+        config=TransformerConfig,
+        summary="causal Transformer, sliding-window attention, ALiBi",
+        build=lambda cfg, c_in, c_out, key, max_lag=None: Transformer(cfg, c_in, c_out, key=key),
+        # each layer attends to t-context+1 … t
+        reach=lambda cfg: 1 + cfg.num_layers * (cfg.context - 1),
+        widen=_widen,
+        grow=grow_net,
+        # context < L: the full forward runs the blocked sliding-window path
+        examples={"transformer": dict(hidden=8, heads=2, context=4)},
+    )
+)

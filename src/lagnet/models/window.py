@@ -29,7 +29,7 @@ def lag_stack(x: jax.Array, window: int) -> jax.Array:
     """
     n, length, c = x.shape
     xp = jnp.pad(x, ((0, 0), (window - 1, 0), (0, 0)))  # (N, K-1+L, C)
-    lags = [xp[:, window - 1 - j: window - 1 - j + length] for j in range(window)]
+    lags = [xp[:, window - 1 - j : window - 1 - j + length] for j in range(window)]
     return jnp.concatenate(lags, axis=-1)  # (N, L, K·C)
 
 
@@ -81,11 +81,18 @@ class WindowNet(SequenceNet):
         return y_t, lags[:, :-1]
 
 
-FAMILIES.register(Family(
-    kind="window", config=WindowConfig, summary="MLP over the last `window` inputs",
-    build=lambda cfg, c_in, c_out, key, max_lag=None: WindowNet(
-        cfg, c_in, c_out, default_window(cfg, max_lag), key=key),
-    reach=lambda cfg: cfg.window,
-    widen=widen_window, grow=grow_net,
-    # window unset: 5 steps from the largest lag, which the checkpoint must remember
-    examples={"window": dict(hidden=8, max_lag=4)}))
+FAMILIES.register(
+    Family(
+        kind="window",
+        config=WindowConfig,
+        summary="MLP over the last `window` inputs",
+        build=lambda cfg, c_in, c_out, key, max_lag=None: WindowNet(
+            cfg, c_in, c_out, default_window(cfg, max_lag), key=key
+        ),
+        reach=lambda cfg: cfg.window,
+        widen=widen_window,
+        grow=grow_net,
+        # window unset: 5 steps from the largest lag, which the checkpoint must remember
+        examples={"window": dict(hidden=8, max_lag=4)},
+    )
+)

@@ -12,17 +12,16 @@ classic target from the last marker on and needs memory back to the first marker
 
 from __future__ import annotations
 
-from typing import final, Literal
+from typing import Literal, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import NUM, PROCESSES, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_sample_shape
+from lagnet.processes.family import NUM, PROCESSES, ProcessConfig, ProcessFamily, SpecForm
 
 
 class AddingConfig(ProcessConfig):
@@ -46,8 +45,11 @@ class Adding(Process):
 
     def __init__(self, config: AddingConfig):
         if config.markers > config.span:
-            raise LagnetError("process.markers", config.markers,
-                              f"cannot place more markers than span ({config.span}) positions")
+            raise LagnetError(
+                "process.markers",
+                config.markers,
+                f"cannot place more markers than span ({config.span}) positions",
+            )
         self.config = config
 
     @property
@@ -79,7 +81,13 @@ class Adding(Process):
         return out
 
 
-PROCESSES.register(ProcessFamily(
-    kind="adding", config=AddingConfig, build=Adding, summary="the adding problem's inputs",
-    forms={"adding": SpecForm({"markers": NUM, "span": NUM}, ("markers", "span"))},
-    examples=lambda d: {"adding": AddingConfig(markers=2, span=5)}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="adding",
+        config=AddingConfig,
+        build=Adding,
+        summary="the adding problem's inputs",
+        forms={"adding": SpecForm({"markers": NUM, "span": NUM}, ("markers", "span"))},
+        examples=lambda d: {"adding": AddingConfig(markers=2, span=5)},
+    )
+)

@@ -14,18 +14,26 @@ state covariance solves P = T P Tᵀ + sigma² R Rᵀ.
 from __future__ import annotations
 
 from functools import partial
-from typing import final, Literal
+from typing import Literal, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
-
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import NUM, NUMS, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm, rename
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.family import (
+    NUM,
+    NUMS,
+    PROCESSES,
+    STR,
+    ProcessConfig,
+    ProcessFamily,
+    SpecForm,
+    rename,
+)
 
 # Largest companion eigenvalue modulus accepted; the margin only absorbs rounding in eig()
 # for polynomials with an exact unit root (e.g. ar=[0.5, 0.5]).
@@ -62,12 +70,19 @@ class ARMA(Process):
     def __init__(self, config: ARMAConfig):
         ar = np.asarray(config.ar, dtype=float)
         ma = np.asarray(config.ma, dtype=float)
-        for field, value in (("process.ar", config.ar), ("process.ma", config.ma),
-                             ("process.sigma", config.sigma), ("process.mean", config.mean)):
+        for field, value in (
+            ("process.ar", config.ar),
+            ("process.ma", config.ma),
+            ("process.sigma", config.sigma),
+            ("process.mean", config.mean),
+        ):
             check_finite(field, value)
         if config.name == "e":
-            raise LagnetError("process.name", config.name,
-                              "clashes with the innovation series 'e'; choose another name")
+            raise LagnetError(
+                "process.name",
+                config.name,
+                "clashes with the innovation series 'e'; choose another name",
+            )
         r = max(len(ar), len(ma) + 1)
         phi = np.zeros(r)
         phi[: len(ar)] = ar
@@ -81,7 +96,8 @@ class ARMA(Process):
             lam = float(np.max(np.abs(np.linalg.eigvals(T))))
             if lam >= _UNIT:
                 raise LagnetError(
-                    "process.ar", list(config.ar),
+                    "process.ar",
+                    list(config.ar),
                     f"not stationary: the AR polynomial has a root with modulus "
                     f"{1 / lam:.3f} ≤ 1 (companion eigenvalue |λ| = {lam:.3f} ≥ 1)",
                 )
@@ -101,9 +117,17 @@ class ARMA(Process):
 
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)
-        x, e = _sample(key, self._phi, self._R, self._chol, np.float32(self.config.sigma),
-                       np.float32(self.config.mean), n=int(n), length=int(length),
-                       stationary=self.config.init == "stationary")
+        x, e = _sample(
+            key,
+            self._phi,
+            self._R,
+            self._chol,
+            np.float32(self.config.sigma),
+            np.float32(self.config.mean),
+            n=int(n),
+            length=int(length),
+            stationary=self.config.init == "stationary",
+        )
         return {self.config.name: x, "e": e}
 
     def mean(self) -> float:
@@ -176,16 +200,39 @@ def arma_reference(ar, ma, e: np.ndarray, mean: float = 0.0) -> np.ndarray:
 
 _ARMA_COMMON = {"sigma": NUM, "mean": NUM, "init": STR, "name": STR}
 
-PROCESSES.register(ProcessFamily(
-    kind="arma", config=ARMAConfig, build=ARMA, summary="ARMA(p, q) with Gaussian innovations",
-    forms={
-        "ar1": SpecForm({"rho": NUM, **_ARMA_COMMON}, ("rho",), ("rho",),
-                        lambda kw: ARMAConfig(**rename(kw, "rho", "ar", wrap=True)), {"ar": "rho"}),
-        "ar": SpecForm({"coefs": NUMS, **_ARMA_COMMON}, ("coefs",), ("coefs",),
-                       lambda kw: ARMAConfig(**rename(kw, "coefs", "ar")), {"ar": "coefs"}),
-        "ma": SpecForm({"coefs": NUMS, **_ARMA_COMMON}, ("coefs",), ("coefs",),
-                       lambda kw: ARMAConfig(**rename(kw, "coefs", "ma")), {"ma": "coefs"}),
-        "arma": SpecForm({"ar": NUMS, "ma": NUMS, **_ARMA_COMMON}, ("ar", "ma")),
-    },
-    examples=lambda d: {"ar1": ARMAConfig(ar=(0.1,)),
-                        "arma21": ARMAConfig(ar=(0.5, -0.2), ma=(0.3,), init="stationary")}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="arma",
+        config=ARMAConfig,
+        build=ARMA,
+        summary="ARMA(p, q) with Gaussian innovations",
+        forms={
+            "ar1": SpecForm(
+                {"rho": NUM, **_ARMA_COMMON},
+                ("rho",),
+                ("rho",),
+                lambda kw: ARMAConfig(**rename(kw, "rho", "ar", wrap=True)),
+                {"ar": "rho"},
+            ),
+            "ar": SpecForm(
+                {"coefs": NUMS, **_ARMA_COMMON},
+                ("coefs",),
+                ("coefs",),
+                lambda kw: ARMAConfig(**rename(kw, "coefs", "ar")),
+                {"ar": "coefs"},
+            ),
+            "ma": SpecForm(
+                {"coefs": NUMS, **_ARMA_COMMON},
+                ("coefs",),
+                ("coefs",),
+                lambda kw: ARMAConfig(**rename(kw, "coefs", "ma")),
+                {"ma": "coefs"},
+            ),
+            "arma": SpecForm({"ar": NUMS, "ma": NUMS, **_ARMA_COMMON}, ("ar", "ma")),
+        },
+        examples=lambda d: {
+            "ar1": ARMAConfig(ar=(0.1,)),
+            "arma21": ARMAConfig(ar=(0.5, -0.2), ma=(0.3,), init="stationary"),
+        },
+    )
+)

@@ -26,15 +26,16 @@ config file says honestly what was used, but a custom process cannot be rebuilt 
 
 from __future__ import annotations
 
-from typing import Any, Callable, final, Iterable, Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import PROCESSES, ProcessConfig, ProcessFamily
 from lagnet.processes.base import Process, check_sample_shape
+from lagnet.processes.family import PROCESSES, ProcessConfig, ProcessFamily
 
 
 class CustomConfig(ProcessConfig):
@@ -54,11 +55,19 @@ class CallableProcess(Process):
     ``observed``: the ones a model may see (None = all); ``jax``: traced (True) or run on the
     host through a callback (False)."""
 
-    def __init__(self, fn: Callable[..., dict], series: Iterable[str],
-                 observed: Iterable[str] | None = None, jax: bool = True):
+    def __init__(
+        self,
+        fn: Callable[..., dict],
+        series: Iterable[str],
+        observed: Iterable[str] | None = None,
+        jax: bool = True,
+    ):
         if not callable(fn):
-            raise LagnetError("fn", repr(fn), "must be callable: fn(key, n_paths, length) -> "
-                                              "{name: (n_paths, length) array}")
+            raise LagnetError(
+                "fn",
+                repr(fn),
+                "must be callable: fn(key, n_paths, length) -> {name: (n_paths, length) array}",
+            )
         if isinstance(series, str):
             raise LagnetError("series", series, "must be a list of names, e.g. ['x']")
         series = tuple(series)
@@ -80,8 +89,9 @@ class CallableProcess(Process):
         self._fn = fn
         self._series = series
         self._observed = tuple(s for s in series if s in observed)
-        self.config = CustomConfig(fn=_qualname(fn), series=series, observed=self._observed,
-                                   jax=jax)
+        self.config = CustomConfig(
+            fn=_qualname(fn), series=series, observed=self._observed, jax=jax
+        )
 
     @property
     def series(self) -> tuple[str, ...]:
@@ -104,8 +114,9 @@ class CallableProcess(Process):
         if not isinstance(key, jax.core.Tracer):  # eager: call directly, errors stay LagnetError
             return {k: jnp.asarray(v) for k, v in self._host(np.asarray(key), n, length).items()}
         shapes = {s: jax.ShapeDtypeStruct((n, length), jnp.float32) for s in self._series}
-        return jax.pure_callback(lambda k: self._host(np.asarray(k), n, length), shapes, key,
-                                 vmap_method="sequential")
+        return jax.pure_callback(
+            lambda k: self._host(np.asarray(k), n, length), shapes, key, vmap_method="sequential"
+        )
 
     def _host(self, key_bits: np.ndarray, n: int, length: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(key_bits.astype(np.uint32).ravel())
@@ -116,26 +127,32 @@ class CallableProcess(Process):
         """``out`` in the declared order, or a LagnetError naming what is wrong."""
         field = f"process ({self.config.fn})"
         if not isinstance(out, dict):
-            raise LagnetError(field, type(out).__name__,
-                              "fn must return a dict {name: (n_paths, length) array}")
+            raise LagnetError(
+                field, type(out).__name__, "fn must return a dict {name: (n_paths, length) array}"
+            )
         if set(out) != set(self._series):
-            raise LagnetError(field, sorted(map(str, out)),
-                              f"fn returned these series; declared: {list(self._series)}")
+            raise LagnetError(
+                field,
+                sorted(map(str, out)),
+                f"fn returned these series; declared: {list(self._series)}",
+            )
         for name in self._series:
             v = out[name]
             shape = tuple(np.shape(v))
             dtype = v.dtype if hasattr(v, "dtype") else np.asarray(v).dtype
             if shape != (n, length):
-                raise LagnetError(f"{field}.{name}", f"shape {shape}",
-                                  f"expected (n_paths, length) = ({n}, {length})")
+                raise LagnetError(
+                    f"{field}.{name}",
+                    f"shape {shape}",
+                    f"expected (n_paths, length) = ({n}, {length})",
+                )
             if np.dtype(dtype).kind not in "biuf":
                 raise LagnetError(f"{field}.{name}", str(dtype), "expected real numbers")
             if finite:
                 bad = np.argwhere(~np.isfinite(np.asarray(v, np.float64)))
                 if len(bad):
                     p, t = (int(i) for i in bad[0])
-                    raise LagnetError(f"{field}.{name}", f"path {p}, step {t}",
-                                      "NaN or infinite")
+                    raise LagnetError(f"{field}.{name}", f"path {p}, step {t}", "NaN or infinite")
         return {name: out[name] for name in self._series}
 
 
@@ -150,9 +167,12 @@ def _qualname(fn: Callable) -> str:
 
 
 def _refuse(cfg: CustomConfig) -> Process:
-    raise LagnetError("process", f"custom ({cfg.fn})",
-                      "a user's simulator lives in Python, not in a config file: pass the "
-                      "CallableProcess itself, lagnet.train(process=CallableProcess(...))")
+    raise LagnetError(
+        "process",
+        f"custom ({cfg.fn})",
+        "a user's simulator lives in Python, not in a config file: pass the "
+        "CallableProcess itself, lagnet.train(process=CallableProcess(...))",
+    )
 
 
 def _ar1(key, n, length):
@@ -171,8 +191,15 @@ def _ar1_host(rng, n, length):
     return {"x": x, "e": e}
 
 
-PROCESSES.register(ProcessFamily(
-    kind="custom", config=CustomConfig, build=_refuse,
-    summary="a user's simulator (Python only: CallableProcess)",
-    examples=lambda d: {"custom_jax": CallableProcess(_ar1, series=["x", "e"], observed=["x"]),
-                        "custom_host": CallableProcess(_ar1_host, series=["x", "e"], jax=False)}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="custom",
+        config=CustomConfig,
+        build=_refuse,
+        summary="a user's simulator (Python only: CallableProcess)",
+        examples=lambda d: {
+            "custom_jax": CallableProcess(_ar1, series=["x", "e"], observed=["x"]),
+            "custom_host": CallableProcess(_ar1_host, series=["x", "e"], jax=False),
+        },
+    )
+)

@@ -26,18 +26,25 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import final, Literal, Optional
+from typing import Literal, Optional, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import NUM, PROCESSES, STR, STRS, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_sample_shape
 from lagnet.processes.datafiles import load
+from lagnet.processes.family import (
+    NUM,
+    PROCESSES,
+    STR,
+    STRS,
+    ProcessConfig,
+    ProcessFamily,
+    SpecForm,
+)
 
 
 class DataConfig(ProcessConfig):
@@ -62,17 +69,21 @@ class DataProcess(Process):
             stat = path.stat()
         except OSError:
             raise LagnetError("process.path", config.path, "no such file") from None
-        names, values = load(config.path, str(path.resolve()), stat.st_mtime_ns, stat.st_size,
-                              config.columns)  # (S, P, T)
+        names, values = load(
+            config.path, str(path.resolve()), stat.st_mtime_ns, stat.st_size, config.columns
+        )  # (S, P, T)
         if config.window is not None:
             blocks = values.shape[2] // config.window
             if blocks == 0:
-                raise LagnetError("process.window", config.window,
-                                  f"longer than the series in {config.path} "
-                                  f"({values.shape[2]} steps)")
+                raise LagnetError(
+                    "process.window",
+                    config.window,
+                    f"longer than the series in {config.path} ({values.shape[2]} steps)",
+                )
             s, p = values.shape[:2]
             values = values[:, :, : blocks * config.window].reshape(
-                s, p * blocks, config.window)  # (S, P·B, W)
+                s, p * blocks, config.window
+            )  # (S, P·B, W)
         self.config = config
         self._names = names
         self._values = jnp.asarray(values)  # (S, P, T) float32 on the default device
@@ -97,9 +108,11 @@ class DataProcess(Process):
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)
         if length > self.max_length:
-            raise LagnetError("length", int(length),
-                              f"longer than the series in {self.config.path} "
-                              f"({self.max_length} steps)")
+            raise LagnetError(
+                "length",
+                int(length),
+                f"longer than the series in {self.config.path} ({self.max_length} steps)",
+            )
         windows = _windows(key, self._values, n=int(n), length=int(length))  # (S, N, L)
         return {name: windows[i] for i, name in enumerate(self._names)}
 
@@ -119,13 +132,23 @@ def _examples(directory: Path) -> dict[str, DataConfig]:
     """A small NPZ of two series, for the contract suite."""
     rng = np.random.default_rng(0)
     path = directory / "contract.npz"
-    np.savez(path, x=rng.normal(size=(8, 200)).astype(np.float32),
-             z=rng.normal(size=(8, 200)).astype(np.float32))
+    np.savez(
+        path,
+        x=rng.normal(size=(8, 200)).astype(np.float32),
+        z=rng.normal(size=(8, 200)).astype(np.float32),
+    )
     return {"data": DataConfig(path=str(path))}
 
 
-PROCESSES.register(ProcessFamily(
-    kind="data", config=DataConfig, build=DataProcess,
-    summary="observed series from a .csv, .parquet or .npz file",
-    forms={"data": SpecForm({"path": STR, "columns": STRS, "window": NUM}, ("path",), ("path",))},
-    examples=_examples))
+PROCESSES.register(
+    ProcessFamily(
+        kind="data",
+        config=DataConfig,
+        build=DataProcess,
+        summary="observed series from a .csv, .parquet or .npz file",
+        forms={
+            "data": SpecForm({"path": STR, "columns": STRS, "window": NUM}, ("path",), ("path",))
+        },
+        examples=_examples,
+    )
+)

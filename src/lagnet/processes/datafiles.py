@@ -17,8 +17,8 @@ import csv
 import functools
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -36,8 +36,11 @@ def write_series(path: Path, series: dict[str, np.ndarray]) -> None:
     if suffix not in WRITES:
         raise LagnetError("out", str(path), f"must end in {', '.join(WRITES)}")
     if suffix != ".npz" and set(LONG_KEYS) & set(series):
-        raise LagnetError("process.name", sorted(set(LONG_KEYS) & set(series))[0],
-                          "clashes with the long format's columns path and t")
+        raise LagnetError(
+            "process.name",
+            sorted(set(LONG_KEYS) & set(series))[0],
+            "clashes with the long format's columns path and t",
+        )
     paths, length = next(iter(series.values())).shape
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{suffix}")
@@ -49,15 +52,24 @@ def write_series(path: Path, series: dict[str, np.ndarray]) -> None:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            columns = {"path": pi.ravel(), "t": ti.ravel(),
-                       **{n: v.ravel() for n, v in series.items()}}
+            columns = {
+                "path": pi.ravel(),
+                "t": ti.ravel(),
+                **{n: v.ravel() for n, v in series.items()},
+            }
             pq.write_table(pa.table(columns), tmp)
         else:
             names = list(series)
             table = np.column_stack([pi.ravel(), ti.ravel()] + [series[n].ravel() for n in names])
             # %.9g: float32 needs 9 significant digits to be read back exactly.
-            np.savetxt(tmp, table, delimiter=",", header=",".join(["path", "t", *names]),
-                       comments="", fmt=["%d", "%d"] + ["%.9g"] * len(names))
+            np.savetxt(
+                tmp,
+                table,
+                delimiter=",",
+                header=",".join(["path", "t", *names]),
+                comments="",
+                fmt=["%d", "%d"] + ["%.9g"] * len(names),
+            )
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -65,15 +77,17 @@ def write_series(path: Path, series: dict[str, np.ndarray]) -> None:
 
 # ----------------------------------------------------------------------------- reading
 @functools.lru_cache(maxsize=4)
-def load(path: str, resolved: str, mtime_ns: int, size: int,
-          columns: tuple[str, ...] | None) -> tuple[tuple[str, ...], np.ndarray]:
+def load(
+    path: str, resolved: str, mtime_ns: int, size: int, columns: tuple[str, ...] | None
+) -> tuple[tuple[str, ...], np.ndarray]:
     """(names, values (S, P, T) float32), read-only. ``path`` as the user wrote it names the
     file in messages. Cached by file, modification time and size: a config is validated and
     then built, and a large file should be read once."""
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
-        raise LagnetError("process.path", path,
-                          f"unknown file type '{suffix}' (expected {', '.join(SUFFIXES)})")
+        raise LagnetError(
+            "process.path", path, f"unknown file type '{suffix}' (expected {', '.join(SUFFIXES)})"
+        )
     if suffix == ".npz":
         names, values = _read_npz(path, resolved, columns)
     else:
@@ -84,14 +98,14 @@ def load(path: str, resolved: str, mtime_ns: int, size: int,
         values = values.astype(np.float32)
     if not np.all(np.isfinite(values)):  # finite in float64, too large for float32
         s, p, t = (int(i[0]) for i in np.nonzero(~np.isfinite(values)))
-        raise LagnetError("process.path", path,
-                          f"series '{names[s]}', path {p}, step {t}: too large for float32")
+        raise LagnetError(
+            "process.path", path, f"series '{names[s]}', path {p}, step {t}: too large for float32"
+        )
     values.setflags(write=False)
     return names, values
 
 
-def _read_csv(path: str, resolved: str) -> tuple[list[str], dict[str, list],
-                                                 Callable[[int], str]]:
+def _read_csv(path: str, resolved: str) -> tuple[list[str], dict[str, list], Callable[[int], str]]:
     """Header, cells by column (strings) and where(i) naming data row i ("line k")."""
     lines: list[int] = []
     try:
@@ -106,9 +120,12 @@ def _read_csv(path: str, resolved: str) -> tuple[list[str], dict[str, list],
                 if not row or all(not c.strip() for c in row):
                     continue  # blank lines carry nothing
                 if len(row) != len(header):
-                    raise LagnetError("process.path", path,
-                                      f"line {reader.line_num}: {len(row)} fields, the header "
-                                      f"has {len(header)} (ragged rows)")
+                    raise LagnetError(
+                        "process.path",
+                        path,
+                        f"line {reader.line_num}: {len(row)} fields, the header "
+                        f"has {len(header)} (ragged rows)",
+                    )
                 rows.append(row)
                 lines.append(reader.line_num)
     except (UnicodeDecodeError, csv.Error, OSError) as err:
@@ -119,8 +136,9 @@ def _read_csv(path: str, resolved: str) -> tuple[list[str], dict[str, list],
     return header, cells, lambda i: f"line {lines[i]}"
 
 
-def _read_parquet(path: str, resolved: str) -> tuple[list[str], dict[str, object],
-                                                     Callable[[int], str]]:
+def _read_parquet(
+    path: str, resolved: str
+) -> tuple[list[str], dict[str, object], Callable[[int], str]]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -134,16 +152,18 @@ def _read_parquet(path: str, resolved: str) -> tuple[list[str], dict[str, object
         if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
             if col.null_count:
                 i = int(pc.index(pc.is_null(col), True).as_py())
-                raise LagnetError("process.path", path,
-                                  f"row {i + 1}, column '{name}': missing value (null)")
+                raise LagnetError(
+                    "process.path", path, f"row {i + 1}, column '{name}': missing value (null)"
+                )
             cells[name] = col.to_numpy().astype(np.float64)
         else:
             cells[name] = str(col.type)  # not numbers: only its type is kept for the message
     return list(table.column_names), cells, lambda i: f"row {i + 1}"
 
 
-def _numbers(path: str, name: str, cells: object, where: Callable[[int], str],
-             named: bool) -> np.ndarray | None:
+def _numbers(
+    path: str, name: str, cells: object, where: Callable[[int], str], named: bool
+) -> np.ndarray | None:
     """A column as float64 (rows,), or None for a text column that was not asked for.
     A column counts as text when its first value is not a number; a number column with a
     text value further down is an error, not a text column."""
@@ -165,13 +185,18 @@ def _numbers(path: str, name: str, cells: object, where: Callable[[int], str],
                     if i == 0 and not named and cell.strip():
                         return None
                     shown = repr(cell) if cell.strip() else "an empty cell"
-                    raise LagnetError("process.path", path,
-                                      f"{where(i)}, column '{name}': {shown} is not a "
-                                      "number") from None
+                    raise LagnetError(
+                        "process.path",
+                        path,
+                        f"{where(i)}, column '{name}': {shown} is not a number",
+                    ) from None
     bad = np.nonzero(~np.isfinite(values))[0]
     if len(bad):
-        raise LagnetError("process.path", path, f"{where(int(bad[0]))}, column '{name}': "
-                                                f"{values[bad[0]]} (NaN and inf are refused)")
+        raise LagnetError(
+            "process.path",
+            path,
+            f"{where(int(bad[0]))}, column '{name}': {values[bad[0]]} (NaN and inf are refused)",
+        )
     return values
 
 
@@ -181,16 +206,20 @@ def _select(columns, available: list[str], path, what: str) -> list[str]:
         return available
     for name in columns:
         if name not in available:
-            raise LagnetError("process.columns", name,
-                              f"no such {what} in {path} (it has: {', '.join(available)})")
+            raise LagnetError(
+                "process.columns",
+                name,
+                f"no such {what} in {path} (it has: {', '.join(available)})",
+            )
     return list(columns)
 
 
 def _from_table(path, header, cells, where, columns):
     """Long layout (``path`` and ``t`` columns) or wide; values (S, P, T)."""
     long = all(k in header for k in LONG_KEYS)
-    candidates = _select(columns, [h for h in header if not (long and h in LONG_KEYS)], path,
-                         "series")
+    candidates = _select(
+        columns, [h for h in header if not (long and h in LONG_KEYS)], path, "series"
+    )
     series = {}
     for name in candidates:
         col = _numbers(path, name, cells[name], where, named=columns is not None)
@@ -205,8 +234,9 @@ def _from_table(path, header, cells, where, columns):
     values = np.stack([series[n] for n in names])  # (S, rows)
     if not long:
         return names, values[:, None, :]  # (S, 1, T): one long series
-    return names, _long_to_paths(path, values, [_numbers(path, k, cells[k], where, True)
-                                                for k in LONG_KEYS], where)
+    return names, _long_to_paths(
+        path, values, [_numbers(path, k, cells[k], where, True) for k in LONG_KEYS], where
+    )
 
 
 def _long_to_paths(path, values, keys, where):
@@ -216,23 +246,31 @@ def _long_to_paths(path, values, keys, where):
     for name, k in zip(LONG_KEYS, keys):
         frac = np.nonzero(k != np.round(k))[0]
         if len(frac):
-            raise LagnetError("process.path", path,
-                              f"{where(int(frac[0]))}, column '{name}': {k[frac[0]]} is not an "
-                              "integer")
+            raise LagnetError(
+                "process.path",
+                path,
+                f"{where(int(frac[0]))}, column '{name}': {k[frac[0]]} is not an integer",
+            )
     order = np.lexsort((t, pid))  # by path, then t
     pid, t, values = pid[order], t[order], values[:, order]
     ids, starts, counts = np.unique(pid, return_index=True, return_counts=True)
     for j in range(len(ids)):
         if counts[j] != counts[0]:
-            raise LagnetError("process.path", path,
-                              f"{where(int(order[starts[j]]))}: path {ids[j]:g} has {counts[j]} "
-                              f"steps, path {ids[0]:g} has {counts[0]} (ragged paths)")
+            raise LagnetError(
+                "process.path",
+                path,
+                f"{where(int(order[starts[j]]))}: path {ids[j]:g} has {counts[j]} "
+                f"steps, path {ids[0]:g} has {counts[0]} (ragged paths)",
+            )
     jump = np.nonzero((np.diff(t) != 1) & (np.diff(pid) == 0))[0]
     if len(jump):
         i = int(jump[0]) + 1
-        raise LagnetError("process.path", path,
-                          f"{where(int(order[i]))}, column 't': path {pid[i]:g} goes from "
-                          f"t={t[i - 1]:g} to t={t[i]:g} (steps must be consecutive)")
+        raise LagnetError(
+            "process.path",
+            path,
+            f"{where(int(order[i]))}, column 't': path {pid[i]:g} goes from "
+            f"t={t[i - 1]:g} to t={t[i]:g} (steps must be consecutive)",
+        )
     return values.reshape(values.shape[0], len(ids), int(counts[0]))  # (S, P, T)
 
 
@@ -249,19 +287,28 @@ def _read_npz(path: str, resolved: str, columns) -> tuple[tuple[str, ...], np.nd
     for name in names:
         a = arrays[name]
         if a.dtype.kind not in "biuf":
-            raise LagnetError("process.path", path,
-                              f"array '{name}' holds {a.dtype}, not numbers")
+            raise LagnetError("process.path", path, f"array '{name}' holds {a.dtype}, not numbers")
         if a.ndim not in (1, 2) or a.size == 0:
-            raise LagnetError("process.path", path, f"array '{name}' has shape {a.shape}; "
-                              "expected (N, L) paths or one 1-D series")
+            raise LagnetError(
+                "process.path",
+                path,
+                f"array '{name}' has shape {a.shape}; expected (N, L) paths or one 1-D series",
+            )
         a = arrays[name] = np.atleast_2d(a).astype(np.float64)  # (N, L)
         if shape is not None and a.shape != shape:
-            raise LagnetError("process.path", path, f"array '{name}' has shape {a.shape}, "
-                              f"array '{names[0]}' {shape} (ragged)")
+            raise LagnetError(
+                "process.path",
+                path,
+                f"array '{name}' has shape {a.shape}, array '{names[0]}' {shape} (ragged)",
+            )
         shape = a.shape
         bad = np.argwhere(~np.isfinite(a))
         if len(bad):
             p, t = (int(i) for i in bad[0])
-            raise LagnetError("process.path", path, f"array '{name}' at [{p}, {t}] "
-                              f"(path {p}, step {t}): {a[p, t]} (NaN and inf are refused)")
+            raise LagnetError(
+                "process.path",
+                path,
+                f"array '{name}' at [{p}, {t}] "
+                f"(path {p}, step {t}): {a[p, t]} (NaN and inf are refused)",
+            )
     return tuple(names), np.stack([arrays[n] for n in names])  # (S, N, L)

@@ -11,9 +11,10 @@ declarations, so a new process is one new file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lagnet.settings import Registry, Settings, validate_member
 
@@ -71,13 +72,13 @@ class ProcessFamily:
     def form(self, name: str) -> SpecForm:
         f = self.forms[name]
         if f.make is None:
-            return SpecForm(f.params, f.positional, f.required, lambda kw: self.config(**kw),
-                            f.renamed)
+            return SpecForm(
+                f.params, f.positional, f.required, lambda kw: self.config(**kw), f.renamed
+            )
         return f
 
 
-PROCESSES: Registry[ProcessFamily] = Registry("process.kind", "lagnet.processes",
-                                              lambda f: f.kind)
+PROCESSES: Registry[ProcessFamily] = Registry("process.kind", "lagnet.processes", lambda f: f.kind)
 
 
 def process_config(data: Any) -> ProcessConfig:

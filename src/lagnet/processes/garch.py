@@ -16,17 +16,16 @@ at sigma2_0 equal to it keeps E[r_t] = mu, Var(r_t) = that value at every t.
 from __future__ import annotations
 
 from functools import partial
-from typing import final, Literal
+from typing import Literal, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
 class GARCHConfig(ProcessConfig):
@@ -69,12 +68,17 @@ class GARCH(Process):
             raise LagnetError("process.df", c.df, "must exceed 2 (unit-variance Student-t)")
         persistence = c.alpha + c.beta + c.gamma / 2
         if persistence >= 1:
-            raise LagnetError("process.beta", c.beta,
-                              f"alpha + beta + gamma/2 = {persistence:.4g} ≥ 1: no finite "
-                              f"unconditional variance")
+            raise LagnetError(
+                "process.beta",
+                c.beta,
+                f"alpha + beta + gamma/2 = {persistence:.4g} ≥ 1: no finite unconditional variance",
+            )
         if c.name == "sigma2":
-            raise LagnetError("process.name", c.name,
-                              "clashes with the latent series 'sigma2'; choose another name")
+            raise LagnetError(
+                "process.name",
+                c.name,
+                "clashes with the latent series 'sigma2'; choose another name",
+            )
         self.config = config
         self._var = c.omega / (1 - persistence)
 
@@ -126,9 +130,30 @@ def _sample(key, params, *, student: bool, n: int, length: int):
     return mu + e, s2
 
 
-PROCESSES.register(ProcessFamily(
-    kind="garch", config=GARCHConfig, build=GARCH, summary="GARCH(1, 1) and GJR-GARCH returns",
-    forms={"garch": SpecForm({"omega": NUM, "alpha": NUM, "beta": NUM, "gamma": NUM, "mu": NUM,
-                               "dist": STR, "df": NUM, "name": STR}, ("omega", "alpha", "beta"))},
-    examples=lambda d: {"garch": GARCHConfig(),
-                        "gjr_t": GARCHConfig(gamma=0.1, beta=0.8, dist="student_t")}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="garch",
+        config=GARCHConfig,
+        build=GARCH,
+        summary="GARCH(1, 1) and GJR-GARCH returns",
+        forms={
+            "garch": SpecForm(
+                {
+                    "omega": NUM,
+                    "alpha": NUM,
+                    "beta": NUM,
+                    "gamma": NUM,
+                    "mu": NUM,
+                    "dist": STR,
+                    "df": NUM,
+                    "name": STR,
+                },
+                ("omega", "alpha", "beta"),
+            )
+        },
+        examples=lambda d: {
+            "garch": GARCHConfig(),
+            "gjr_t": GARCHConfig(gamma=0.1, beta=0.8, dist="student_t"),
+        },
+    )
+)

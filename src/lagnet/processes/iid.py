@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import final, Literal
+from typing import Literal, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
 class IIDConfig(ProcessConfig):
@@ -42,8 +41,9 @@ class IID(Process):
         for field in ("loc", "scale", "low", "high", "df"):
             check_finite(f"process.{field}", getattr(config, field))
         if config.dist == "uniform" and config.high <= config.low:
-            raise LagnetError("process.high", config.high,
-                              f"must be greater than process.low = {config.low}")
+            raise LagnetError(
+                "process.high", config.high, f"must be greater than process.low = {config.low}"
+            )
         self.config = config
 
     @property
@@ -53,9 +53,17 @@ class IID(Process):
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)
         c = self.config
-        x = _sample(key, np.float32(c.loc), np.float32(c.scale), np.float32(c.low),
-                    np.float32(c.high), np.float32(c.df), dist=c.dist, n=int(n),
-                    length=int(length))
+        x = _sample(
+            key,
+            np.float32(c.loc),
+            np.float32(c.scale),
+            np.float32(c.low),
+            np.float32(c.high),
+            np.float32(c.df),
+            dist=c.dist,
+            n=int(n),
+            length=int(length),
+        )
         return {c.name: x}
 
     def mean(self) -> float:
@@ -88,18 +96,45 @@ def _sample(key, loc, scale, low, high, df, *, dist: str, n: int, length: int):
     return loc + scale * jax.random.normal(key, shape, jnp.float32)
 
 
-PROCESSES.register(ProcessFamily(
-    kind="iid", config=IIDConfig, build=IID, summary="independent normal, uniform or Student-t draws",
-    forms={
-        "iid": SpecForm({"dist": STR, "loc": NUM, "scale": NUM, "low": NUM, "high": NUM,
-                         "df": NUM, "name": STR}, ("dist",)),
-        "normal": SpecForm({"loc": NUM, "scale": NUM, "name": STR}, ("loc", "scale"),
-                           make=lambda kw: IIDConfig(dist="normal", **kw)),
-        "uniform": SpecForm({"low": NUM, "high": NUM, "name": STR}, ("low", "high"),
-                            make=lambda kw: IIDConfig(dist="uniform", **kw)),
-        "student_t": SpecForm({"df": NUM, "loc": NUM, "scale": NUM, "name": STR},
-                              ("df", "loc", "scale"),
-                              make=lambda kw: IIDConfig(dist="student_t", **kw)),
-    },
-    examples=lambda d: {"normal": IIDConfig(), "uniform": IIDConfig(dist="uniform", high=0.5),
-                        "student_t": IIDConfig(dist="student_t", df=5.0)}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="iid",
+        config=IIDConfig,
+        build=IID,
+        summary="independent normal, uniform or Student-t draws",
+        forms={
+            "iid": SpecForm(
+                {
+                    "dist": STR,
+                    "loc": NUM,
+                    "scale": NUM,
+                    "low": NUM,
+                    "high": NUM,
+                    "df": NUM,
+                    "name": STR,
+                },
+                ("dist",),
+            ),
+            "normal": SpecForm(
+                {"loc": NUM, "scale": NUM, "name": STR},
+                ("loc", "scale"),
+                make=lambda kw: IIDConfig(dist="normal", **kw),
+            ),
+            "uniform": SpecForm(
+                {"low": NUM, "high": NUM, "name": STR},
+                ("low", "high"),
+                make=lambda kw: IIDConfig(dist="uniform", **kw),
+            ),
+            "student_t": SpecForm(
+                {"df": NUM, "loc": NUM, "scale": NUM, "name": STR},
+                ("df", "loc", "scale"),
+                make=lambda kw: IIDConfig(dist="student_t", **kw),
+            ),
+        },
+        examples=lambda d: {
+            "normal": IIDConfig(),
+            "uniform": IIDConfig(dist="uniform", high=0.5),
+            "student_t": IIDConfig(dist="student_t", df=5.0),
+        },
+    )
+)

@@ -34,20 +34,21 @@ Coefficients without an equilibrium are refused at construction (see ``_check_eq
 from __future__ import annotations
 
 from functools import partial
-from typing import final, Literal, NamedTuple, Optional
+from typing import Literal, NamedTuple, Optional, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
-DEFAULTS = {"standard": dict(a=0.3, b=0.05, c=1.5, d=0.1),
-            "reservoirpy": dict(a=0.2, b=0.04, c=1.5, d=0.001)}
+DEFAULTS = {
+    "standard": dict(a=0.3, b=0.05, c=1.5, d=0.1),
+    "reservoirpy": dict(a=0.2, b=0.04, c=1.5, d=0.001),
+}
 ATTEMPTS = 20  # redraws of a diverged path before it is given back as it is (and counted)
 
 
@@ -88,11 +89,14 @@ class NARMA(Process):
             if getattr(config, field) is not None:
                 check_finite(f"process.{field}", getattr(config, field))
         if config.high <= config.low:
-            raise LagnetError("process.high", config.high,
-                              f"must be greater than process.low = {config.low}")
+            raise LagnetError(
+                "process.high", config.high, f"must be greater than process.low = {config.low}"
+            )
         defaults = DEFAULTS[config.convention]
-        self.coefs = {k: defaults[k] if getattr(config, k) is None else float(getattr(config, k))
-                      for k in "abcd"}
+        self.coefs = {
+            k: defaults[k] if getattr(config, k) is None else float(getattr(config, k))
+            for k in "abcd"
+        }
         self.config = config
         _check_equilibrium(config, self.coefs)
 
@@ -125,16 +129,31 @@ class NARMA(Process):
             u = u.astype(jnp.float32)
         c = self.coefs
         coefs = jnp.asarray([c["a"], c["b"], c["c"], c["d"]], u.dtype)
-        return {"u": u, "y": _recursion_jit(u, coefs, order=self.config.order,
-                                            reservoirpy=self.config.convention == "reservoirpy")}
+        return {
+            "u": u,
+            "y": _recursion_jit(
+                u,
+                coefs,
+                order=self.config.order,
+                reservoirpy=self.config.convention == "reservoirpy",
+            ),
+        }
 
     def _draw(self, key, n, length):
         check_sample_shape(n, length)
         cfg, c = self.config, self.coefs
         coefs = np.asarray([c["a"], c["b"], c["c"], c["d"]], np.float32)
-        return _sample(key, coefs, np.float32(cfg.low), np.float32(cfg.high),
-                       np.float32(cfg.bound), n=int(n), length=int(length), order=cfg.order,
-                       reservoirpy=cfg.convention == "reservoirpy")
+        return _sample(
+            key,
+            coefs,
+            np.float32(cfg.low),
+            np.float32(cfg.high),
+            np.float32(cfg.bound),
+            n=int(n),
+            length=int(length),
+            order=cfg.order,
+            reservoirpy=cfg.convention == "reservoirpy",
+        )
 
 
 def _check_equilibrium(cfg: NARMAConfig, coefs: dict[str, float]) -> None:
@@ -156,10 +175,13 @@ def _check_equilibrium(cfg: NARMAConfig, coefs: dict[str, float]) -> None:
         field = "process.b" if cfg.b is not None else "process.order"
         value = cfg.b if cfg.b is not None else cfg.order
         b_max = (a - 1) ** 2 / (4 * cfg.order * (c * m + d))
-        raise LagnetError(field, value,
-                          f"every NARMA path diverges with a={a}, b={b}, c={c}, d={d} at order "
-                          f"{cfg.order}: y = a·y + b·order·y² + c·E[u]² + d has no equilibrium; "
-                          f"choose b < {b_max:.3g}")
+        raise LagnetError(
+            field,
+            value,
+            f"every NARMA path diverges with a={a}, b={b}, c={c}, d={d} at order "
+            f"{cfg.order}: y = a·y + b·order·y² + c·E[u]² + d has no equilibrium; "
+            f"choose b < {b_max:.3g}",
+        )
 
 
 def _recursion(u: jax.Array, coefs: jax.Array, *, order: int, reservoirpy: bool) -> jax.Array:
@@ -226,8 +248,9 @@ def _sample(key, coefs, low, high, bound, *, n: int, length: int, order: int, re
     return u, y, jnp.sum(first), jnp.sum(bad)
 
 
-def narma_reference(u, order: int, a: float, b: float, c: float, d: float,
-                    convention: str = "standard") -> np.ndarray:
+def narma_reference(
+    u, order: int, a: float, b: float, c: float, d: float, convention: str = "standard"
+) -> np.ndarray:
     """The plain equations, step by step, in float64: y (N, L) for an input u (N, L), pre-sample
     values 0 and no warm-up dropped. The scan above must agree with it."""
     u = np.asarray(u, dtype=np.float64)
@@ -242,13 +265,36 @@ def narma_reference(u, order: int, a: float, b: float, c: float, d: float,
             y[:, t + 1] = a * y_t + b * y_t * s + c * u_lag * u_t + d
     else:
         for t in range(order, length - 1):
-            s = np.sum(y[:, t - order:t], axis=1)
+            s = np.sum(y[:, t - order : t], axis=1)
             y[:, t + 1] = a * y[:, t] + b * y[:, t] * s + c * u[:, t - order] * u[:, t] + d
     return y
 
 
-PROCESSES.register(ProcessFamily(
-    kind="narma", config=NARMAConfig, build=NARMA, summary="NARMA(order) from uniform input",
-    forms={"narma": SpecForm({"order": NUM, "convention": STR, "low": NUM, "high": NUM, "a": NUM,
-                              "b": NUM, "c": NUM, "d": NUM, "bound": NUM}, ("order",))},
-    examples=lambda d: {"narma10": NARMAConfig(), "narma_rpy": NARMAConfig(convention="reservoirpy")}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="narma",
+        config=NARMAConfig,
+        build=NARMA,
+        summary="NARMA(order) from uniform input",
+        forms={
+            "narma": SpecForm(
+                {
+                    "order": NUM,
+                    "convention": STR,
+                    "low": NUM,
+                    "high": NUM,
+                    "a": NUM,
+                    "b": NUM,
+                    "c": NUM,
+                    "d": NUM,
+                    "bound": NUM,
+                },
+                ("order",),
+            )
+        },
+        examples=lambda d: {
+            "narma10": NARMAConfig(),
+            "narma_rpy": NARMAConfig(convention="reservoirpy"),
+        },
+    )
+)

@@ -14,17 +14,16 @@ Var(x) = Var(s) + noise², which ``variance`` and ``acf`` give.
 from __future__ import annotations
 
 from functools import partial
-from typing import final, Literal
+from typing import Literal, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
 class NoisyConfig(ProcessConfig):
@@ -59,8 +58,9 @@ class Noisy(Process):
         if c.noise < 0:
             raise LagnetError("process.noise", c.noise, "must be non-negative")
         if c.name == "s":
-            raise LagnetError("process.name", c.name,
-                              "clashes with the latent series 's'; choose another name")
+            raise LagnetError(
+                "process.name", c.name, "clashes with the latent series 's'; choose another name"
+            )
         self.config = config
 
     @property
@@ -74,8 +74,9 @@ class Noisy(Process):
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)
         c = self.config
-        x, s = _sample(key, np.array([c.rho, c.sigma, c.noise], np.float32), n=int(n),
-                       length=int(length))
+        x, s = _sample(
+            key, np.array([c.rho, c.sigma, c.noise], np.float32), n=int(n), length=int(length)
+        )
         return {c.name: x, "s": s}
 
     def mean(self) -> float:
@@ -111,9 +112,17 @@ def _sample(key, params, *, n: int, length: int):
     return s + noise * jax.random.normal(k_v, (n, length), jnp.float32), s
 
 
-PROCESSES.register(ProcessFamily(
-    kind="noisy", config=NoisyConfig, build=Noisy,
-    summary="a latent AR(1) or random walk seen through noise",
-    forms={"noisy": SpecForm({"rho": NUM, "sigma": NUM, "noise": NUM, "name": STR},
-                             ("rho", "sigma", "noise"))},
-    examples=lambda d: {"noisy": NoisyConfig(rho=0.9)}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="noisy",
+        config=NoisyConfig,
+        build=Noisy,
+        summary="a latent AR(1) or random walk seen through noise",
+        forms={
+            "noisy": SpecForm(
+                {"rho": NUM, "sigma": NUM, "noise": NUM, "name": STR}, ("rho", "sigma", "noise")
+            )
+        },
+        examples=lambda d: {"noisy": NoisyConfig(rho=0.9)},
+    )
+)

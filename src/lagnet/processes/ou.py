@@ -13,17 +13,16 @@ an AR(1) in disguise. Stationary law N(mu, sigma²/(2·theta)); autocorrelation 
 from __future__ import annotations
 
 from functools import partial
-from typing import final, Literal, Optional
+from typing import Literal, Optional, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
 class OUConfig(ProcessConfig):
@@ -76,8 +75,7 @@ class OU(Process):
         check_sample_shape(n, length)
         c = self.config
         x0 = c.mu if c.x0 is None else c.x0
-        params = np.array([c.mu, self._a, self._step_sd, np.sqrt(self.variance()), x0],
-                          np.float32)
+        params = np.array([c.mu, self._a, self._step_sd, np.sqrt(self.variance()), x0], np.float32)
         x = _sample(key, params, stationary=c.init == "stationary", n=int(n), length=int(length))
         return {c.name: x}
 
@@ -105,8 +103,26 @@ def _sample(key, params, *, stationary: bool, n: int, length: int):
     return mu + jnp.concatenate([d_0[:, None], d.T], axis=1)  # (N, L)
 
 
-PROCESSES.register(ProcessFamily(
-    kind="ou", config=OUConfig, build=OU, summary="Ornstein–Uhlenbeck, sampled every dt",
-    forms={"ou": SpecForm({"theta": NUM, "mu": NUM, "sigma": NUM, "dt": NUM, "x0": NUM,
-                          "init": STR, "name": STR}, ("theta", "mu", "sigma"))},
-    examples=lambda d: {"ou": OUConfig(), "ou_stationary": OUConfig(init="stationary")}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="ou",
+        config=OUConfig,
+        build=OU,
+        summary="Ornstein–Uhlenbeck, sampled every dt",
+        forms={
+            "ou": SpecForm(
+                {
+                    "theta": NUM,
+                    "mu": NUM,
+                    "sigma": NUM,
+                    "dt": NUM,
+                    "x0": NUM,
+                    "init": STR,
+                    "name": STR,
+                },
+                ("theta", "mu", "sigma"),
+            )
+        },
+        examples=lambda d: {"ou": OUConfig(), "ou_stationary": OUConfig(init="stationary")},
+    )
+)

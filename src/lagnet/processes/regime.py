@@ -18,15 +18,23 @@ which give the stationary mean, variance and autocorrelation of x.
 from __future__ import annotations
 
 from functools import partial
-from typing import final, Literal, Optional
+from typing import Literal, Optional, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import MAT, NUMS, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.family import (
+    MAT,
+    NUMS,
+    PROCESSES,
+    STR,
+    ProcessConfig,
+    ProcessFamily,
+    SpecForm,
+)
 
 
 class RegimeConfig(ProcessConfig):
@@ -63,30 +71,47 @@ class Regime(Process):
         for field, v in (("P", P), ("mu", mu), ("rho", rho), ("sigma", sigma)):
             check_finite(f"process.{field}", v)
             if field != "P" and v.shape != (k,):
-                raise LagnetError(f"process.{field}", np.asarray(v).tolist(),
-                                  f"needs one value per regime ({k})")
+                raise LagnetError(
+                    f"process.{field}", np.asarray(v).tolist(), f"needs one value per regime ({k})"
+                )
         if np.any(P < 0) or np.any(P > 1):
             raise LagnetError("process.P", _rows(P), "entries must lie in [0, 1]")
         if np.any(np.abs(P.sum(axis=1) - 1) > 1e-6):
             raise LagnetError("process.P", _rows(P), "each row must sum to 1")
         if np.any(np.abs(rho) >= 1):
-            raise LagnetError("process.rho", np.asarray(rho).tolist(), "needs |rho| < 1 in every regime")
+            raise LagnetError(
+                "process.rho", np.asarray(rho).tolist(), "needs |rho| < 1 in every regime"
+            )
         if np.any(sigma <= 0):
-            raise LagnetError("process.sigma", np.asarray(sigma).tolist(), "must be positive in every regime")
+            raise LagnetError(
+                "process.sigma", np.asarray(sigma).tolist(), "must be positive in every regime"
+            )
         if config.name == "regime":
-            raise LagnetError("process.name", config.name,
-                              "clashes with the latent series 'regime'; choose another name")
+            raise LagnetError(
+                "process.name",
+                config.name,
+                "clashes with the latent series 'regime'; choose another name",
+            )
         P = P / P.sum(axis=1, keepdims=True)
         # pi P = pi has one solution with sum 1 iff Pᵀ - I has rank k - 1.
         if k > 1 and np.linalg.matrix_rank(P.T - np.eye(k), tol=1e-9) < k - 1:
-            raise LagnetError("process.P", _rows(P),
-                              "has more than one stationary distribution (the chain splits "
-                              "into closed classes)")
-        pi = np.linalg.lstsq(np.vstack([P.T - np.eye(k), np.ones(k)]), np.r_[np.zeros(k), 1.0],
-                             rcond=None)[0]
+            raise LagnetError(
+                "process.P",
+                _rows(P),
+                "has more than one stationary distribution (the chain splits into closed classes)",
+            )
+        pi = np.linalg.lstsq(
+            np.vstack([P.T - np.eye(k), np.ones(k)]), np.r_[np.zeros(k), 1.0], rcond=None
+        )[0]
 
         self.config = config
-        self._P, self._pi, self._mu, self._rho, self._sigma = P, np.clip(pi, 0, None), mu, rho, sigma
+        self._P, self._pi, self._mu, self._rho, self._sigma = (
+            P,
+            np.clip(pi, 0, None),
+            mu,
+            rho,
+            sigma,
+        )
 
     @property
     def series(self) -> tuple[str, ...]:
@@ -99,9 +124,16 @@ class Regime(Process):
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)
         f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
-        x, s = _sample(key, f32(np.cumsum(self._P, axis=1)), f32(np.cumsum(self._pi)),
-                       f32(self._mu), f32(self._rho), f32(self._sigma), n=int(n),
-                       length=int(length))
+        x, s = _sample(
+            key,
+            f32(np.cumsum(self._P, axis=1)),
+            f32(np.cumsum(self._pi)),
+            f32(self._mu),
+            f32(self._rho),
+            f32(self._sigma),
+            n=int(n),
+            length=int(length),
+        )
         return {self.config.name: x, "regime": s}
 
     # ---- theory
@@ -120,8 +152,9 @@ class Regime(Process):
         c = (1 - rho) * self._mu
         eye = np.eye(len(pi))
         m = np.linalg.solve(eye - rho[:, None] * P.T, c * pi)
-        q = np.linalg.solve(eye - (rho**2)[:, None] * P.T,
-                            (c**2 + self._sigma**2) * pi + 2 * c * rho * (P.T @ m))
+        q = np.linalg.solve(
+            eye - (rho**2)[:, None] * P.T, (c**2 + self._sigma**2) * pi + 2 * c * rho * (P.T @ m)
+        )
         second, u, w = [q.sum()], q, m  # w_j = E[x_t·1{s_{t+h} = j}]
         for _ in range(lags):
             w = P.T @ w
@@ -176,10 +209,21 @@ def _sample(key, cum_P, cum_pi, mu, rho, sigma, *, n: int, length: int):
     return x, s
 
 
-PROCESSES.register(ProcessFamily(
-    kind="regime", config=RegimeConfig, build=Regime,
-    summary="Markov regime-switching AR(1)",
-    forms={"regime": SpecForm({"P": MAT, "mu": NUMS, "rho": NUMS, "sigma": NUMS, "name": STR},
-                              ("P", "mu"), ("P", "mu"))},
-    examples=lambda d: {"regime": RegimeConfig(P=((0.9, 0.1), (0.2, 0.8)), mu=(-1.0, 1.0),
-                                               rho=(0.5, 0.3))}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="regime",
+        config=RegimeConfig,
+        build=Regime,
+        summary="Markov regime-switching AR(1)",
+        forms={
+            "regime": SpecForm(
+                {"P": MAT, "mu": NUMS, "rho": NUMS, "sigma": NUMS, "name": STR},
+                ("P", "mu"),
+                ("P", "mu"),
+            )
+        },
+        examples=lambda d: {
+            "regime": RegimeConfig(P=((0.9, 0.1), (0.2, 0.8)), mu=(-1.0, 1.0), rho=(0.5, 0.3))
+        },
+    )
+)

@@ -15,8 +15,17 @@ from pydantic import ValidationError
 
 from lagnet.errors import LagnetError
 from lagnet.processes.base import build_process
-from lagnet.processes.family import (MAT, MATS, NUM, NUMS, PROCESSES, STR, STRS, ProcessConfig,
-                                     SpecForm)
+from lagnet.processes.family import (
+    MAT,
+    MATS,
+    NUM,
+    NUMS,
+    PROCESSES,
+    STR,
+    STRS,
+    ProcessConfig,
+    SpecForm,
+)
 
 _MAX_LEN = 1000
 _MAX_DEPTH = 3  # list nesting: a list of matrices
@@ -57,13 +66,16 @@ def parse_process_spec(spec: str) -> ProcessConfig:
     forms = _forms()
     form = forms.get(name)
     if form is None:
-        raise LagnetError("process", shown,
-                          f"unknown process '{name}' (known: {', '.join(forms)})")
+        raise LagnetError("process", shown, f"unknown process '{name}' (known: {', '.join(forms)})")
 
     known = f"(known: {', '.join(form.params)})"
     if len(body.args) > len(form.positional):
-        raise LagnetError("process", shown, f"{name} takes at most {len(form.positional)} "
-                          f"positional argument(s): {', '.join(form.positional) or 'none'}")
+        raise LagnetError(
+            "process",
+            shown,
+            f"{name} takes at most {len(form.positional)} "
+            f"positional argument(s): {', '.join(form.positional) or 'none'}",
+        )
     given: dict[str, Any] = {}
     pairs = list(zip(form.positional, body.args)) + [(k.arg, k.value) for k in body.keywords]
     for param, node in pairs:
@@ -71,12 +83,14 @@ def parse_process_spec(spec: str) -> ProcessConfig:
             raise LagnetError("process", shown, "* and ** arguments are not allowed")
         if param not in form.params:
             value = _literal(node, f"process.{param}")
-            raise LagnetError(f"process.{param}", _one_line(value),
-                              f"unknown parameter for {name} {known}")
+            raise LagnetError(
+                f"process.{param}", _one_line(value), f"unknown parameter for {name} {known}"
+            )
         if param in given:
             raise LagnetError(f"process.{param}", shown, "given twice")
-        given[param] = _typed(_literal(node, f"process.{param}"), form.params[param],
-                              f"process.{param}")
+        given[param] = _typed(
+            _literal(node, f"process.{param}"), form.params[param], f"process.{param}"
+        )
     try:
         cfg = form.make(given)
     except ValidationError as err:
@@ -85,8 +99,9 @@ def parse_process_spec(spec: str) -> ProcessConfig:
         param = form.renamed.get(field, field)
         if e["type"] == "missing":
             raise LagnetError(f"process.{param}", shown, f"{name} needs {param}") from None
-        raise LagnetError(f"process.{param}", _shown(given.get(param, e.get("input"))),
-                          e["msg"]) from None
+        raise LagnetError(
+            f"process.{param}", _shown(given.get(param, e.get("input"))), e["msg"]
+        ) from None
     for param in form.required:
         if param not in given:
             raise LagnetError(f"process.{param}", shown, f"{name} needs {param}")
@@ -112,16 +127,22 @@ def _literal(node: ast.AST, field: str, depth: int = 0) -> Any:
     ``_MAX_DEPTH`` deep). Anything else — names, calls, attributes — is refused."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str)):
         return node.value
-    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
-            and isinstance(node.operand, ast.Constant) and _is_num(node.operand.value)):
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, (ast.USub, ast.UAdd))
+        and isinstance(node.operand, ast.Constant)
+        and _is_num(node.operand.value)
+    ):
         return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
     if isinstance(node, (ast.List, ast.Tuple)) and depth < _MAX_DEPTH:
         items = [_literal(item, field, depth + 1) for item in node.elts]
         if any(all(test(v) for v in items) for test in (_is_num, _is_str, _is_list)):
             return items
-    raise LagnetError(field, _one_line(ast.unparse(node)),
-                      "expected a number, a quoted string, or a list of numbers, of strings "
-                      "or of such lists")
+    raise LagnetError(
+        field,
+        _one_line(ast.unparse(node)),
+        "expected a number, a quoted string, or a list of numbers, of strings or of such lists",
+    )
 
 
 def _typed(value: Any, kind: str, field: str) -> Any:

@@ -12,17 +12,16 @@ at every lag ≥ 1 (their squares are not).
 from __future__ import annotations
 
 from functools import partial
-from typing import final, Literal
+from typing import Literal, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
 class SVConfig(ProcessConfig):
@@ -55,8 +54,9 @@ class SV(Process):
         if c.sigma_eta <= 0:
             raise LagnetError("process.sigma_eta", c.sigma_eta, "must be positive")
         if c.name == "h":
-            raise LagnetError("process.name", c.name,
-                              "clashes with the latent series 'h'; choose another name")
+            raise LagnetError(
+                "process.name", c.name, "clashes with the latent series 'h'; choose another name"
+            )
         self.config = config
         self._var_h = c.sigma_eta**2 / (1 - c.phi**2)
 
@@ -102,8 +102,17 @@ def _sample(key, params, *, n: int, length: int):
     return jnp.exp(h / 2) * z, h
 
 
-PROCESSES.register(ProcessFamily(
-    kind="sv", config=SVConfig, build=SV, summary="stochastic volatility (log-AR(1) variance)",
-    forms={"sv": SpecForm({"mu": NUM, "phi": NUM, "sigma_eta": NUM, "name": STR},
-                          ("mu", "phi", "sigma_eta"))},
-    examples=lambda d: {"sv": SVConfig()}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="sv",
+        config=SVConfig,
+        build=SV,
+        summary="stochastic volatility (log-AR(1) variance)",
+        forms={
+            "sv": SpecForm(
+                {"mu": NUM, "phi": NUM, "sigma_eta": NUM, "name": STR}, ("mu", "phi", "sigma_eta")
+            )
+        },
+        examples=lambda d: {"sv": SVConfig()},
+    )
+)

@@ -15,19 +15,28 @@ C×C block of T^h P (Lütkepohl eq. 2.1.39).
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, final, Literal, Optional
+from typing import Any, Literal, Optional, final
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
-
 from pydantic import field_validator
 
 from lagnet.errors import LagnetError
 from lagnet.processes.arma import _UNIT, _sqrt_psd
-from lagnet.processes.family import MAT, MATS, NUMS, PROCESSES, STR, STRS, ProcessConfig, ProcessFamily, SpecForm
 from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.family import (
+    MAT,
+    MATS,
+    NUMS,
+    PROCESSES,
+    STR,
+    STRS,
+    ProcessConfig,
+    ProcessFamily,
+    SpecForm,
+)
 
 
 class VARConfig(ProcessConfig):
@@ -48,8 +57,13 @@ class VARConfig(ProcessConfig):
         # One matrix means a VAR(1): wrap it, so A is always a list of p matrices and
         # A=[[...]] and A=[[[...]]] give equal configs.
         v = v.tolist() if hasattr(v, "tolist") else v
-        if (isinstance(v, (list, tuple)) and v and isinstance(v[0], (list, tuple)) and v[0]
-                and not isinstance(v[0][0], (list, tuple))):
+        if (
+            isinstance(v, (list, tuple))
+            and v
+            and isinstance(v[0], (list, tuple))
+            and v[0]
+            and not isinstance(v[0][0], (list, tuple))
+        ):
             return (v,)
         return v
 
@@ -78,8 +92,9 @@ class VAR(Process):
         check_finite("process.cov", cov)
         check_finite("process.mean", mean)
         if mean.shape != (c,):
-            raise LagnetError("process.mean", list(config.mean),
-                              f"must have one value per channel ({c})")
+            raise LagnetError(
+                "process.mean", list(config.mean), f"must have one value per channel ({c})"
+            )
         if len(names) != c:
             raise LagnetError("process.names", list(names), f"must name each of the {c} channels")
         if len(set(names)) != c or not all(names):
@@ -94,9 +109,11 @@ class VAR(Process):
         T[c:, :-c] = np.eye(c * (p - 1))
         lam = float(np.max(np.abs(np.linalg.eigvals(T))))
         if lam >= _UNIT:
-            raise LagnetError("process.A", _lists(A if p > 1 else A[0]),
-                              f"not stationary: the companion matrix has an eigenvalue with "
-                              f"|λ| = {lam:.3f} ≥ 1")
+            raise LagnetError(
+                "process.A",
+                _lists(A if p > 1 else A[0]),
+                f"not stationary: the companion matrix has an eigenvalue with |λ| = {lam:.3f} ≥ 1",
+            )
         Q = np.zeros_like(T)
         Q[:c, :c] = cov
         P = scipy.linalg.solve_discrete_lyapunov(T, Q)
@@ -114,8 +131,16 @@ class VAR(Process):
 
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)
-        y = _sample(key, self._A, self._chol_cov, self._chol_P, self._mean.astype(np.float32),
-                    n=int(n), length=int(length), stationary=self.config.init == "stationary")
+        y = _sample(
+            key,
+            self._A,
+            self._chol_cov,
+            self._chol_P,
+            self._mean.astype(np.float32),
+            n=int(n),
+            length=int(length),
+            stationary=self.config.init == "stationary",
+        )
         return {name: y[:, :, i] for i, name in enumerate(self.names)}
 
     def mean(self) -> np.ndarray:
@@ -184,8 +209,17 @@ def _sample(key, A, chol_cov, chol_P, mean, *, n: int, length: int, stationary: 
     return mean + jnp.swapaxes(y, 0, 1)  # (N, L, C)
 
 
-PROCESSES.register(ProcessFamily(
-    kind="var", config=VARConfig, build=VAR, summary="VAR(p) with named channels",
-    forms={"var": SpecForm({"A": MATS, "cov": MAT, "mean": NUMS, "names": STRS, "init": STR},
-                           ("A",), ("A",))},
-    examples=lambda d: {"var": VARConfig(A=(((0.5, 0.1), (0.0, 0.3)),), init="stationary")}))
+PROCESSES.register(
+    ProcessFamily(
+        kind="var",
+        config=VARConfig,
+        build=VAR,
+        summary="VAR(p) with named channels",
+        forms={
+            "var": SpecForm(
+                {"A": MATS, "cov": MAT, "mean": NUMS, "names": STRS, "init": STR}, ("A",), ("A",)
+            )
+        },
+        examples=lambda d: {"var": VARConfig(A=(((0.5, 0.1), (0.0, 0.3)),), init="stationary")},
+    )
+)

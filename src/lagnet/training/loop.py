@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import equinox as eqx
 import jax
@@ -24,9 +24,18 @@ import optax
 
 from lagnet.config import RunConfig, TrainConfig
 from lagnet.models import Normalised, build_net
-from lagnet.samples import (HISTORY_COLUMNS, Callback, FitResult, check_target_finite,
-                            fit_scales, pilot_sample, run_keys, validation_set)
+from lagnet.samples import (
+    HISTORY_COLUMNS,
+    Callback,
+    FitResult,
+    check_target_finite,
+    fit_scales,
+    pilot_sample,
+    run_keys,
+    validation_set,
+)
 from lagnet.tasks import Task
+
 CHUNK_MAX = 50  # steps per jitted call: long enough to hide dispatch, short enough for Ctrl-C
 
 
@@ -176,8 +185,13 @@ def train(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> Fit
             # weights stay put) instead of a second compile for a shorter chunk.
             active = min(k, planned - step)
             keys = _step_keys(k_train, jnp.arange(step, step + k))
-            lrs = jnp.asarray([lr_factor * lr_at(s, planned, tc) if s < step + active else 0.0
-                               for s in range(step, step + k)], jnp.float32)
+            lrs = jnp.asarray(
+                [
+                    lr_factor * lr_at(s, planned, tc) if s < step + active else 0.0
+                    for s in range(step, step + k)
+                ],
+                jnp.float32,
+            )
             new_params, new_state, losses = chunk(params, opt_state, keys, lrs, consts)
             losses = np.asarray(losses)[:active]
             if t_train is None:
@@ -211,9 +225,14 @@ def train(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> Fit
                 since_val = 0
                 val_mse = float(validate(params))
                 r2 = 1.0 - val_mse / y_val_var if y_val_var > 0 else float("nan")
-                row = dict(step=step, seconds=elapsed(), lr=float(lrs[active - 1]),
-                           loss=float(np.mean(loss_acc)) * loss_units, val_mse=val_mse,
-                           val_r2=r2)
+                row = dict(
+                    step=step,
+                    seconds=elapsed(),
+                    lr=float(lrs[active - 1]),
+                    loss=float(np.mean(loss_acc)) * loss_units,
+                    val_mse=val_mse,
+                    val_r2=r2,
+                )
                 loss_acc = []
                 for name, v in row.items():
                     history[name].append(v)
@@ -239,8 +258,14 @@ def train(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> Fit
     seconds = elapsed()
     train_seconds = (time.perf_counter() - t_train) if t_train else 0.0
     model = Normalised(eqx.combine(best["params"], static), *scales)
-    info = dict(steps=step, seconds=seconds, sequences=step * tc.batch, stopped=stopped,
-                ms_per_step=1e3 * train_seconds / steps_timed if steps_timed else None,
-                best_step=best["step"], best_val_mse=best["val_mse"],
-                divergences=divergences)
+    info = dict(
+        steps=step,
+        seconds=seconds,
+        sequences=step * tc.batch,
+        stopped=stopped,
+        ms_per_step=1e3 * train_seconds / steps_timed if steps_timed else None,
+        best_step=best["step"],
+        best_val_mse=best["val_mse"],
+        divergences=divergences,
+    )
     return FitResult(model=model, history=history, info=info)
