@@ -37,7 +37,7 @@ from lagnet.processes.family import (
 
 # Largest companion eigenvalue modulus accepted; the margin only absorbs rounding in eig()
 # for polynomials with an exact unit root (e.g. ar=[0.5, 0.5]).
-_UNIT = 1.0 - 1e-9
+UNIT = 1.0 - 1e-9
 
 
 class ARMAConfig(ProcessConfig):
@@ -94,7 +94,7 @@ class ARMA(Process):
         T[np.arange(r - 1), np.arange(1, r)] = 1.0
         if len(ar):
             lam = float(np.max(np.abs(np.linalg.eigvals(T))))
-            if lam >= _UNIT:
+            if lam >= UNIT:
                 raise LagnetError(
                     "process.ar",
                     list(config.ar),
@@ -109,7 +109,7 @@ class ARMA(Process):
         self._P = P
         self._phi = phi.astype(np.float32)  # (r,) constants for the scan
         self._R = R.astype(np.float32)  # (r,)
-        self._chol = _sqrt_psd(P).astype(np.float32)  # (r, r), chol @ cholᵀ = P
+        self._chol = sqrt_psd(P).astype(np.float32)  # (r, r), chol @ cholᵀ = P
 
     @property
     def series(self) -> tuple[str, ...]:
@@ -146,7 +146,7 @@ class ARMA(Process):
         return out / out[0]
 
 
-def _sqrt_psd(P: np.ndarray) -> np.ndarray:
+def sqrt_psd(P: np.ndarray) -> np.ndarray:
     """A factor S with S Sᵀ = P: Cholesky, or for a singular P (e.g. trailing zero MA
     coefficients leave a state that never moves) the symmetric root from eigh."""
     try:

@@ -24,7 +24,7 @@ import scipy.linalg
 from pydantic import field_validator
 
 from lagnet.errors import LagnetError
-from lagnet.processes.arma import _UNIT, _sqrt_psd
+from lagnet.processes.arma import UNIT, sqrt_psd
 from lagnet.processes.base import Process, check_finite, check_sample_shape
 from lagnet.processes.family import (
     MAT,
@@ -108,7 +108,7 @@ class VAR(Process):
         T[:c] = np.concatenate(list(A), axis=1)  # [A_1 … A_p]
         T[c:, :-c] = np.eye(c * (p - 1))
         lam = float(np.max(np.abs(np.linalg.eigvals(T))))
-        if lam >= _UNIT:
+        if lam >= UNIT:
             raise LagnetError(
                 "process.A",
                 _lists(A if p > 1 else A[0]),
@@ -122,8 +122,8 @@ class VAR(Process):
         self.names = names
         self._T, self._P, self._mean = T, (P + P.T) / 2, mean  # host-side theory
         self._A = T[:c].astype(np.float32)  # (C, C·p) constants for the scan
-        self._chol_cov = _sqrt_psd(cov).astype(np.float32)  # (C, C)
-        self._chol_P = _sqrt_psd(self._P).astype(np.float32)  # (C·p, C·p)
+        self._chol_cov = sqrt_psd(cov).astype(np.float32)  # (C, C)
+        self._chol_P = sqrt_psd(self._P).astype(np.float32)  # (C·p, C·p)
 
     @property
     def series(self) -> tuple[str, ...]:
