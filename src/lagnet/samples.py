@@ -20,6 +20,18 @@ from lagnet.models import Normalised, identity_scaling, predict_batched
 from lagnet.tasks import Task
 
 Callback = Callable[[dict], None]
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training early (a sweep's pruner, a user's own rule): the
+    loop stops as after a plateau and keeps the best weights. ``reason`` becomes
+    ``metrics["train"]["stopped"]``."""
+
+    def __init__(self, reason: str = "callback"):
+        super().__init__(reason)
+        self.reason = reason
+
+
 HISTORY_COLUMNS = ("step", "seconds", "lr", "loss", "val_mse", "val_r2")  # one row a validation
 
 

@@ -28,6 +28,7 @@ from lagnet.samples import (
     HISTORY_COLUMNS,
     Callback,
     FitResult,
+    StopTraining,
     check_target_finite,
     fit_scales,
     pilot_sample,
@@ -250,6 +251,8 @@ def train(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> Fit
         else:
             if tc.max_seconds is not None and step < tc.steps:
                 stopped = "max_seconds"
+    except StopTraining as stop:
+        stopped = stop.reason
     except KeyboardInterrupt:
         stopped = "interrupted"
 
