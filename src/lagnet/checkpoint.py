@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from lagnet.files import atomic_write, write_text
 from lagnet.models import Normalised, build_net, count_parameters, family, model_config
 from lagnet.models.family import ModelConfig, switch_kind
 
@@ -34,9 +35,8 @@ def save_model(
     if kind is not None and kind != cfg.kind:
         cfg = model_config(switch_kind(cfg.model_dump(), kind)[0])
     names, leaves, _ = _named_leaves(model)
-    save_file(
-        {n: np.asarray(v) for n, v in zip(names, leaves)}, str(directory / "model.safetensors")
-    )
+    tensors = {n: np.asarray(v) for n, v in zip(names, leaves)}
+    atomic_write(directory / "model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
     meta = dict(
         format=FORMAT,
         model=cfg.model_dump(mode="json"),
@@ -51,7 +51,7 @@ def save_model(
         meta["window"] = int(window)
     if family(cfg.kind).closed_form:  # shapes that were fitted, not configured (NARX terms)
         meta["structure"] = model.net.structure()
-    (directory / "model.json").write_text(json.dumps(meta, indent=2))
+    write_text(directory / "model.json", json.dumps(meta, indent=2))
 
 
 def load_model(directory: Path) -> tuple[Normalised, dict]:

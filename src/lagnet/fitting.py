@@ -26,6 +26,7 @@ from lagnet.samples import (
     Callback,
     FitResult,
     check_target_finite,
+    drop_nonfinite,
     fit_scales,
     host,
     pilot_sample,
@@ -44,11 +45,15 @@ AUTO_MIN_GRU_SECONDS = 2.0  # less than this left: a network would not get past 
 AUTO_EXACT = 1e-9
 
 
-def fit(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitResult:
-    """Fit the model ``cfg.model`` describes on ``task``, whichever way its family is fitted."""
+def fit(
+    cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = (), checkpoint=None
+) -> FitResult:
+    """Fit the model ``cfg.model`` describes on ``task``, whichever way its family is fitted.
+    ``checkpoint`` (a :class:`lagnet.training.Checkpoint`): where a gradient-trained run keeps
+    what it needs to resume; a closed-form fit takes seconds and keeps none."""
     fam = family(cfg.model.kind)
     if fam.trained:
-        return train(cfg, task, callbacks)
+        return train(cfg, task, callbacks, checkpoint)
     if fam.closed_form:
         return fit_closed_form(cfg, task, callbacks)
     return fit_chooser(cfg, task, callbacks)
@@ -76,12 +81,14 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
     fam = family(m.kind)
     held_out = host(pilot_sample(cfg, task))
     check_target_finite(cfg, held_out)
-    x, y, valid = host(training_sample(cfg, task))
+    held_out = drop_nonfinite(held_out)
+    x, y, valid = drop_nonfinite(host(training_sample(cfg, task)))
     if fam.raw_units:
         scales = (*identity_scaling(task.c_in), *identity_scaling(task.c_out))
     else:
         scales = fit_scales(task, cfg, held_out)
     x_mean, x_std, y_mean, y_std = (np.asarray(s) for s in scales)
+    val_set = validation_set(cfg, task, held_out)
     data = FitData(
         x=(x - x_mean) / x_std,
         y=(y - y_mean) / y_std,
@@ -90,11 +97,11 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
         memory_hint=task.memory_hint,
         inputs=task.inputs,
         batch=cfg.train.batch,
+        val=((val_set[0] - x_mean) / x_std, (val_set[1] - y_mean) / y_std),
     )
     net, details = fam.fit(m, data)
     model = Normalised(net, *scales)
     loss = details.pop("train_mse") * float(np.mean(y_std**2))  # in the user's units
-    val_set = validation_set(cfg, task, held_out)
     val = validation_mse(model, val_set)
     y_var = float(np.var(val_set[1][:, val_set[2]]))
     seconds = time.perf_counter() - t0
@@ -130,6 +137,7 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
     budget = cfg.train.max_seconds or AUTO_SECONDS
     held_out = host(pilot_sample(cfg, task))
     check_target_finite(cfg, held_out)
+    held_out = drop_nonfinite(held_out)
     val_set = validation_set(cfg, task, held_out)
     y_var = float(np.var(val_set[1][:, val_set[2]]))
 

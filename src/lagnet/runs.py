@@ -35,12 +35,14 @@ from lagnet.checkpoint import load_model, save_model
 from lagnet.config import RunConfig, config_to_toml, load_config, merge
 from lagnet.errors import LagnetError
 from lagnet.evaluation import evaluate, verdict
+from lagnet.files import atomic_write, write_json, write_text
 from lagnet.fitting import fit
 from lagnet.models import Normalised, count_parameters, predict
 from lagnet.plots import read_history, save_plots
 from lagnet.processes import Process
 from lagnet.records import record_evaluation
 from lagnet.report import write_report
+from lagnet.rundir import STATUS, RunDirectory, check_out_dir, interrupt_on_sigterm, read_status
 from lagnet.samples import HISTORY_COLUMNS, Callback
 from lagnet.tasks import build_task, with_inputs
 
@@ -111,24 +113,8 @@ class Run:
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a run directory is not
         try:
-            (tmp / "config.toml").write_text(config_to_toml(self.config))
-            (tmp / "metrics.json").write_text(
-                json.dumps(_json_safe(self.metrics), indent=2, allow_nan=False)
-            )
-            _write_history(tmp / "history.csv", self.history)
-            save_model(
-                self.model,
-                self.config.model,
-                tmp,
-                dict(
-                    inputs=list(self.config.target.inputs or ()), formula=self.config.target.formula
-                ),
-                kind=(self.metrics.get("train") or {}).get("kind"),
-            )
-            if self.predictions:
-                np.savez_compressed(tmp / "predictions.npz", **self.predictions)
-            if plots:
-                render(tmp)
+            self.write_files(tmp, plots=plots)
+            write_json(tmp / STATUS, dict(status="complete", updated=time.time()))
             if directory.exists():
                 old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
                 os.replace(directory, old)
@@ -142,17 +128,28 @@ class Run:
         self.path = directory
         return directory
 
+    def write_files(self, directory: Path, *, plots: bool = True) -> None:
+        """Write the run's files into ``directory``, each one atomically."""
+        write_text(directory / "config.toml", config_to_toml(self.config))
+        write_json(directory / "metrics.json", _json_safe(self.metrics))
+        atomic_write(directory / "history.csv", lambda tmp: _write_history(tmp, self.history))
+        save_model(
+            self.model,
+            self.config.model,
+            directory,
+            dict(inputs=list(self.config.target.inputs or ()), formula=self.config.target.formula),
+            kind=(self.metrics.get("train") or {}).get("kind"),
+        )
+        if self.predictions:
+            atomic_write(directory / "predictions.npz", lambda tmp: _savez(tmp, self.predictions))
+        if plots:
+            render(directory)
+        self.path = directory
 
-def check_out_dir(directory: str | Path) -> Path:
-    """The absolute output path, if writing a run there destroys nothing but an older run."""
-    directory = Path(directory).resolve()
-    if directory.exists():
-        is_run = (directory / "config.toml").is_file() and (directory / "metrics.json").is_file()
-        if not directory.is_dir() or (any(directory.iterdir()) and not is_run):
-            raise LagnetError(
-                "out", str(directory), "exists and is not a run directory; choose another path"
-            )
-    return directory
+
+def _savez(path: Path, arrays: dict) -> None:
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
 
 
 def render(directory: Path) -> None:
@@ -197,42 +194,78 @@ def run(
     out: str | Path | None = None,
     callbacks: Iterable[Callback] = (),
     process: Process | None = None,
+    resume: bool = False,
 ) -> Run:
     """Train, evaluate and (if ``out`` is given) write the run directory. ``process``: a ready
     process to use instead of building ``config.process`` (a ``CallableProcess``, which a
-    config can only record)."""
+    config can only record).
+
+    With ``out``, the directory exists from the start (``status.json`` says ``running``), a
+    gradient-trained run checkpoints into it, and Ctrl-C or SIGTERM stop training with a
+    checkpoint, write the files of the best weights so far and mark it ``interrupted``:
+    ``resume=True`` (``lagnet train --resume DIR``) goes on from the checkpoint."""
     task = build_task(config, process=process)
     config = with_inputs(config, task)  # recorded as used, so config.toml reproduces them
+    directory = RunDirectory.start(out, config, resume) if out is not None else None
     enable_compilation_cache()
-    with on_device(config.device):
-        result = fit(config, task, callbacks)
-        t0 = time.perf_counter()
-        ev = evaluate(result.model, task, config.eval, config.train.length)
-    metrics = ev.metrics
-    metrics["train"] = result.info
-    metrics["eval_seconds"] = time.perf_counter() - t0
-    metrics["model"] = dict(
-        kind=config.model.kind,
-        parameters=count_parameters(result.model.net),
-        receptive_field=receptive_field(result.model.net),
-    )
-    metrics["device"] = str(jax.devices()[0].platform) if config.device == "auto" else config.device
-    metrics["verdict"] = verdict(metrics)
-    r = Run(
-        config=config,
-        model=result.model,
-        metrics=metrics,
-        history=result.history,
-        predictions=ev.predictions,
-    )
-    if out is not None:
-        r.save(out)
+    try:
+        with on_device(config.device), interrupt_on_sigterm() as signals:
+            ckpt = directory.checkpoint if directory is not None else None
+            result = fit(config, task, callbacks, ckpt)
+            t0 = time.perf_counter()
+            ev = evaluate(result.model, task, config.eval, config.train.length)
+        metrics = ev.metrics
+        metrics["train"] = result.info
+        if signals.received:
+            metrics["train"]["signal"] = signals.received
+        metrics["eval_seconds"] = time.perf_counter() - t0
+        metrics["model"] = dict(
+            kind=config.model.kind,
+            parameters=count_parameters(result.model.net),
+            receptive_field=receptive_field(result.model.net),
+        )
+        metrics["device"] = (
+            str(jax.devices()[0].platform) if config.device == "auto" else config.device
+        )
+        metrics["verdict"] = verdict(metrics)
+        r = Run(
+            config=config,
+            model=result.model,
+            metrics=metrics,
+            history=result.history,
+            predictions=ev.predictions,
+        )
+        if directory is not None:
+            r.write_files(directory.path)
+            interrupted = result.info.get("stopped") == "interrupted"
+            directory.finish(
+                "interrupted" if interrupted else "complete", step=result.info["steps"]
+            )
+    except BaseException as e:
+        if directory is not None:
+            stopped = isinstance(e, KeyboardInterrupt)
+            directory.finish(
+                "interrupted" if stopped else "failed", error=f"{type(e).__name__}: {e}"
+            )
+        raise
+    finally:
+        if directory is not None:
+            directory.close()
     return r
 
 
 def load(directory: str | Path) -> Run:
     """Load a run directory written by :meth:`Run.save`."""
     directory = Path(directory)
+    status = read_status(directory)
+    if status is not None and status.get("status") in ("running", "killed", "failed"):
+        step = f" at step {status['step']}" if "step" in status else ""
+        raise LagnetError(
+            "run_dir",
+            str(directory),
+            f"is an unfinished run ({status['status']}{step}); go on with "
+            f"`lagnet train --resume {directory}`",
+        )
     for name in ("config.toml", "metrics.json", "model.json", "model.safetensors"):
         if not (directory / name).is_file():
             raise LagnetError("run_dir", str(directory), f"not a run directory (no {name})")

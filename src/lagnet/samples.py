@@ -53,9 +53,10 @@ def run_keys(seed: int):
 def pilot_sample(cfg: RunConfig, task: Task):
     """One fixed sample of max(pilot_paths, val_paths) paths: the first ``val_paths`` are the
     validation set, the first ``pilot_paths`` fit the scalings. One simulation, one compile
-    (two separate samples cost a second compile: 1.5 s of a 10 s budget)."""
+    (two separate samples cost a second compile: 1.5 s of a 10 s budget). Observed data
+    serves them from its validation part."""
     n = max(cfg.train.pilot_paths, cfg.train.val_paths)
-    return task.sample(run_keys(cfg.seed)[1], n, cfg.train.length)
+    return task.part("val").sample(run_keys(cfg.seed)[1], n, cfg.train.length)
 
 
 def validation_set(cfg: RunConfig, task: Task, sample=None):
@@ -94,16 +95,39 @@ def fit_scales(task: Task, cfg: RunConfig, sample=None):
     )
 
 
-def check_target_finite(cfg: RunConfig, held_out) -> None:
-    """Refuse a target that is NaN or infinite on the held-out paths' valid steps."""
+MAX_NONFINITE = 0.01  # the share of paths a target may be NaN/inf on before a run is refused
+
+
+def nonfinite_share(held_out) -> float:
+    """The share of paths of (x, y, valid) whose target is NaN or infinite on a valid step."""
     y = np.asarray(held_out[1])[:, np.asarray(held_out[2])]
-    if not np.all(np.isfinite(y)):
+    return float(np.mean(~np.all(np.isfinite(y), axis=(1, 2)))) if y.size else 0.0
+
+
+def check_target_finite(cfg: RunConfig, held_out) -> float:
+    """The share of held-out paths on which the target is not finite. Such paths (a recursion
+    that explodes on a rare path) are dropped from every batch, loss and metric and counted;
+    above :data:`MAX_NONFINITE` the target is the problem, not the model, and the run is
+    refused before it starts."""
+    share = nonfinite_share(held_out)
+    if share > MAX_NONFINITE:
         raise LagnetError(
             "target.formula",
             cfg.target.formula,
-            "is NaN or infinite on the process's paths (sqrt or log of a negative "
-            "value, a division by zero?)",
+            f"is NaN or infinite on {share:.1%} of the process's paths (more than "
+            f"{MAX_NONFINITE:.0%}; a sqrt or log of a negative value, a division by zero, or a "
+            "recursion that explodes?)",
         )
+    return share
+
+
+def drop_nonfinite(sample):
+    """(x, y, valid) without the paths whose target is not finite on a valid step."""
+    x, y, valid = sample
+    ok = np.all(np.isfinite(np.asarray(y)[:, np.asarray(valid)]), axis=(1, 2))
+    if ok.all():
+        return sample
+    return x[ok], y[ok], valid
 
 
 def host(sample):

@@ -1,28 +1,32 @@
-"""The gradient loop. It knows nothing about the model beyond "an Equinox module".
+"""The host side of the gradient loop: picks learning rates, validates, keeps the best weights,
+watches the clock, checkpoints, and calls callbacks. The compiled pieces are in ``steps.py``.
 
-Each step — simulate a fresh batch, evaluate the target, run the model, masked MSE on the valid
-steps, gradient, clip, AdamW update — is one pure function
-``step(params, opt_state, key, lr, consts) -> (params, opt_state, loss)``; a chunk of steps runs under
-one ``jax.jit`` as a ``lax.scan``, so fresh data costs almost nothing and there is no
-Python-side state to stop it being vmapped over many models later. The host side only picks
-learning rates, validates, keeps the best weights, watches the clock and calls callbacks.
+It trains a *pack*: K runs of one shape (one process structure, formula, model and batch
+shape; seeds, learning rates, weight decays and formula parameters may differ) as one compiled
+program over a leading member axis. A single run is a pack of one. Each member keeps its own
+validation, best weights, plateau stop, divergence guard and history, so a packed member ends
+with the metrics it would have had alone. With a step budget, chunks are cut by steps, never by
+the clock, and a checkpoint is taken only between chunks, so a run resumed from its
+checkpoint ends with the same weights, bit for bit, as one never stopped.
 
-Legend: N paths, L time steps, C input channels, O outputs.
+Legend: K members, N paths, L time steps, C input channels, O outputs.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from lagnet.config import RunConfig, TrainConfig
+from lagnet.config import RunConfig
+from lagnet.errors import LagnetError
 from lagnet.models import Normalised, build_net
 from lagnet.samples import (
     HISTORY_COLUMNS,
@@ -30,91 +34,72 @@ from lagnet.samples import (
     FitResult,
     StopTraining,
     check_target_finite,
+    drop_nonfinite,
     fit_scales,
     pilot_sample,
     run_keys,
     validation_set,
 )
 from lagnet.tasks import Task
+from lagnet.training.durable import Checkpoint
+from lagnet.training.steps import compiled, lr_at
 
 CHUNK_MAX = 50  # steps per jitted call: long enough to hide dispatch, short enough for Ctrl-C
 
 
-# ----------------------------------------------------------------------------- pure pieces
-def masked_mse(pred: jax.Array, y: jax.Array, valid: jax.Array) -> jax.Array:
-    """Mean squared error over paths, outputs and the valid steps only. pred, y: (N, L, O)."""
-    w = valid.astype(pred.dtype)[None, :, None]  # (1, L, 1)
-    return jnp.sum(w * (pred - y) ** 2) / (jnp.sum(w) * pred.shape[0] * pred.shape[2])
+@dataclass
+class Member:
+    """One run of a pack, and its host-side state."""
+
+    cfg: RunConfig
+    task: Task
+    callbacks: Sequence[Callback] = ()
+    checkpoint: Checkpoint | None = None
+    lr_factor: float = 1.0
+    divergences: int = 0
+    bad_vals: int = 0
+    best_val: float = math.inf
+    best_step: int = 0
+    stopped: str | None = None
+    steps: int = 0
+    loss_acc: list = field(default_factory=list)
+    dropped: int = 0  # training paths whose target was not finite, left out of the loss
+    history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_COLUMNS})
+
+    HOST = ("lr_factor", "divergences", "bad_vals", "best_val", "best_step", "stopped", "steps")
+
+    def host_state(self) -> dict:
+        return dict(
+            {k: getattr(self, k) for k in self.HOST},
+            loss_acc=list(self.loss_acc),
+            dropped=self.dropped,
+            history=self.history,
+        )
+
+    def restore(self, state: dict) -> None:
+        for k in (*self.HOST, "loss_acc", "dropped", "history"):
+            setattr(self, k, state[k])
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.lr·end_lr_factor`` at ``total``."""
-    warmup = min(cfg.warmup, max(total // 10, 1))
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
-    frac = min(1.0, (step - warmup) / max(total - warmup, 1))
-    end = cfg.lr * cfg.end_lr_factor
-    return end + 0.5 * (cfg.lr - end) * (1.0 + math.cos(math.pi * frac))
-
-
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-    """Clip by global norm, then Adam with decoupled weight decay. The learning rate is applied
-    by the step (``-lr · update``) so the host can schedule it and lower it after a divergence."""
-    parts = [optax.clip_by_global_norm(cfg.clip), optax.scale_by_adam()]
-    if cfg.weight_decay > 0:
-        parts.append(optax.add_decayed_weights(cfg.weight_decay))
-    return optax.chain(*parts)
-
-
-def make_step(task: Task, static, optimizer, cfg: TrainConfig, fixed: bool = False):
-    """The pure train step ``step(params, opt_state, key, lr, consts)``.
-
-    ``consts = (scales, data)``: the model's scalings (x_mean, x_std, y_mean, y_std) and, when
-    ``fixed``, the fixed data set (x, y, valid) to draw batches from. They are arguments rather
-    than constants baked into the compiled step, so one compilation (and JAX's persistent cache)
-    serves every seed, and large data sets do not bloat the program."""
-
-    def loss_fn(params, x, y, valid, scales):
-        x_mean, x_std, y_mean, y_std = scales
-        net = eqx.combine(params, static)
-        return masked_mse(net((x - x_mean) / x_std), (y - y_mean) / y_std, valid)
-
-    def step(params, opt_state, key, lr, consts):
-        scales, data = consts
-        if not fixed:
-            x, y, valid = task.sample(key, cfg.batch, cfg.length)
-        else:
-            idx = jax.random.choice(key, data[0].shape[0], (cfg.batch,), replace=False)
-            x, y, valid = data[0][idx], data[1][idx], data[2]
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, valid, scales)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = jax.tree_util.tree_map(lambda p, u: p - lr * u, params, updates)
-        return params, opt_state, loss
-
-    return step
-
-
-def make_chunk(step):
-    """K steps in one jitted call: keys (K, 2), lrs (K,), consts -> params, opt_state,
-    losses (K,)."""
-
-    @jax.jit
-    def chunk(params, opt_state, keys, lrs, consts):
-        def body(carry, inp):
-            p, s, loss = step(*carry, *inp, consts)
-            return (p, s), loss
-
-        (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (keys, lrs))
-        return params, opt_state, losses
-
-    return chunk
-
-
-# ----------------------------------------------------------------------------- the loop
 @jax.jit
 def _step_keys(key: jax.Array, steps: jax.Array) -> jax.Array:
     """One key per training step: fold the step number into the run's training key."""
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(steps)
+
+
+@jax.jit
+def _select(mask, new, old):
+    """Per member: ``new`` where ``mask`` (K,) is true, else ``old``."""
+    pick = lambda a, b: jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)  # noqa: E731
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(x) for x in a]), *trees)
+
+
+def _member(tree, i: int):
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[i], tree)
 
 
 def _chunk_size(val_every: int) -> int:
@@ -127,91 +112,127 @@ def _chunk_size(val_every: int) -> int:
     return max(1, val_every // math.ceil(val_every / CHUNK_MAX))
 
 
-def train(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> FitResult:
-    """Train the network of a gradient-trained family for ``cfg`` on ``task``. Stops at ``train.steps``, at the wall-clock budget
-    ``train.max_seconds`` (which the learning-rate schedule is fitted to), on a validation
-    plateau (``train.patience``), after repeated divergence, or on Ctrl-C — and returns the
-    weights that did best on the fixed validation set in every case. ``lagnet.fitting.fit``
-    is the entry point that sends each family to its learner."""
-    tc = cfg.train
+def train(
+    cfg: RunConfig,
+    task: Task,
+    callbacks: Iterable[Callback] = (),
+    checkpoint: Checkpoint | None = None,
+) -> FitResult:
+    """Train the network of a gradient-trained family for ``cfg`` on ``task``. Stops at
+    ``train.steps``, at the wall-clock budget ``train.max_seconds`` (which the learning-rate
+    schedule is fitted to), on a validation plateau (``train.patience``), after repeated
+    divergence, when a callback raises :class:`StopTraining`, or on Ctrl-C / SIGTERM — and
+    returns the weights that did best on the fixed validation set in every case. With a
+    ``checkpoint``, it goes on from it when there is one, and writes it at least every
+    ``train.checkpoint_seconds`` and when interrupted."""
+    return train_pack([Member(cfg, task, list(callbacks), checkpoint)])[0]
+
+
+def train_pack(members: list[Member]) -> list[FitResult]:
+    """Train K members of one shape together (see the module's docstring)."""
     t_start = time.perf_counter()
-    k_init, _, k_train, k_data = run_keys(cfg.seed)
-
-    net = build_net(cfg.model, task.c_in, task.c_out, k_init, max_lag=task.memory_hint)
-    held_out = pilot_sample(cfg, task)
-    check_target_finite(cfg, held_out)
-    scales = fit_scales(task, cfg, held_out)
-    params, static = eqx.partition(net, eqx.is_array)
-    optimizer = make_optimizer(tc)
-    opt_state = optimizer.init(params)
-
-    data = None
-    if tc.fixed_paths is not None:
-        data = task.sample(k_data, tc.fixed_paths, tc.length)
-    chunk = make_chunk(make_step(task, static, optimizer, tc, fixed=data is not None))
-    consts = (scales, data)
-
-    val_set = validation_set(cfg, task, held_out)
-    y_val_var = float(jnp.var(val_set[1][:, val_set[2]]))
-
-    @jax.jit
-    def _validate(params, scales, x_val, y_val, valid_val):
-        model = Normalised(eqx.combine(params, static), *scales)
-        return masked_mse(model(x_val), y_val, valid_val)
-
-    def validate(params):
-        return _validate(params, scales, *val_set)
-
-    validate(params).block_until_ready()  # compile now, so it does not skew the step timing
+    tc = members[0].cfg.train
+    nets, scales, datas, vals, y_vars, tparams, k_trains = [], [], [], [], [], [], []
+    for m in members:
+        k_init, _, k_train, k_data = run_keys(m.cfg.seed)
+        nets.append(
+            build_net(m.cfg.model, m.task.c_in, m.task.c_out, k_init, max_lag=m.task.memory_hint)
+        )
+        held_out = pilot_sample(m.cfg, m.task)
+        share = check_target_finite(m.cfg, held_out)
+        held_out = drop_nonfinite(held_out) if share else held_out
+        scales.append(fit_scales(m.task, m.cfg, held_out))
+        fixed = None
+        if tc.fixed_paths is not None:
+            fixed = m.task.sample(k_data, tc.fixed_paths, tc.length)
+        datas.append(fixed)
+        val = validation_set(m.cfg, m.task, held_out)
+        vals.append(val)
+        y_vars.append(float(np.var(np.asarray(val[1])[:, np.asarray(val[2])])))
+        param_values = getattr(m.task, "param_values", None)
+        tparams.append(param_values() if param_values else {})
+        k_trains.append(k_train)
+    static = eqx.partition(nets[0], eqx.is_array)[1]
+    progs = compiled(members[0].cfg, members[0].task, static, len(members))
+    params = _stack([eqx.partition(n, eqx.is_array)[0] for n in nets])
+    opt_fresh = _stack([progs.optimizer.init(eqx.partition(n, eqx.is_array)[0]) for n in nets])
+    opt_state, best = opt_fresh, params
+    wds = [jnp.float32(m.cfg.train.weight_decay) for m in members]
+    consts = _stack([(s, d, p, w) for s, d, p, w in zip(scales, datas, tparams, wds)])
+    n_val = min(v[0].shape[0] for v in vals)  # paths a target was not finite on are gone
+    val_set = _stack([tuple(a[:n_val] for a in v[:2]) + (v[2],) for v in vals])
+    progs.validate(params, _stack(scales), *val_set).block_until_ready()  # compile now
 
     k = _chunk_size(tc.val_every)
-    # The loss is computed on normalised targets; history reports it in the target's units
-    # (exact for one output) so it sits on the same axis as the validation MSE.
-    loss_units = float(jnp.mean(scales[3] ** 2))
-    history = {key: [] for key in HISTORY_COLUMNS}
-    best = dict(params=params, val_mse=math.inf, step=0)
-    step, since_val, lr_factor, divergences, bad_vals = 0, 0, 1.0, 0, 0
-    planned = tc.steps
-    stopped = "steps"
-    loss_acc: list[float] = []
-    t_train = None  # when the first compiled chunk finished (compile excluded from speed)
-    steps_timed = 0
+    loss_units = [float(jnp.mean(s[3] ** 2)) for s in scales]  # history's loss in the y's units
+    step, since_val, planned, elapsed_before = 0, 0, tc.steps, 0.0
+    if all(m.checkpoint is not None and m.checkpoint.exists() for m in members):
+        params, opt_state, best, shared = _resume(members, params, opt_state, best)
+        step, since_val, planned, elapsed_before = shared
+    t_train, steps_timed = None, 0
+    last_ckpt = time.perf_counter()
+    every = tc.checkpoint_seconds
+    scales_stacked = _stack(scales)
 
     def elapsed() -> float:
-        return time.perf_counter() - t_start
+        return elapsed_before + time.perf_counter() - t_start
 
+    def save(snapshot) -> None:
+        shared = (snapshot[3], snapshot[4], snapshot[5], elapsed())
+        for i, (m, host) in enumerate(zip(members, host_snap)):
+            if m.checkpoint is not None:
+                m.checkpoint.save(
+                    dict(
+                        params=_member(snapshot[0], i),
+                        opt=_member(snapshot[1], i),
+                        best=_member(snapshot[2], i),
+                    ),
+                    dict(shared=shared, member=host),
+                )
+
+    # What a checkpoint holds: the state after the last complete chunk, arrays and host side
+    # together, so an interrupt arriving anywhere (a callback included) saves a consistent one.
+    snapshot = (params, opt_state, best, step, since_val, planned)
+    host_snap = [copy.deepcopy(m.host_state()) for m in members]
     try:
-        while step < planned:
-            # The last chunk may be partial: its surplus steps get learning rate 0 (the
-            # weights stay put) instead of a second compile for a shorter chunk.
+        while step < planned and any(m.stopped is None for m in members):
             active = min(k, planned - step)
-            keys = _step_keys(k_train, jnp.arange(step, step + k))
-            lrs = jnp.asarray(
-                [
-                    lr_factor * lr_at(s, planned, tc) if s < step + active else 0.0
-                    for s in range(step, step + k)
-                ],
-                jnp.float32,
+            keys = jnp.stack([_step_keys(kt, jnp.arange(step, step + k)) for kt in k_trains])
+            lrs = np.zeros((len(members), k), np.float32)
+            for i, m in enumerate(members):
+                if m.stopped is None:
+                    lrs[i, :active] = [
+                        m.lr_factor * lr_at(s, planned, m.cfg.train)
+                        for s in range(step, step + active)
+                    ]
+            new_params, new_state, (losses, dropped) = progs.chunk(
+                params, opt_state, keys, lrs, consts
             )
-            new_params, new_state, losses = chunk(params, opt_state, keys, lrs, consts)
-            losses = np.asarray(losses)[:active]
+            losses, dropped = np.asarray(losses)[:, :active], np.asarray(dropped)[:, :active]
             if t_train is None:
                 t_train = time.perf_counter()
             else:
                 steps_timed += k
-            if not np.all(np.isfinite(losses)):
-                # Divergence guard: back to the best weights, fresh optimiser, lower rate.
-                divergences += 1
-                if divergences > 4:
-                    stopped = "diverged"
-                    break
-                lr_factor *= 0.3
-                params, opt_state = best["params"], optimizer.init(best["params"])
-                continue
+            diverged = np.zeros(len(members), bool)
+            for i, m in enumerate(members):
+                if m.stopped is not None:
+                    continue
+                m.dropped += int(dropped[i].sum())
+                if not np.all(np.isfinite(losses[i])):
+                    # Divergence guard: back to the best weights, fresh optimiser, lower rate.
+                    diverged[i] = True
+                    m.divergences += 1
+                    m.lr_factor *= 0.3
+                    if m.divergences > 4:
+                        m.stopped, m.steps = "diverged", step
+                else:
+                    m.loss_acc.extend(losses[i].tolist())
             params, opt_state = new_params, new_state
+            if diverged.any():
+                params = _select(jnp.asarray(diverged), best, params)
+                opt_state = _select(jnp.asarray(diverged), opt_fresh, opt_state)
             step += active
             since_val += active
-            loss_acc.extend(losses.tolist())
 
             # Fit the planned number of steps to the wall-clock budget.
             if tc.max_seconds is not None and steps_timed > 0:
@@ -224,51 +245,115 @@ def train(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) -> Fit
 
             if since_val >= tc.val_every or step >= planned:
                 since_val = 0
-                val_mse = float(validate(params))
-                r2 = 1.0 - val_mse / y_val_var if y_val_var > 0 else float("nan")
-                row = dict(
-                    step=step,
-                    seconds=elapsed(),
-                    lr=float(lrs[active - 1]),
-                    loss=float(np.mean(loss_acc)) * loss_units,
-                    val_mse=val_mse,
-                    val_r2=r2,
-                )
-                loss_acc = []
-                for name, v in row.items():
-                    history[name].append(v)
-                if val_mse < best["val_mse"] * (1 - 1e-4):
-                    best.update(params=params, val_mse=val_mse, step=step)
-                    bad_vals = 0
-                else:
-                    bad_vals += 1
+                val_mse = np.asarray(progs.validate(params, scales_stacked, *val_set))
+                improved = np.zeros(len(members), bool)
                 speed = steps_timed / (time.perf_counter() - t_train) if steps_timed else 0.0
-                for cb in callbacks:
-                    cb(dict(row, planned=planned, steps_per_s=speed))
-                if tc.patience is not None and bad_vals >= tc.patience:
-                    stopped = "plateau"
-                    break
-        else:
-            if tc.max_seconds is not None and step < tc.steps:
-                stopped = "max_seconds"
-    except StopTraining as stop:
-        stopped = stop.reason
-    except KeyboardInterrupt:
-        stopped = "interrupted"
+                for i, m in enumerate(members):
+                    if m.stopped is not None:
+                        continue
+                    improved[i] = _validated(
+                        m,
+                        i,
+                        step,
+                        elapsed(),
+                        lrs,
+                        active,
+                        val_mse,
+                        y_vars,
+                        loss_units,
+                        planned,
+                        speed,
+                    )
+                if improved.any():
+                    best = _select(jnp.asarray(improved), params, best)
+            snapshot = (params, opt_state, best, step, since_val, planned)
+            host_snap = [copy.deepcopy(m.host_state()) for m in members]
+            if every is not None and time.perf_counter() - last_ckpt >= every:
+                save(snapshot)
+                last_ckpt = time.perf_counter()
+        for m in members:
+            if m.stopped is None:
+                m.stopped = (
+                    "max_seconds" if tc.max_seconds is not None and step < tc.steps else "steps"
+                )
+                m.steps = step
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (a cluster's preemption) raised as one
+        for m, state in zip(members, host_snap):
+            m.restore(copy.deepcopy(state))
+        save(snapshot)
+        for m in members:
+            if m.stopped is None:
+                m.stopped, m.steps = "interrupted", snapshot[3]
+        params, best = snapshot[0], snapshot[2]
 
-    if best["val_mse"] == math.inf:  # never validated (interrupted at once): use what we have
-        best["params"] = params
     seconds = elapsed()
     train_seconds = (time.perf_counter() - t_train) if t_train else 0.0
-    model = Normalised(eqx.combine(best["params"], static), *scales)
-    info = dict(
-        steps=step,
+    results = []
+    for i, m in enumerate(members):
+        chosen = best if m.best_val < math.inf else params  # never validated: what we have
+        model = Normalised(eqx.combine(_member_jnp(chosen, i), static), *scales[i])
+        info = dict(
+            steps=m.steps,
+            seconds=seconds,
+            sequences=m.steps * tc.batch,
+            stopped=m.stopped,
+            ms_per_step=1e3 * train_seconds / steps_timed if steps_timed else None,
+            best_step=m.best_step,
+            best_val_mse=m.best_val,
+            divergences=m.divergences,
+            nonfinite_paths=m.dropped,
+        )
+        results.append(FitResult(model=model, history=m.history, info=info))
+    return results
+
+
+def _member_jnp(tree, i: int):
+    return jax.tree_util.tree_map(lambda a: a[i], tree)
+
+
+def _validated(m, i, step, seconds, lrs, active, val_mse, y_vars, loss_units, planned, speed):
+    """Record member ``i``'s validation; True when it improved on its best."""
+    v = float(val_mse[i])
+    r2 = 1.0 - v / y_vars[i] if y_vars[i] > 0 else float("nan")
+    row = dict(
+        step=step,
         seconds=seconds,
-        sequences=step * tc.batch,
-        stopped=stopped,
-        ms_per_step=1e3 * train_seconds / steps_timed if steps_timed else None,
-        best_step=best["step"],
-        best_val_mse=best["val_mse"],
-        divergences=divergences,
+        lr=float(lrs[i, active - 1]),
+        loss=float(np.mean(m.loss_acc)) * loss_units[i] if m.loss_acc else float("nan"),
+        val_mse=v,
+        val_r2=r2,
     )
-    return FitResult(model=model, history=history, info=info)
+    m.loss_acc = []
+    for name, value in row.items():
+        m.history[name].append(value)
+    improved = v < m.best_val * (1 - 1e-4)
+    if improved:
+        m.best_val, m.best_step, m.bad_vals = v, step, 0
+    else:
+        m.bad_vals += 1
+    try:
+        for cb in m.callbacks:
+            cb(dict(row, planned=planned, steps_per_s=speed))
+    except StopTraining as stop:
+        m.stopped, m.steps = stop.reason, step
+    patience = m.cfg.train.patience
+    if m.stopped is None and patience is not None and m.bad_vals >= patience:
+        m.stopped, m.steps = "plateau", step
+    return improved
+
+
+def _resume(members, params, opt_state, best):
+    """Load every member's checkpoint into the stacked state; all must be at one step."""
+    loaded, shareds = [], []
+    template = dict(params=_member(params, 0), opt=_member(opt_state, 0), best=_member(best, 0))
+    for m in members:
+        arrays, state = m.checkpoint.load(template)
+        m.restore(state["member"])
+        loaded.append(arrays)
+        shareds.append(tuple(state["shared"]))
+    if len({s[:3] for s in shareds}) != 1:
+        raise LagnetError(
+            "resume", [s[0] for s in shareds], "the pack's checkpoints differ in step"
+        )
+    stacked = {g: _stack([a[g] for a in loaded]) for g in ("params", "opt", "best")}
+    return stacked["params"], stacked["opt"], stacked["best"], shareds[0]

@@ -1,0 +1,143 @@
+"""A run directory's life: it exists at ``--out`` from the start, owned by one process, and says
+what it is in ``status.json``:
+
+    running       training (or its owner was killed: then no process holds its lock)
+    interrupted   stopped by Ctrl-C or SIGTERM; the files are those of its best weights so far
+    complete      finished; every file written
+    failed        an error ended it (``error`` says which)
+
+While it trains, ``checkpoint.safetensors`` holds what ``lagnet train --resume DIR`` needs to
+go on. Every file is written atomically (:mod:`lagnet.files`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from lagnet.config import RunConfig, config_to_toml
+from lagnet.errors import LagnetError
+from lagnet.files import DirectoryLock, is_locked, read_json, write_json, write_text
+from lagnet.training import Checkpoint
+
+STATUS = "status.json"
+UNFINISHED = ("running", "interrupted", "failed")
+
+
+def read_status(directory: str | Path) -> dict | None:
+    """The run directory's ``status.json``, or None (a directory from before statuses, or none)."""
+    status = read_json(Path(directory) / STATUS)
+    if status is not None and status.get("status") == "running" and not is_locked(directory):
+        status["status"] = "killed"  # its owner died without a word (kill -9, power)
+    return status
+
+
+def is_run_dir(directory: Path) -> bool:
+    return (directory / "config.toml").is_file() and (
+        (directory / "metrics.json").is_file() or (directory / STATUS).is_file()
+    )
+
+
+def check_out_dir(directory: str | Path, resume: bool = False) -> Path:
+    """The absolute output path, if writing a run there destroys nothing but an older, finished
+    run (or, with ``resume``, if there is a run to go on with)."""
+    directory = Path(directory).resolve()
+    if resume:
+        if not (directory / "config.toml").is_file():
+            raise LagnetError("resume", str(directory), "is not a run directory (no config.toml)")
+        return directory
+    if directory.exists():
+        if not directory.is_dir() or (any(directory.iterdir()) and not is_run_dir(directory)):
+            raise LagnetError(
+                "out", str(directory), "exists and is not a run directory; choose another path"
+            )
+        status = read_status(directory)
+        if status and status.get("status") in (*UNFINISHED, "killed"):
+            if is_locked(directory):
+                raise LagnetError("out", str(directory), "is in use by another lagnet process")
+            raise LagnetError(
+                "out",
+                str(directory),
+                f"holds an unfinished run ({status['status']}); go on with "
+                f"`lagnet train --resume {directory}`, or choose another path",
+            )
+    return directory
+
+
+class RunDirectory:
+    """A run directory owned by this process from :meth:`start` to :meth:`close`."""
+
+    def __init__(self, path: Path, lock: DirectoryLock):
+        self.path = path
+        self.lock = lock
+        self.checkpoint = Checkpoint(path)
+        self.started = time.time()
+
+    @classmethod
+    def start(cls, out: str | Path, config: RunConfig, resume: bool = False) -> RunDirectory:
+        path = check_out_dir(out, resume)
+        path.mkdir(parents=True, exist_ok=True)
+        lock = DirectoryLock(path)
+        try:
+            if not resume:  # an older, finished run here is replaced
+                for item in path.iterdir():
+                    if item.name != ".lock":
+                        shutil.rmtree(item) if item.is_dir() else item.unlink()
+                write_text(path / "config.toml", config_to_toml(config))
+            d = cls(path, lock)
+            d.status("running")
+        except BaseException:
+            lock.release()
+            raise
+        return d
+
+    def status(self, status: str, **extra) -> None:
+        write_json(
+            self.path / STATUS,
+            dict(
+                status=status, pid=os.getpid(), started=self.started, updated=time.time(), **extra
+            ),
+        )
+
+    def finish(self, status: str, **extra) -> None:
+        """Mark the run ``status``; a complete run no longer needs its checkpoint."""
+        self.status(status, **extra)
+        if status == "complete":
+            self.checkpoint.remove()
+
+    def close(self) -> None:
+        self.lock.release()
+
+
+class Preempted(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: the loop checkpoints and stops the same way."""
+
+
+class Signals:
+    """What :func:`interrupt_on_sigterm` saw: ``received`` is "SIGTERM" once one came."""
+
+    received: str | None = None
+
+
+@contextmanager
+def interrupt_on_sigterm():
+    """Within: SIGTERM raises :class:`Preempted` (main thread only; elsewhere a no-op)."""
+    seen = Signals()
+
+    def handler(signum, frame):
+        seen.received = "SIGTERM"
+        raise Preempted()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGTERM, previous)
