@@ -10,7 +10,8 @@ from lagnet.config import EvalConfig, RunConfig, TrainConfig, merge
 from lagnet.errors import LagnetError
 from lagnet.models.family import all_settings
 from lagnet.processes import Process
-from lagnet.runs import Run, run
+from lagnet.runs import Run
+from lagnet.tracking import make_tracker, tracked_run
 
 _TOP = ("seed", "device", "name")
 
@@ -79,6 +80,7 @@ def train(
     config: RunConfig | str | Path | None = None,
     out: str | Path | None = None,
     progress: bool = False,
+    track: str | None = None,
     **options: Any,
 ) -> Run:
     """Train a model to learn ``target`` on paths of ``process`` and evaluate it honestly.
@@ -88,6 +90,9 @@ def train(
     records it (``kind = "custom"`` for a user's simulator, which cannot be rebuilt from the
     file).
 
+    ``track="mlflow"``: log the run to MLflow (parameters, metrics at each validation, final
+    metrics, report and plots; see :mod:`lagnet.tracking`).
+
     >>> run = lagnet.train(process="ar1(rho=0.1)", target="x[t]**2 + 0.1*x[t-1]**2",
     ...                    model="gru", max_seconds=30)
     >>> run.metrics["test"]["memory_r2"]
@@ -96,9 +101,10 @@ def train(
     for note in notes:
         print(note, file=sys.stderr)
     ready = process if isinstance(process, Process) else None
+    tracker = make_tracker(track)
     if progress:
         from lagnet.progress import ProgressBar
 
         with ProgressBar(cfg.train) as bar:
-            return run(cfg, out, callbacks=[bar], process=ready)
-    return run(cfg, out, process=ready)
+            return tracked_run(tracker, cfg, out, callbacks=[bar], process=ready)
+    return tracked_run(tracker, cfg, out, process=ready)

@@ -14,9 +14,10 @@ from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES, family
 from lagnet.models.family import NetConfig
 from lagnet.registry import task_config
-from lagnet.runs import check_out_dir, default_run_dir, on_device, run
+from lagnet.runs import check_out_dir, default_run_dir, on_device
 from lagnet.targets import formula_text
 from lagnet.tasks import build_task, default_inputs_note
+from lagnet.tracking import make_tracker, tracked_run
 
 
 @app.command()
@@ -47,6 +48,9 @@ def train(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run directory to write."),
     set_: List[str] = typer.Option([], "--set", help="Override any setting: a.b=value."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    track: Optional[str] = typer.Option(
+        None, help="Log the run to an experiment tracker: mlflow (MLFLOW_TRACKING_URI)."
+    ),
 ) -> None:
     """Train a model, evaluate it on held-out paths, write the run directory and report."""
     if config and task:
@@ -70,6 +74,7 @@ def train(
     target_dir = out_dir or default_run_dir(cfg)
     built = build_task(cfg)  # refuse bad input before anything starts
     check_out_dir(target_dir)
+    tracker = make_tracker(track)
     with on_device(cfg.device):
         pass
     inputs_note = default_inputs_note(cfg, built)
@@ -94,12 +99,12 @@ def train(
             highlight=False,
         )
     if quiet:
-        result = run(cfg, target_dir)
+        result = tracked_run(tracker, cfg, target_dir)
     else:
         from lagnet.progress import ProgressBar
 
         with ProgressBar(cfg.train, err) as bar:
-            result = run(cfg, target_dir, callbacks=[bar])
+            result = tracked_run(tracker, cfg, target_dir, callbacks=[bar])
     m = result.metrics
     held_out = "held-out paths" if built.process.simulated else "windows of the training data"
     out.print(metrics_table(m, f"test on {m['test']['paths']} {held_out}"))
@@ -107,6 +112,8 @@ def train(
     for line in fit_summary(m["train"]):
         out.print(escape(line), highlight=False)
     out.print(f"wrote {target_dir}/report.html", highlight=False)
+    if tracker is not None:
+        out.print(f"tracked: MLflow run {tracker.last_run_id} in {tracker.uri}", highlight=False)
 
 
 def fit_summary(info: dict) -> list[str]:

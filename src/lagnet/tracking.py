@@ -1,0 +1,320 @@
+"""Experiment tracking: one MLflow run per lagnet run.
+
+A tracker is a training callback (it receives one row a validation: step, seconds, lr, loss,
+val_mse, val_r2, planned, steps_per_s) with hooks on either side of training::
+
+    tracker = make_tracker("mlflow")       # None for no tracking; a bad name is refused here
+    tracker.start(cfg, "ar1")              # a run; parameters = the resolved config, dotted
+    result = run(cfg, out, callbacks=[tracker])   # metrics at each validation, step=step
+    tracker.finish(result)                 # final metrics; report, config, metrics, plots
+
+(:func:`tracked_run` is those three lines, and marks the MLflow run FAILED or KILLED when
+training raises.) A sweep opens a parent run and nests each point's run under it::
+
+    sweep = make_tracker("mlflow")
+    with sweep.parent_run("my-sweep") as parent_id:   # parent_id: a string that travels
+        point = make_tracker("mlflow", parent=parent_id, uri=sweep.uri)   # or sweep.child()
+
+The store is MLflow's own choice — ``MLFLOW_TRACKING_URI`` when set, else MLflow's default
+(``sqlite:///mlflow.db`` in the working directory for MLflow 3) — resolved to an absolute
+URI when the tracker is made, so a worker in another directory writes to the same store. The
+experiment is ``experiment=`` or ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``, else
+MLflow's default one. A tracker holds only strings between runs, so it pickles.
+
+MLflow is an optional extra (``pip install "lagnet[mlflow]"``) and is imported only here, only
+when a tracker is made: ``import lagnet`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from lagnet.config import RunConfig
+from lagnet.errors import LagnetError
+from lagnet.processes import Process
+from lagnet.runs import Run, run
+from lagnet.samples import Callback
+
+TRACKERS = ("mlflow",)
+ARTEFACTS = ("report.html", "config.toml", "metrics.json", "history.csv")
+
+
+def make_tracker(
+    kind: str | None,
+    *,
+    parent: str | None = None,
+    uri: str | None = None,
+    experiment: str | None = None,
+) -> MlflowTracker | None:
+    """The tracker called ``kind`` (``"mlflow"``), or None for ``None``/``"none"``.
+    ``parent``: the id of a run to nest this one under (a sweep's); ``uri``: the tracking
+    store (default: MLflow's, ``MLFLOW_TRACKING_URI`` first); ``experiment``: its name."""
+    if kind is None or kind == "none":
+        return None
+    if kind != "mlflow":
+        raise LagnetError("track", kind, f"unknown tracker; one of: {', '.join(TRACKERS)}, none")
+    return MlflowTracker(parent=parent, uri=uri, experiment=experiment)
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts (and lists of dicts) as one level with dotted names:
+    ``{"model": {"hidden": 32}}`` -> ``{"model.hidden": 32}``; lists of plain values stay."""
+    flat: dict[str, Any] = {}
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) or (
+            isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value)
+        ):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_params(cfg: RunConfig) -> dict[str, str]:
+    """The resolved config as MLflow parameters: dotted names, values as text (lists as
+    JSON, as in config.toml); unset optional settings are left out, as config.toml does."""
+    return {
+        k: json.dumps(v) if isinstance(v, (list, tuple)) else str(v)
+        for k, v in flatten(cfg.model_dump(mode="json")).items()
+        if v is not None
+    }
+
+
+def final_metrics(metrics: dict) -> dict[str, float]:
+    """The numbers of a run's metrics.json, flattened (``test.mse``,
+    ``baselines.memoryless.r2``, ``train.steps``, …); lists of numbers (per-step errors) and
+    text are left to the metrics.json artefact."""
+    return {
+        k: float(v)
+        for k, v in flatten(metrics).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+class MlflowTracker:
+    """Logs one lagnet run as one MLflow run (see the module docstring). Made by
+    :func:`make_tracker`; one run at a time, and it can be used again for the next."""
+
+    def __init__(
+        self, parent: str | None = None, uri: str | None = None, experiment: str | None = None
+    ):
+        mlflow = _mlflow()
+        self.parent = parent
+        self.uri = _absolute(uri or mlflow.get_tracking_uri())
+        self.experiment = experiment
+        self.run_id: str | None = None  # the open run
+        self.last_run_id: str | None = None  # the last run started
+        self._logged_params: set[str] = set()
+        self._client = None
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _client=None)  # the client holds a connection: make anew
+
+    # ------------------------------------------------------------------------- store
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            with warnings.catch_warnings():
+                # MLflow's SQL store uses a SQLAlchemy loader that SQLAlchemy 2.1 deprecates:
+                # theirs to fix, and nothing a lagnet user can act on.
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mlflow\.")
+                self._client = MlflowClient(tracking_uri=self.uri)
+                self._client.search_experiments(max_results=1)  # open the store now
+        return self._client
+
+    def experiment_id(self) -> str:
+        """The experiment's id: ``experiment=`` or the MLflow environment's, created when
+        named and missing; else MLflow's default experiment ("0")."""
+        name = self.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+        if name is None:
+            return os.environ.get("MLFLOW_EXPERIMENT_ID", "0")
+        found = self.client.get_experiment_by_name(name)
+        return found.experiment_id if found else self.client.create_experiment(name)
+
+    # ------------------------------------------------------------------------- one run
+    def start(self, cfg: RunConfig | None = None, name: str | None = None) -> str:
+        """Open a run named ``name`` (default ``cfg.name``) with the config as parameters;
+        nested under ``self.parent`` when set. Returns the MLflow run id."""
+        tags = {"lagnet.version": _version()}
+        if self.parent:
+            tags["mlflow.parentRunId"] = self.parent
+        name = name or (cfg.name if cfg is not None else "run")
+        self.run_id = self.client.create_run(
+            self.experiment_id(), run_name=name, tags=tags
+        ).info.run_id
+        self.last_run_id = self.run_id
+        self._logged_params = set()
+        if cfg is not None:
+            self.log_params(cfg)
+        return self.run_id
+
+    def log_params(self, cfg: RunConfig) -> None:
+        """The config's settings not logged yet (MLflow parameters cannot change; the run
+        adds what it resolves, such as ``target.inputs``)."""
+        from mlflow.entities import Param
+
+        new = {k: v for k, v in config_params(cfg).items() if k not in self._logged_params}
+        params = [Param(k, v) for k, v in new.items()]
+        for i in range(0, len(params), 100):  # MLflow takes at most 100 a batch
+            self.client.log_batch(self._open(), params=params[i : i + 100])
+        self._logged_params.update(new)
+
+    def __call__(self, row: dict) -> None:
+        """One validation: every number of the row, at ``step=row["step"]``."""
+        step = int(row["step"])
+        values = {k: v for k, v in row.items() if k != "step"}
+        self.log_metrics(values, step)
+
+    def log_metrics(self, values: dict[str, Any], step: int = 0) -> None:
+        """Numbers by name at ``step`` (non-numbers and None are skipped)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(k, float(v), now, step)
+            for k, v in values.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(self._open(), metrics=batch[i : i + 1000])
+
+    def finish(self, result: Run) -> None:
+        """Final metrics (flattened metrics.json), the verdict as a tag, and the report,
+        config.toml, metrics.json, history.csv and plots/ as artefacts; then close the run.
+        A run not saved to a directory is saved to a temporary one for its artefacts."""
+        run_id = self._open()
+        self.log_params(result.config)
+        self.log_metrics(final_metrics(result.metrics), step=int(result.metrics["train"]["steps"]))
+        headline = (result.metrics.get("verdict") or {}).get("headline")
+        if headline:
+            self.client.set_tag(run_id, "lagnet.verdict", headline)
+        if result.path is not None:
+            self.client.set_tag(run_id, "lagnet.run_dir", str(result.path))
+            self._log_directory(Path(result.path))
+        else:
+            with tempfile.TemporaryDirectory(prefix="lagnet-track-") as tmp:
+                kept = result.path
+                try:
+                    self._log_directory(result.save(Path(tmp) / "run"))
+                finally:
+                    result.path = kept
+        self.end("FINISHED")
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Close the open run with an MLflow status (FINISHED, FAILED, KILLED)."""
+        if self.run_id is not None:
+            self.client.set_terminated(self.run_id, status)
+            self.run_id = None
+
+    # ------------------------------------------------------------------------- sweeps
+    @contextmanager
+    def parent_run(self, name: str, cfg: RunConfig | None = None) -> Iterator[str]:
+        """Open a parent run for the block and yield its id. Runs this tracker (or
+        :meth:`child` trackers) start inside the block nest under it; it is closed FINISHED,
+        or FAILED / KILLED if the block raises."""
+        outer, outer_parent = self.run_id, self.parent
+        parent_id = self.start(cfg, name)
+        self.run_id, self.parent = outer, parent_id
+        status = "FINISHED"
+        try:
+            yield parent_id
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        except BaseException:
+            status = "FAILED"
+            raise
+        finally:
+            self.client.set_terminated(parent_id, status)
+            self.parent = outer_parent
+
+    def child(self) -> MlflowTracker:
+        """A fresh tracker on the same store and experiment, nested under this one's parent."""
+        return MlflowTracker(parent=self.parent, uri=self.uri, experiment=self.experiment)
+
+    # ------------------------------------------------------------------------- helpers
+    def _open(self) -> str:
+        if self.run_id is None:
+            raise RuntimeError("the tracker has no open run: call start(cfg) first")
+        return self.run_id
+
+    def _log_directory(self, directory: Path) -> None:
+        for name in ARTEFACTS:
+            if (directory / name).is_file():
+                self.client.log_artifact(self.run_id, str(directory / name))
+        if (directory / "plots").is_dir():
+            self.client.log_artifacts(self.run_id, str(directory / "plots"), "plots")
+
+
+def tracked_run(
+    tracker: MlflowTracker | None,
+    config: RunConfig,
+    out: str | Path | None = None,
+    callbacks: Iterable[Callback] = (),
+    process: Process | None = None,
+    name: str | None = None,
+    resume: bool = False,
+) -> Run:
+    """:func:`lagnet.runs.run` under a tracker (or plainly, when ``tracker`` is None): its
+    run opens before training, sees every validation and closes with the result; it is
+    marked KILLED on Ctrl-C and FAILED on any other error, which propagates. A resumed run
+    (``resume``) is a new MLflow run."""
+
+    def go(callbacks):
+        more = {"resume": True} if resume else {}  # run() takes resume= since checkpoints
+        return run(config, out, callbacks=callbacks, process=process, **more)
+
+    if tracker is None:
+        return go(callbacks)
+    tracker.start(config, name or (Path(out).name if out is not None else None))
+    try:
+        result = go([*callbacks, tracker])
+    except KeyboardInterrupt:
+        tracker.end("KILLED")
+        raise
+    except BaseException:
+        tracker.end("FAILED")
+        raise
+    tracker.finish(result)
+    return result
+
+
+def _version() -> str:
+    try:
+        return version("lagnet")
+    except PackageNotFoundError:  # a source tree never installed
+        return "0+unknown"
+
+
+def _mlflow():
+    try:
+        import mlflow
+    except ImportError:
+        raise LagnetError(
+            "track", "mlflow", 'MLflow is not installed: pip install "lagnet[mlflow]"'
+        ) from None
+    return mlflow
+
+
+def _absolute(uri: str) -> str:
+    """A relative SQLite or plain-path store as an absolute one (MLflow's default is
+    ``sqlite:///mlflow.db``, relative to the working directory)."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    if "://" not in uri and not uri.startswith("databricks"):
+        return Path(uri).resolve().as_uri()
+    return uri
