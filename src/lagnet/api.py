@@ -26,6 +26,7 @@ def build_config(
     """Merge keyword arguments into a run config (:func:`lagnet.config.merge`). ``options``
     may name any field of the training config (steps, batch, length, lr, max_seconds, …), of
     a model family's config (hidden, layers, head, window, reservoir, …), ``inputs``,
+    ``params`` (the formula's parameters, ``{"w": 0.1}``),
     ``seed``, ``device``, ``name`` or ``eval`` (a dict). Switching ``model`` to another family
     keeps only the settings that family has."""
     return resolve(process, target, model, config, **options)[0]
@@ -55,6 +56,10 @@ def resolve(
             values[key] = value
         elif key == "inputs":
             values["target.inputs"] = value
+        elif key == "params":  # formula parameters, merged name by name like --set
+            if not isinstance(value, dict):
+                raise LagnetError("target.params", value, "must map names to numbers")
+            values.update({f"target.params.{k}": v for k, v in value.items()})
         elif key == "eval":
             values.update({f"eval.{k}": v for k, v in _as_dict(value).items()})
         elif key in TrainConfig.model_fields:

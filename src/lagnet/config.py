@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import tomli_w
-from pydantic import Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import (
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from lagnet.errors import LagnetError
 from lagnet.models.family import ModelConfig, model_config, switch_kind
@@ -24,6 +30,7 @@ from lagnet.processes.arma import ARMAConfig
 from lagnet.processes.family import ProcessConfig, process_config
 from lagnet.processes.spec import parse_process_spec
 from lagnet.settings import Settings, first_error
+from lagnet.targets_vocab import check_params
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,11 +43,32 @@ class TargetConfig(Settings):
     """The function to learn, as a formula over named series (``x[t]**2 + 0.1*x[t-1]**2``) or
     a list of formulas, one output each; ``init`` is a recursive target's value before t = 0
     (``y[t] = 0.5*y[t-1] + x[t]``); ``inputs`` are the series the model sees as its input
-    channels (None: ``x``, or the process's only observed series). The formula language is described in :mod:`lagnet.targets`."""
+    channels (None: ``x``, or the process's only observed series); ``params`` are constants
+    the formulas name (``x[t]**2 + w*x[t-1]**2`` with ``params = {w = 0.1}``), arguments of
+    the compiled step rather than numbers baked into it. The formula language is described
+    in :mod:`lagnet.targets`."""
 
     formula: Union[str, tuple[str, ...]] = "x[t]**2 + 0.1*x[t-1]**2"
     init: float = 0.0
     inputs: Optional[tuple[str, ...]] = None
+    params: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, v: Any) -> Any:
+        # Names and values are checked here, with the formula compiler's rules; whether the
+        # formulas read them, and whether a name is a series, when the task is built.
+        if not isinstance(v, dict):
+            raise LagnetError("target.params", v, "must be a table of names and numbers")
+        return check_params(v)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        # No empty [target.params] table in every config.toml: absent means none.
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("params", True):
+            del data["params"]
+        return data
 
     @field_validator("formula", mode="before")
     @classmethod

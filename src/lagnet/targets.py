@@ -37,6 +37,12 @@ This is y(t+1) of the equation written at the output's own step, so it reads u[t
 ``narma(order=10)`` process's series ``y`` is y(t) itself (driven by u up to t-1), which this
 formula gives one step later — equal to it on the process's paths with ``u[t-10]*u[t-1]``.
 
+Parameters. A formula may name constants that are not series — ``x[t]**2 + w*x[t-1]**2``
+with ``params={"w": 0.1}`` (``target.params`` in a config). They are arguments of the
+computation, not constants baked into it: ``target(paths, {"w": w})`` takes any value, a JAX
+tracer included (jit or vmap over w), and one compilation serves every w. Window lengths,
+lags, exponents written as numbers and ewm's alpha stay literals.
+
 Several outputs. A list of formulas gives one output each, y (N, L, O) with O = len(list);
 each formula reads any series of the process, and a recursive name belongs to its formula.
 
@@ -57,10 +63,15 @@ Example::
     (1, ('x',))
     >>> compile_target(["x[t]**2", "mean(x, 5)"]).outputs
     2
+    >>> tgt = compile_target("x[t]**2 + w*x[t-1]**2", params={"w": 0.1})
+    >>> tgt.params, tgt.defaults
+    (('w',), {'w': 0.1})
+    >>> y, valid = tgt({"x": jnp.ones((3, 12))}, params={"w": 0.5})
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import numbers
 from collections.abc import Mapping, Sequence
@@ -73,7 +84,7 @@ import numpy as np
 
 from lagnet.errors import LagnetError
 from lagnet.targets_parse import Part, compile_formula
-from lagnet.targets_vocab import MAX_OUTPUTS
+from lagnet.targets_vocab import MAX_OUTPUTS, PARAMS_FIELD, Param, check_params
 from lagnet.targets_windows import recurse, ref_values
 
 __all__ = ["Target", "compile_target"]
@@ -90,7 +101,8 @@ class Target:
     Series are zero before the start, and ``y`` is set to 0 at invalid steps so that it is
     finite there; callers mask them. ``formula`` is a string, or a tuple with one formula per
     output; ``series`` are the process series read; ``init`` is a recursive target's value
-    before t = 0.
+    before t = 0; ``params`` the names of the formula's parameters (sorted) and ``defaults``
+    their values when none are given.
     """
 
     formula: str | tuple[str, ...]
@@ -99,6 +111,8 @@ class Target:
     outputs: int = 1
     warmup: int = 0
     init: float = 0.0
+    params: tuple[str, ...] = ()
+    _defaults: tuple[tuple[str, float], ...] = ()
     _parts: tuple[Part, ...] = field(default=(), repr=False, compare=False)
 
     @property
@@ -110,7 +124,48 @@ class Target:
     def recursive(self) -> bool:
         return any(p.name is not None for p in self._parts)
 
-    def __call__(self, paths: Mapping[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    @property
+    def defaults(self) -> dict[str, float]:
+        """The parameters' values used when a call gives none."""
+        return dict(self._defaults)
+
+    def param_values(self, params: Mapping[str, Any] | None = None) -> dict[str, jax.Array]:
+        """Every parameter's value as a float32 scalar: from ``params`` (name -> number or
+        JAX scalar, tracers included), else the default. A name that is not a parameter of
+        the formula, a missing value or a value that is not a scalar: LagnetError."""
+        given = {} if params is None else params
+        if not isinstance(given, Mapping):
+            raise LagnetError(PARAMS_FIELD, given, "must map parameter names to values")
+        for name in given:
+            if name not in self.params:
+                has = f"its parameters: {', '.join(self.params)}" if self.params else "it has none"
+                raise LagnetError(
+                    f"{PARAMS_FIELD}.{name}",
+                    given[name],
+                    f"not a parameter of the formula {formula_text(self.formula)!r} ({has})",
+                )
+        defaults, out = self.defaults, {}
+        for name in self.params:
+            value = given.get(name, defaults.get(name))
+            if value is None or isinstance(value, (str, bytes)):
+                raise LagnetError(
+                    f"{PARAMS_FIELD}.{name}",
+                    value,
+                    "needs a number: give it in params, or a default when compiling",
+                )
+            value = jnp.asarray(value, jnp.float32)
+            if value.shape != ():
+                raise LagnetError(
+                    f"{PARAMS_FIELD}.{name}", value.shape, "must be a scalar (vmap to vary it)"
+                )
+            out[name] = value
+        return out
+
+    def __call__(
+        self, paths: Mapping[str, jax.Array], params: Mapping[str, Any] | None = None
+    ) -> tuple[jax.Array, jax.Array]:
+        """y (N, L, O) and valid (L,) from the series; ``params``: name -> value (a number or
+        a JAX scalar) for some or all of the formula's parameters, None: the defaults."""
         missing = [s for s in self.series if s not in paths]
         if missing:
             raise LagnetError(
@@ -128,29 +183,41 @@ class Target:
                     "every series must be "
                     f"an (N, L) array of one shape; {self.series[0]} is {shape}",
                 )
-        return _evaluate(self, xs)
+        values = self.param_values(params)
+        # The compiled function is keyed on the formulas, not on the default values.
+        program = dataclasses.replace(self, _defaults=()) if self._defaults else self
+        return _evaluate(program, xs, values)
 
-    def numpy(self, paths: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """``self(paths)`` on NumPy arrays, returned as NumPy arrays."""
-        y, valid = self(paths)
+    def numpy(
+        self, paths: Mapping[str, Any], params: Mapping[str, Any] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``self(paths, params)`` on NumPy arrays, returned as NumPy arrays."""
+        y, valid = self(paths, params)
         return np.asarray(y), np.asarray(valid)
 
     def __repr__(self) -> str:
         extra = f", outputs={self.outputs}" if self.outputs > 1 else ""
         extra += f", init={self.init:g}" if self.recursive and self.init else ""
+        extra += f", params={self._params_arg()!r}" if self.params else ""
         return f"Target({self.formula!r}, series={self.series}, max_lag={self.max_lag}{extra})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The closures do not pickle; the formulas and the initial value are the whole state.
-        return (_rebuild, (self.formula, self.init))
+        return (_rebuild, (self.formula, self.init, self._params_arg()))
+
+    def _params_arg(self) -> dict[str, float] | tuple[str, ...]:
+        """The ``params`` argument of :func:`compile_target` that made this target."""
+        return self.defaults if self._defaults else self.params
 
 
-def _rebuild(formula: str | tuple[str, ...], init: float) -> Target:
-    return compile_target(formula, init=init)
+def _rebuild(formula: str | tuple[str, ...], init: float, params: Any = None) -> Target:
+    return compile_target(formula, init=init, params=params)
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _evaluate(target: Target, xs: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+def _evaluate(
+    target: Target, xs: dict[str, jax.Array], values: dict[str, jax.Array]
+) -> tuple[jax.Array, jax.Array]:
     # Jitted as a whole (keyed on the formulas) because eager JAX compiles every distinct pad
     # on its own: a 200-lag sum took 28 s eagerly. Under an outer jit this simply inlines.
     n, length = xs[target.series[0]].shape
@@ -158,11 +225,13 @@ def _evaluate(target: Target, xs: dict[str, jax.Array]) -> tuple[jax.Array, jax.
     ys = []
     for part in target._parts:
         outside = {r: ref_values(r, xs[r.name]) for r in part.refs if r.name != part.name}
+        consts = {Param(p): values[p] for p in part.params}  # scalars
         if part.name is None:
-            y = jnp.broadcast_to(jnp.asarray(part.expr(outside, jnp), jnp.float32), (n, length))
+            y = part.expr({**outside, **consts}, jnp)
+            y = jnp.broadcast_to(jnp.asarray(y, jnp.float32), (n, length))
         else:
             own = [r for r in part.refs if r.name == part.name]
-            y = recurse(part.expr, own, outside, target.init, n, length)
+            y = recurse(part.expr, own, outside, target.init, n, length, consts)
         ys.append(y)  # (N, L)
     valid = jnp.arange(length) >= target.warmup  # (L,)
     y = jnp.where(valid[None, :, None], jnp.stack(ys, axis=-1), 0.0)  # (N, L, O)
@@ -170,14 +239,21 @@ def _evaluate(target: Target, xs: dict[str, jax.Array]) -> tuple[jax.Array, jax.
 
 
 def compile_target(
-    formula: str | Sequence[str], series: Sequence[str] | None = None, *, init: float = 0.0
+    formula: str | Sequence[str],
+    series: Sequence[str] | None = None,
+    *,
+    init: float = 0.0,
+    params: Mapping[str, float] | Sequence[str] | None = None,
 ) -> Target:
     """Parse and check ``formula`` — one string, or a list with one formula per output;
     ``series`` lists the names that exist (None: any name); ``init`` is the value of a
-    recursive target before t = 0.
+    recursive target before t = 0; ``params`` the formula's parameters, ``{name: default}``
+    or just their names (every call must then give their values).
 
     Raises :class:`LagnetError` on field ``target.formula`` (``target.formula[i]`` for the
-    i-th of a list), naming the token and its column, or on ``target.init``.
+    i-th of a list), naming the token and its column, on ``target.init``, or on
+    ``target.params.<name>`` (a bad name or value, a series' name, a parameter no formula
+    reads).
     """
     if isinstance(formula, str):
         items, fields = [formula], [_FIELD]
@@ -196,7 +272,24 @@ def compile_target(
     if isinstance(init, bool) or not isinstance(init, numbers.Real) or not np.isfinite(init):
         raise LagnetError("target.init", init, "must be a finite number")
     known = None if series is None else frozenset(series)
-    parts = tuple(compile_formula(f, known, name) for f, name in zip(items, fields))
+    declared = check_params(params)
+    for name, value in declared.items():
+        if known is not None and name in known:
+            raise LagnetError(
+                f"{PARAMS_FIELD}.{name}",
+                value,
+                f"is a series of the process ({', '.join(sorted(known))}) — a parameter "
+                "needs a name of its own",
+            )
+    names = frozenset(declared)
+    parts = tuple(compile_formula(f, known, name, names) for f, name in zip(items, fields))
+    unused = sorted(names - {p for part in parts for p in part.params})
+    if unused:
+        raise LagnetError(
+            f"{PARAMS_FIELD}.{unused[0]}",
+            declared[unused[0]],
+            f"is not used by the formula {formula_text(formula)!r} — a typo?",
+        )
     refs = [r for p in parts for r in p.refs]
     max_lag = max(r.extent for r in refs)
     recursive = any(p.name is not None for p in parts)
@@ -207,6 +300,8 @@ def compile_target(
         outputs=len(parts),
         warmup=max_lag + 1 if recursive else max_lag,
         init=float(init),
+        params=tuple(declared),
+        _defaults=tuple((k, v) for k, v in declared.items() if v is not None),
         _parts=parts,
     )
 

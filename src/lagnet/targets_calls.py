@@ -61,8 +61,10 @@ class Calls:
         if len(node.args) != 2 or not isinstance(node.args[0], ast.Name):
             return False
         name = node.args[0].id
-        return name != "t" and (
-            name not in CONSTANTS or name in (self.known or ()) or name == self.rec
+        return (
+            name != "t"
+            and name not in self.params
+            and (name not in CONSTANTS or name in (self.known or ()) or name == self.rec)
         )
 
     def _window(self, node: ast.Call, func: str, depth: int) -> tuple[Expr, bool]:
@@ -85,18 +87,14 @@ class Calls:
                 f"a bare series name, as {func}(x, {second}) — not x[t]"
             )
         name = series.id
-        if self.known is not None and name not in self.known and name != self.rec:
-            self.fail(
-                f"unknown series '{name}' at column {self.col(series)} "
-                f"(known: {', '.join(sorted(self.known))})"
-            )
+        self._series(name, self.col(series), f"{func} reads a series")
         size_node = node.args[1]
         if func == "ewm":
             _, alpha = self.expr(size_node, depth)
             if alpha is None or not 0 < alpha <= 1:
                 self.fail(
                     f"alpha '{self.seg(size_node)}' in {token} at column {column} must be "
-                    "a number in (0, 1]"
+                    "a number in (0, 1] (a constant, not a parameter or a series)"
                 )
             size: int | float = float(alpha)
         else:

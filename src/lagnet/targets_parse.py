@@ -20,6 +20,7 @@ import numpy as np
 
 from lagnet.errors import LagnetError
 from lagnet.targets_calls import Calls
+from lagnet.targets_reads import Reads
 from lagnet.targets_vocab import (
     BINARY,
     COMPARE,
@@ -30,7 +31,6 @@ from lagnet.targets_vocab import (
     MAX_CHARS,
     MAX_DEPTH,
     MAX_EXPONENT,
-    MAX_LAG,
     SYMBOLS,
     WINDOW_FUNCTIONS,
     Env,
@@ -40,12 +40,20 @@ from lagnet.targets_vocab import (
 from lagnet.targets_windows import Ref
 
 
-class _Compiler(Calls):
+class _Compiler(Calls, Reads):
     """One walk over the AST into nested closures; raises LagnetError at the first bad node."""
 
-    def __init__(self, formula: str, known: frozenset[str] | None, field: str = FIELD):
+    def __init__(
+        self,
+        formula: str,
+        known: frozenset[str] | None,
+        field: str = FIELD,
+        params: frozenset[str] = frozenset(),
+    ):
         self.formula = formula
         self.known = known
+        self.params = params
+        self.used: set[str] = set()  # the parameters the formula reads
         self.field = field
         self.rec: str | None = None  # the name a recursive formula defines
         text = formula.replace("\t", " ").replace("\r", " ").replace("\n", " ")
@@ -136,6 +144,11 @@ class _Compiler(Calls):
             self.fail(
                 f"recursive target '{name}' at column {self.col(lhs)} clashes with a series "
                 f"of the process ({', '.join(sorted(self.known))}) — choose another name"
+            )
+        if name in self.params:
+            self.fail(
+                f"recursive target '{name}' at column {self.col(lhs)} clashes with a "
+                "parameter in target.params — choose another name"
             )
         self.rec = name
         return stmt.value
@@ -268,109 +281,28 @@ class _Compiler(Calls):
 
         return fn, all(c is not None for _, c in parts)
 
-    def _name(self, node: ast.Name, depth: int) -> tuple[Expr, bool]:
-        name, column = node.id, self.col(node)
-        if name in CONSTANTS:
-            self.bare_constants.append(node)
-            value = CONSTANTS[name]
-            return (lambda env, xp: value), True
-        if name == "t":
-            self.fail(
-                f"bare 't' at column {column} — time appears only inside an index, "
-                "as NAME[t] or NAME[t-k]"
-            )
-        if name in FUNCTIONS:
-            self.fail(f"function '{name}' at column {column} must be called, as {name}(...)")
-        if self.known is None or name in self.known or name == self.rec:
-            self.fail(
-                f"bare name '{name}' at column {column} — a series is read with an "
-                f"index, as {name}[t] or {name}[t-k]"
-            )
-        self.fail(
-            f"unknown name '{name}' at column {column} (series: "
-            f"{', '.join(sorted(self.known))}; constants: {', '.join(CONSTANTS)})"
-        )
-
-    def _subscript(self, node: ast.Subscript, depth: int) -> tuple[Expr, bool]:
-        token, column = self.seg(node), self.col(node)
-        if not isinstance(node.value, ast.Name):
-            self.fail(
-                f"subscript '{token}' at column {column} is not allowed — only a series "
-                "is indexed, as NAME[t] or NAME[t-k]"
-            )
-        name = node.value.id
-        if self.known is not None and name not in self.known and name != self.rec:
-            self.fail(
-                f"unknown series '{name}' at column {column} "
-                f"(known: {', '.join(sorted(self.known))})"
-            )
-        key = Ref("at", name, 1, self._lag(node.slice, token, column))
-        if name == self.rec and key.lag == 0:
-            self.fail(
-                f"{token} at column {column} is the value being defined — the right side "
-                f"reads only the past, {name}[t-k] with k >= 1"
-            )
-        self.refs.add(key)
-        return (lambda env, xp: env[key]), False
-
-    def _lag(self, index: ast.AST, token: str, column: int) -> int:
-        bad = (
-            f"index in {token} at column {column} is not allowed — a series is read as "
-            "NAME[t] or NAME[t-k] with k a whole-number literal"
-        )
-        if isinstance(index, ast.Name) and index.id == "t":
-            return 0
-        if not (
-            isinstance(index, ast.BinOp)
-            and isinstance(index.left, ast.Name)
-            and index.left.id == "t"
-            and isinstance(index.op, (ast.Add, ast.Sub))
-        ):
-            self.fail(bad)
-        k = index.right
-        if not isinstance(k, ast.Constant):
-            self.fail(
-                f"lag '{self.seg(k)}' in {token} at column {column} must be a whole-number literal"
-            )
-        if type(k.value) is not int:
-            self.fail(f"lag '{self.seg(k)}' in {token} at column {column} is not a whole number")
-        if isinstance(index.op, ast.Add) and k.value > 0:
-            self.fail(
-                f"future value {token} at column {column} — a target may use only the "
-                "present and past"
-            )
-        if k.value > MAX_LAG:
-            self.fail(f"lag {k.value} in {token} at column {column} is larger than {MAX_LAG}")
-        return int(k.value)
-
-    def _constant(self, node: ast.Constant, depth: int) -> tuple[Expr, bool]:
-        v, column = node.value, self.col(node)
-        if type(v) not in (int, float):  # bool, str, bytes, None, complex, ...
-            what = "string" if isinstance(v, (str, bytes)) else "constant"
-            self.fail(f"{what} {self.seg(node)} at column {column} is not allowed — only numbers")
-        try:
-            value = float(v)
-        except OverflowError:
-            value = float("inf")
-        if not np.isfinite(value):
-            self.fail(f"number {self.seg(node)} at column {column} is too large")
-        return (lambda env, xp: value), True
-
 
 class Part(NamedTuple):
-    """One compiled formula: its closure, the refs it reads, and the name it defines if it is
-    recursive."""
+    """One compiled formula: its closure, the refs it reads, the name it defines if it is
+    recursive, and the parameters it reads."""
 
     expr: Expr
     refs: tuple[Ref, ...]
     name: str | None
+    params: tuple[str, ...] = ()
 
 
-def compile_formula(formula: Any, known: frozenset[str] | None, field_name: str = FIELD) -> Part:
-    """Compile one formula; ``known`` lists the series that exist (None: any name)."""
+def compile_formula(
+    formula: Any,
+    known: frozenset[str] | None,
+    field_name: str = FIELD,
+    params: frozenset[str] = frozenset(),
+) -> Part:
+    """Compile one formula; ``known`` lists the series that exist (None: any name),
+    ``params`` the names of parameters it may read."""
     if not isinstance(formula, str):
         raise LagnetError(field_name, formula, f"must be a string, got {type(formula).__name__}")
-    c = _Compiler(formula, known, field_name)
+    c = _Compiler(formula, known, field_name, params)
     if len(formula) > MAX_CHARS:
         c.fail(f"formula is {len(formula)} characters long; the limit is {MAX_CHARS}")
     if not formula.strip():
@@ -381,4 +313,4 @@ def compile_formula(formula: Any, known: frozenset[str] | None, field_name: str 
         if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n":
             c.fail(f"control character U+{ord(ch):04X} at column {i + 1} is not allowed")
     expr = c.compile()
-    return Part(expr, tuple(sorted(c.refs)), c.rec)
+    return Part(expr, tuple(sorted(c.refs)), c.rec, tuple(sorted(c.used)))

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import ast
 import functools
+import keyword
+import math
+import numbers
+import re
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lagnet.errors import LagnetError
 from lagnet.targets_windows import WINDOWS, Ref
 
 MAX_CHARS = 2000
@@ -23,9 +28,19 @@ MAX_DEPTH = 100
 MAX_LAG = 10_000
 MAX_EXPONENT = 64
 MAX_OUTPUTS = 64
+MAX_PARAMS = 64
 FIELD = "target.formula"
+PARAMS_FIELD = "target.params"
 
-# A compiled expression maps {Ref: array} — (N, L) arrays, or (N,) at one step of a
+
+class Param(NamedTuple):
+    """A formula parameter's key in an expression's env: a named constant whose value is an
+    argument of the compiled computation (``w`` in ``x[t]**2 + w*x[t-1]**2``)."""
+
+    name: str
+
+
+# A compiled expression maps {Ref: array, Param: scalar} — (N, L) arrays, or (N,) at one step of a
 # recursion — and an array module (jnp when tracing, np when folding constants at compile
 # time) to a value.
 Env = Mapping[Ref, Any]
@@ -108,3 +123,59 @@ DESCRIBE = {
 def flag(cond: Any, xp: ModuleType) -> Any:
     """A boolean as 1.0 / 0.0, so that every value in a formula is a number."""
     return xp.where(cond, 1.0, 0.0)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def reserved(name: str) -> str | None:
+    """Why ``name`` cannot name a parameter or a recursive target, or None when it can."""
+    if name in FUNCTIONS or name in WINDOW_FUNCTIONS:
+        return f"'{name}' is a function of the formula language"
+    if name in CONSTANTS:
+        return f"'{name}' is a constant of the formula language ({CONSTANTS[name]:.6g})"
+    if name == "t":
+        return "'t' is time in the formula language"
+    if keyword.iskeyword(name):
+        return f"'{name}' is a Python keyword"
+    return None
+
+
+def check_params(params: Any, field: str = PARAMS_FIELD) -> dict[str, float | None]:
+    """Formula parameters as ``{name: value}`` (sorted; value None when only names are given:
+    a sequence of names). Names are ASCII identifiers that are not words of the language;
+    values finite numbers. Raises :class:`LagnetError` on ``target.params.<name>``."""
+    if params is None:
+        return {}
+    if isinstance(params, str) or not isinstance(params, (Mapping, list, tuple)):
+        raise LagnetError(
+            field, params, "must be a table of names and numbers, as {w = 0.1}, or a list of names"
+        )
+    named_only = not isinstance(params, Mapping)
+    pairs = [(n, None) for n in params] if named_only else list(params.items())
+    if len(pairs) > MAX_PARAMS:
+        raise LagnetError(field, len(pairs), f"at most {MAX_PARAMS} parameters")
+    out: dict[str, float | None] = {}
+    for name, value in pairs:
+        if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+            raise LagnetError(
+                field,
+                name,
+                "a parameter's name is a letter, then letters, digits or '_' (ASCII, at most 64)",
+            )
+        why = reserved(name)
+        if why is not None:
+            raise LagnetError(f"{field}.{name}", value, f"{why}; choose another name")
+        if name in out:
+            raise LagnetError(f"{field}.{name}", value, "given twice")
+        if not named_only:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise LagnetError(f"{field}.{name}", value, "must be a number")
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
+            if not math.isfinite(value):
+                raise LagnetError(f"{field}.{name}", value, "must be a finite number")
+        out[name] = value
+    return dict(sorted(out.items()))

@@ -164,12 +164,14 @@ def recurse(
     init: float,
     n: int,
     length: int,
+    consts: Mapping[Any, Any] | None = None,
 ) -> jax.Array:
     """y[t] = expr(refs at t) for t = 0, 1, …, L-1 by ``lax.scan``; returns y (N, L).
 
     ``own`` are the refs of y itself (all with lag >= 1), read from a carry holding the last
     max-extent values of y (and, per ewm alpha, the last values of y's ewm); ``outside`` holds
-    the (N, L) values of every other ref. y and its ewm are ``init`` before t = 0; y's ewm
+    the (N, L) values of every other ref; ``consts`` the formula's parameters (scalars, by
+    their :class:`lagnet.targets_vocab.Param` key). y and its ewm are ``init`` before t = 0; y's ewm
     starts afresh at m_0 = y_0, as for any series.
     """
     depth = max([r.extent for r in own if r.op != "ewm"] + [1])
@@ -187,7 +189,8 @@ def recurse(
     def step(carry, inputs):
         hist, ewms = carry
         t, now = inputs
-        env: dict[Any, Any] = dict(zip(keys, now))
+        env: dict[Any, Any] = dict(consts or {})
+        env.update(zip(keys, now))
         env.update({r: _read_history(r, hist, ewms) for r in own})
         y = jnp.broadcast_to(jnp.asarray(expr(env, jnp), jnp.float32), (n,))  # (N,)
         hist = jnp.concatenate([y[:, None], hist[:, :-1]], axis=1)  # (N, depth)

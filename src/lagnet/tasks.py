@@ -43,13 +43,20 @@ class Task:
             return None
         return self.target.max_lag
 
-    def sample(self, key: jax.Array, n: int, length: int):
+    def sample(self, key: jax.Array, n: int, length: int, params=None):
         """Simulate n paths of ``length`` steps. Returns x (N, L, C) model inputs,
-        y (N, L, O) target, valid (L,) bool — steps where the target is defined."""
+        y (N, L, O) target, valid (L,) bool — steps where the target is defined.
+        ``params``: the formula's parameters, name -> number or JAX scalar (a tracer when
+        the step is vmapped over them); None: the task's values (``target.params``)."""
         paths = self.process.sample(key, n, length)
         x = jnp.stack([paths[name] for name in self.inputs], axis=-1)  # (N, L, C)
-        y, valid = self.target(paths)
+        y, valid = self.target(paths, params)
         return x, y, valid
+
+    def param_values(self) -> dict[str, jax.Array]:
+        """The task's formula parameters (the config's ``target.params``) as float32
+        scalars, by name: what ``sample`` uses when given none."""
+        return self.target.param_values()
 
 
 def build_task(cfg: RunConfig, length: int | None = None, process: Process | None = None) -> Task:
@@ -63,7 +70,9 @@ def build_task(cfg: RunConfig, length: int | None = None, process: Process | Non
         raise LagnetError(
             "process", repr(process), f"differs from the config's process {cfg.process!r}"
         )
-    target = compile_target(cfg.target.formula, process.series, init=cfg.target.init)
+    target = compile_target(
+        cfg.target.formula, process.series, init=cfg.target.init, params=cfg.target.params
+    )
     inputs = resolve_inputs(cfg.target.inputs, process)
     for name in inputs:
         if name not in process.series:
