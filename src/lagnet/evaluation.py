@@ -26,6 +26,7 @@ from scipy.interpolate import BSpline
 from lagnet.config import EvalConfig
 from lagnet.errors import LagnetError
 from lagnet.models import predict_batched
+from lagnet.optimal import optimal_details, optimal_entry, optimal_prediction, reachable_share
 from lagnet.tasks import Task
 
 MEMORYLESS_ENOUGH = 0.9999  # memoryless R² at which memory_r2 is meaningless (null)
@@ -231,6 +232,11 @@ def evaluate(
     needing = [v for v in mem_r2s if v is not None]
     test["memory_r2"] = float(np.mean(needing)) if needing else None
     test.update(paths=paths, length=length)
+    # The optimal filter where it is known, on the same test paths (its key is its own).
+    optimal = optimal_prediction(task, x, jax.random.fold_in(k_test, 1))
+    opt = None if optimal is None else valid_metrics(y, optimal.y, valid)
+    if opt is not None:
+        test["reachable_share"] = reachable_share(test["mse"], mem["mse"], opt["mse"])
 
     steps = per_step_mse(y, y_hat, valid)
     drift = drift_check(steps)
@@ -246,6 +252,7 @@ def evaluate(
         baselines=dict(
             memoryless=dict(mse=mem["mse"], r2=mem["r2"]),
             linear_lags=dict(mse=lin["mse"], r2=lin["r2"], lags=lags),
+            **({} if opt is None else {"optimal": optimal_entry(optimal, opt)}),
         ),
         per_step_mse=steps,
         per_step_mse_memoryless=per_step_mse(y, y_mem, valid),
@@ -354,6 +361,7 @@ def verdict(metrics: dict) -> dict:
         f"A linear model on the last {base['linear_lags']['lags']} inputs reaches "
         f"R² {base['linear_lags']['r2']:.4f}."
     )
+    details += optimal_details(metrics)
     lh = metrics["long_horizon"]
     if lh["ratio"] is not None:
         ok = lh["ratio"] <= 1.5

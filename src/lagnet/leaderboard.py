@@ -5,7 +5,9 @@ default settings, stops at ``max_seconds`` of training (closed-form learners tak
 take), and is scored on the task's fixed test paths. Writes into the output directory:
 
     leaderboard.csv   one row per (task, model, seed): test NRMSE, R², memory_r2, time to best…
-    leaderboard.md    tasks × models, median test NRMSE over seeds, the best per task in bold
+    leaderboard.md    tasks × models, median test NRMSE over seeds, the best per task in bold;
+                      below, a baseline row per filtering task: its optimal filter on the same
+                      test paths and the best family's gap to it
     leaderboard.png   heat maps: test NRMSE and the training time at which it was reached
 
 A cell that fails (a model that cannot represent a task's inputs, a divergence) is recorded
@@ -52,6 +54,11 @@ COLUMNS = (
     "total_s",
     "steps",
     "parameters",
+    "optimal",
+    "optimal_mse",
+    "optimal_nrmse",
+    "optimal_r2",
+    "reachable_share",
     "error",
 )
 # A lighter test than a single run's default: the bench compares families, it does not
@@ -115,6 +122,7 @@ def run_cell(cell: Cell, max_seconds: float, overrides: Sequence[str] = ()) -> d
         row.update(error=f"{type(err).__name__}: {text}", total_s=time.perf_counter() - t0)
         return row
     test, info = r.metrics["test"], r.metrics.get("train", {})
+    opt = r.metrics["baselines"].get("optimal") or {}
     row.update(
         test_nrmse=test.get("nrmse"),
         test_r2=test.get("r2"),
@@ -125,6 +133,11 @@ def run_cell(cell: Cell, max_seconds: float, overrides: Sequence[str] = ()) -> d
         total_s=time.perf_counter() - t0,
         steps=info.get("steps"),
         parameters=count_parameters(r.model.net),
+        optimal=opt.get("name"),
+        optimal_mse=opt.get("mse"),
+        optimal_nrmse=opt.get("nrmse"),
+        optimal_r2=opt.get("r2"),
+        reachable_share=test.get("reachable_share"),
     )
     return row
 
@@ -238,11 +251,50 @@ def markdown(rows: Sequence[dict], max_seconds: float) -> str:
             + " | ".join("—" if not np.isfinite(v) else f"{v:.1f}" for v in tbest[i])
             + " |"
         )
+    lines += optimal_rows(rows, tasks, models, nrmse)
     errors = [r for r in rows if r.get("error")]
     if errors:
         lines += ["", "Failed cells:", ""]
         lines += [f"- {r['task']} × {r['model']} (seed {r['seed']}): {r['error']}" for r in errors]
     return "\n".join(lines) + "\n"
+
+
+def _median(rows: Sequence[dict], key: str) -> float:
+    vals = [r[key] for r in rows if r.get(key) is not None and math.isfinite(r[key])]
+    return float(np.median(vals)) if vals else float("nan")
+
+
+def optimal_rows(rows: Sequence[dict], tasks: list[str], models: list[str], nrmse) -> list[str]:
+    """Markdown: one baseline row per task whose optimal filter is known (the filter, its test
+    MSE and NRMSE on the same paths as the models), beside the best family's (median over
+    seeds) R² gap to it and share of the reachable error removed."""
+    lines = []
+    for i, t in enumerate(tasks):
+        opt = next((r for r in rows if r["task"] == t and r.get("optimal")), None)
+        if opt is None or not np.isfinite(nrmse[i]).any():
+            continue
+        best = models[int(np.nanargmin(nrmse[i]))]
+        mine = [r for r in rows if r["task"] == t and r["model"] == best and not r.get("error")]
+        share = _median(mine, "reachable_share")
+        lines.append(
+            f"| {t} | {opt['optimal']} | {opt['optimal_mse']:.4g} | {opt['optimal_nrmse']:.3g} | "
+            f"{best} | {_median(mine, 'test_nrmse'):.3g} | "
+            f"{opt['optimal_r2'] - _median(mine, 'test_r2'):.4f} | "
+            + ("—" if not np.isfinite(share) else f"{100 * share:.1f}%")
+            + " |"
+        )
+    if not lines:
+        return []
+    return [
+        "",
+        "The optimum on the same test paths (filtering tasks): the optimal filter, and the "
+        "best family's gap to it — R² below the optimum, and the share of the reachable error "
+        "(memoryless MSE − optimal MSE) it removed",
+        "",
+        "| task | optimal filter | MSE | NRMSE | best family | its NRMSE | R² gap | reachable share |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
+        *lines,
+    ]
 
 
 def plot(rows: Sequence[dict], path: Path, max_seconds: float) -> None:

@@ -134,24 +134,36 @@ def _metrics_tables(metrics: dict) -> str:
     g = lambda *k: _get(metrics, *k)  # noqa: E731
     lags = g("baselines", "linear_lags", "lags")
     lin_name = f"linear on last {lags} lags" if lags is not None else "linear on lags"
+    compared = [
+        (f"model ({g('model', 'kind') or '?'})", g("test", "mse"), g("test", "r2")),
+        (
+            "memoryless baseline",
+            g("baselines", "memoryless", "mse"),
+            g("baselines", "memoryless", "r2"),
+        ),
+        (lin_name, g("baselines", "linear_lags", "mse"), g("baselines", "linear_lags", "r2")),
+    ]
+    if g("baselines", "optimal"):  # the best possible prediction, on the same test paths
+        particles = g("baselines", "optimal", "particles")
+        name = g("baselines", "optimal", "name") + (f", {particles} particles" if particles else "")
+        compared.append(
+            (f"optimal: {name}", g("baselines", "optimal", "mse"), g("baselines", "optimal", "r2"))
+        )
     comparison = "\n".join(
         f"<tr><th>{_e(name)}</th><td class='num'>{_e(_fmt(mse))}</td>"
         f"<td class='num'>{_e(_fmt(r2))}</td></tr>"
-        for name, mse, r2 in (
-            (f"model ({g('model', 'kind') or '?'})", g("test", "mse"), g("test", "r2")),
-            (
-                "memoryless baseline",
-                g("baselines", "memoryless", "mse"),
-                g("baselines", "memoryless", "r2"),
-            ),
-            (lin_name, g("baselines", "linear_lags", "mse"), g("baselines", "linear_lags", "r2")),
-        )
+        for name, mse, r2 in compared
     )
     memory_r2 = g("test", "memory_r2")
     memory_cell = "n/a — the target needs no memory" if memory_r2 is None else _fmt(memory_r2)
     horizon = g("long_horizon", "length")
     test_rows = [
         ("memory_r2", memory_cell),
+        *(
+            [("share of the reachable error removed", _fmt(g("test", "reachable_share")))]
+            if g("baselines", "optimal")
+            else []
+        ),
         ("R²", _fmt(g("test", "r2"))),
         ("NRMSE", _fmt(g("test", "nrmse"))),
         ("RMSE", _fmt(g("test", "rmse"))),

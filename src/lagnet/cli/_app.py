@@ -71,6 +71,10 @@ def metrics_table(metrics: dict, title: str) -> Table:
         f"{base['linear_lags']['mse']:.4g}",
         f"{base['linear_lags']['r2']:.5f}",
     )
+    opt = base.get("optimal")
+    if opt:  # the best possible prediction, on the same test paths
+        name = opt["name"] + (f", {opt['particles']} particles" if opt.get("particles") else "")
+        t.add_row(escape(f"optimal: {name}"), f"{opt['mse']:.4g}", f"{opt['r2']:.5f}")
     if "long_horizon" in metrics:
         lh = metrics["long_horizon"]
         t.add_row(f"model, {lh['length']}-step paths", f"{lh['mse']:.4g}", f"{lh['r2']:.5f}")
@@ -87,6 +91,8 @@ def metrics_table(metrics: dict, title: str) -> Table:
     )
     if outputs:
         t.caption += f"   (averaged over {len(outputs)} outputs)"
+    if test.get("reachable_share") is not None:
+        t.caption += f"   reachable error removed = {100 * test['reachable_share']:.1f}%"
     return t
 
 

@@ -60,7 +60,10 @@ def _no_examples(directory: Path) -> dict[str, Any]:
 class ProcessFamily:
     """One process. ``build(config)`` → a ``Process``; ``forms``: its spec names (a form
     without ``make`` builds ``config(**params)``); ``examples(directory)``: configs (or ready
-    processes) the contract test suite samples, given a directory for any files they need."""
+    processes) the contract test suite samples, given a directory for any files they need;
+    ``optimal(config, formula, observed, key)``: the optimal filter's prediction of the target
+    ``formula`` (spaces removed) from the observed series by name, (N, L) each — a
+    ``lagnet.filters.Optimal`` — or None where it is not known (see :mod:`lagnet.optimal`)."""
 
     kind: str
     config: type[ProcessConfig]
@@ -68,6 +71,7 @@ class ProcessFamily:
     summary: str
     forms: dict[str, SpecForm] = field(default_factory=dict)
     examples: Callable[[Path], dict[str, Any]] = _no_examples
+    optimal: Callable[..., Any] | None = None
 
     def form(self, name: str) -> SpecForm:
         f = self.forms[name]

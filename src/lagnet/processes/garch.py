@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from lagnet.errors import LagnetError
+from lagnet.filters import Optimal, garch_variance
 from lagnet.processes.base import Process, check_finite, check_sample_shape
 from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
@@ -130,6 +131,16 @@ def _sample(key, params, *, student: bool, n: int, length: int):
     return mu + e, s2
 
 
+def _optimal(c: GARCHConfig, formula: str, observed: dict, key) -> Optimal | None:
+    """The GARCH recursion with the true parameters, for ``sigma2[t]``: exact, since sigma2_t
+    is a function of the past returns and sigma2_0."""
+    if formula != "sigma2[t]" or c.name not in observed:
+        return None
+    var0 = GARCH(c).variance()
+    s2 = garch_variance(observed[c.name], c.omega, c.alpha, c.beta, c.gamma, c.mu, var0)
+    return Optimal("GARCH recursion", s2[..., None])
+
+
 PROCESSES.register(
     ProcessFamily(
         kind="garch",
@@ -155,5 +166,6 @@ PROCESSES.register(
             "garch": GARCHConfig(),
             "gjr_t": GARCHConfig(gamma=0.1, beta=0.8, dist="student_t"),
         },
+        optimal=_optimal,
     )
 )

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from lagnet.errors import LagnetError
+from lagnet.filters import Optimal, kalman_filter
 from lagnet.processes.base import Process, check_finite, check_sample_shape
 from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
@@ -112,6 +113,15 @@ def _sample(key, params, *, n: int, length: int):
     return s + noise * jax.random.normal(k_v, (n, length), jnp.float32), s
 
 
+def _optimal(c: NoisyConfig, formula: str, observed: dict, key) -> Optimal | None:
+    """The Kalman filter, for the latent signal ``s[t]``."""
+    if formula != "s[t]" or c.name not in observed:
+        return None
+    return Optimal(
+        "Kalman filter", kalman_filter(observed[c.name], c.rho, c.sigma, c.noise)[..., None]
+    )
+
+
 PROCESSES.register(
     ProcessFamily(
         kind="noisy",
@@ -124,5 +134,6 @@ PROCESSES.register(
             )
         },
         examples=lambda d: {"noisy": NoisyConfig(rho=0.9)},
+        optimal=_optimal,
     )
 )

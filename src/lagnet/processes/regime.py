@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lagnet.errors import LagnetError
+from lagnet.filters import Optimal, hamilton_filter
 from lagnet.processes.base import Process, check_finite, check_sample_shape
 from lagnet.processes.family import (
     MAT,
@@ -209,6 +210,16 @@ def _sample(key, cum_P, cum_pi, mu, rho, sigma, *, n: int, length: int):
     return x, s
 
 
+def _optimal(c: RegimeConfig, formula: str, observed: dict, key) -> Optimal | None:
+    """The Hamilton filter, for the regime ``regime[t]`` (a float 0..k-1, so its best
+    prediction is the mean index under the filtered probabilities)."""
+    if formula != "regime[t]" or c.name not in observed:
+        return None
+    p = Regime(c)
+    probs = hamilton_filter(observed[c.name], p._P, p._mu, p._rho, p._sigma)  # (N, L, k)
+    return Optimal("Hamilton filter", probs @ np.arange(probs.shape[-1], dtype=float)[:, None])
+
+
 PROCESSES.register(
     ProcessFamily(
         kind="regime",
@@ -225,5 +236,6 @@ PROCESSES.register(
         examples=lambda d: {
             "regime": RegimeConfig(P=((0.9, 0.1), (0.2, 0.8)), mu=(-1.0, 1.0), rho=(0.5, 0.3))
         },
+        optimal=_optimal,
     )
 )

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from lagnet.errors import LagnetError
+from lagnet.filters import SV_PARTICLES, Optimal, particle_filter, sv_loglik
 from lagnet.processes.base import Process, check_finite, check_sample_shape
 from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
@@ -102,6 +103,17 @@ def _sample(key, params, *, n: int, length: int):
     return jnp.exp(h / 2) * z, h
 
 
+def _optimal(c: SVConfig, formula: str, observed: dict, key) -> Optimal | None:
+    """A bootstrap particle filter, for the log-variance ``h[t]``."""
+    if formula != "h[t]" or c.name not in observed:
+        return None
+    sd_h = c.sigma_eta / np.sqrt(1 - c.phi**2)
+    h = particle_filter(
+        key, observed[c.name], sv_loglik, c.mu, c.phi, c.sigma_eta, sd_h, SV_PARTICLES
+    )
+    return Optimal("particle filter", h[..., None], particles=SV_PARTICLES)
+
+
 PROCESSES.register(
     ProcessFamily(
         kind="sv",
@@ -114,5 +126,6 @@ PROCESSES.register(
             )
         },
         examples=lambda d: {"sv": SVConfig()},
+        optimal=_optimal,
     )
 )

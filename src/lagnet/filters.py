@@ -1,0 +1,203 @@
+"""Optimal filters: the best possible prediction of a latent state from the observed past, where
+it is known. Pure NumPy/JAX on (N, L) arrays of observations, vectorised over the N paths;
+they read numbers, not process configs (each process's hook in ``lagnet/processes/`` does).
+
+- :func:`kalman_filter` — E[s_t | x_0..x_t] for s_t = rho·s_{t-1} + sigma·e_t, x_t = s_t +
+  noise·v_t (Kalman 1960; Harvey 1989, §3.2).
+- :func:`hamilton_filter` — P(regime_t = j | x_0..x_t) of a Markov-switching AR(1) (Hamilton
+  1989, §4).
+- :func:`particle_filter` — E[state_t | y_0..y_t] for a latent Gaussian AR(1) seen through any
+  observation density, by a bootstrap particle filter with systematic resampling (Gordon,
+  Salmond & Smith 1993; Kitagawa 1996). Used for stochastic volatility, where no closed form
+  exists.
+- :func:`garch_variance` — the GARCH / GJR recursion with the true parameters: sigma2_t is a
+  function of past returns, so the "filter" is exact.
+
+Legend: N paths, L time steps, M particles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Particles of the bootstrap filter on stochastic volatility: ``benchmarks/optimal_filters.py``
+# shows the filter's MSE converged here (sv-filter: within 0.5% of 16 000 particles).
+SV_PARTICLES = 2000
+
+
+@dataclass(frozen=True)
+class Optimal:
+    """The optimal filter's prediction of a target: ``y`` (N, L, O), the filter's ``name``,
+    and its number of ``particles`` (None for an exact filter)."""
+
+    name: str
+    y: np.ndarray
+    particles: int | None = None
+
+
+def kalman_gains(length: int, rho: float, sigma: float, noise: float, p0: float = 0.0):
+    """Gains K_t and filtered error variances P_t = Var(s_t | x_0..x_t) of the scalar model,
+    for t = 0..L-1, from the prior Var(s_0) = p0. Returns two (L,) arrays.
+
+        P_pred = rho²·P_{t-1} + sigma²,   K_t = P_pred / (P_pred + noise²),   P_t = (1 - K_t)·P_pred
+    """
+    gains, variances = np.empty(length), np.empty(length)
+    p_pred = float(p0)
+    for t in range(length):
+        if t > 0:
+            p_pred = rho**2 * variances[t - 1] + sigma**2
+        total = p_pred + noise**2
+        gains[t] = p_pred / total if total > 0 else 0.0  # s_0 known exactly: nothing to learn
+        variances[t] = (1 - gains[t]) * p_pred
+    return gains, variances
+
+
+def kalman_filter(
+    x: np.ndarray, rho: float, sigma: float, noise: float, p0: float = 0.0
+) -> np.ndarray:
+    """E[s_t | x_0..x_t] of s_t = rho·s_{t-1} + sigma·e_t, x_t = s_t + noise·v_t, with
+    s_0 ~ N(0, p0) (p0 = 0: s_0 = 0, as :class:`~lagnet.processes.noisy.Noisy` simulates).
+    x (N, L) -> (N, L), float64."""
+    x = np.asarray(x, np.float64)
+    gains, _ = kalman_gains(x.shape[1], rho, sigma, noise, p0)
+    out = np.empty_like(x)
+    m = np.zeros(x.shape[0])  # E[s_{t-1} | x_0..x_{t-1}], (N,)
+    for t in range(x.shape[1]):
+        pred = rho * m if t > 0 else m
+        m = pred + gains[t] * (x[:, t] - pred)
+        out[:, t] = m
+    return out
+
+
+def kalman_steady_state(rho: float, sigma: float, noise: float) -> tuple[float, float]:
+    """The Riccati fixed point: (gain K, filtered variance P) with P_pred = rho²·P + sigma²,
+    K = P_pred / (P_pred + noise²), P = (1 - K)·P_pred — P_pred the positive root of
+    P_pred² + (noise²(1 - rho²) - sigma²)·P_pred - sigma²·noise² = 0."""
+    b, c = noise**2 * (1 - rho**2) - sigma**2, -(sigma**2) * noise**2
+    p_pred = (-b + np.sqrt(b * b - 4 * c)) / 2
+    gain = p_pred / (p_pred + noise**2)
+    return float(gain), float((1 - gain) * p_pred)
+
+
+def _log_normal(x, mean, sd):
+    return -0.5 * ((x - mean) / sd) ** 2 - np.log(sd) - 0.5 * np.log(2 * np.pi)
+
+
+def hamilton_filter(
+    x: np.ndarray, P: np.ndarray, mu: np.ndarray, rho: np.ndarray, sigma: np.ndarray
+) -> np.ndarray:
+    """P(s_t = j | x_0..x_t) of the Markov-switching AR(1) of
+    :class:`~lagnet.processes.regime.Regime`: s_0 ~ pi (pi P = pi), x_0 | s_0 = j ~
+    N(mu_j, sigma_j²/(1 - rho_j²)), and for t ≥ 1 s_t ~ P[s_{t-1}, ·],
+    x_t | s_t = j, x_{t-1} ~ N(mu_j + rho_j·(x_{t-1} - mu_j), sigma_j²).
+
+        xi_t ∝ (Pᵀ xi_{t-1}) ∘ f(x_t | s_t, x_{t-1}),   xi_0 ∝ pi ∘ f(x_0 | s_0)
+
+    x (N, L) -> (N, L, k), float64; computed in logs so far-out observations do not underflow."""
+    x = np.asarray(x, np.float64)
+    P, mu, rho, sigma = (np.asarray(a, np.float64) for a in (P, mu, rho, sigma))
+    k = P.shape[0]
+    pi = np.linalg.lstsq(np.vstack([P.T - np.eye(k), np.ones(k)]), np.r_[np.zeros(k), 1.0])[0]
+    out = np.empty(x.shape + (k,))
+    log_prior = np.log(np.clip(pi, 1e-300, None))[None, :]  # (1, k)
+    for t in range(x.shape[1]):
+        if t == 0:
+            loglik = _log_normal(x[:, :1], mu, sigma / np.sqrt(1 - rho**2))  # (N, k)
+        else:
+            mean = mu + rho * (x[:, t - 1 : t] - mu)  # (N, k)
+            loglik = _log_normal(x[:, t : t + 1], mean, sigma)
+        post = log_prior + loglik
+        post = np.exp(post - post.max(axis=1, keepdims=True))
+        xi = post / post.sum(axis=1, keepdims=True)  # (N, k)
+        out[:, t] = xi
+        log_prior = np.log(np.clip(xi @ P, 1e-300, None))
+    return out
+
+
+def garch_variance(
+    r: np.ndarray, omega: float, alpha: float, beta: float, gamma: float, mu: float, var0: float
+) -> np.ndarray:
+    """sigma2_t = omega + (alpha + gamma·1[e_{t-1} < 0])·e_{t-1}² + beta·sigma2_{t-1},
+    e = r - mu, sigma2_0 = var0: the conditional variance from the returns. r (N, L) -> (N, L)."""
+    e = np.asarray(r, np.float64) - mu
+    out = np.empty_like(e)
+    out[:, 0] = var0
+    for t in range(1, e.shape[1]):
+        prev = e[:, t - 1]
+        out[:, t] = omega + (alpha + gamma * (prev < 0)) * prev**2 + beta * out[:, t - 1]
+    return out
+
+
+def sv_loglik(r: jax.Array, h: jax.Array) -> jax.Array:
+    """log N(r; 0, exp(h)) up to a constant: the stochastic-volatility observation density."""
+    return -0.5 * (h + r**2 * jnp.exp(-h))
+
+
+def particle_filter(
+    key: jax.Array,
+    y: np.ndarray,
+    loglik: Callable[[jax.Array, jax.Array], jax.Array],
+    mu: float,
+    phi: float,
+    sigma: float,
+    sd0: float,
+    particles: int,
+) -> np.ndarray:
+    """E[s_t | y_0..y_t] for the latent AR(1) s_t = mu + d_t, d_t = phi·d_{t-1} + sigma·eta_t,
+    d_0 ~ N(0, sd0²), observed through the density exp(loglik(y_t, s_t)). A bootstrap filter:
+    particles move by the transition, are weighted by the observation, and are resampled
+    (systematic) when the effective sample size drops below half. y (N, L) -> (N, L); the
+    Monte-Carlo error shrinks as 1/sqrt(particles)."""
+    params = jnp.asarray([mu, phi, sigma, sd0], jnp.float32)
+    obs = jnp.asarray(y, jnp.float32)
+    return np.asarray(_particle_filter(key, obs, params, loglik=loglik, m=int(particles)))
+
+
+def _systematic(key: jax.Array, w: jax.Array) -> jax.Array:
+    """Systematic resampling of weights w (N, M): the points u_i = (i + U)/M, one uniform U per
+    path, fall into the particles by the CDF; returns the chosen indices (N, M). Without a
+    search: c_j = #{i: u_i < cdf_j} = ceil(M·cdf_j - U) counts the points before the end of
+    particle j, and point i falls in particle #{j: c_j ≤ i} — a histogram of c and its cumsum
+    (a vmapped searchsorted measured ~50× slower on the CPU)."""
+    n, m = w.shape
+    u = jax.random.uniform(key, (n, 1))
+    c = jnp.clip(jnp.ceil(m * jnp.cumsum(w, axis=1) - u), 0, m).astype(jnp.int32)  # (N, M)
+    rows = jnp.broadcast_to(jnp.arange(n)[:, None], (n, m))
+    hist = jnp.zeros((n, m + 1), jnp.int32).at[rows, c].add(1)  # (N, M + 1)
+    return jnp.minimum(jnp.cumsum(hist[:, :m], axis=1), m - 1)  # (N, M)
+
+
+@partial(jax.jit, static_argnames=("loglik", "m"))
+def _particle_filter(key, obs, params, *, loglik, m: int):
+    mu, phi, sigma, sd0 = params
+    n, length = obs.shape
+    k0, k_steps = jax.random.split(key)
+    d0 = sd0 * jax.random.normal(k0, (n, m), jnp.float32)  # (N, M)
+
+    def step(carry, inputs):
+        d, logw = carry  # (N, M) each: deviations from mu and normalised log-weights
+        y_t, key_t, first = inputs
+        k_move, k_res = jax.random.split(key_t)
+        moved = phi * d + sigma * jax.random.normal(k_move, d.shape, jnp.float32)
+        d = jnp.where(first, d, moved)
+        logw = logw + loglik(y_t[:, None], mu + d)
+        logw = logw - jax.scipy.special.logsumexp(logw, axis=1, keepdims=True)
+        w = jnp.exp(logw)  # (N, M)
+        estimate = mu + jnp.sum(w * d, axis=1)  # (N,)
+        resampled = jnp.take_along_axis(d, _systematic(k_res, w), axis=1)
+        low = (1.0 / jnp.sum(w**2, axis=1) < m / 2)[:, None]  # (N, 1) effective size < M/2
+        d = jnp.where(low, resampled, d)
+        logw = jnp.where(low, -jnp.log(float(m)), logw)
+        return (d, logw), estimate
+
+    keys = jax.random.split(k_steps, length)
+    first = jnp.arange(length) == 0
+    logw0 = jnp.full((n, m), -jnp.log(float(m)), jnp.float32)
+    _, est = jax.lax.scan(step, (d0, logw0), (obs.T, keys, first))  # (L, N)
+    return est.T  # (N, L)

@@ -1,0 +1,79 @@
+"""The optimum beside a filtering task: where the best possible prediction of the target from
+the observed past is known, evaluation scores it on the same test paths as the model.
+
+A process declares its optimal filter as the ``optimal`` hook of its
+:class:`~lagnet.processes.family.ProcessFamily` (the filters themselves live in
+:mod:`lagnet.filters`): the Kalman filter for ``noisy`` (target ``s[t]``), the Hamilton filter
+for ``regime`` (``regime[t]``), a particle filter for ``sv`` (``h[t]``) and the GARCH recursion
+for ``garch`` (``sigma2[t]``). Any other formula, a target with several outputs, or a model that
+does not see the observed series has no known optimum here, and gets None.
+
+The share of the reachable error a model removed compares it with both ends:
+
+    reachable_share = (MSE_memoryless - MSE_model) / (MSE_memoryless - MSE_optimal)
+
+0 is no better than the best function of the current input, 1 is the optimal filter. It is
+memory_r2 rescaled so that the error no model can remove (the optimum's) does not count
+against the model. A model may score slightly above 1 by chance on a finite test set (or, for a
+particle filter, by the filter's own Monte-Carlo error).
+
+Legend: N paths, L time steps, C input channels, O outputs.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from lagnet.filters import Optimal
+from lagnet.processes.family import PROCESSES
+
+
+def optimal_prediction(task, x: np.ndarray, key: jax.Array) -> Optimal | None:
+    """The optimal filter's prediction of ``task``'s target on the inputs x (N, L, C), or None
+    where it is not known. ``key`` seeds a particle filter."""
+    kind = getattr(task.process.config, "kind", None)
+    if not isinstance(kind, str) or kind not in PROCESSES.names():
+        return None
+    hook = PROCESSES.get(kind).optimal
+    if hook is None or task.target.outputs != 1:
+        return None
+    observed = {name: np.asarray(x[..., i]) for i, name in enumerate(task.inputs)}  # (N, L) each
+    formula = "".join(str(task.target.formula).split())
+    return hook(task.process.config, formula, observed, key)
+
+
+def reachable_share(mse_model: float, mse_memoryless: float, mse_optimal: float) -> float | None:
+    """(MSE_memoryless - MSE_model) / (MSE_memoryless - MSE_optimal); None when the optimum is
+    no better than the memoryless baseline (nothing is reachable)."""
+    reachable = mse_memoryless - mse_optimal
+    if not np.isfinite(reachable) or reachable <= 0:
+        return None
+    return float((mse_memoryless - mse_model) / reachable)
+
+
+def optimal_entry(opt: Optimal, scores: dict[str, float]) -> dict:
+    """``baselines.optimal`` of metrics.json: the filter's name, MSE, R², NRMSE and particles."""
+    entry = dict(name=opt.name, mse=scores["mse"], r2=scores["r2"], nrmse=scores["nrmse"])
+    if opt.particles is not None:
+        entry["particles"] = opt.particles
+    return entry
+
+
+def optimal_details(metrics: dict) -> list[str]:
+    """The verdict's sentence on the gap to the optimal filter (none without one)."""
+    opt = metrics["baselines"].get("optimal")
+    if not opt:
+        return []
+    test = metrics["test"]
+    share, gap = test.get("reachable_share"), opt["r2"] - test["r2"]
+    what = f"{opt['name']}" + (f", {opt['particles']} particles" if opt.get("particles") else "")
+    text = (
+        f"The best possible prediction from the observed past ({what}) reaches MSE "
+        f"{opt['mse']:.4g}, R² {opt['r2']:.4f}; the model's R² is {abs(gap):.4f} "
+        + ("below" if gap >= 0 else "above")
+        + " it"
+    )
+    if share is not None:
+        text += f" and removed {100 * share:.1f}% of the error a model can remove"
+    return [text + "."]

@@ -1,0 +1,214 @@
+"""The optimal filters against mathematics: the Kalman filter against its Riccati fixed point,
+the Hamilton filter against brute-force enumeration of regime sequences, the GARCH recursion
+against the process's own variance path, the particle filter against the Kalman filter; and
+the optimum as a baseline in metrics, verdict, CLI table, report and leaderboard."""
+
+import itertools
+import json
+
+import jax
+import numpy as np
+import pytest
+from scipy.stats import norm
+from typer.testing import CliRunner
+
+from conftest import TINY_FLAGS
+from lagnet.cli import app
+from lagnet.evaluation import verdict
+from lagnet.filters import (
+    garch_variance,
+    hamilton_filter,
+    kalman_filter,
+    kalman_gains,
+    kalman_steady_state,
+    particle_filter,
+)
+from lagnet.leaderboard import markdown
+from lagnet.optimal import optimal_details, optimal_prediction, reachable_share
+from lagnet.processes import build_process
+from lagnet.processes.garch import GARCHConfig
+from lagnet.processes.noisy import NoisyConfig
+from lagnet.processes.regime import RegimeConfig
+from lagnet.registry import task_config
+from lagnet.tasks import build_task
+
+
+# ----------------------------------------------------------------------------- Kalman
+@pytest.mark.parametrize("rho, sigma, noise", [(0.9, 1.0, 1.0), (0.0, 0.5, 2.0), (0.99, 0.1, 0.3)])
+def test_kalman_steady_state_is_the_riccati_fixed_point(rho, sigma, noise):
+    gain, p = kalman_steady_state(rho, sigma, noise)
+    p_pred = rho**2 * p + sigma**2  # one more step of the recursion returns to (gain, p)
+    assert p_pred / (p_pred + noise**2) == pytest.approx(gain, rel=1e-12)
+    assert (1 - gain) * p_pred == pytest.approx(p, rel=1e-12)
+    gains, variances = kalman_gains(400, rho, sigma, noise)
+    assert gains[-1] == pytest.approx(gain, rel=1e-9)  # the time-varying filter converges to it
+    assert variances[-1] == pytest.approx(p, rel=1e-9)
+
+
+def test_kalman_steady_state_of_the_local_level_model():
+    """Random walk plus noise: P_pred = noise²·(q + sqrt(q² + 4q))/2, q = sigma²/noise²
+    (Harvey 1989, eq. 4.1.21)."""
+    sigma, noise = 0.3, 1.5
+    q = sigma**2 / noise**2
+    p_pred = noise**2 * (q + np.sqrt(q**2 + 4 * q)) / 2
+    gain, p = kalman_steady_state(1.0, sigma, noise)
+    assert gain == pytest.approx(p_pred / (p_pred + noise**2), rel=1e-12)
+    assert p == pytest.approx(p_pred * noise**2 / (p_pred + noise**2), rel=1e-12)
+
+
+def test_kalman_filter_error_is_its_variance(key):
+    """On simulated paths the filter's squared error at each step averages P_t."""
+    cfg = NoisyConfig(rho=0.9, sigma=1.0, noise=1.0)
+    paths = build_process(cfg).sample(key, 20_000, 40)
+    s_hat = kalman_filter(np.asarray(paths["x"]), cfg.rho, cfg.sigma, cfg.noise)
+    mse = np.mean((s_hat - np.asarray(paths["s"])) ** 2, axis=0)  # (L,)
+    _, variances = kalman_gains(40, cfg.rho, cfg.sigma, cfg.noise)
+    assert mse[0] == pytest.approx(0.0, abs=1e-12)  # s_0 = 0 is known
+    np.testing.assert_allclose(mse[1:], variances[1:], rtol=0.05)  # 20 000 paths: ~1% sd
+
+
+# ----------------------------------------------------------------------------- Hamilton
+def _brute_force(x, P, mu, rho, sigma):
+    """P(s_t = j | x_0..x_t) by summing the joint density over all k^(t+1) regime sequences."""
+    k = len(mu)
+    pi = np.linalg.lstsq(np.vstack([P.T - np.eye(k), np.ones(k)]), np.r_[np.zeros(k), 1.0])[0]
+    out = np.zeros((len(x), k))
+    for t in range(len(x)):
+        for seq in itertools.product(range(k), repeat=t + 1):
+            s0 = seq[0]
+            p = pi[s0] * norm.pdf(x[0], mu[s0], sigma[s0] / np.sqrt(1 - rho[s0] ** 2))
+            for u in range(1, t + 1):
+                a, b = seq[u - 1], seq[u]
+                p *= P[a, b] * norm.pdf(x[u], mu[b] + rho[b] * (x[u - 1] - mu[b]), sigma[b])
+            out[t, seq[-1]] += p
+        out[t] /= out[t].sum()
+    return out
+
+
+@pytest.mark.parametrize(
+    "P, mu, rho, sigma, length",
+    [
+        ([[0.95, 0.05], [0.05, 0.95]], [-1.0, 1.0], [0.5, 0.5], [0.7, 0.7], 8),
+        ([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4]], [0.0, 2.0, -1.0], [0.2, -0.5, 0.8],
+         [1.0, 0.5, 1.5], 5),
+    ],
+)  # fmt: skip
+def test_hamilton_filter_matches_enumeration(key, P, mu, rho, sigma, length):
+    cfg = RegimeConfig(P=P, mu=mu, rho=rho, sigma=sigma)
+    x = np.asarray(build_process(cfg).sample(key, 3, length)["x"], np.float64)
+    P, mu, rho, sigma = (np.asarray(a, float) for a in (P, mu, rho, sigma))
+    probs = hamilton_filter(x, P, mu, rho, sigma)  # (N, L, k)
+    for i in range(3):
+        np.testing.assert_allclose(probs[i], _brute_force(x[i], P, mu, rho, sigma), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- GARCH
+@pytest.mark.parametrize("cfg", [GARCHConfig(), GARCHConfig(gamma=0.1, beta=0.8, mu=0.3)])
+def test_garch_recursion_reproduces_the_variance_path(key, cfg):
+    p = build_process(cfg)
+    paths = p.sample(key, 50, 300)
+    s2 = garch_variance(paths["r"], cfg.omega, cfg.alpha, cfg.beta, cfg.gamma, cfg.mu, p.variance())
+    # the process runs in float32: equal to its rounding
+    np.testing.assert_allclose(s2, np.asarray(paths["sigma2"]), rtol=2e-5)
+
+
+# ----------------------------------------------------------------------------- particle filter
+def _gauss_loglik(noise):
+    return lambda y, s: -0.5 * ((y - s) / noise) ** 2
+
+
+@pytest.mark.slow
+def test_particle_filter_converges_to_the_kalman_filter(key):
+    """On a linear-Gaussian model the particle filter estimates the Kalman filter's mean; its
+    Monte-Carlo error shrinks like 1/sqrt(particles) (a 16× count: ~4× smaller)."""
+    cfg = NoisyConfig(rho=0.9, sigma=1.0, noise=1.0)
+    x = np.asarray(build_process(cfg).sample(key, 200, 30)["x"])
+    exact = kalman_filter(x, cfg.rho, cfg.sigma, cfg.noise)
+    loglik = _gauss_loglik(cfg.noise)
+    errors = []
+    for m in (100, 1600):
+        est = particle_filter(jax.random.PRNGKey(1), x, loglik, 0.0, cfg.rho, cfg.sigma, 0.0, m)
+        errors.append(float(np.sqrt(np.mean((est - exact) ** 2))))
+    _, variances = kalman_gains(30, cfg.rho, cfg.sigma, cfg.noise)
+    assert errors[1] < 0.05 * np.sqrt(variances[-1])  # small beside the filter's own error
+    assert 2.5 < errors[0] / errors[1] < 6.5
+
+
+# ----------------------------------------------------------------------------- the hooks
+@pytest.mark.parametrize(
+    "name, filt",
+    [
+        ("noisy-ar-filter", "Kalman filter"),
+        ("regime-filter", "Hamilton filter"),
+        ("garch-vol", "GARCH recursion"),
+        pytest.param("sv-filter", "particle filter", marks=pytest.mark.slow),
+    ],
+)
+def test_each_filtering_task_has_its_optimum(key, name, filt):
+    task = build_task(task_config(name), length=20)
+    x, y, valid = (np.asarray(a) for a in task.sample(key, 8, 20))
+    opt = optimal_prediction(task, x, key)
+    assert opt.name == filt and opt.y.shape == y.shape
+    assert (opt.particles is not None) == (name == "sv-filter")
+    mse = np.mean((opt.y - y)[:, valid] ** 2)
+    assert mse < np.var(y[:, valid])  # better than the target's mean
+
+
+def test_no_optimum_for_other_targets(key):
+    cfg = task_config("noisy-ar-filter")
+    smoothing = cfg.target.model_copy(update=dict(formula="s[t-1]"))  # not the filter's target
+    other = build_task(cfg.model_copy(update=dict(target=smoothing)), length=20)
+    assert optimal_prediction(other, np.asarray(other.sample(key, 4, 20)[0]), key) is None
+    forum = build_task(task_config("ar1-square-lag"), length=20)  # no filter for ar1
+    assert optimal_prediction(forum, np.asarray(forum.sample(key, 4, 20)[0]), key) is None
+
+
+def test_reachable_share_and_the_verdict_sentence():
+    assert reachable_share(0.5, 1.0, 0.0) == pytest.approx(0.5)
+    assert reachable_share(0.7, 1.0, 0.4) == pytest.approx(0.5)
+    assert reachable_share(0.7, 1.0, 1.0) is None  # the optimum is no better: nothing to reach
+    metrics = dict(
+        test=dict(mse=0.7, r2=0.6, memory_r2=0.3, reachable_share=0.5),
+        baselines=dict(optimal=dict(name="particle filter", mse=0.4, r2=0.75, particles=1000)),
+    )
+    (line,) = optimal_details(metrics)
+    assert "particle filter, 1000 particles" in line and "0.1500 below" in line
+    assert "50.0%" in line
+    assert optimal_details(dict(test={}, baselines={})) == []
+
+
+def test_leaderboard_shows_the_optimum_beside_the_best_family():
+    opt = dict(optimal="Kalman filter", optimal_mse=0.6, optimal_nrmse=0.34, optimal_r2=0.885)
+    rows = [
+        dict(task="f", model="gru", seed=0, test_nrmse=0.35, test_r2=0.88, reachable_share=0.9,
+             error="", **opt),
+        dict(task="f", model="esn", seed=0, test_nrmse=0.5, test_r2=0.75, reachable_share=0.2,
+             error="", **opt),
+        dict(task="g", model="gru", seed=0, test_nrmse=0.1, error=""),
+    ]  # fmt: skip
+    md = markdown(rows, 10)
+    assert "| f | Kalman filter | 0.6 | 0.34 | gru | 0.35 | 0.0050 | 90.0% |" in md
+    assert "| g | " not in md.split("optimal filter")[-1]
+
+
+# ----------------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_a_filtering_run_reports_its_optimum(tmp_path):
+    """A tiny GRU on noisy-ar-filter: metrics.json, verdict, CLI table and report show the
+    Kalman filter, whose MSE on the same paths no model can beat by more than chance."""
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        app,
+        ["train", "--task", "noisy-ar-filter", "--model", "gru", "--out", str(out), *TINY_FLAGS],
+        env={"COLUMNS": "200"},
+    )
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    opt, test, mem = metrics["baselines"]["optimal"], metrics["test"], metrics["baselines"]
+    assert opt["name"] == "Kalman filter" and opt["mse"] < mem["memoryless"]["mse"]
+    assert opt["mse"] < test["mse"]
+    share = (mem["memoryless"]["mse"] - test["mse"]) / (mem["memoryless"]["mse"] - opt["mse"])
+    assert test["reachable_share"] == pytest.approx(share)
+    assert "optimal: Kalman filter" in res.output
+    assert any("Kalman filter" in d for d in verdict(metrics)["details"])
+    assert "optimal: Kalman filter" in (out / "report.html").read_text()
