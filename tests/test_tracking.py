@@ -15,11 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 import lagnet
+from docs_blocks import ENV
 from lagnet.cli import app
 from lagnet.config import load_config
 from lagnet.errors import LagnetError
 from lagnet.tracking import config_params, final_metrics, flatten, make_tracker, tracked_run
-from test_docs import ENV
 
 pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402

@@ -1,0 +1,143 @@
+"""What the README's test (test_docs.py) and the site's test (test_site.py) share: the code
+blocks of a Markdown file, its ``lagnet …`` command lines, the tiny settings appended to each
+command so it runs in a second, and ``lagnet`` with those settings for Python blocks."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import lagnet
+from lagnet.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EVAL_TINY = [
+    "--set",
+    "eval.test_paths=32",
+    "--set",
+    "eval.baseline_paths=100",
+    "--set",
+    "eval.long_paths=4",
+]
+TRAIN_TINY = [
+    "--steps",
+    "20",
+    "--batch",
+    "16",
+    "--length",
+    "60",
+    "--quiet",
+    "--set",
+    "train.val_every=10",
+    "--set",
+    "train.val_paths=32",
+    "--set",
+    "train.pilot_paths=32",
+    *EVAL_TINY,
+]
+# What each command gets appended to run tiny (later options win over the document's).
+TINY = {
+    "train": TRAIN_TINY,
+    "bench": [
+        "--max-seconds",
+        "1",
+        "--set",
+        "train.steps=10",
+        "--set",
+        "train.length=60",
+        "--set",
+        "train.batch=16",
+        "--set",
+        "train.val_every=5",
+        "--set",
+        "train.val_paths=32",
+        "--set",
+        "train.pilot_paths=32",
+        *EVAL_TINY,
+    ],
+    "eval": ["--paths", "32", "--length", "60"],
+    "simulate": ["--paths", "4", "--length", "20"],
+    "doctor": ["--quick"],
+    "tasks": [],
+    "report": [],
+}
+# The same for Python: keyword arguments of lagnet.train.
+TRAIN_TINY_KW = dict(
+    steps=20,
+    batch=16,
+    length=60,
+    val_every=10,
+    val_paths=32,
+    pilot_paths=32,
+    eval=dict(test_paths=32, baseline_paths=100, long_paths=4),
+)
+ENV = dict(
+    os.environ,
+    JAX_PLATFORMS="cpu",
+    MPLBACKEND="Agg",
+    LAGNET_CACHE="0",
+    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    OMP_NUM_THREADS="1",
+    COLUMNS="200",
+)
+
+
+def blocks(text: str, lang: str) -> list[str]:
+    """The fenced ```lang blocks of a Markdown text, in order."""
+    return re.findall(rf"^```{lang}\n(.*?)^```", text, re.S | re.M)
+
+
+def command_lines(text: str, langs: tuple[str, ...] = ("bash", "console")) -> list[str]:
+    """The ``lagnet …`` lines of a text's bash and console blocks, in the order they appear,
+    without prompts and trailing comments."""
+    lines = []
+    for lang in langs:
+        for block in blocks(text, lang):
+            for line in block.splitlines():
+                line = line.removeprefix("$ ").strip()
+                if line.startswith("lagnet "):
+                    lines.append(re.sub(r"\s+#.*$", "", line))
+    return sorted(lines, key=text.index)
+
+
+def run_commands(commands: list[str], directory: Path, monkeypatch) -> dict[str, str]:
+    """The commands in this process (the app is what the ``lagnet`` script calls, so compiled
+    steps are shared between them), in ``directory`` with a copy of examples/, tiny; what
+    each printed. Each must exit 0."""
+    shutil.copytree(ROOT / "examples", directory / "examples", dirs_exist_ok=True)
+    monkeypatch.chdir(directory)
+    runner, outputs = CliRunner(), {}
+    for command in commands:
+        args = shlex.split(command)[1:]
+        res = runner.invoke(app, [*args, *TINY[args[0]]], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, f"{command}\n{res.output}"
+        outputs[command] = res.output
+    return outputs
+
+
+class TinyLagnet:
+    """``lagnet`` as a document's Python block uses it, with tiny settings added to
+    ``train`` and ``bench``; everything else is lagnet's own."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def __getattr__(self, name):
+        return getattr(lagnet, name)
+
+    @staticmethod
+    def train(*args, **kw):
+        kw.update(TRAIN_TINY_KW)
+        return lagnet.train(*args, **kw)
+
+    def bench(self, tasks, models, max_seconds=15.0, **kw):
+        sets = TINY["bench"][3::2]  # the values of its --set options
+        return lagnet.bench(
+            tasks, models, max_seconds=1.0, out=self.directory / "bench", overrides=sets, **kw
+        )
