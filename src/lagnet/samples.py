@@ -98,10 +98,29 @@ def fit_scales(task: Task, cfg: RunConfig, sample=None):
 MAX_NONFINITE = 0.01  # the share of paths a target may be NaN/inf on before a run is refused
 
 
+EXPLODED = 1e6  # a target this many spreads from its centre is an exploded path, not data
+
+
+def exploded_paths(y, valid) -> np.ndarray:
+    """(N,) bool: paths whose target is NaN, infinite, or more than :data:`EXPLODED` median
+    absolute deviations from its median on some valid step (a recursion on its way to
+    infinity: its square would overflow the loss before it reached inf)."""
+    yv = np.asarray(y, np.float64)[:, np.asarray(valid)]  # (N, L', O)
+    bad = ~np.isfinite(yv)
+    finite = yv[~bad]
+    if finite.size:
+        centre = np.median(finite)
+        spread = np.median(np.abs(finite - centre))
+        if spread > 0:
+            with np.errstate(invalid="ignore"):
+                bad |= np.abs(yv - centre) > EXPLODED * spread
+    return np.any(bad, axis=(1, 2)) if yv.size else np.zeros(yv.shape[0], bool)
+
+
 def nonfinite_share(held_out) -> float:
-    """The share of paths of (x, y, valid) whose target is NaN or infinite on a valid step."""
-    y = np.asarray(held_out[1])[:, np.asarray(held_out[2])]
-    return float(np.mean(~np.all(np.isfinite(y), axis=(1, 2)))) if y.size else 0.0
+    """The share of paths of (x, y, valid) whose target exploded (:func:`exploded_paths`)."""
+    bad = exploded_paths(held_out[1], held_out[2])
+    return float(np.mean(bad)) if bad.size else 0.0
 
 
 def check_target_finite(cfg: RunConfig, held_out) -> float:
@@ -122,9 +141,9 @@ def check_target_finite(cfg: RunConfig, held_out) -> float:
 
 
 def drop_nonfinite(sample):
-    """(x, y, valid) without the paths whose target is not finite on a valid step."""
+    """(x, y, valid) without the paths whose target exploded (:func:`exploded_paths`)."""
     x, y, valid = sample
-    ok = np.all(np.isfinite(np.asarray(y)[:, np.asarray(valid)]), axis=(1, 2))
+    ok = ~exploded_paths(y, valid)
     if ok.all():
         return sample
     return x[ok], y[ok], valid

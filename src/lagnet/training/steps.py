@@ -30,15 +30,17 @@ import optax
 
 from lagnet.config import RunConfig, TrainConfig
 from lagnet.models import Normalised
+from lagnet.samples import EXPLODED
 from lagnet.tasks import Task
 
 
 def masked_mse(pred: jax.Array, y: jax.Array, valid: jax.Array) -> jax.Array:
     """Mean squared error over paths, outputs and the valid steps only. pred, y: (N, L, O).
 
-    Paths whose target is not finite on a valid step (a recursion that exploded on a rare
-    path) are left out of the mean; their NaNs never reach the gradient."""
-    ok = jnp.isfinite(y)
+    Paths whose target is not finite, or more than ``EXPLODED`` from zero, on a valid step (a
+    recursion that exploded on a rare path; in training ``y`` is normalised, so that is that
+    many standard deviations) are left out of the mean; their NaNs never reach the gradient."""
+    ok = jnp.isfinite(y) & (jnp.abs(y) < EXPLODED)
     path_ok = jnp.all(ok | ~valid[None, :, None], axis=(1, 2))  # (N,)
     w = (valid[None, :, None] & path_ok[:, None, None]).astype(pred.dtype)  # (N, L, 1)
     err = pred - jnp.where(ok, y, 0.0)
@@ -46,8 +48,9 @@ def masked_mse(pred: jax.Array, y: jax.Array, valid: jax.Array) -> jax.Array:
 
 
 def finite_paths(y: jax.Array, valid: jax.Array) -> jax.Array:
-    """(N,) bool: paths whose target is finite on every valid step."""
-    return jnp.all(jnp.isfinite(y) | ~valid[None, :, None], axis=(1, 2))
+    """(N,) bool: paths whose target is finite (and below ``EXPLODED``) on every valid step."""
+    ok = jnp.isfinite(y) & (jnp.abs(y) < EXPLODED)
+    return jnp.all(ok | ~valid[None, :, None], axis=(1, 2))
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -97,7 +100,7 @@ def make_step(task: Task, static, optimizer, cfg: TrainConfig, fixed: bool = Fal
         loss, grads = jax.value_and_grad(loss_fn)(params, x, y, valid, scales)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda p, u: p - lr * (u + wd * p), params, updates)
-        dropped = y.shape[0] - jnp.sum(finite_paths(y, valid))
+        dropped = y.shape[0] - jnp.sum(finite_paths((y - scales[2]) / scales[3], valid))
         return params, opt_state, (loss, dropped)
 
     return step

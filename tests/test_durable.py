@@ -1,0 +1,216 @@
+"""Durable training: a run killed with SIGKILL at random moments and resumed ends with the same
+weights, bit for bit, as a run never stopped; SIGTERM stops like Ctrl-C; one owner per run
+directory; unfinished runs say so; nothing is written before a run can start."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+from typer.testing import CliRunner
+
+from children import lagnet, start
+from lagnet.cli import app
+from lagnet.rundir import read_status
+
+FORUM = ["--process", "ar1(rho=0.1)", "--target", "x[t]**2 + 0.1*x[t-1]**2", "--model", "gru"]
+SMALL = [
+    "--hidden", "6", "--batch", "16", "--length", "15", "--quiet",
+    "--set", "train.val_every=20", "--set", "train.val_paths=32",
+    "--set", "train.pilot_paths=32", "--set", "eval.test_paths=40",
+    "--set", "eval.baseline_paths=60", "--set", "eval.long_paths=5",
+    "--set", "model.head=[8]", "--set", "train.checkpoint_seconds=0.05",
+]  # fmt: skip
+TIMING = {"seconds", "ms_per_step", "eval_seconds", "signal"}
+
+
+def weights(run_dir: Path) -> dict[str, np.ndarray]:
+    return load_file(str(run_dir / "model.safetensors"))
+
+
+def without_timing(obj):
+    if isinstance(obj, dict):
+        return {k: without_timing(v) for k, v in obj.items() if k not in TIMING}
+    if isinstance(obj, list):
+        return [without_timing(v) for v in obj]
+    return obj
+
+
+def wait_for(path: Path, proc, timeout: float = 120.0) -> bool:
+    """Wait until ``path`` exists; False if ``proc`` ended first."""
+    t0 = time.monotonic()
+    while not path.exists():
+        if proc.poll() is not None:
+            return False
+        assert time.monotonic() - t0 < timeout, f"{path} never appeared"
+        time.sleep(0.02)
+    return True
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_gives_the_same_weights(tmp_path):
+    steps = ["--steps", "3000"]
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    done = lagnet("train", *FORUM, *SMALL, *steps, "--out", str(ref))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    rng = random.Random(7)
+    kills = 0
+    proc = start("train", *FORUM, *SMALL, *steps, "--out", str(cut))
+    for attempt in range(3):
+        if wait_for(cut / "checkpoint.safetensors", proc):
+            time.sleep(rng.uniform(0.0, 0.8))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+        proc.communicate(timeout=300)
+        status = read_status(cut)
+        if status["status"] == "complete":
+            break
+        assert status["status"] == "killed"
+        if attempt == 0:
+            # an unfinished run says so, in one line, for every command that reads runs
+            res = CliRunner().invoke(app, ["eval", str(cut)])
+            assert res.exit_code == 2 and "unfinished run (killed" in res.output
+            assert len(res.output.strip().splitlines()) == 1
+        proc = start("train", "--resume", str(cut))
+    else:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()[-2000:]
+    assert kills >= 2, "the runs ended before they could be killed: make them longer"
+    assert read_status(cut)["status"] == "complete"
+    assert not (cut / "checkpoint.safetensors").exists()
+
+    a, b = weights(ref), weights(cut)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    # the same seed and step budget give the same metrics in other processes, timing aside
+    ma = json.loads((ref / "metrics.json").read_text())
+    mb = json.loads((cut / "metrics.json").read_text())
+    assert without_timing(ma) == without_timing(mb)
+    again = lagnet("train", "--resume", str(cut))
+    assert again.returncode == 0 and "complete; nothing to resume" in again.stdout
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_stops_and_a_second_writer_is_refused(tmp_path):
+    out = tmp_path / "run"
+    proc = start("train", *FORUM, *SMALL, "--steps", "100000", "--out", str(out))
+    assert wait_for(out / "checkpoint.safetensors", proc)
+    # a second `lagnet train` into the same directory gets one line, and writes nothing
+    config = (out / "config.toml").read_text()
+    res = CliRunner().invoke(app, ["train", *FORUM, "--steps", "5", "--out", str(out)])
+    assert res.exit_code == 2 and "in use by another lagnet process" in res.output
+    assert (out / "config.toml").read_text() == config and "steps = 5\n" not in config
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "--resume" in stderr
+    status = read_status(out)
+    assert status["status"] == "interrupted" and status["step"] > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["stopped"] == "interrupted" and metrics["train"]["signal"] == "SIGTERM"
+    assert (out / "checkpoint.safetensors").exists() and (out / "report.html").exists()
+    # the interrupted run's files are usable: eval works on its best weights
+    res = CliRunner().invoke(app, ["eval", str(out)])
+    assert res.exit_code == 0, res.output
+
+
+def test_resume_in_process_after_ctrl_c_equals_a_run_never_stopped(tmp_path):
+    import lagnet
+    from lagnet.api import build_config
+    from lagnet.runs import run
+
+    tiny = dict(
+        hidden=6, steps=60, batch=16, length=15, val_every=20, val_paths=32, pilot_paths=32,
+        head=[8], checkpoint_seconds=1e-6,
+        eval=dict(test_paths=40, baseline_paths=60, long_paths=5),
+    )  # fmt: skip
+    cfg = build_config("ar1(rho=0.1)", "x[t]**2 + 0.1*x[t-1]**2", "gru", **tiny)
+    whole = run(cfg, tmp_path / "whole")
+
+    def ctrl_c(event):
+        if event["step"] == 40:
+            raise KeyboardInterrupt
+
+    cut = run(cfg, tmp_path / "cut", callbacks=[ctrl_c])
+    assert cut.metrics["train"]["stopped"] == "interrupted"
+    assert read_status(tmp_path / "cut")["status"] == "interrupted"
+    again = run(cfg, tmp_path / "cut", resume=True)
+    assert again.history["step"] == whole.history["step"] == [20, 40, 60]
+    a, b = weights(tmp_path / "whole"), weights(tmp_path / "cut")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert lagnet.load(tmp_path / "cut").metrics["train"]["stopped"] == "steps"
+
+
+def test_a_refused_run_writes_nothing_and_a_complete_run_is_not_resumed(tmp_path, tiny_run):
+    out = tmp_path / "never"
+    res = CliRunner().invoke(app, ["train", "--target", "x[t] + q[t]", "--out", str(out)])
+    assert res.exit_code == 2 and not out.exists()
+    res = CliRunner().invoke(app, ["train", "--resume", str(tiny_run)])
+    assert res.exit_code == 0 and "nothing to resume" in res.output
+    res = CliRunner().invoke(app, ["train", "--resume", str(tmp_path)])
+    assert res.exit_code == 2 and "not a run directory" in res.output
+
+
+def test_a_learning_rate_of_10_ends_in_a_recovered_run_or_a_verdict_never_nan(tmp_path):
+    from lagnet.api import build_config
+    from lagnet.runs import run
+
+    cfg = build_config(
+        "ar1(rho=0.1)", "x[t]**2 + 0.1*x[t-1]**2", "gru", hidden=6, steps=60, batch=16,
+        length=15, val_every=20, val_paths=32, pilot_paths=32, lr=10.0,
+        eval=dict(test_paths=40, baseline_paths=60, long_paths=5),
+    )  # fmt: skip
+    r = run(cfg, tmp_path / "hot")
+    text = (tmp_path / "hot" / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    metrics = json.loads(text)
+    assert metrics["verdict"]["headline"]
+    assert r.metrics["train"]["stopped"] in ("steps", "diverged")
+    if r.metrics["train"]["stopped"] == "steps":
+        assert math.isfinite(metrics["test"]["mse"])
+
+
+@pytest.mark.slow
+def test_paths_where_the_target_explodes_are_dropped_and_counted_not_blamed_on_the_model():
+    """NARMA-10 written as a formula explodes on a few paths of uniform [0, 0.5] input."""
+    from lagnet.api import build_config
+    from lagnet.evaluation import evaluate
+    from lagnet.fitting import fit
+    from lagnet.tasks import build_task
+
+    cfg = build_config(
+        'iid(dist="uniform", low=0, high=0.5)',
+        "y[t] = 0.3*y[t-1] + 0.05*y[t-1]*sum(y, 10, lag=1) + 1.5*x[t-9]*x[t] + 0.1",
+        "gru", hidden=6, steps=100, batch=128, length=200, val_every=50, val_paths=256,
+        pilot_paths=256,
+    )  # fmt: skip
+    res = fit(cfg, build_task(cfg))  # about 0.07% of these paths explode: ~8 expected here
+    assert res.info["stopped"] == "steps" and res.info["divergences"] == 0
+    assert all(math.isfinite(v) for v in res.history["val_mse"])
+    assert res.info["nonfinite_paths"] > 0
+    ev = evaluate(res.model, build_task(cfg), cfg.eval.model_copy(update=dict(long_paths=5)), 200)
+    assert math.isfinite(ev.metrics["test"]["mse"]) and ev.metrics["test"]["nonfinite_paths"] >= 0
+
+
+def test_a_checkpoint_from_another_model_is_refused_in_one_line(tmp_path):
+    import jax.numpy as jnp
+
+    from lagnet.errors import LagnetError
+    from lagnet.training import Checkpoint
+
+    ck = Checkpoint(tmp_path)
+    ck.save(dict(params={"w": jnp.ones(3)}), dict(step=1))
+    with pytest.raises(LagnetError, match="^checkpoint: .*shape"):
+        ck.load(dict(params={"w": jnp.ones(4)}))
+    (tmp_path / "checkpoint.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(LagnetError, match="cannot be read"):
+        ck.load(dict(params={"w": jnp.ones(3)}))
+    assert os.listdir(tmp_path) == ["checkpoint.safetensors"]
