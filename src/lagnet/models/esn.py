@@ -9,7 +9,8 @@ to Applying Echo State Networks". W is sparse random (a share ``density`` of its
 non-zero, uniform in [−1, 1]) rescaled to spectral radius ``spectral_radius``; W_in (bias row
 included) is dense uniform in [−input_scaling, input_scaling]. Only W_out and b are learned:
 ridge regression on the states after ``washout`` steps, in one pass over the data and no
-gradient loop (``fit_readout``).
+gradient loop (``fit_readout``). Settings left unset are chosen on the validation set by
+:mod:`lagnet.models.esn_fit`, which also declares the family.
 
 Legend: N paths, L time steps, C channels, H reservoir units, O outputs, F = C + H features.
 
@@ -23,33 +24,62 @@ Example::
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Optional
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
+import scipy.sparse
+import scipy.sparse.linalg
 from pydantic import Field
 
 from lagnet.errors import LagnetError
 from lagnet.models.base import SequenceNet
-from lagnet.models.family import FAMILIES, Family, FitData, ModelConfig
+from lagnet.models.family import ModelConfig
 from lagnet.models.layers import host_rng
 
 
 class ESNConfig(ModelConfig):
     """A reservoir of ``reservoir`` units, ``spectral_radius``, ``leak``, ``input_scaling`` and
-    ``density``; a ridge read-out with penalty ``ridge``, the first ``washout`` steps skipped."""
+    ``density``; a ridge read-out with penalty ``ridge``, the first ``washout`` steps skipped.
 
+    ``spectral_radius``, ``leak``, ``input_scaling``, ``ridge`` and ``washout`` left unset
+    (None) are chosen on the validation set (:mod:`lagnet.models.esn_tune`); those given are
+    kept as given."""
+
+    # The defaults before unset meant "choose": run directories written with every family's
+    # settings in one flat config hold these, and load as they were.
+    LEGACY_DEFAULTS: ClassVar[dict] = dict(
+        spectral_radius=0.9, leak=1.0, input_scaling=1.0, ridge=1e-6, washout=50
+    )
     kind: Literal["esn"] = "esn"
     reservoir: int = Field(500, gt=0)
-    spectral_radius: float = Field(0.9, gt=0)
-    leak: float = Field(1.0, gt=0, le=1)
-    input_scaling: float = Field(1.0, gt=0)
+    spectral_radius: Optional[float] = Field(None, gt=0)
+    leak: Optional[float] = Field(None, gt=0, le=1)
+    input_scaling: Optional[float] = Field(None, gt=0)
     density: float = Field(0.1, gt=0, le=1)
-    ridge: float = Field(1e-6, ge=0)
-    washout: int = Field(50, ge=0)
+    ridge: Optional[float] = Field(None, ge=0)
+    washout: Optional[int] = Field(None, ge=0)
+
+    def unset(self) -> tuple[str, ...]:
+        """The settings left to the search."""
+        return tuple(k for k in TUNED if getattr(self, k) is None)
+
+
+TUNED = ("spectral_radius", "input_scaling", "leak", "ridge", "washout")
+# Where the search starts for an unset setting (and what ``draw_reservoir`` uses for one):
+# Lukoševičius 2012 §3.2 — a radius near 1, inputs scaled small enough that tanh stays near
+# its linear range for normalised inputs, no leak.
+START = dict(spectral_radius=0.95, input_scaling=0.3, leak=1.0, ridge=1e-6, washout=0)
+
+
+def setting(cfg: ESNConfig, name: str):
+    """``cfg``'s value of ``name``, or the search's starting value when it is unset."""
+    value = getattr(cfg, name)
+    return START[name] if value is None else value
 
 
 class ESN(SequenceNet):
@@ -64,15 +94,7 @@ class ESN(SequenceNet):
 
     def states(self, x: jax.Array) -> jax.Array:
         """x: (N, L, C) -> reservoir states h (N, L, H)."""
-        xp = jnp.swapaxes(x @ self.w_in[1:] + self.w_in[0], 0, 1)  # (L, N, H), one matmul
-        a = self.leak
-
-        def cell(h, xp_t):
-            h = (1.0 - a) * h + a * jnp.tanh(xp_t + h @ self.w)
-            return h, h
-
-        _, hs = jax.lax.scan(cell, self.init_state(x.shape[0]), xp)  # (L, N, H)
-        return jnp.swapaxes(hs, 0, 1)  # (N, L, H)
+        return reservoir_states(self.w_in, self.w, self.leak, x)
 
     def features(self, x: jax.Array) -> jax.Array:
         """What the read-out sees: [x_t; h_t], (N, L, C + H)."""
@@ -102,17 +124,56 @@ class ESN(SequenceNet):
         return jnp.concatenate([x_t, h], axis=-1) @ self.w_out + self.b_out, h
 
     def structure(self) -> dict:
-        """What ``skeleton`` needs besides the config to rebuild this network's shapes."""
-        return {}
+        """What ``skeleton`` needs besides the config to rebuild this network: the leak (the
+        config may have left it to the search)."""
+        return {"leak": self.leak}
 
 
-def draw_reservoir(cfg: ESNConfig, c_in: int, c_out: int, key: jax.Array) -> ESN:
-    """A reservoir for ``cfg`` with a zero read-out. The spectral radius is set from W's
-    eigenvalues computed on the host (NumPy), in float64."""
+def reservoir_states(w_in: jax.Array, w: jax.Array, leak, x: jax.Array) -> jax.Array:
+    """x: (N, L, C) -> states h (N, L, H) of the reservoir (w_in, w) with leak ``leak`` (a
+    float, or a traced scalar: the search compiles this once for every leak it tries)."""
+    xp = jnp.swapaxes(x @ w_in[1:] + w_in[0], 0, 1)  # (L, N, H), one matmul
+
+    def cell(h, xp_t):
+        h = (1.0 - leak) * h + leak * jnp.tanh(xp_t + h @ w)
+        return h, h
+
+    h0 = jnp.zeros((x.shape[0], w.shape[0]), jnp.float32)
+    _, hs = jax.lax.scan(cell, h0, xp)  # (L, N, H)
+    return jnp.swapaxes(hs, 0, 1)  # (N, L, H)
+
+
+def spectral_radius_of(w: np.ndarray) -> float:
+    """The largest |eigenvalue| of w (H, H), in float64: by ARPACK from a fixed start, keeping
+    12 eigenvalues (a random W's spectrum crowds the edge of a disk, and one alone can settle
+    on the wrong one) — tenths of a second for 500 units where a full ``eigvals`` takes 1–5 s
+    on 2 busy cores; a full eigendecomposition for a small W or when ARPACK does not converge."""
+    h = w.shape[0]
+    if h >= 64:
+        try:
+            lam = scipy.sparse.linalg.eigs(
+                scipy.sparse.csr_matrix(w),
+                k=12,
+                ncv=60,
+                which="LM",
+                v0=np.ones(h),
+                return_eigenvectors=False,
+                maxiter=20 * h,
+            )
+            return float(np.abs(lam).max())
+        except scipy.sparse.linalg.ArpackNoConvergence:
+            pass
+    return float(np.max(np.abs(np.linalg.eigvals(w)))) if h > 0 else 0.0
+
+
+def unit_reservoir(cfg: ESNConfig, c_in: int, key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The reservoir's random matrices before scaling (float64): W (H, H) of spectral radius 1,
+    its radius from the eigenvalues computed on the host, and W_in (1 + C, H) uniform in
+    [−1, 1]. Scalings multiply these, so a search over them draws once."""
     rng = host_rng(key)
     h = cfg.reservoir
     w = rng.uniform(-1.0, 1.0, (h, h)) * (rng.random((h, h)) < cfg.density)
-    radius = float(np.max(np.abs(np.linalg.eigvals(w)))) if h > 0 else 0.0
+    radius = spectral_radius_of(w)
     if radius < 1e-12:
         raise LagnetError(
             "model.density",
@@ -120,13 +181,31 @@ def draw_reservoir(cfg: ESNConfig, c_in: int, c_out: int, key: jax.Array) -> ESN
             f"the drawn {h}-unit reservoir has no non-zero eigenvalue (too sparse); "
             "raise model.density or model.reservoir",
         )
-    w_in = rng.uniform(-cfg.input_scaling, cfg.input_scaling, (1 + c_in, h))
+    return w / radius, rng.uniform(-1.0, 1.0, (1 + c_in, h))
+
+
+def scaled_reservoir(
+    unit: tuple[np.ndarray, np.ndarray], c_out: int, spectral_radius, input_scaling, leak
+) -> ESN:
+    """The ESN of ``unit_reservoir``'s matrices scaled to ``spectral_radius`` and
+    ``input_scaling`` (bias row included), with ``leak`` and a zero read-out."""
+    w, w_in = unit
+    c_in, h = w_in.shape[0] - 1, w.shape[0]
     return ESN(
-        w_in=jnp.asarray(w_in, jnp.float32),
-        w=jnp.asarray(w * (cfg.spectral_radius / radius), jnp.float32),
+        w_in=jnp.asarray(w_in * input_scaling, jnp.float32),
+        w=jnp.asarray(w * spectral_radius, jnp.float32),
         w_out=jnp.zeros((c_in + h, c_out), jnp.float32),
         b_out=jnp.zeros((c_out,), jnp.float32),
-        leak=float(cfg.leak),
+        leak=float(leak),
+    )
+
+
+def draw_reservoir(cfg: ESNConfig, c_in: int, c_out: int, key: jax.Array) -> ESN:
+    """A reservoir for ``cfg`` with a zero read-out (unset scalings at the search's start)."""
+    return scaled_reservoir(
+        unit_reservoir(cfg, c_in, key),
+        c_out,
+        *(setting(cfg, k) for k in ("spectral_radius", "input_scaling", "leak")),
     )
 
 
@@ -139,7 +218,7 @@ def skeleton(cfg: ESNConfig, c_in: int, c_out: int, structure: dict) -> ESN:
         w=z(h, h),
         w_out=z(c_in + h, c_out),
         b_out=z(c_out),
-        leak=float(cfg.leak),
+        leak=float(structure.get("leak", setting(cfg, "leak"))),
     )
 
 
@@ -167,8 +246,87 @@ def ridge_solve(
 
 
 @eqx.filter_jit
-def _features(net: ESN, x: jax.Array) -> jax.Array:
-    return net.features(x)
+def _features(w_in: jax.Array, w: jax.Array, leak: jax.Array, x: jax.Array) -> jax.Array:
+    """What the read-out sees, [x_t; h_t] (N, L, C + H); the leak traced, so one compile
+    serves every leak a search tries."""
+    return jnp.concatenate([x, reservoir_states(w_in, w, leak, x)], axis=-1)
+
+
+@dataclass
+class Sums:
+    """What a ridge read-out needs of its rows z (features) and t (targets), in float64:
+    ZᵀZ, ZᵀT, Σz, Σt, Σt² and the row count. Sums over disjoint rows add."""
+
+    ztz: np.ndarray  # (F, F)
+    ztt: np.ndarray  # (F, O)
+    z_sum: np.ndarray  # (F,)
+    t_sum: np.ndarray  # (O,)
+    t_sq: np.ndarray  # (O,)
+    rows: int
+
+    def __add__(self, other: Sums) -> Sums:
+        return Sums(
+            self.ztz + other.ztz,
+            self.ztt + other.ztt,
+            self.z_sum + other.z_sum,
+            self.t_sum + other.t_sum,
+            self.t_sq + other.t_sq,
+            self.rows + other.rows,
+        )
+
+    def sse(self, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Σ(t − b − zW)² per output, from the sums alone:
+        Σt² − 2bΣt − 2 (WᵀZᵀT)_diag + n b² + 2 b·(Σz W) + (WᵀZᵀZW)_diag."""
+        return (
+            self.t_sq
+            - 2 * b * self.t_sum
+            - 2 * np.einsum("fo,fo->o", w, self.ztt)
+            + self.rows * b * b
+            + 2 * b * (self.z_sum @ w)
+            + np.einsum("fo,fg,go->o", w, self.ztz, w)
+        )
+
+
+def read_sums(net: ESN, x, y, masks, chunk: int) -> list[Sums]:
+    """For each mask (L,) of steps, the :class:`Sums` of the read-out's rows [x_t; h_t] → y_t
+    over every path at those steps. x (N, L, C), y (N, L, O); states are computed ``chunk``
+    paths at a time, so memory does not grow with N."""
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.float64)
+    n, f, o = x.shape[0], net.w_out.shape[0], y.shape[2]
+    out = [
+        Sums(np.zeros((f, f)), np.zeros((f, o)), np.zeros(f), np.zeros(o), np.zeros(o), 0)
+        for _ in masks
+    ]
+    leak = jnp.asarray(net.leak, jnp.float32)
+    for start in range(0, n, chunk):
+        xc = x[start : start + chunk]
+        m = xc.shape[0]
+        if m < chunk:  # pad the last chunk: one compiled shape for every chunk
+            xc = np.concatenate([xc, np.zeros((chunk - m, *xc.shape[1:]), np.float32)])
+        feats = np.asarray(_features(net.w_in, net.w, leak, jnp.asarray(xc)), np.float64)[:m]
+        for i, mask in enumerate(masks):
+            z = feats[:, mask].reshape(-1, f)  # (M, F)
+            t = y[start : start + m, mask].reshape(-1, o)  # (M, O)
+            out[i] = out[i] + Sums(
+                z.T @ z, z.T @ t, z.sum(axis=0), t.sum(axis=0), (t * t).sum(axis=0), z.shape[0]
+            )
+    return out
+
+
+def kept_steps(valid, length: int, washout: int) -> np.ndarray:
+    """The steps (L,) a read-out is fitted on: the target defined and t ≥ ``washout``."""
+    if washout >= length:
+        raise LagnetError(
+            "model.washout",
+            washout,
+            f"must be below the path length ({length}), or no state is kept",
+        )
+    keep = np.asarray(valid, bool) & (np.arange(length) >= washout)  # (L,)
+    if not keep.any():
+        raise LagnetError(
+            "model.washout", washout, "leaves no step where the target is defined; lower it"
+        )
+    return keep
 
 
 def fit_readout(
@@ -176,81 +334,19 @@ def fit_readout(
 ) -> tuple[ESN, dict]:
     """Fit W_out and b by ridge regression on the steps t ≥ ``washout`` where the target is
     defined. x (N, L, C) and y (N, L, O) are the network's (normalised) inputs and targets;
-    states are computed ``chunk`` paths at a time and only XᵀX, XᵀY and the sums are kept, so
-    memory does not grow with N."""
-    x, y, valid = np.asarray(x, np.float32), np.asarray(y, np.float64), np.asarray(valid, bool)
-    n, length, _ = x.shape
-    if washout >= length:
-        raise LagnetError(
-            "model.washout",
-            washout,
-            f"must be below the path length ({length}), or no state is kept",
-        )
-    keep = valid & (np.arange(length) >= washout)  # (L,)
-    if not keep.any():
-        raise LagnetError(
-            "model.washout", washout, "leaves no step where the target is defined; lower it"
-        )
-    f, o = net.w_out.shape[0], y.shape[2]
-    xtx, xty = np.zeros((f, f)), np.zeros((f, o))
-    x_sum, y_sum, y_sq, rows = np.zeros(f), np.zeros(o), np.zeros(o), 0
-    for start in range(0, n, chunk):
-        xc = x[start : start + chunk]
-        m = xc.shape[0]
-        if m < chunk:  # pad the last chunk: one compiled shape for every chunk
-            xc = np.concatenate([xc, np.zeros((chunk - m, *xc.shape[1:]), np.float32)])
-        z = np.asarray(_features(net, jnp.asarray(xc)), np.float64)[:m, keep].reshape(-1, f)
-        t = y[start : start + m, keep].reshape(-1, o)
-        xtx += z.T @ z
-        xty += z.T @ t
-        x_sum += z.sum(axis=0)
-        y_sum += t.sum(axis=0)
-        y_sq += (t * t).sum(axis=0)
-        rows += z.shape[0]
-    w, b = ridge_solve(xtx, xty, x_sum, y_sum, rows, ridge)
-    # The training error from the same sums, without a second pass over the states:
-    # Σ(y − b − zW)² = Σy² − 2 bΣy − 2 (WᵀXᵀY)_diag + n b² + 2 b·(Σz W) + (WᵀXᵀXW)_diag.
-    sse = (
-        y_sq
-        - 2 * b * y_sum
-        - 2 * np.einsum("fo,fo->o", w, xty)
-        + rows * b * b
-        + 2 * b * (x_sum @ w)
-        + np.einsum("fo,fg,go->o", w, xtx, w)
-    )
+    only XᵀX, XᵀY and the sums are kept (:func:`read_sums`)."""
+    keep = kept_steps(valid, np.shape(x)[1], washout)
+    sums = read_sums(net, x, y, [keep], chunk)[0]
+    w, b = ridge_solve(sums.ztz, sums.ztt, sums.z_sum, sums.t_sum, sums.rows, ridge)
+    sse = sums.sse(w, b)  # the training error without a second pass over the states
     net = eqx.tree_at(
         lambda e: (e.w_out, e.b_out),
         net,
         (jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32)),
     )
     return net, dict(
-        rows=rows,
-        features=f,
+        rows=sums.rows,
+        features=int(sums.ztz.shape[0]),
         reservoir=int(net.w.shape[0]),
-        train_mse=float(max(sse.sum(), 0.0)) / (rows * o),
+        train_mse=float(max(sse.sum(), 0.0)) / (sums.rows * sse.shape[0]),
     )
-
-
-def _fit(cfg: ESNConfig, data: FitData) -> tuple[ESN, dict]:
-    net = draw_reservoir(cfg, data.x.shape[2], data.y.shape[2], data.key)
-    net, details = fit_readout(
-        net, data.x, data.y, data.valid, ridge=cfg.ridge, washout=cfg.washout, chunk=data.batch
-    )
-    return net, dict(details, ridge=cfg.ridge, washout=cfg.washout)
-
-
-FAMILIES.register(
-    Family(
-        kind="esn",
-        config=ESNConfig,
-        summary="echo state network, ridge read-out in closed form",
-        fit=_fit,
-        skeleton=skeleton,
-        states=lambda net, x: net.states(x),
-        grow=lambda cfg, train: (
-            f"a larger reservoir: model.reservoir = {2 * cfg.reservoir}",
-            {"model.reservoir": 2 * cfg.reservoir},
-        ),
-        examples={"esn": dict(reservoir=30, density=0.5, washout=3, ridge=1e-4)},
-    )
-)
