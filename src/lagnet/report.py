@@ -191,6 +191,8 @@ def _metrics_tables(metrics: dict) -> str:
     ]
     if g("train", "formula"):  # a NARX's fitted polynomial
         train_rows.append(("recovered formula", g("train", "formula")))
+    for k, v in (g("train", "chosen") or {}).items():  # chosen on the validation set
+        train_rows.append((f"chosen model.{k}", _fmt(v)))
     for c in g("train", "candidates") or []:  # what ``auto`` tried
         result = (
             f"val MSE {_fmt(c.get('val_mse'))}"

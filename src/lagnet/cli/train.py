@@ -136,7 +136,14 @@ def fit_summary(info: dict) -> list[str]:
         )
     if info.get("formula"):
         lines.append(f"recovered formula: {info['formula']}")
+    if info.get("chosen"):  # settings a closed-form family chose on the validation set
+        lines.append("note: chosen on the validation set: " + chosen_text(info["chosen"]))
     return lines
+
+
+def chosen_text(chosen: dict) -> str:
+    """``{"leak": 0.5, "washout": 0}`` -> ``model.leak = 0.5, model.washout = 0``."""
+    return ", ".join(f"model.{k} = {v:.3g}" for k, v in chosen.items())
 
 
 def _describe(cfg) -> str:

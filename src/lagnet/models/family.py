@@ -63,7 +63,8 @@ class FitData:
     """What a closed-form learner fits on: x (N, L, C) and y (N, L, O) as NumPy arrays
     (normalised unless the family works in raw units), valid (L,), the run's init key, the
     target's largest lag where it is the memory needed (``Task.memory_hint``), the input
-    names, and how many paths to push through the model at a time."""
+    names, how many paths to push through the model at a time, and the run's validation
+    paths (x, y), scaled as x and y are, for a learner that chooses its own settings."""
 
     x: np.ndarray
     y: np.ndarray
@@ -72,6 +73,7 @@ class FitData:
     memory_hint: Optional[int]
     inputs: tuple[str, ...]
     batch: int
+    val: Optional[tuple[np.ndarray, np.ndarray]] = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,8 @@ def _without_others_defaults(data: dict, fam: Family) -> dict:
     for other in FAMILIES:
         for name, f in other.config.model_fields.items():
             defaults.setdefault(name, set()).add(repr(f.default))
+        for name, value in getattr(other.config, "LEGACY_DEFAULTS", {}).items():
+            defaults.setdefault(name, set()).add(repr(value))
     return {
         k: v for k, v in data.items() if k in own or repr(_plain(v)) not in defaults.get(k, set())
     }
