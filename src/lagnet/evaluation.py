@@ -29,6 +29,10 @@ from lagnet.models import predict_batched
 from lagnet.optimal import optimal_details, optimal_entry, optimal_prediction, reachable_share
 from lagnet.tasks import Task
 
+IN_SAMPLE_DETAIL = (
+    'process.split = "none": the test windows come from the same file, and the same windows, '
+    "as the training ones, so these numbers measure fit to this data, not generalisation."
+)
 MEMORYLESS_ENOUGH = 0.9999  # memoryless R² at which memory_r2 is meaningless (null)
 
 
@@ -201,12 +205,14 @@ def evaluate(
     model, task: Task, cfg: EvalConfig, length: int, *, paths: int | None = None, keep: int = 200
 ) -> Evaluation:
     """Test ``model`` on ``task``: a fixed set of ``cfg.test_paths`` paths from ``cfg.seed``
-    (independent of the training seed), the memoryless and linear-lags baselines fitted on a
-    fresh sample, MSE per time step, and a long-horizon check on paths ``cfg.long_factor``
+    (independent of the training seed; observed data: windows of its test part), the
+    memoryless and linear-lags baselines fitted on a fresh sample (of the training part), MSE
+    per time step, and a long-horizon check on paths ``cfg.long_factor``
     times longer."""
     paths = cfg.test_paths if paths is None else paths
     k_test, k_base, k_long = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
-    x, y, valid = (np.asarray(a) for a in task.sample(k_test, paths, length))
+    test_task = task.part("test")  # observed data: its held-out test part (or second file)
+    x, y, valid = (np.asarray(a) for a in test_task.sample(k_test, paths, length))
     y_hat = predict_batched(model, x)
     test_out = output_metrics(y, y_hat, valid)
     test = average_metrics(test_out)
@@ -242,7 +248,7 @@ def evaluate(
     drift = drift_check(steps)
 
     long_len = length * cfg.long_factor
-    xl, yl, vl = (np.asarray(a) for a in task.sample(k_long, cfg.long_paths, long_len))
+    xl, yl, vl = (np.asarray(a) for a in test_task.sample(k_long, cfg.long_paths, long_len))
     long_out = output_metrics(yl, predict_batched(model, xl), vl)
     long = average_metrics(long_out)
     variances = [float(np.var(y[:, valid, o])) for o in range(y.shape[2])]
@@ -272,6 +278,9 @@ def evaluate(
             memory_share=max(0.0, 1.0 - mem["r2"]),
         ),
     )
+    split = test_task.process.describe_split(length)
+    if split is not None:
+        metrics["data"] = split  # which windows trained, validated and tested
     if task.target.outputs > 1:
         metrics["outputs"] = [
             dict(
@@ -381,4 +390,7 @@ def verdict(metrics: dict) -> dict:
             "10-step window"
             + (" (no late-step drift)." if dr["ratio"] <= 1.5 else " — later periods are worse.")
         )
+    if (metrics.get("data") or {}).get("in_sample"):  # every window of one file, everywhere
+        headline = f"In-sample fit, not a test: {headline[0].lower()}{headline[1:]}"
+        details.insert(0, IN_SAMPLE_DETAIL)
     return dict(learned_past=learned, headline=headline, details=details)

@@ -130,8 +130,32 @@ def _verdict(metrics: dict) -> str:
     )
 
 
+def held_out_words(metrics: dict) -> Optional[str]:
+    """Where the test windows of observed data came from, in words (the CLI table's title
+    says it too); None for a simulation, whose test paths are always fresh."""
+    d = metrics.get("data")
+    if not d:
+        return None
+    if d.get("in_sample"):
+        return f"in-sample fit, not a test: every window of {d['path']} trained and tested"
+    parts = d.get("parts") or {}
+    test = parts.get("test", {})
+    if d.get("test_path"):
+        return f"held out: {test.get('windows')} windows of a second file, {d['test_path']}"
+    shares = "/".join(f"{100 * f:g}" for f in d.get("shares") or [])
+    if d.get("split") == "path":
+        return (
+            f"held out: {test.get('paths')} of the paths of {d['path']} (split by path, {shares}%)"
+        )
+    return (
+        f"held out: the last stretch of every series of {d['path']} (split by time, "
+        f"{shares}%, {d.get('gap')} steps apart)"
+    )
+
+
 def _metrics_tables(metrics: dict) -> str:
     g = lambda *k: _get(metrics, *k)  # noqa: E731
+    data = held_out_words(metrics)
     lags = g("baselines", "linear_lags", "lags")
     lin_name = f"linear on last {lags} lags" if lags is not None else "linear on lags"
     compared = [
@@ -168,6 +192,7 @@ def _metrics_tables(metrics: dict) -> str:
         ("NRMSE", _fmt(g("test", "nrmse"))),
         ("RMSE", _fmt(g("test", "rmse"))),
         ("test set", f"{_fmt(g('test', 'paths'))} paths × {_fmt(g('test', 'length'))} steps"),
+        *([("test data", data)] if data else []),
         (f"long-horizon MSE ({_fmt(horizon)} steps)", _fmt(g("long_horizon", "mse"))),
         ("long-horizon R²", _fmt(g("long_horizon", "r2"))),
         ("long-horizon / test MSE ratio", _fmt(g("long_horizon", "ratio"))),
@@ -215,7 +240,7 @@ def _metrics_tables(metrics: dict) -> str:
         else ""
     )
     return (
-        "<h2>Metrics</h2>\n"
+        f"<h2>Metrics{' — in-sample fit, not a test' if g('data', 'in_sample') else ''}</h2>\n"
         "<table><tr><th></th><th>test MSE</th><th>test R²</th></tr>\n"
         f"{comparison}</table>\n"
         f"{averaged}{_outputs_table(outputs)}"

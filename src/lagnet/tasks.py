@@ -7,7 +7,7 @@ all call it, so the target cannot differ between the loss and the test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +15,10 @@ import numpy as np
 
 from lagnet.config import RunConfig
 from lagnet.errors import LagnetError
+from lagnet.models.family import family
 from lagnet.processes import Process, build_process, parse_process_spec
 from lagnet.registry import task_config
+from lagnet.resources import check_run, check_simulate
 from lagnet.targets import Target, compile_target
 
 
@@ -25,6 +27,7 @@ class Task:
     process: Process
     target: Target
     inputs: tuple[str, ...]
+    gap: int = 0  # steps between the training, validation and test stretches of observed data
 
     @property
     def c_in(self) -> int:
@@ -43,6 +46,11 @@ class Task:
             return None
         return self.target.max_lag
 
+    def part(self, name: str) -> Task:
+        """The task on part ``name`` ("train", "val", "test") of observed data; a task built
+        by ``build_task`` is on "train". A simulation serves every part itself."""
+        return replace(self, process=self.process.part(name, self.gap))
+
     def sample(self, key: jax.Array, n: int, length: int, params=None):
         """Simulate n paths of ``length`` steps. Returns x (N, L, C) model inputs,
         y (N, L, O) target, valid (L,) bool — steps where the target is defined.
@@ -59,11 +67,16 @@ class Task:
         return self.target.param_values()
 
 
-def build_task(cfg: RunConfig, length: int | None = None, process: Process | None = None) -> Task:
+def build_task(
+    cfg: RunConfig,
+    length: int | None = None,
+    process: Process | None = None,
+    resources: bool = True,
+) -> Task:
     """The task of a run config; checks that the inputs exist and are observed, and that the
     sequence is long enough (and, for observed data, short enough). ``process``: a ready
     process (a ``CallableProcess``) instead of building ``cfg.process``; its config must be
-    the one ``cfg`` records."""
+    the one ``cfg`` records. ``resources``: refuse a run that cannot fit in memory."""
     if process is None:
         process = build_process(cfg.process)
     elif process.config != cfg.process:
@@ -118,7 +131,48 @@ def build_task(cfg: RunConfig, length: int | None = None, process: Process | Non
         raise LagnetError(
             "train.fixed_paths", fixed, f"must be at least train.batch ({cfg.train.batch})"
         )
-    return Task(process, target, inputs)
+    gap = reach(cfg, target, length)
+    task = Task(process.part("train", gap), target, inputs, gap=gap)
+    _check_parts(cfg, task, length)
+    if resources:
+        lags = cfg.eval.linear_lags or min(target.max_lag + 1, 64)
+        check_run(cfg, len(process.series), len(inputs), target.outputs, lags)
+    return task
+
+
+def reach(cfg: RunConfig, target: Target, length: int) -> int:
+    """Steps back a prediction at t depends on: the target's largest lag (a whole window for a
+    recursive target) plus the model's receptive field (a whole window for a recurrence). The
+    gap between the held-out stretches of observed data, so no test step's inputs were
+    trained on."""
+    model = family(cfg.model.kind).reach(cfg.model)
+    return (length if target.recursive else target.max_lag) + (model or length)
+
+
+def _check_parts(cfg: RunConfig, task: Task, length: int) -> None:
+    """Each held-out part of observed data holds a window of ``length`` steps (the test part
+    one of the long-horizon length, too)."""
+    if task.process.simulated:
+        return
+    long = length * cfg.eval.long_factor
+    for name, need, field, value in (
+        ("train", length, "train.length", length),
+        ("val", length, "train.length", length),
+        ("test", length, "train.length", length),
+        ("test", long, "eval.long_factor", cfg.eval.long_factor),
+    ):
+        limit = task.part(name).process.max_length
+        if need > limit:
+            where = "test" if name == "test" else "training" if name == "train" else "validation"
+            raise LagnetError(
+                field,
+                value,
+                f"a window of {need} steps does not fit in the {where} part of the data "
+                f"({limit} steps without a gap; split {getattr(cfg.process, 'split', None)}, "
+                f"gap {task.gap}): "
+                "lower train.length or eval.long_factor, change process.split or process.gap, "
+                "or test on a second file (--test-data)",
+            )
 
 
 def resolve_inputs(inputs: tuple[str, ...] | None, process: Process) -> tuple[str, ...]:
@@ -162,11 +216,17 @@ def with_inputs(cfg: RunConfig, task: Task) -> RunConfig:
 
 
 def simulate(
-    process: str | None, task: str | None, paths: int, length: int, seed: int = 0
+    process: str | None,
+    task: str | None,
+    paths: int,
+    length: int,
+    seed: int = 0,
+    suffix: str = ".npz",
 ) -> tuple[dict[str, np.ndarray], Process, jax.Array]:
     """Paths of a process spec, or of a named task with its target as the column(s)
     ``target`` (``target_0``, … for several outputs; NaN where it is undefined, before its
-    lags). Returns the series by name as (N, L) arrays, the process and the key used."""
+    lags). Returns the series by name as (N, L) arrays, the process and the key used.
+    A request that cannot fit in memory (written as ``suffix``) is refused first."""
     for field, value in (("paths", paths), ("length", length)):
         if value <= 0:
             raise LagnetError(field, value, "must be positive")
@@ -174,10 +234,11 @@ def simulate(
         raise LagnetError("process", process, "give exactly one of --process and --task")
     target = None
     if task is not None:
-        built = build_task(task_config(task), length=length)
+        built = build_task(task_config(task), length=length, resources=False)
         proc, target = built.process, built.target
     else:
         proc = build_process(parse_process_spec(process))
+    check_simulate(paths, length, len(proc.series) + (target.outputs if target else 0), suffix)
     key = jax.random.PRNGKey(seed)
     sampled = proc.sample(key, paths, length)
     series = {k: np.asarray(v) for k, v in sampled.items()}

@@ -9,6 +9,7 @@ import typer
 
 from lagnet.cli._app import app, command, formula_option, metrics_table, out
 from lagnet.errors import LagnetError
+from lagnet.report import held_out_words
 from lagnet.runs import evaluate_run, render
 from lagnet.targets import formula_text
 
@@ -31,7 +32,8 @@ def eval_(
             ev.metrics,
             f"{formula_text(cfg.target.formula)} — "
             f"{cfg.eval.test_paths} paths × "
-            f"{cfg.train.length} steps",
+            f"{cfg.train.length} steps"
+            + (f": {data}" if (data := held_out_words(ev.metrics)) else ""),
         )
     )
 

@@ -32,7 +32,8 @@ def simulate(
     With --task the target is written too, NaN where it is undefined (before its lags)."""
     if out_file.suffix.lower() not in WRITES:
         raise LagnetError("out", str(out_file), f"must end in {', '.join(WRITES)}")
-    series, proc, key = simulate_series(process, task, paths, length, seed)
+    # refused before anything is simulated when it cannot fit in memory
+    series, proc, key = simulate_series(process, task, paths, length, seed, out_file.suffix.lower())
     write_series(out_file, series)
     out.print(
         f"wrote {paths} paths × {length} steps of {', '.join(series)} to {out_file}",

@@ -14,6 +14,7 @@ from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES, family
 from lagnet.models.family import NetConfig
 from lagnet.registry import task_config
+from lagnet.report import held_out_words
 from lagnet.runs import check_out_dir, default_run_dir, on_device
 from lagnet.targets import formula_text
 from lagnet.tasks import build_task, default_inputs_note
@@ -47,6 +48,9 @@ def train(
     device: Optional[str] = typer.Option(None, help="auto | cpu | gpu"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run directory to write."),
     set_: List[str] = typer.Option([], "--set", help="Override any setting: a.b=value."),
+    test_data: Optional[Path] = typer.Option(
+        None, "--test-data", help="Test on this second data file (a data(...) process)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     track: Optional[str] = typer.Option(
         None, help="Log the run to an experiment tracker: mlflow (MLFLOW_TRACKING_URI)."
@@ -71,6 +75,8 @@ def train(
         "device": device,
     }
     cfg, said = merge(base, values, set_)
+    if test_data is not None:
+        cfg = with_test_data(cfg, test_data)
     target_dir = out_dir or default_run_dir(cfg)
     built = build_task(cfg)  # refuse bad input before anything starts
     check_out_dir(target_dir)
@@ -78,13 +84,7 @@ def train(
     with on_device(cfg.device):
         pass
     inputs_note = default_inputs_note(cfg, built)
-    notes(said + ([inputs_note] if inputs_note else []))
-    if not built.process.simulated:
-        err.print(
-            "note: training, validation and test paths are all windows of the same data "
-            "file; the test measures fit to it, not generalisation to new data",
-            highlight=False,
-        )
+    notes(said + ([inputs_note] if inputs_note else []) + data_notes(built, cfg))
     if not quiet:
         m = cfg.model
         size = (
@@ -106,14 +106,54 @@ def train(
         with ProgressBar(cfg.train, err) as bar:
             result = tracked_run(tracker, cfg, target_dir, callbacks=[bar])
     m = result.metrics
-    held_out = "held-out paths" if built.process.simulated else "windows of the training data"
-    out.print(metrics_table(m, f"test on {m['test']['paths']} {held_out}"))
+    held_out = held_out_words(m) or "held-out paths"
+    out.print(metrics_table(m, f"test on {m['test']['paths']} paths: {held_out}"))
     out.print(m["verdict"]["headline"], highlight=False)
     for line in fit_summary(m["train"]):
         out.print(escape(line), highlight=False)
     out.print(f"wrote {target_dir}/report.html", highlight=False)
     if tracker is not None:
         out.print(f"tracked: MLflow run {tracker.last_run_id} in {tracker.uri}", highlight=False)
+
+
+def with_test_data(cfg, path: Path):
+    """``cfg`` testing its observed data on a second file (``process.test_path``)."""
+    if cfg.process.kind != "data":
+        raise LagnetError(
+            "test_data",
+            str(path),
+            f"tests observed data on a second file; the process is {cfg.process.kind}, a "
+            "simulation, whose test paths are fresh already",
+        )
+    return merge(cfg, {"process.test_path": str(path)})[0]
+
+
+def data_notes(task, cfg) -> list[str]:
+    """Which windows of observed data train, validate and test, in a line (two when gaps
+    are skipped: how many windows are usable)."""
+    split = task.process.describe_split(cfg.train.length)
+    if split is None:
+        return []
+    parts = split["parts"]
+    if split["in_sample"]:
+        lines = [
+            f'process.split = "none": training, validation and test windows all come from '
+            f"{split['path']}: an in-sample fit, not a test"
+        ]
+    else:
+        by = "paths" if split["split"] == "path" else "steps per series"
+        lines = [
+            "held-out data: "
+            + ", ".join(f"{n} {parts[n][by.split()[0]]} {by}" for n in ("train", "val"))
+            + (f", {split['gap']} steps apart" if split["split"] == "time" else "")
+            + f"; test on {parts['test']['source']} ({parts['test']['windows']} windows)"
+        ]
+    if split["missing"] == "skip":
+        lines.append(
+            f"process.missing = skip: usable windows of {cfg.train.length} steps that cross "
+            "no gap: " + ", ".join(f"{n} {parts[n]['windows']}" for n in parts)
+        )
+    return lines
 
 
 def fit_summary(info: dict) -> list[str]:

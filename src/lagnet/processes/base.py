@@ -49,6 +49,16 @@ class Process(abc.ABC):
         paths are windows of the very file the model trained on."""
         return True
 
+    def part(self, name: str, gap: int = 0) -> Process:
+        """The process serving part ``name`` ("train", "val", "test") of a run, ``gap`` steps
+        apart where that matters. Every sample of a simulation is fresh, so it serves every
+        part itself; observed data serves held-out stretches (:mod:`lagnet.processes.data`)."""
+        return self
+
+    def describe_split(self, length: int) -> dict | None:
+        """How observed data was split into parts (``metrics.json["data"]``); None here."""
+        return None
+
     @abc.abstractmethod
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         """``n`` paths of ``length`` steps: ``{name: (N, L) float32}``.

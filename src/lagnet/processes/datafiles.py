@@ -13,6 +13,7 @@ column. A file is written under a temporary name and renamed, so no half-written
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from lagnet.errors import LagnetError
+from lagnet.resources import check_file
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npz")
 WRITES = (".csv", ".parquet", ".npz")
@@ -31,7 +33,8 @@ LONG_KEYS = ("path", "t")  # the index columns of the long layout
 
 def write_series(path: Path, series: dict[str, np.ndarray]) -> None:
     """Write (N, L) arrays by name: CSV or Parquet in the long layout (path, t, one column per
-    series), NPZ one array per series. Atomic: a temporary name, then a rename."""
+    series), NPZ one array per series. Atomic: a temporary name in the same directory, then a
+    rename, so a full disk or a read-only location leaves no partial file (refused: ``out``)."""
     suffix = path.suffix.lower()
     if suffix not in WRITES:
         raise LagnetError("out", str(path), f"must end in {', '.join(WRITES)}")
@@ -41,63 +44,94 @@ def write_series(path: Path, series: dict[str, np.ndarray]) -> None:
             sorted(set(LONG_KEYS) & set(series))[0],
             "clashes with the long format's columns path and t",
         )
-    paths, length = next(iter(series.values())).shape
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_file():  # a directory, or a device such as /dev/full
+        raise LagnetError("out", str(path), "exists and is not a regular file")
     tmp = path.with_name(f".{path.name}.tmp{suffix}")
     try:
-        pi, ti = np.meshgrid(np.arange(paths), np.arange(length), indexing="ij")  # (N, L)
-        if suffix == ".npz":
-            np.savez_compressed(tmp, **series)
-        elif suffix == ".parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            columns = {
-                "path": pi.ravel(),
-                "t": ti.ravel(),
-                **{n: v.ravel() for n, v in series.items()},
-            }
-            pq.write_table(pa.table(columns), tmp)
-        else:
-            names = list(series)
-            table = np.column_stack([pi.ravel(), ti.ravel()] + [series[n].ravel() for n in names])
-            # %.9g: float32 needs 9 significant digits to be read back exactly.
-            np.savetxt(
-                tmp,
-                table,
-                delimiter=",",
-                header=",".join(["path", "t", *names]),
-                comments="",
-                fmt=["%d", "%d"] + ["%.9g"] * len(names),
-            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write(tmp, suffix, series)
         os.replace(tmp, path)
+    except OSError as err:
+        raise LagnetError(
+            "out", str(path), f"cannot write it ({err.strerror or err}); nothing was written"
+        ) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a location that refused the write
+            tmp.unlink(missing_ok=True)
+
+
+def _write(tmp: Path, suffix: str, series: dict[str, np.ndarray]) -> None:
+    paths, length = next(iter(series.values())).shape
+    if suffix != ".npz":
+        pi, ti = np.meshgrid(np.arange(paths), np.arange(length), indexing="ij")  # (N, L)
+    if suffix == ".npz":
+        with open(tmp, "wb") as f:  # a file object: numpy would append .npz to a name
+            np.savez_compressed(f, **series)
+    elif suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = {
+            "path": pi.ravel(),
+            "t": ti.ravel(),
+            **{n: v.ravel() for n, v in series.items()},
+        }
+        try:
+            pq.write_table(pa.table(columns), tmp)
+        except pa.ArrowException as err:  # a failed write surfaces as an Arrow error
+            raise OSError(str(err)) from None
+    else:
+        names = list(series)
+        table = np.column_stack([pi.ravel(), ti.ravel()] + [series[n].ravel() for n in names])
+        # %.9g: float32 needs 9 significant digits to be read back exactly.
+        np.savetxt(
+            tmp,
+            table,
+            delimiter=",",
+            header=",".join(["path", "t", *names]),
+            comments="",
+            fmt=["%d", "%d"] + ["%.9g"] * len(names),
+        )
 
 
 # ----------------------------------------------------------------------------- reading
+# Cells that mean "no value" (pandas' defaults, case-insensitive); inf is non-finite, too.
+MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "#n/a", "<na>", "nat"})
+SKIP_HINT = 'missing = "skip" draws only windows that avoid gaps'
+
+
 @functools.lru_cache(maxsize=4)
 def load(
-    path: str, resolved: str, mtime_ns: int, size: int, columns: tuple[str, ...] | None
+    path: str,
+    resolved: str,
+    mtime_ns: int,
+    size: int,
+    columns: tuple[str, ...] | None,
+    missing: str = "refuse",
 ) -> tuple[tuple[str, ...], np.ndarray]:
     """(names, values (S, P, T) float32), read-only. ``path`` as the user wrote it names the
-    file in messages. Cached by file, modification time and size: a config is validated and
-    then built, and a large file should be read once."""
+    file in messages. A missing or non-finite value is refused, naming file, line and column;
+    with ``missing = "skip"`` it is kept as NaN, a gap no window will cross. Cached by file,
+    modification time and size: a config is validated and then built, and a large file should
+    be read once."""
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
         raise LagnetError(
             "process.path", path, f"unknown file type '{suffix}' (expected {', '.join(SUFFIXES)})"
         )
+    check_file(path, _reading_bytes(resolved, suffix, size))
     if suffix == ".npz":
-        names, values = _read_npz(path, resolved, columns)
+        names, values = _read_npz(path, resolved, columns, missing)
     else:
         read = _read_csv if suffix == ".csv" else _read_parquet
-        header, cells, where = read(path, resolved)
-        names, values = _from_table(path, header, cells, where, columns)
-    with np.errstate(over="ignore"):
+        header, cells, where = read(path, resolved, missing)
+        names, values = _from_table(path, header, cells, where, columns, missing)
+    with np.errstate(over="ignore", invalid="ignore"):
+        wide = values
         values = values.astype(np.float32)
-    if not np.all(np.isfinite(values)):  # finite in float64, too large for float32
-        s, p, t = (int(i[0]) for i in np.nonzero(~np.isfinite(values)))
+    overflow = np.isfinite(wide) & ~np.isfinite(values)  # finite in float64, too big for float32
+    if overflow.any():
+        s, p, t = (int(i[0]) for i in np.nonzero(overflow))
         raise LagnetError(
             "process.path", path, f"series '{names[s]}', path {p}, step {t}: too large for float32"
         )
@@ -105,8 +139,30 @@ def load(
     return names, values
 
 
-def _read_csv(path: str, resolved: str) -> tuple[list[str], dict[str, list], Callable[[int], str]]:
-    """Header, cells by column (strings) and where(i) naming data row i ("line k")."""
+def _reading_bytes(resolved: str, suffix: str, size: int) -> float:
+    """Memory reading a file takes: a CSV's cells as Python strings (about 8× the text), a
+    Parquet table's rows × columns as float64 (twice), an NPZ's arrays as float64 (twice)."""
+    if suffix == ".csv":
+        return 8.0 * size
+    try:
+        if suffix == ".npz":
+            with zipfile.ZipFile(resolved) as z:
+                return 3.0 * sum(i.file_size for i in z.infolist())
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(resolved).metadata
+        return 16.0 * meta.num_rows * meta.num_columns
+    except Exception:  # noqa: BLE001 — an unreadable file is reported by its reader
+        return 0.0
+
+
+def _read_csv(
+    path: str, resolved: str, missing: str
+) -> tuple[list[str], dict[str, list], Callable[[int], str]]:
+    """Header, cells by column (strings) and where(i) naming data row i ("line k"). A blank
+    line between data rows is a row of missing values (pandas writes a missing value of a
+    one-column frame as ``""``, which is easy to lose in an editor); blank lines at the end
+    are not rows."""
     lines: list[int] = []
     try:
         with open(resolved, newline="") as f:
@@ -117,9 +173,9 @@ def _read_csv(path: str, resolved: str) -> tuple[list[str], dict[str, list], Cal
             header = [h.strip() for h in header]
             rows = []
             for row in reader:
-                if not row or all(not c.strip() for c in row):
-                    continue  # blank lines carry nothing
-                if len(row) != len(header):
+                if not row:
+                    row = [""] * len(header)  # a blank line: a row of gaps, unless trailing
+                elif len(row) != len(header):
                     raise LagnetError(
                         "process.path",
                         path,
@@ -130,14 +186,28 @@ def _read_csv(path: str, resolved: str) -> tuple[list[str], dict[str, list], Cal
                 lines.append(reader.line_num)
     except (UnicodeDecodeError, csv.Error, OSError) as err:
         raise LagnetError("process.path", path, f"not a readable CSV file ({err})") from None
+    with open(resolved, "rb") as f:  # trailing blank lines: csv.reader gives them as []
+        tail = _trailing_blank_lines(f)
+    if tail:
+        del rows[-tail:], lines[-tail:]
     if len(set(header)) != len(header) or not all(header):
         raise LagnetError("process.path", path, f"line 1: empty or repeated column names {header}")
     cells = {h: [r[j] for r in rows] for j, h in enumerate(header)}
     return header, cells, lambda i: f"line {lines[i]}"
 
 
+def _trailing_blank_lines(f) -> int:
+    """How many truly empty lines (not even ``""``) end the file."""
+    f.seek(0, os.SEEK_END)
+    end = f.tell()
+    f.seek(max(0, end - 4096))
+    tail = f.read().replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    body = tail.rstrip(b"\n")
+    return max(0, len(tail) - len(body) - 1) if body else 0
+
+
 def _read_parquet(
-    path: str, resolved: str
+    path: str, resolved: str, missing: str
 ) -> tuple[list[str], dict[str, object], Callable[[int], str]]:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -150,53 +220,72 @@ def _read_parquet(
     cells: dict[str, object] = {}
     for name, col in zip(table.column_names, table.columns):
         if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-            if col.null_count:
+            if col.null_count and missing != "skip":
                 i = int(pc.index(pc.is_null(col), True).as_py())
                 raise LagnetError(
-                    "process.path", path, f"row {i + 1}, column '{name}': missing value (null)"
+                    "process.path",
+                    path,
+                    f"row {i + 1}, column '{name}': missing value (null); {SKIP_HINT}",
                 )
-            cells[name] = col.to_numpy().astype(np.float64)
+            col = pc.fill_null(col.cast(pa.float64()), float("nan"))
+            cells[name] = col.to_numpy()
         else:
             cells[name] = str(col.type)  # not numbers: only its type is kept for the message
     return list(table.column_names), cells, lambda i: f"row {i + 1}"
 
 
 def _numbers(
-    path: str, name: str, cells: object, where: Callable[[int], str], named: bool
+    path: str,
+    name: str,
+    cells: object,
+    where: Callable[[int], str],
+    named: bool,
+    missing: str = "refuse",
 ) -> np.ndarray | None:
-    """A column as float64 (rows,), or None for a text column that was not asked for.
-    A column counts as text when its first value is not a number; a number column with a
-    text value further down is an error, not a text column."""
+    """A column as float64 (rows,), NaN where a value is missing (with ``missing = "skip"``),
+    or None for a text column that was not asked for. A column counts as text when its first
+    present value is not a number; a number column with a text value further down is an
+    error, not a text column."""
     if isinstance(cells, str):  # a Parquet column of another type
         if named:
             raise LagnetError("process.path", path, f"column '{name}' holds {cells}, not numbers")
         return None
+    gaps = False
     if isinstance(cells, np.ndarray):
-        values = cells
+        values = np.array(cells, np.float64)
     else:
         try:
             values = np.array(cells, dtype=np.float64)
         except ValueError:
-            values = None
+            values = np.empty(len(cells))
+            seen = False
             for i, cell in enumerate(cells):
+                if cell.strip().lower() in MISSING:
+                    values[i], gaps = np.nan, True
+                    continue
                 try:
-                    float(cell)
+                    values[i] = float(cell)
                 except ValueError:
-                    if i == 0 and not named and cell.strip():
+                    if not seen and not named:
                         return None
-                    shown = repr(cell) if cell.strip() else "an empty cell"
                     raise LagnetError(
                         "process.path",
                         path,
-                        f"{where(i)}, column '{name}': {shown} is not a number",
+                        f"{where(i)}, column '{name}': {cell!r} is not a number",
                     ) from None
-    bad = np.nonzero(~np.isfinite(values))[0]
-    if len(bad):
+                seen = True
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad) and missing != "skip":
+        i = int(bad[0])
+        shown = values[i] if isinstance(cells, np.ndarray) else cells[i].strip() or None
         raise LagnetError(
             "process.path",
             path,
-            f"{where(int(bad[0]))}, column '{name}': {values[bad[0]]} (NaN and inf are refused)",
+            f"{where(i)}, column '{name}': "
+            + ("an empty cell" if shown is None else repr(shown) if gaps else f"{shown}")
+            + f" is a missing or non-finite value (NaN and inf are refused; {SKIP_HINT})",
         )
+    values[bad] = np.nan
     return values
 
 
@@ -214,7 +303,7 @@ def _select(columns, available: list[str], path, what: str) -> list[str]:
     return list(columns)
 
 
-def _from_table(path, header, cells, where, columns):
+def _from_table(path, header, cells, where, columns, missing="refuse"):
     """Long layout (``path`` and ``t`` columns) or wide; values (S, P, T)."""
     long = all(k in header for k in LONG_KEYS)
     candidates = _select(
@@ -222,7 +311,7 @@ def _from_table(path, header, cells, where, columns):
     )
     series = {}
     for name in candidates:
-        col = _numbers(path, name, cells[name], where, named=columns is not None)
+        col = _numbers(path, name, cells[name], where, columns is not None, missing)
         if col is not None:
             series[name] = col
     if not series:
@@ -274,7 +363,9 @@ def _long_to_paths(path, values, keys, where):
     return values.reshape(values.shape[0], len(ids), int(counts[0]))  # (S, P, T)
 
 
-def _read_npz(path: str, resolved: str, columns) -> tuple[tuple[str, ...], np.ndarray]:
+def _read_npz(
+    path: str, resolved: str, columns, missing: str = "refuse"
+) -> tuple[tuple[str, ...], np.ndarray]:
     try:
         with np.load(resolved, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -303,12 +394,14 @@ def _read_npz(path: str, resolved: str, columns) -> tuple[tuple[str, ...], np.nd
             )
         shape = a.shape
         bad = np.argwhere(~np.isfinite(a))
-        if len(bad):
+        if len(bad) and missing == "skip":
+            a[~np.isfinite(a)] = np.nan  # a gap
+        elif len(bad):
             p, t = (int(i) for i in bad[0])
             raise LagnetError(
                 "process.path",
                 path,
                 f"array '{name}' at [{p}, {t}] "
-                f"(path {p}, step {t}): {a[p, t]} (NaN and inf are refused)",
+                f"(path {p}, step {t}): {a[p, t]} (NaN and inf are refused; {SKIP_HINT})",
             )
     return tuple(names), np.stack([arrays[n] for n in names])  # (S, N, L)

@@ -1,0 +1,176 @@
+"""Memory a request needs, estimated before any of it is allocated, against the memory there is.
+
+A request that cannot fit — a training batch × length × width, paths × length to simulate or
+evaluate, a data file larger than memory — is refused with one line giving the estimate and the
+limit, instead of reaching the allocator (which aborts the interpreter, or dies after trying to
+allocate tens of gigabytes). The estimates count the big arrays only: sampled paths, a
+network's activations kept for backpropagation, the baselines' design matrices. They are meant
+to be right within a small factor, which is all that is needed to tell 1 GB from 1 TB.
+
+The limit is the memory available now (``MemAvailable`` in /proc/meminfo, else the free pages
+sysconf reports) × :data:`SAFETY`; ``LAGNET_MEMORY_LIMIT`` (bytes, or ``500M``, ``8G``)
+overrides it.
+
+>>> human(3 * 2**30)
+'3.2 GB'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from lagnet.errors import LagnetError
+
+SAFETY = 0.8  # share of the available memory a request may plan to use
+F32, F64 = 4, 8
+# Floats kept per path-step for backprop: per hidden unit and layer (gates, states), and per
+# attention weight of a head and layer. Against XLA's own memory analysis of value_and_grad
+# (batch 64 × 200 steps): estimate / XLA = 1.4 (GRU), 1.1 (LSTM), 2.4 (TCN), 1.0 (LRU), 1.4
+# (transformer) — tests/test_resources.py holds them within 0.5–3.
+ACTIVATIONS = 10
+ATTENTION = 6
+SPLINE_FEATURES = 70  # columns per input of the memoryless baseline (polynomial + B-spline)
+WRITE_BUFFERS = 500_000  # bytes: zlib's and the CSV writer's buffers, whatever the size
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def parse_bytes(text: str) -> int:
+    """``"8G"`` → 8·10⁹; a plain number is bytes."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([KMGT]?)B?\s*", text, re.IGNORECASE)
+    if not m:
+        raise LagnetError("LAGNET_MEMORY_LIMIT", text, "expected bytes, e.g. 8G, 500M or 1000000")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def memory_limit() -> tuple[int, str]:
+    """(bytes a request may use, where that figure came from)."""
+    env = os.environ.get("LAGNET_MEMORY_LIMIT")
+    if env:
+        return parse_bytes(env), "LAGNET_MEMORY_LIMIT"
+    available = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return 2**62, "no limit known"
+    return int(available * SAFETY), f"{SAFETY:.0%} of the memory available"
+
+
+def human(n: float) -> str:
+    """Bytes in decimal units: 1.5 GB."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def check(field: str, value: object, need: float, what: str) -> None:
+    """Refuse ``what`` when its estimate ``need`` (bytes) is over the limit."""
+    limit, source = memory_limit()
+    if need > limit:
+        raise LagnetError(
+            field,
+            value,
+            f"{what} needs about {human(need)} of memory, more than the {human(limit)} "
+            f"it may use ({source}); ask for less",
+        )
+
+
+# ----------------------------------------------------------------------------- estimates
+def _width(model) -> tuple[int, int]:
+    """(units per layer, layers) of a model config, from whichever settings it has."""
+    width = getattr(model, "reservoir", None) or getattr(model, "hidden", None) or 1
+    layers = getattr(model, "num_layers", None) or 1
+    return int(width), int(layers)
+
+
+def step_floats(model, length: int) -> float:
+    """Floats one path-step of a forward and backward pass keeps alive: every layer's
+    activations, the head's, and a transformer's attention weights over its context."""
+    width, layers = _width(model)
+    floats = ACTIVATIONS * width * layers + 2 * sum(getattr(model, "head", ()) or ())
+    heads = getattr(model, "heads", None)
+    if heads:
+        floats += ATTENTION * heads * layers * min(length, getattr(model, "context", length))
+    return floats
+
+
+def training_bytes(cfg, series: int, c_in: int, c_out: int) -> float:
+    """A run's training: each step's batch (paths, inputs, target) and activations, the
+    held-out sample (pilot + validation, run forward at once), a fixed data set if any."""
+    tc, length = cfg.train, cfg.train.length
+    per_step = series + c_in + c_out
+    held = max(tc.pilot_paths, tc.val_paths)
+    fixed = tc.fixed_paths or 0
+    if getattr(cfg.model, "reservoir", None):  # a closed-form fit: states of its fixed paths
+        fixed = max(fixed, held)
+    return (
+        F32
+        * length
+        * (
+            tc.batch * (per_step + 2 * step_floats(cfg.model, length))
+            + held * per_step
+            + tc.val_paths * step_floats(cfg.model, length) / 2
+            + fixed * (c_in + c_out + step_floats(cfg.model, length) / 2)
+        )
+    )
+
+
+def evaluation_bytes(ev, c_in: int, c_out: int, length: int, lags: int) -> float:
+    """An evaluation on the host, in float64: the test paths with their predictions, the
+    baselines' sample and design matrices, the long-horizon paths."""
+    test = ev.test_paths * length * (c_in + 3 * c_out)
+    features = 1 + c_in * SPLINE_FEATURES + 3 * c_in * (c_in - 1) // 2
+    base = ev.baseline_paths * length * (c_in + c_out + 2 * max(features, c_in * lags + 1))
+    long = ev.long_paths * length * ev.long_factor * (c_in + 2 * c_out)
+    return F64 * (test + base + long)
+
+
+def check_run(cfg, series: int, c_in: int, c_out: int, lags: int) -> None:
+    """Refuse a run (training and its evaluation) that cannot fit in memory."""
+    check(
+        "train.batch",
+        cfg.train.batch,
+        training_bytes(cfg, series, c_in, c_out),
+        f"training {cfg.model.kind} on batches of {cfg.train.batch} paths × "
+        f"{cfg.train.length} steps",
+    )
+    check(
+        "eval.test_paths",
+        cfg.eval.test_paths,
+        evaluation_bytes(cfg.eval, c_in, c_out, cfg.train.length, lags),
+        f"evaluating on {cfg.eval.test_paths} test paths (and {cfg.eval.baseline_paths} "
+        f"baseline, {cfg.eval.long_paths} long) × {cfg.train.length} steps",
+    )
+
+
+def writing_bytes(suffix: str, paths: int, length: int, series: int) -> float:
+    """Memory ``lagnet simulate``'s writer takes beyond the series themselves: CSV and
+    Parquet build a table of float64 columns with the path and t index (measured with
+    tracemalloc: 40–64 bytes per path-step for 1–4 series), NPZ compresses array by array
+    (24 bytes per path-step), and the writers' buffers (:data:`WRITE_BUFFERS`)."""
+    extra = 5 if suffix in (".csv", ".parquet") else 3
+    return F64 * float(paths) * float(length) * (series + extra) + WRITE_BUFFERS
+
+
+def check_simulate(paths: int, length: int, series: int, suffix: str) -> None:
+    """Refuse a simulation of paths × length that cannot fit: the simulated float32 series
+    (and the simulator's shocks, as many again), plus what writing the file takes."""
+    need = F32 * float(paths) * float(length) * series * 2
+    need += writing_bytes(suffix, paths, length, series)
+    check("paths", paths, need, f"simulating {paths} paths × {length} steps of {series} series")
+
+
+def check_file(label: str, need: float) -> None:
+    """Refuse reading a data file whose values (and the reader's copies) cannot fit."""
+    check("process.path", label, need, "reading this file")

@@ -1,0 +1,220 @@
+"""Requests that cannot fit are refused before any allocation, in one line giving the estimate
+and the limit; a simulation that cannot be written leaves no file behind."""
+
+import os
+import stat
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lagnet.cli import app
+from lagnet.config import make_config
+from lagnet.errors import LagnetError
+from lagnet.processes.data import DataConfig, DataProcess
+from lagnet.processes.datafiles import write_series
+from lagnet.resources import (
+    F32,
+    SAFETY,
+    human,
+    memory_limit,
+    parse_bytes,
+    step_floats,
+    training_bytes,
+    writing_bytes,
+)
+from lagnet.tasks import build_task
+
+runner = CliRunner()
+
+
+def _one_line(res, field):
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert lines[0].startswith(f"error: {field}: ") and "Traceback" not in res.output
+    return lines[0]
+
+
+def test_the_limit_is_the_available_memory_or_the_override(monkeypatch):
+    monkeypatch.delenv("LAGNET_MEMORY_LIMIT", raising=False)
+    with open("/proc/meminfo") as f:
+        avail = next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("MemAvailable:"))
+    limit, source = memory_limit()
+    assert abs(limit - SAFETY * avail) < 0.05 * avail and "available" in source
+    monkeypatch.setenv("LAGNET_MEMORY_LIMIT", "1.5G")
+    assert memory_limit() == (1_500_000_000, "LAGNET_MEMORY_LIMIT")
+    assert parse_bytes("2048") == 2048 and parse_bytes("500M") == 500 * 10**6
+    assert human(46e9) == "46.0 GB" and human(999) == "999 B"
+    monkeypatch.setenv("LAGNET_MEMORY_LIMIT", "lots")
+    with pytest.raises(LagnetError, match="^LAGNET_MEMORY_LIMIT: lots"):
+        memory_limit()
+
+
+def test_simulating_a_billion_paths_is_refused_before_any_allocation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LAGNET_MEMORY_LIMIT", raising=False)
+    res = runner.invoke(
+        app,
+        ["simulate", "--process", "ar1(rho=0.1)", "--paths", "1000000000"]
+        + ["--length", "1000000", "--out", "big.npz"],
+    )
+    line = _one_line(res, "paths")
+    assert "1000000000 — simulating 1000000000 paths × 1000000 steps" in line
+    # 10¹⁵ path-steps of 2 series: 2 × 2 × 4 bytes simulated, 8 × (2 + 3) to write
+    assert "56.0 PB" in line and "it may use" in line
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_simulate_limit_follows_the_estimate(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["simulate", "--process", "ar1(rho=0.1)", "--paths", "100", "--length", "100"]
+    # 10⁴ path-steps of x and e: 2·2·4 bytes simulated; to write, 500 kB of buffers and
+    # NPZ 8·(2+3) per path-step (1.06 MB in all), CSV 8·(2+5) (1.22 MB in all)
+    monkeypatch.setenv("LAGNET_MEMORY_LIMIT", "1.1M")
+    assert runner.invoke(app, [*args, "--out", "a.npz"]).exit_code == 0
+    line = _one_line(runner.invoke(app, [*args, "--out", "a.csv"]), "paths")
+    assert "1.2 MB" in line and "1.1 MB" in line
+    assert sorted(os.listdir(tmp_path)) == ["a.npz"]
+
+
+@pytest.mark.parametrize("suffix, n, length", [(".csv", 100, 200), (".npz", 200, 500)])
+@pytest.mark.parametrize("n_series", [1, 3])
+def test_the_writing_estimate_covers_what_writing_allocates(suffix, n, length, n_series, tmp_path):
+    """The estimate against numpy's own allocations (tracemalloc sees them), within 3×."""
+    rng = np.random.default_rng(0)
+    series = {f"s{k}": rng.normal(size=(n, length)).astype(np.float32) for k in range(n_series)}
+    tracemalloc.start()
+    write_series(tmp_path / f"p{suffix}", series)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    estimate = writing_bytes(suffix, n, length, n_series)
+    assert peak <= estimate <= 3 * peak, (peak, estimate)
+
+
+def test_training_that_cannot_fit_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(
+        app,
+        ["train", "--batch", "100000000", "--length", "100000", "--out", str(out), "--quiet"],
+    )
+    line = _one_line(res, "train.batch")
+    assert "training gru on batches of 100000000 paths × 100000 steps" in line
+    assert "PB of memory" in line and not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["gru", "lstm", "tcn", "transformer", "lru"])
+def test_the_training_estimate_agrees_with_xla(kind):
+    """A step's share of the estimate against XLA's memory analysis of the compiled
+    value_and_grad (arguments, outputs and temporaries), within 0.5–3×."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from lagnet.models import build_net
+
+    n, length = 64, 200
+    cfg = make_config(model=dict(kind=kind, hidden=32), train=dict(batch=n, length=length))
+    params, static = eqx.partition(build_net(cfg.model, 1, 1, jax.random.PRNGKey(0)), eqx.is_array)
+
+    def loss(p, x, y):
+        return jnp.mean((eqx.combine(p, static)(x) - y) ** 2)
+
+    x = jnp.zeros((n, length, 1))
+    m = jax.jit(jax.value_and_grad(loss)).lower(params, x, x).compile().memory_analysis()
+    xla = m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes
+    estimate = F32 * n * length * (2 + 2 * step_floats(cfg.model, length))
+    assert 0.5 * xla <= estimate <= 3 * xla, (estimate, xla)
+    # and the whole run's estimate scales with the batch and the length
+    base = training_bytes(cfg, 1, 1, 1)
+    longer = cfg.model_copy(update=dict(train=cfg.train.model_copy(update=dict(length=2000))))
+    assert training_bytes(longer, 1, 1, 1) >= 10 * base * 0.99
+
+
+def test_a_tight_limit_refuses_a_default_run_and_names_it(monkeypatch):
+    monkeypatch.setenv("LAGNET_MEMORY_LIMIT", "1M")
+    with pytest.raises(LagnetError, match=r"^train\.batch: 128 — .*more than the 1\.0 MB"):
+        build_task(make_config())
+    monkeypatch.setenv("LAGNET_MEMORY_LIMIT", "100G")
+    build_task(make_config())
+
+
+@pytest.mark.slow
+def test_eval_on_a_huge_test_set_is_refused(tiny_run):
+    res = runner.invoke(app, ["eval", str(tiny_run), "--paths", "100000000", "--length", "1000"])
+    assert "TB of memory" in _one_line(res, "eval.test_paths")
+    assert not (tiny_run / "evaluations.json").exists()
+
+
+def test_a_data_file_larger_than_memory_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "d.csv").write_text("x\n" + "1.25\n" * 2000)  # 10 kB of text
+    monkeypatch.setenv("LAGNET_MEMORY_LIMIT", "50k")
+    with pytest.raises(LagnetError) as err:
+        DataProcess(DataConfig(path=str(tmp_path / "d.csv")))
+    assert str(err.value).startswith(f"process.path: {tmp_path / 'd.csv'} — reading this file")
+    assert "80.0 kB" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- writing
+def _simulate(out):
+    return runner.invoke(
+        app,
+        ["simulate", "--process", "ar1(rho=0.1)", "--paths", "3", "--length", "5"]
+        + ["--out", str(out)],
+    )
+
+
+def test_an_unwritable_location_leaves_nothing(tmp_path):
+    (tmp_path / "file").write_text("")
+    assert "cannot write it" in _one_line(_simulate(tmp_path / "file" / "p.npz"), "out")
+    # /proc refuses new files even to root
+    assert "cannot write it" in _one_line(_simulate("/proc/lagnet-test.csv"), "out")
+    assert not os.path.exists("/proc/lagnet-test.csv")
+    # a device is not a file: /dev/full (behind a link) is never replaced by a rename
+    (tmp_path / "full.npz").symlink_to("/dev/full")
+    assert "not a regular file" in _one_line(_simulate(tmp_path / "full.npz"), "out")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert not any(n.startswith(".full") for n in os.listdir("/dev"))
+    assert sorted(os.listdir(tmp_path)) == ["file", "full.npz"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permissions")
+def test_a_read_only_directory_leaves_nothing(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        _one_line(_simulate(ro / "p.npz"), "out")
+        assert os.listdir(ro) == []
+    finally:
+        ro.chmod(0o700)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".npz", ".csv"])
+def test_a_full_disk_leaves_no_partial_file(suffix, tmp_path):
+    """A file-size limit (RLIMIT_FSIZE) stands in for a full disk: writes past it fail as a
+    full disk's do, for root too."""
+    out = tmp_path / f"p{suffix}"
+    args = ["simulate", "--process", "ar1(rho=0.1)", "--paths", "200", "--length", "200"]
+    code = (
+        "import resource, runpy, signal, sys; "
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "  # a failed write, not a kill
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); "
+        f"sys.argv = ['lagnet', *{[*args, '--out', str(out)]!r}]; "
+        "runpy.run_module('lagnet', run_name='__main__')"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu", "LAGNET_CACHE": "0"},
+        timeout=120,
+    )
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1, res.stdout + res.stderr
+    assert lines[0].startswith(f"error: out: {out} — cannot write it")
+    assert os.listdir(tmp_path) == []
