@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import lagnet
+from lagnet.capacity import capacity_curve, memory_capacity
 from lagnet.errors import LagnetError
-from lagnet.memory_capacity import capacity_curve, memory_capacity
 
 TINY = dict(
     batch=16,

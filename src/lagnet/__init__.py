@@ -8,6 +8,7 @@ from importlib.metadata import version as _version
 
 from lagnet.api import build_config as build_config
 from lagnet.api import train as train
+from lagnet.capacity import memory_capacity as memory_capacity
 from lagnet.config import RunConfig as RunConfig
 from lagnet.config import load_config as load_config
 from lagnet.config import merge as merge
@@ -37,6 +38,7 @@ __all__ = [
     "compile_target",
     "load",
     "load_config",
+    "memory_capacity",
     "merge",
     "run",
     "task_config",

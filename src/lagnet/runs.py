@@ -38,6 +38,7 @@ from lagnet.evaluation import evaluate, verdict
 from lagnet.files import atomic_write, write_json, write_text
 from lagnet.fitting import fit
 from lagnet.models import Normalised, count_parameters, predict
+from lagnet.notebook import run_html
 from lagnet.plots import read_history, save_plots
 from lagnet.processes import Process
 from lagnet.records import record_evaluation
@@ -102,6 +103,9 @@ class Run:
             raise LagnetError("x", "NaN/inf", "inputs must be finite")
         y = np.asarray(predict(self.model, jnp.asarray(x)))
         return y[..., 0] if squeeze and y.shape[2] == 1 else y
+
+    def _repr_html_(self) -> str:  # Jupyter: verdict, metrics against baselines, key plots
+        return run_html(self)
 
     def save(self, directory: str | Path, *, plots: bool = True) -> Path:
         """Write the run directory atomically. An existing run directory there is replaced;

@@ -29,12 +29,14 @@ from typing import Any, Optional
 import jax
 import numpy as np
 
+from lagnet.capacity import measure as memory_capacity
 from lagnet.config import RunConfig, merge
 from lagnet.doctor import checks, flow, memory
 from lagnet.doctor import findings as fnd
 from lagnet.doctor.verdict import compose
 from lagnet.evaluation import per_step_mse
 from lagnet.models import Normalised, batched, build_net, family, predict_batched
+from lagnet.notebook import diagnosis_html
 from lagnet.records import finite_json, read_evaluations
 from lagnet.runs import check_out_dir, load, run
 from lagnet.samples import run_keys
@@ -71,6 +73,9 @@ class Diagnosis:
     config: RunConfig
     metrics: dict
     _oracle_test: Any = field(default=None, repr=False)  # (x_test, y_test, t0)
+
+    def _repr_html_(self) -> str:  # Jupyter: the verdict, memory, findings, plots
+        return diagnosis_html(self)
 
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
@@ -139,6 +144,9 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
             t0,
         )
 
+    # Memory capacity (Jaeger 2001): past inputs the state holds, read out linearly.
+    capacity = memory_capacity(r, paths=16 if quick else None, seed=seed)
+
     # Gradient flow through time, after training and at initialisation.
     kg = min(big - 1, max(kmax, 10))
     xg = x_test[: budget.grad_paths]
@@ -198,6 +206,7 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
         ),
         oracle=dict(k=ks, mse=oracle, model_mse=model_mse, rows=n * per_path, t0=t0, length=big),
         probe=probe,
+        memory_capacity=capacity,
         gradients=dict(
             k=list(range(kg + 1)),
             trained=g_trained,

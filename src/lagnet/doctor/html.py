@@ -107,6 +107,14 @@ def doctor_section(run_dir: Path) -> str:
         ("model's effective memory", m["effective"]),
         ("model's receptive field", m["receptive_field"] or "unbounded"),
     ]
+    mc = doc.get("memory_capacity")
+    if mc:  # Jaeger's memory capacity of the model's state
+        memory_rows.append(
+            (
+                f"memory capacity Σ MC_k, k = 0…{mc['lags']} ({mc['state']})",
+                f"{mc['total']:.2f} of {mc['width']}",
+            )
+        )
     lh = doc["long_horizon"]
     memory_rows += [
         (f"long horizon ({_num(lh.get('length'))} steps)", lh.get("state")),
