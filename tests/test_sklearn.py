@@ -93,3 +93,25 @@ def test_bad_targets_are_refused_in_one_line():
         est.fit(x, holes)
     with pytest.raises(LagnetError, match="expected"):
         est.fit(x, y[:, :4])
+
+
+@pytest.mark.slow
+def test_the_readme_py_block_runs(tmp_path, monkeypatch):
+    """README's scikit-learn block, on a small reservoir instead of 2000 GRU steps."""
+    import re
+    from pathlib import Path
+
+    import lagnet
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (code,) = re.findall(r"```py\n(.*?)```", readme, flags=re.S)
+    tiny = code.replace(
+        'model="gru", steps=2000, hidden=16', 'model="esn", reservoir=10, density=0.5'
+    )
+    assert tiny != code
+    monkeypatch.chdir(tmp_path)
+    x, y = _delay_data(n=32, length=8)
+    namespace = {"X": x, "y": y, "lagnet": lagnet}
+    exec(compile(tiny, "README.md", "exec"), namespace)  # noqa: S102 — the README's own code
+    assert (tmp_path / "runs" / "arrays" / "report.html").is_file()
+    assert 0 < namespace["mc"]["total"] <= 10
