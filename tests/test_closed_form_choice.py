@@ -125,3 +125,32 @@ def test_unset_settings_round_trip_through_toml(settings, tmp_path):
     again = load_config(path)
     assert again.model == cfg.model
     assert again.model.unset() == model_config(kind="esn", **settings).unset()
+
+
+@pytest.mark.slow
+def test_peers_benchmark_smoke(tmp_path):
+    """benchmarks/peers.py --smoke runs both ESNs on both tasks and the step comparison."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "peers.json"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", OMP_NUM_THREADS="1", LAGNET_CACHE="0")
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "peers.py"), "--smoke", "--out", str(out)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert {(r["task"], r["peer"]) for r in result["esn"]} == {
+        (t, p) for t in ("narma10", "forum") for p in ("lagnet", "reservoirpy")
+    }
+    assert all(np.isfinite(r["nrmse_median"]) for r in result["esn"])
+    assert len(result["steps"]) == 1 and result["steps"][0]["reference_ms"] > 0
