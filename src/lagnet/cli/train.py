@@ -106,8 +106,9 @@ def train(
         with ProgressBar(cfg.train, err) as bar:
             result = tracked_run(tracker, cfg, target_dir, callbacks=[bar])
     m = result.metrics
-    held_out = held_out_words(m) or "held-out paths"
-    out.print(metrics_table(m, f"test on {m['test']['paths']} paths: {held_out}"))
+    data = held_out_words(m)  # observed data: which windows tested, or that none were held out
+    title = f"test on {m['test']['paths']} " + (f"windows, {data}" if data else "held-out paths")
+    out.print(metrics_table(m, title))
     out.print(m["verdict"]["headline"], highlight=False)
     for line in fit_summary(m["train"]):
         out.print(escape(line), highlight=False)
