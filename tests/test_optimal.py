@@ -31,6 +31,7 @@ from lagnet.processes.noisy import NoisyConfig
 from lagnet.processes.regime import RegimeConfig
 from lagnet.registry import task_config
 from lagnet.tasks import build_task
+from test_benchmarks import json_lines, smoke
 
 
 # ----------------------------------------------------------------------------- Kalman
@@ -212,3 +213,19 @@ def test_a_filtering_run_reports_its_optimum(tmp_path):
     assert "optimal: Kalman filter" in res.output
     assert any("Kalman filter" in d for d in verdict(metrics)["details"])
     assert "optimal: Kalman filter" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_benchmark_smoke():
+    """benchmarks/optimal_filters.py --smoke: every filter on its task, two particle counts."""
+    proc = smoke("optimal_filters.py")
+    rows = json_lines(proc.stdout)
+    assert [r.get("task") for r in rows[:4]] == [
+        "noisy-ar-filter",
+        "regime-filter",
+        "sv-filter",
+        "garch-vol",
+    ]
+    assert all(r["mse"] < r["memoryless_mse"] for r in rows[:4])
+    assert [r["particles"] for r in rows[4:]] == [50, 100]
+    assert "smoke: OK" in proc.stdout

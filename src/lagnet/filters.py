@@ -26,8 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# Particles of the bootstrap filter on stochastic volatility: ``benchmarks/optimal_filters.py``
-# shows the filter's MSE converged here (sv-filter: within 0.5% of 16 000 particles).
+# Particles of the bootstrap filter on stochastic volatility. ``benchmarks/optimal_filters.py``
+# on sv-filter's 1000 test paths: MSE 0.3564 at 100 particles, 0.3513 at 500, 0.3504 at 2000,
+# 0.3502 at 4000 and 8000 — the Monte-Carlo error adds about 0.6/M to the MSE, 0.0003 here
+# (0.1%), a fifth of the GRU's gap to it; 4000 would double the filter's time.
 SV_PARTICLES = 2000
 
 
@@ -168,8 +170,9 @@ def _systematic(key: jax.Array, w: jax.Array) -> jax.Array:
     n, m = w.shape
     u = jax.random.uniform(key, (n, 1))
     c = jnp.clip(jnp.ceil(m * jnp.cumsum(w, axis=1) - u), 0, m).astype(jnp.int32)  # (N, M)
-    rows = jnp.broadcast_to(jnp.arange(n)[:, None], (n, m))
-    hist = jnp.zeros((n, m + 1), jnp.int32).at[rows, c].add(1)  # (N, M + 1)
+    flat = (c + (m + 1) * jnp.arange(n)[:, None]).ravel()  # sorted: one histogram per row
+    hist = jnp.zeros(n * (m + 1), jnp.int32).at[flat].add(1, indices_are_sorted=True)
+    hist = hist.reshape(n, m + 1)  # (N, M + 1); a flat scatter: 1.5× faster than a 2-D one
     return jnp.minimum(jnp.cumsum(hist[:, :m], axis=1), m - 1)  # (N, M)
 
 
