@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lagnet.cli import app
+from lagnet.cli.train import data_notes
 from lagnet.config import make_config
 from lagnet.errors import LagnetError
 from lagnet.evaluation import verdict
@@ -306,3 +307,33 @@ def test_every_kind_of_gap_is_refused_or_skipped(write, needle, tmp_path):
 def test_trailing_blank_lines_are_not_rows(tmp_path):
     (tmp_path / "t.csv").write_text("x\n1\n2\n3\n\n\n")
     assert DataProcess(DataConfig(path=str(tmp_path / "t.csv"), split="none")).max_length == 3
+
+
+def test_the_usable_windows_around_gaps_are_counted_and_said(tmp_path):
+    x = np.arange(600, dtype=np.float64)
+    x[[100, 101, 450, 520]] = np.nan
+    np.savez(tmp_path / "g.npz", x=x)
+    cfg = make_config(
+        process=f'data(path="{tmp_path / "g.npz"}", missing="skip")',
+        target=dict(formula="x[t-1]"),
+        model=dict(kind="window", window=3),
+        train=dict(length=12),
+        **SHORT,
+    )
+    task = build_task(cfg)
+    assert task.gap == 1 + 3
+
+    def usable(lo, hi):  # windows of 12 steps inside [lo, hi) that hold no NaN
+        return sum(np.isfinite(x[s : s + 12]).all() for s in range(lo, hi - 12 + 1))
+
+    # train [0, 420), validation [424, 510), test [514, 600)
+    counts = dict(train=usable(0, 420), val=usable(424, 510), test=usable(514, 600))
+    # all windows less those over a gap: starts 89–101 (train), 439–450 (val), 514–520 (test)
+    assert counts == dict(train=409 - 13, val=75 - 12, test=75 - 7)
+    split = task.part("test").process.describe_split(12)
+    assert {n: split["parts"][n]["windows"] for n in counts} == counts
+    note = data_notes(task, cfg)[-1]
+    assert note == (
+        "process.missing = skip: usable windows of 12 steps that cross no gap: "
+        + ", ".join(f"{n} {c}" for n, c in counts.items())
+    )

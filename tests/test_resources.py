@@ -19,6 +19,8 @@ from lagnet.processes.datafiles import write_series
 from lagnet.resources import (
     F32,
     SAFETY,
+    check,
+    device_limit,
     human,
     memory_limit,
     parse_bytes,
@@ -140,6 +142,12 @@ def test_a_tight_limit_refuses_a_default_run_and_names_it(monkeypatch):
         build_task(make_config())
     monkeypatch.setenv("LAGNET_MEMORY_LIMIT", "100G")
     build_task(make_config())
+
+
+def test_an_accelerators_limit_is_named_in_the_refusal():
+    with pytest.raises(LagnetError, match=r"2\.0 GB of memory, more than the 1\.0 GB .*\(80% of"):
+        check("train.batch", 5, 2e9, "training", (10**9, "80% of the free memory of a GPU"))
+    assert device_limit("cpu") is None  # the host's limit serves the CPU
 
 
 @pytest.mark.slow

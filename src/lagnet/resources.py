@@ -74,9 +74,31 @@ def human(n: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
-def check(field: str, value: object, need: float, what: str) -> None:
-    """Refuse ``what`` when its estimate ``need`` (bytes) is over the limit."""
-    limit, source = memory_limit()
+def device_limit(device: str = "auto") -> tuple[int, str] | None:
+    """(bytes a run's compiled steps may use on the accelerator it trains on, whence that
+    figure) — its free memory × :data:`SAFETY` — or None on the CPU, whose limit is the
+    host's."""
+    if device == "cpu":
+        return None
+    import jax
+
+    try:
+        d = jax.devices("cuda" if device == "gpu" else None)[0]
+        stats = d.memory_stats() or {}
+    except RuntimeError:  # no such device: ``on_device`` says so
+        return None
+    if d.platform == "cpu" or "bytes_limit" not in stats:
+        return None
+    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    return int(free * SAFETY), f"{SAFETY:.0%} of the free memory of {d.device_kind}"
+
+
+def check(
+    field: str, value: object, need: float, what: str, limit: tuple[int, str] | None = None
+) -> None:
+    """Refuse ``what`` when its estimate ``need`` (bytes) is over the limit (by default the
+    host's)."""
+    limit, source = limit or memory_limit()
     if need > limit:
         raise LagnetError(
             field,
@@ -137,14 +159,14 @@ def evaluation_bytes(ev, c_in: int, c_out: int, length: int, lags: int) -> float
 
 
 def check_run(cfg, series: int, c_in: int, c_out: int, lags: int) -> None:
-    """Refuse a run (training and its evaluation) that cannot fit in memory."""
-    check(
-        "train.batch",
-        cfg.train.batch,
-        training_bytes(cfg, series, c_in, c_out),
-        f"training {cfg.model.kind} on batches of {cfg.train.batch} paths × "
-        f"{cfg.train.length} steps",
-    )
+    """Refuse a run (training, on the host and on its accelerator, and its evaluation on
+    the host) that cannot fit in memory."""
+    need = training_bytes(cfg, series, c_in, c_out)
+    what = f"training {cfg.model.kind} on batches of {cfg.train.batch} paths × {cfg.train.length} steps"
+    check("train.batch", cfg.train.batch, need, what)
+    accelerator = device_limit(cfg.device)
+    if accelerator is not None:
+        check("train.batch", cfg.train.batch, need, what, accelerator)
     check(
         "eval.test_paths",
         cfg.eval.test_paths,
