@@ -337,3 +337,11 @@ def test_the_usable_windows_around_gaps_are_counted_and_said(tmp_path):
         "process.missing = skip: usable windows of 12 steps that cross no gap: "
         + ", ".join(f"{n} {c}" for n, c in counts.items())
     )
+
+
+def test_an_empty_part_is_refused_naming_what_emptied_it(tmp_path):
+    path = _ramp(tmp_path, steps=40)
+    with pytest.raises(LagnetError, match=r"^process\.gap: 10 — the validation part .* is empty"):
+        DataProcess(DataConfig(path=path, gap=10)).part("val")
+    with pytest.raises(LagnetError, match=r"^process\.split: \[0\.9, 0\.09, 0\.01\] — the test"):
+        DataProcess(DataConfig(path=path, split=(0.9, 0.09, 0.01), gap=0)).part("test")

@@ -45,7 +45,7 @@ def cut(values: np.ndarray, fractions: tuple[float, ...], by: str, gap: int, lab
     Returns the parts, each (S, P', T'); an empty part is refused, saying why."""
     _, p, t = values.shape
     total = p if by == "path" else t
-    bounds = np.round(np.cumsum((0.0, *fractions)) / sum(fractions) * total).astype(int)
+    bounds = [int(b) for b in np.round(np.cumsum((0.0, *fractions)) / sum(fractions) * total)]
     parts = []
     for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
         lo = lo if (by == "path" or i == 0) else lo + gap
@@ -56,9 +56,10 @@ def cut(values: np.ndarray, fractions: tuple[float, ...], by: str, gap: int, lab
                 else f"{t} steps × {fractions[i]:g} leave {max(0, hi - lo)} steps after a gap "
                 f"of {gap}"
             )
+            eaten = by == "time" and i > 0 and hi - lo + gap >= 1  # only the gap ate it
             raise LagnetError(
-                "process.split",
-                list(fractions),
+                "process.gap" if eaten else "process.split",
+                gap if eaten else list(fractions),
                 f"the {PART_NAMES[PARTS[i]]} part of {label} is empty ({why}); "
                 "use a longer file, other shares, or --test-data",
             )
