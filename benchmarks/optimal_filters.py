@@ -40,7 +40,7 @@ import numpy as np
 
 from lagnet.evaluation import MemorylessBaseline, valid_metrics
 from lagnet.filters import SV_PARTICLES, particle_filter, sv_loglik
-from lagnet.optimal import optimal_prediction
+from lagnet.optimal import prediction
 from lagnet.registry import task_config
 from lagnet.tasks import build_task
 
@@ -66,7 +66,7 @@ def optimum(name: str, paths: int | None, length: int | None) -> dict:
     mem = MemorylessBaseline().fit(xb[:, vb].reshape(-1, xb.shape[2]), yb[:, vb].reshape(-1, 1))
     mse_mem = valid_metrics(y, mem.predict(x.reshape(-1, x.shape[2])).reshape(y.shape), valid)
     t0 = time.perf_counter()
-    opt = optimal_prediction(task, x, jax.random.fold_in(k_test, 1))  # the key evaluate uses
+    opt = prediction(task, x, jax.random.fold_in(k_test, 1))  # the key evaluate uses
     seconds = time.perf_counter() - t0
     m = valid_metrics(y, opt.y, valid)
     return dict(

@@ -13,6 +13,7 @@ from scipy.stats import norm
 from typer.testing import CliRunner
 
 from conftest import TINY_FLAGS
+from lagnet import optimal as optimum
 from lagnet.cli import app
 from lagnet.evaluation import verdict
 from lagnet.filters import (
@@ -24,7 +25,6 @@ from lagnet.filters import (
     particle_filter,
 )
 from lagnet.leaderboard import markdown
-from lagnet.optimal import optimal_details, optimal_prediction, reachable_share
 from lagnet.processes import build_process
 from lagnet.processes.garch import GARCHConfig
 from lagnet.processes.noisy import NoisyConfig
@@ -148,7 +148,7 @@ def test_particle_filter_converges_to_the_kalman_filter(key):
 def test_each_filtering_task_has_its_optimum(key, name, filt):
     task = build_task(task_config(name), length=20)
     x, y, valid = (np.asarray(a) for a in task.sample(key, 8, 20))
-    opt = optimal_prediction(task, x, key)
+    opt = optimum.prediction(task, x, key)
     assert opt.name == filt and opt.y.shape == y.shape
     assert (opt.particles is not None) == (name == "sv-filter")
     mse = np.mean((opt.y - y)[:, valid] ** 2)
@@ -159,23 +159,46 @@ def test_no_optimum_for_other_targets(key):
     cfg = task_config("noisy-ar-filter")
     smoothing = cfg.target.model_copy(update=dict(formula="s[t-1]"))  # not the filter's target
     other = build_task(cfg.model_copy(update=dict(target=smoothing)), length=20)
-    assert optimal_prediction(other, np.asarray(other.sample(key, 4, 20)[0]), key) is None
+    assert optimum.prediction(other, np.asarray(other.sample(key, 4, 20)[0]), key) is None
     forum = build_task(task_config("ar1-square-lag"), length=20)  # no filter for ar1
-    assert optimal_prediction(forum, np.asarray(forum.sample(key, 4, 20)[0]), key) is None
+    assert optimum.prediction(forum, np.asarray(forum.sample(key, 4, 20)[0]), key) is None
 
 
 def test_reachable_share_and_the_verdict_sentence():
-    assert reachable_share(0.5, 1.0, 0.0) == pytest.approx(0.5)
-    assert reachable_share(0.7, 1.0, 0.4) == pytest.approx(0.5)
-    assert reachable_share(0.7, 1.0, 1.0) is None  # the optimum is no better: nothing to reach
+    assert optimum.reachable_share(0.5, 1.0, 0.0) == pytest.approx(0.5)
+    assert optimum.reachable_share(0.7, 1.0, 0.4) == pytest.approx(0.5)
+    assert (
+        optimum.reachable_share(0.7, 1.0, 1.0) is None
+    )  # the optimum is no better: nothing to reach
     metrics = dict(
         test=dict(mse=0.7, r2=0.6, memory_r2=0.3, reachable_share=0.5),
         baselines=dict(optimal=dict(name="particle filter", mse=0.4, r2=0.75, particles=1000)),
     )
-    (line,) = optimal_details(metrics)
+    (line,) = optimum.details(metrics)
     assert "particle filter, 1000 particles" in line and "0.1500 below" in line
     assert "50.0%" in line
-    assert optimal_details(dict(test={}, baselines={})) == []
+    assert optimum.details(dict(test={}, baselines={})) == []
+
+
+def test_the_verdict_judges_a_filter_against_the_optimum():
+    """regime-filter's numbers: memory_r2 0.155 reads as 'did not learn the past' until the
+    Hamilton filter shows 0.158 is all there is to learn."""
+    mem, opt = dict(mse=0.0994, r2=0.602), dict(name="Hamilton filter", mse=0.0837, r2=0.665)
+    test = dict(mse=0.0840, r2=0.664, memory_r2=1 - 0.0840 / 0.0994, length=200)
+    metrics = dict(
+        test=test,
+        baselines=dict(memoryless=mem, linear_lags=dict(mse=0.09, r2=0.64, lags=2)),
+        target=dict(memory_share=0.398),
+        long_horizon=dict(ratio=None, length=2000),
+        drift=dict(ratio=None),
+    )
+    assert verdict(metrics)["learned_past"] is False
+    metrics["baselines"]["optimal"] = opt
+    test["reachable_share"] = optimum.reachable_share(test["mse"], mem["mse"], opt["mse"])
+    v = verdict(metrics)
+    assert v["learned_past"] is True and "as far as it can be learned" in v["headline"]
+    assert "98.1%" in v["headline"] and "Hamilton filter" in v["headline"]
+    assert any("0.0010 below" in d for d in v["details"])
 
 
 def test_leaderboard_shows_the_optimum_beside_the_best_family():

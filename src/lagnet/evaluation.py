@@ -23,10 +23,10 @@ import jax
 import numpy as np
 from scipy.interpolate import BSpline
 
+from lagnet import optimal as optimum
 from lagnet.config import EvalConfig
 from lagnet.errors import LagnetError
 from lagnet.models import predict_batched
-from lagnet.optimal import optimal_details, optimal_entry, optimal_prediction, reachable_share
 from lagnet.tasks import Task
 
 IN_SAMPLE_DETAIL = (
@@ -239,10 +239,10 @@ def evaluate(
     test["memory_r2"] = float(np.mean(needing)) if needing else None
     test.update(paths=paths, length=length)
     # The optimal filter where it is known, on the same test paths (its key is its own).
-    optimal = optimal_prediction(task, x, jax.random.fold_in(k_test, 1))
+    optimal = optimum.prediction(task, x, jax.random.fold_in(k_test, 1))
     opt = None if optimal is None else valid_metrics(y, optimal.y, valid)
     if opt is not None:
-        test["reachable_share"] = reachable_share(test["mse"], mem["mse"], opt["mse"])
+        test["reachable_share"] = optimum.reachable_share(test["mse"], mem["mse"], opt["mse"])
 
     steps = per_step_mse(y, y_hat, valid)
     drift = drift_check(steps)
@@ -258,7 +258,7 @@ def evaluate(
         baselines=dict(
             memoryless=dict(mse=mem["mse"], r2=mem["r2"]),
             linear_lags=dict(mse=lin["mse"], r2=lin["r2"], lags=lags),
-            **({} if opt is None else {"optimal": optimal_entry(optimal, opt)}),
+            **({} if opt is None else {"optimal": optimum.entry(optimal, opt)}),
         ),
         per_step_mse=steps,
         per_step_mse_memoryless=per_step_mse(y, y_mem, valid),
@@ -351,6 +351,7 @@ def verdict(metrics: dict) -> dict:
                 f"{test['r2']:.4f}, a model that ignores the past gets "
                 f"{base['memoryless']['r2']:.4f})."
             )
+        learned, headline = optimum.judgement(metrics) or (learned, headline)
         details.append(
             f"The part of the target that depends on the past carries {100 * share:.2f}% of its "
             f"variance; a model that ignores the past reaches R² {base['memoryless']['r2']:.4f}, "
@@ -370,7 +371,7 @@ def verdict(metrics: dict) -> dict:
         f"A linear model on the last {base['linear_lags']['lags']} inputs reaches "
         f"R² {base['linear_lags']['r2']:.4f}."
     )
-    details += optimal_details(metrics)
+    details += optimum.details(metrics)
     lh = metrics["long_horizon"]
     if lh["ratio"] is not None:
         ok = lh["ratio"] <= 1.5

@@ -29,7 +29,7 @@ from lagnet.filters import Optimal
 from lagnet.processes.family import PROCESSES
 
 
-def optimal_prediction(task, x: np.ndarray, key: jax.Array) -> Optimal | None:
+def prediction(task, x: np.ndarray, key: jax.Array) -> Optimal | None:
     """The optimal filter's prediction of ``task``'s target on the inputs x (N, L, C), or None
     where it is not known. ``key`` seeds a particle filter."""
     kind = getattr(task.process.config, "kind", None)
@@ -52,7 +52,7 @@ def reachable_share(mse_model: float, mse_memoryless: float, mse_optimal: float)
     return float((mse_memoryless - mse_model) / reachable)
 
 
-def optimal_entry(opt: Optimal, scores: dict[str, float]) -> dict:
+def entry(opt: Optimal, scores: dict[str, float]) -> dict:
     """``baselines.optimal`` of metrics.json: the filter's name, MSE, R², NRMSE and particles."""
     entry = dict(name=opt.name, mse=scores["mse"], r2=scores["r2"], nrmse=scores["nrmse"])
     if opt.particles is not None:
@@ -60,7 +60,29 @@ def optimal_entry(opt: Optimal, scores: dict[str, float]) -> dict:
     return entry
 
 
-def optimal_details(metrics: dict) -> list[str]:
+def judgement(metrics: dict) -> tuple[bool, str] | None:
+    """The verdict's headline where the optimum is known: judged by the share of the reachable
+    error removed (the same 0.9 and 0.5 thresholds as memory_r2), since on a filtering task even
+    the optimal filter leaves most of the memoryless error (its own memory_r2 may be 0.16).
+    None without an optimum."""
+    opt, test = metrics["baselines"].get("optimal"), metrics["test"]
+    share, mem = test.get("reachable_share"), metrics["baselines"]["memoryless"]
+    if not opt or share is None or test.get("memory_r2") is None:
+        return None
+    best = 1 - opt["mse"] / mem["mse"]  # the optimum's own memory_r2
+    said = (
+        f"{100 * share:.1f}% of the error that the best possible predictor ({opt['name']}) "
+        f"removes (memory_r2 {test['memory_r2']:.3f}, the optimum's {best:.3f}; test R² "
+        f"{test['r2']:.4f}, the optimum's {opt['r2']:.4f})."
+    )
+    if share >= 0.9:
+        return True, f"The model learned the past as far as it can be learned: it removed {said}"
+    if share >= 0.5:
+        return False, f"The model learned the past only in part: it removed {said}"
+    return False, f"The model did not learn the past: it removed {said}"
+
+
+def details(metrics: dict) -> list[str]:
     """The verdict's sentence on the gap to the optimal filter (none without one)."""
     opt = metrics["baselines"].get("optimal")
     if not opt:
