@@ -106,16 +106,18 @@ def command_lines(text: str, langs: tuple[str, ...] = ("bash", "console")) -> li
     return sorted(lines, key=text.index)
 
 
-def run_commands(commands: list[str], directory: Path, monkeypatch) -> dict[str, str]:
+def run_commands(
+    commands: list[str], directory: Path, monkeypatch, tiny: dict[str, list[str]] = TINY
+) -> dict[str, str]:
     """The commands in this process (the app is what the ``lagnet`` script calls, so compiled
-    steps are shared between them), in ``directory`` with a copy of examples/, tiny; what
-    each printed. Each must exit 0."""
+    steps are shared between them), in ``directory`` with a copy of examples/, each with its
+    ``tiny`` options appended; what each printed. Each must exit 0."""
     shutil.copytree(ROOT / "examples", directory / "examples", dirs_exist_ok=True)
     monkeypatch.chdir(directory)
     runner, outputs = CliRunner(), {}
     for command in commands:
         args = shlex.split(command)[1:]
-        res = runner.invoke(app, [*args, *TINY[args[0]]], env={"COLUMNS": "200"})
+        res = runner.invoke(app, [*args, *tiny[args[0]]], env={"COLUMNS": "200"})
         assert res.exit_code == 0, f"{command}\n{res.output}"
         outputs[command] = res.output
     return outputs
@@ -123,7 +125,7 @@ def run_commands(commands: list[str], directory: Path, monkeypatch) -> dict[str,
 
 class TinyLagnet:
     """``lagnet`` as a document's Python block uses it, with tiny settings added to
-    ``train`` and ``bench``; everything else is lagnet's own."""
+    ``train``, ``build_config`` and ``bench``; everything else is lagnet's own."""
 
     def __init__(self, directory: Path):
         self.directory = directory
@@ -135,6 +137,11 @@ class TinyLagnet:
     def train(*args, **kw):
         kw.update(TRAIN_TINY_KW)
         return lagnet.train(*args, **kw)
+
+    @staticmethod
+    def build_config(*args, **kw):
+        kw.update(TRAIN_TINY_KW)
+        return lagnet.build_config(*args, **kw)
 
     def bench(self, tasks, models, max_seconds=15.0, **kw):
         sets = TINY["bench"][3::2]  # the values of its --set options
