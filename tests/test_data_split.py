@@ -176,7 +176,8 @@ def test_an_in_sample_fit_is_labelled_in_the_verdict_and_the_report(tmp_path):
         "9 steps apart)"
     )
     assert held_out_words(_metrics(None)) is None
-    for data, label in ((inside, "in-sample fit, not a test"), (held, "held out")):
+    held["parts"] = {p: dict(windows=w) for p, w in zip(("train", "val", "test"), (70, 9, 8))}
+    for data, label in ((inside, "in-sample fit, not a test"), (held, "70 / 9 / 8")):
         m = _metrics(data)
         m["verdict"] = verdict(m)
         (tmp_path / "metrics.json").write_text(json.dumps(m))

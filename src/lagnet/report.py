@@ -156,6 +156,7 @@ def held_out_words(metrics: dict) -> Optional[str]:
 def _metrics_tables(metrics: dict) -> str:
     g = lambda *k: _get(metrics, *k)  # noqa: E731
     data = held_out_words(metrics)
+    windows = [_get(g("data", "parts"), p, "windows") for p in ("train", "val", "test")]
     lags = g("baselines", "linear_lags", "lags")
     lin_name = f"linear on last {lags} lags" if lags is not None else "linear on lags"
     compared = [
@@ -193,6 +194,11 @@ def _metrics_tables(metrics: dict) -> str:
         ("RMSE", _fmt(g("test", "rmse"))),
         ("test set", f"{_fmt(g('test', 'paths'))} paths × {_fmt(g('test', 'length'))} steps"),
         *([("test data", data)] if data else []),
+        *(
+            [("usable windows (train / validation / test)", " / ".join(map(_fmt, windows)))]
+            if windows[0] is not None
+            else []
+        ),
         (f"long-horizon MSE ({_fmt(horizon)} steps)", _fmt(g("long_horizon", "mse"))),
         ("long-horizon R²", _fmt(g("long_horizon", "r2"))),
         ("long-horizon / test MSE ratio", _fmt(g("long_horizon", "ratio"))),
