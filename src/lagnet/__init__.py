@@ -20,6 +20,8 @@ from lagnet.registry import task_config as task_config
 from lagnet.runs import Run as Run
 from lagnet.runs import load as load
 from lagnet.runs import run as run
+from lagnet.sweeps import SweepResult as SweepResult
+from lagnet.sweeps import sweep as sweep
 from lagnet.targets import compile_target as compile_target
 
 try:
@@ -41,6 +43,8 @@ __all__ = [
     "memory_capacity",
     "merge",
     "run",
+    "sweep",
+    "SweepResult",
     "task_config",
     "train",
 ]

@@ -212,39 +212,18 @@ def run(
     config = with_inputs(config, task)  # recorded as used, so config.toml reproduces them
     directory = RunDirectory.start(out, config, resume) if out is not None else None
     enable_compilation_cache()
+    with owned(directory), on_device(config.device), interrupt_on_sigterm() as signals:
+        ckpt = directory.checkpoint if directory is not None else None
+        result = fit(config, task, callbacks, ckpt)
+        return conclude(config, task, result, directory, signals.received)
+
+
+@contextmanager
+def owned(directory: RunDirectory | None):
+    """Within: an error marks ``directory`` failed (Ctrl-C: interrupted); at the end its lock
+    is released."""
     try:
-        with on_device(config.device), interrupt_on_sigterm() as signals:
-            ckpt = directory.checkpoint if directory is not None else None
-            result = fit(config, task, callbacks, ckpt)
-            t0 = time.perf_counter()
-            ev = evaluate(result.model, task, config.eval, config.train.length)
-        metrics = ev.metrics
-        metrics["train"] = result.info
-        if signals.received:
-            metrics["train"]["signal"] = signals.received
-        metrics["eval_seconds"] = time.perf_counter() - t0
-        metrics["model"] = dict(
-            kind=config.model.kind,
-            parameters=count_parameters(result.model.net),
-            receptive_field=receptive_field(result.model.net),
-        )
-        metrics["device"] = (
-            str(jax.devices()[0].platform) if config.device == "auto" else config.device
-        )
-        metrics["verdict"] = verdict(metrics)
-        r = Run(
-            config=config,
-            model=result.model,
-            metrics=metrics,
-            history=result.history,
-            predictions=ev.predictions,
-        )
-        if directory is not None:
-            r.write_files(directory.path)
-            interrupted = result.info.get("stopped") == "interrupted"
-            directory.finish(
-                "interrupted" if interrupted else "complete", step=result.info["steps"]
-            )
+        yield
     except BaseException as e:
         if directory is not None:
             stopped = isinstance(e, KeyboardInterrupt)
@@ -255,6 +234,42 @@ def run(
     finally:
         if directory is not None:
             directory.close()
+
+
+def conclude(
+    config: RunConfig,
+    task,
+    result,
+    directory: RunDirectory | None = None,
+    signal: str | None = None,
+) -> Run:
+    """Evaluate a fit on held-out paths, assemble its metrics and verdict, and write its files
+    into ``directory`` (marking it complete, or interrupted)."""
+    t0 = time.perf_counter()
+    ev = evaluate(result.model, task, config.eval, config.train.length)
+    metrics = ev.metrics
+    metrics["train"] = result.info
+    if signal:
+        metrics["train"]["signal"] = signal
+    metrics["eval_seconds"] = time.perf_counter() - t0
+    metrics["model"] = dict(
+        kind=config.model.kind,
+        parameters=count_parameters(result.model.net),
+        receptive_field=receptive_field(result.model.net),
+    )
+    metrics["device"] = str(jax.devices()[0].platform) if config.device == "auto" else config.device
+    metrics["verdict"] = verdict(metrics)
+    r = Run(
+        config=config,
+        model=result.model,
+        metrics=metrics,
+        history=result.history,
+        predictions=ev.predictions,
+    )
+    if directory is not None:
+        r.write_files(directory.path)
+        interrupted = result.info.get("stopped") == "interrupted"
+        directory.finish("interrupted" if interrupted else "complete", step=result.info["steps"])
     return r
 
 

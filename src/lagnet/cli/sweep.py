@@ -1,0 +1,113 @@
+"""``lagnet sweep SPEC.toml`` — many configurations and seeds in one command."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from lagnet.cli._app import app, command, err, out
+from lagnet.sweeps import sweep as run_sweep
+from lagnet.sweeps.spec import load
+
+
+class SweepBar:
+    """Points done and failed, the best so far, elapsed time and ETA."""
+
+    def __init__(self, metric: str, maximize: bool):
+        self.metric, self.maximize = metric, maximize
+        self.failed, self.best = 0, None
+        self.progress = Progress(
+            TextColumn("[bold]sweep"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} done"),
+            TextColumn("{task.fields[failed]} failed"),
+            TextColumn("best {task.fields[best]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+        )
+        self.task = self.progress.add_task("sweep", total=None, failed=0, best="-")
+
+    def __call__(self, row: dict, done: int, total: int) -> None:
+        if row["status"] != "complete":
+            self.failed += 1
+        v = row.get(self.metric)
+        if row["status"] == "complete" and isinstance(v, (int, float)):
+            better = self.best is None or (v > self.best if self.maximize else v < self.best)
+            self.best = v if better else self.best
+        best = "-" if self.best is None else f"{self.metric.split('.')[-1]} {self.best:.4g}"
+        self.progress.update(self.task, completed=done, total=total, failed=self.failed, best=best)
+
+
+@app.command()
+@command
+def sweep(
+    spec: Path = typer.Argument(..., help="The sweep's spec (TOML): a base and what varies."),
+    workers: Optional[int] = typer.Option(
+        None, help="Local worker processes (default: one per core; 1 runs in this process)."
+    ),
+    ray: Optional[str] = typer.Option(
+        None, help='Run on a Ray cluster: its address, or "auto" (pip install lagnet[ray]).'
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Skip points already finished in --out."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="The sweep folder to write."),
+    pack: Optional[bool] = typer.Option(
+        None,
+        "--pack/--no-pack",
+        help="Train same-shape points as one compiled program (default: on a GPU only).",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List the points, the packs and a time estimate; run nothing."
+    ),
+    track: Optional[str] = typer.Option(
+        None, help="Log to an experiment tracker: mlflow (a parent run for the sweep)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Run every point of a sweep spec (grid, random or Optuna search, over seeds); write
+    sweep.csv, summary.md, plots and sweep.html. Exits 1 if some point did not complete."""
+    t0 = time.perf_counter()
+    kwargs = dict(workers=workers, ray=ray, resume=resume, pack=pack, track=track)
+    if dry_run:
+        result = run_sweep(spec, out_dir, dry_run=True, **kwargs)
+        packs = [u for u in result.units if len(u) > 1]
+        out.print(
+            f"{sum(len(u) for u in result.units)} points in {len(result.units)} units "
+            f"({len(packs)} packs of same-shape points)",
+            highlight=False,
+        )
+        for u in result.units:
+            out.print(("pack: " if len(u) > 1 else "  ") + ", ".join(u), highlight=False)
+        if result.estimate_seconds is not None:
+            out.print(f"estimated time: about {result.estimate_seconds:.0f} s", highlight=False)
+        return
+    s = load(spec)[0]  # a bad spec is one line before the bar appears
+    bar = None if quiet else SweepBar(s.metric, s.maximize)
+    if bar is None:
+        result = run_sweep(spec, out_dir, **kwargs)
+    else:
+        with bar.progress:
+            result = run_sweep(spec, out_dir, on_row=bar, **kwargs)
+    best = result.best
+    n, bad = len(result.rows), result.failed
+    out.print(
+        f"{n - len(bad)}/{n} runs complete in {time.perf_counter() - t0:.0f} s", highlight=False
+    )
+    if best is not None:
+        values = ", ".join(f"{k}={v}" for k, v in best["values"].items()) or "base"
+        out.print(
+            f"best {s.metric} = {best[s.metric]:.4g}: {escape(values)}, seed {best['seed']}",
+            highlight=False,
+        )
+    for r in bad:
+        out.print(
+            f"{r['status']}: {r['id']} — {escape(str(r.get('error') or ''))}", highlight=False
+        )
+    out.print(f"wrote {result.out}/sweep.html", highlight=False)
+    if bad:
+        raise typer.Exit(1)

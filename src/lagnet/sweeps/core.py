@@ -1,0 +1,151 @@
+"""``lagnet.sweeps(spec, …)``: every point of a spec, run on an executor, packed where that
+pays, recorded as it finishes, summarised at the end. ``lagnet sweep`` is this from the shell.
+
+A sweep folder::
+
+    spec.toml      the spec as given (a resumed sweep reads its points again from it)
+    points/<id>/   one ordinary run directory per point (config, metrics, report, …)
+    sweep.csv      one row per run: swept fields, seed, test metrics, seconds, status, error
+    summary.md     per configuration: mean ± 95% interval over seeds, best in bold
+    plots/         the metric against each numeric swept field; a heat map for two fields
+    sweep.html     every point's report, linked
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import jax
+
+from lagnet.errors import LagnetError
+from lagnet.files import DirectoryLock
+from lagnet.processes import Process
+from lagnet.runs import load as load_run
+from lagnet.sweeps.executors import RayCluster, make_executor
+from lagnet.sweeps.folder import finished_row, prepare_folder
+from lagnet.sweeps.outputs import write_all, write_csv
+from lagnet.sweeps.result import SweepResult
+from lagnet.sweeps.search import tpe
+from lagnet.sweeps.spec import Point, load, point
+from lagnet.sweeps.units import Job, make_units
+from lagnet.tasks import build_task
+from lagnet.tracking import make_tracker
+
+STATUSES = ("complete", "failed", "diverged", "killed")
+
+
+def default_pack() -> bool:
+    """Pack same-shape points by default only on an accelerator: on the CPU, K models in one
+    program measured slower than K one after another at the forum's size (benchmarks/
+    sweep_packing.py), because XLA's CPU batched matmuls of tiny matrices cost more than they
+    save."""
+    return jax.default_backend() != "cpu"
+
+
+def estimate(points: Sequence[Point], workers: int) -> float:
+    """Seconds for the sweep, roughly: each point's budget (its wall-clock limit, or its steps
+    at a rate from its size) plus start-up, compilation and evaluation, over the workers."""
+    total = 0.0
+    for p in points:
+        tc, m = p.config.train, p.config.model
+        per_step = 2e-9 * 24 * tc.batch * tc.length * getattr(m, "hidden", 32) ** 2 + 5e-4
+        total += min(tc.max_seconds or math.inf, tc.steps * per_step) + 3.0
+    return total / max(workers, 1) + 8.0
+
+
+def sweep(
+    spec: str | Path | dict,
+    out: str | Path | None = None,
+    *,
+    workers: int | None = None,
+    ray: str | None = None,
+    resume: bool = False,
+    pack: bool | None = None,
+    dry_run: bool = False,
+    process: Process | None = None,
+    on_row: Callable[[dict, int, int], None] | None = None,
+    track: str | None = None,
+) -> SweepResult:
+    """Run a sweep (see :mod:`lagnet.sweeps`). ``spec``: a TOML file or its dict; ``workers``:
+    local processes (default: one per core; 1 runs here); ``ray``: a Ray cluster's address or
+    ``"auto"``; ``resume``: skip finished points of ``out``; ``pack``: train same-shape points
+    as one program (default: on an accelerator only); ``process``: a ready process
+    (``CallableProcess``) for every point; ``on_row(row, done, total)``: called as runs finish."""
+    spec_obj, base, points = load(spec)
+    if process is not None:
+        base = base.model_copy(update=dict(process=process.config))
+        points = [point(base, p.values, p.seed) for p in points]
+    if spec_obj.mode == "tpe":
+        return tpe(spec_obj, base, spec, out, workers, ray, resume, dry_run, process, on_row)
+    for p in points:  # every point must be able to start: refuse before anything runs
+        build_task(p.config, process=process)
+    fields = list(spec_obj.grid) + list(spec_obj.random)
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise LagnetError("workers", workers, "must be at least 1")
+    pack = default_pack() if pack is None else pack
+    jobs = [Job(p.id, p.values, p.seed, p.config) for p in points]
+    units = make_units(jobs, pack)
+    if dry_run:
+        return SweepResult(None, [], spec_obj, fields, [[j.id for j in u] for u in units],
+                           estimate(points, workers))  # fmt: skip
+    out = prepare_folder(out, spec, resume)
+    with DirectoryLock(out, "out"):
+        return execute(out, spec_obj, fields, jobs, pack, workers, ray, process, on_row, track)
+
+
+def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track) -> SweepResult:
+    root = out / "points"
+    rows: dict[str, dict] = {}
+    todo = []
+    for j in jobs:
+        done = finished_row(j, root)
+        if done is not None:
+            rows[j.id] = done
+        else:
+            todo.append(j)
+    units = make_units(todo, pack)
+    executor = make_executor(root, workers, ray, process, len(units))
+    tracker = make_tracker(track) if track else None
+    with _parent(tracker, out):
+        try:
+            for _, unit_rows in executor.run(units):
+                for r in unit_rows:
+                    rows[r["id"]] = r
+                    _track(tracker, r, root)
+                    if on_row is not None:
+                        on_row(r, len(rows), len(jobs))
+                write_csv(list(rows.values()), fields, out / "sweep.csv")
+        finally:
+            if isinstance(executor, RayCluster):
+                executor.close()
+        result_rows = [rows[j.id] for j in jobs]
+        write_csv(result_rows, fields, out / "sweep.csv")
+        write_all(out, result_rows, fields, spec.metric, spec.maximize)
+    return SweepResult(out, result_rows, spec, fields, [[j.id for j in u] for u in units])
+
+
+@contextmanager
+def _parent(tracker, out: Path):
+    """With a tracker: one parent run for the sweep; its points are logged as child runs."""
+    if tracker is None:
+        yield
+        return
+    with tracker.parent_run(f"sweep {out.name}"):
+        yield
+
+
+def _track(tracker, row: dict, root: Path) -> None:
+    """Log a finished point as a child run of the sweep's (history, metrics, report)."""
+    if tracker is None or row["status"] not in ("complete", "diverged"):
+        return
+    r = load_run(root / row["id"])
+    child = tracker.child()
+    child.start(r.config, row["id"])
+    for i in range(len(r.history.get("step", []))):
+        child({k: v[i] for k, v in r.history.items()})
+    child.finish(r)

@@ -1,0 +1,246 @@
+"""What a sweep writes beside its ``points/``: ``sweep.csv`` (a row a run), ``summary.md`` (per
+configuration: mean and 95% interval over seeds, the best in bold, the failures named), plots
+(the metric against each numeric swept field with a band over seeds; a heat map for two
+fields) and ``sweep.html``, a page linking every point's report. Each file is written
+atomically, after every finished point for the CSV, so a killed driver leaves a true record."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import stats
+
+from lagnet.files import atomic_write, write_text
+from lagnet.plots import write_figures
+
+FIXED = ("seed", "status", "seconds", "error")
+
+
+def new_figure(rows: int, cols: int, size: tuple[float, float]):
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=False) if rows * cols > 1 else fig.subplots()
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    write_figures({path.stem: fig}, [path.stem], path.parent)
+
+
+def columns(rows: Sequence[dict], fields: Sequence[str]) -> list[str]:
+    metrics = sorted({k for r in rows for k in r if k.startswith("test.")})
+    first = ["test.mse", "test.r2", "test.memory_r2"]
+    return [*fields, "seed", *first, *[m for m in metrics if m not in first], *FIXED[1:], "id"]
+
+
+def flat(row: dict) -> dict:
+    return {**row.get("values", {}), **{k: v for k, v in row.items() if k != "values"}}
+
+
+def write_csv(rows: Sequence[dict], fields: Sequence[str], path: Path) -> None:
+    cols = columns(rows, fields)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+            w.writeheader()
+            for r in sorted(rows, key=lambda r: r["id"]):
+                w.writerow({k: ("" if v is None else v) for k, v in flat(r).items()})
+
+    atomic_write(path, write)
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Rows of a ``sweep.csv`` as written (numbers as floats where they parse)."""
+    with open(path, newline="") as f:
+        return [{k: _num(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def _num(v: str):
+    if v == "":
+        return None
+    try:
+        return float(v) if any(c in v for c in ".eEn") else int(v)
+    except ValueError:
+        return v
+
+
+def configurations(rows: Sequence[dict], fields: Sequence[str]) -> list[tuple[tuple, list[dict]]]:
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(str(r["values"].get(f)) for f in fields), []).append(r)
+    return sorted(groups.items())
+
+
+def interval(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t-interval (0 for one value)."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], float)
+    if v.size == 0:
+        return math.nan, math.nan
+    if v.size == 1:
+        return float(v[0]), 0.0
+    return float(v.mean()), float(
+        stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    )
+
+
+def summary(rows: Sequence[dict], fields: Sequence[str], metric: str, maximize: bool) -> str:
+    shown = [metric] + [m for m in ("test.mse", "test.r2", "test.memory_r2") if m != metric]
+    groups = configurations(rows, fields)
+    stats_ = []
+    for _, members in groups:
+        ok = [r for r in members if r["status"] == "complete"]
+        stats_.append({m: interval([r.get(m) for r in ok]) for m in shown})
+    means = [s[metric][0] for s in stats_]
+    finite = [m for m in means if math.isfinite(m)]
+    best = (max if maximize else min)(finite) if finite else None
+    lines = [
+        f"# Sweep: {len(rows)} runs, {len(groups)} configurations",
+        "",
+        f"Mean ± 95% interval over seeds of complete runs; best {metric} "
+        f"({'highest' if maximize else 'lowest'}) in bold.",
+        "",
+        "| " + " | ".join([*fields, *shown, "runs"]) + " |",
+        "|" + "---|" * (len(fields) + len(shown) + 1),
+    ]
+    for (key, members), s in zip(groups, stats_):
+        cells = list(key)
+        for m in shown:
+            mean, half = s[m]
+            text = "—" if not math.isfinite(mean) else f"{mean:.4g} ± {half:.2g}"
+            cells.append(f"**{text}**" if m == metric and mean == best else text)
+        done = sum(r["status"] == "complete" for r in members)
+        cells.append(f"{done}/{len(members)}")
+        lines.append("| " + " | ".join(cells) + " |")
+    bad = [r for r in rows if r["status"] != "complete"]
+    if bad:
+        lines += ["", f"## Not complete ({len(bad)})", ""]
+        lines += [f"- `{r['id']}` ({r['status']}): {r.get('error') or ''}" for r in bad]
+    return "\n".join(lines) + "\n"
+
+
+def numeric(rows: Sequence[dict], name: str) -> bool:
+    vals = [r["values"].get(name) for r in rows]
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+
+
+def plot_curves(rows, fields, metrics, baseline: str | None, path: Path) -> bool:
+    """Each metric against each numeric swept field, mean over seeds with a 95% band."""
+    xs = [f for f in fields if numeric(rows, f)]
+    if not xs:
+        return False
+    fig, axes = new_figure(len(xs), len(metrics), (4.2 * len(metrics), 3.2 * len(xs)))
+    axes = np.atleast_2d(axes)
+    for i, f in enumerate(xs):
+        for j, m in enumerate(metrics):
+            ax = axes[i, j]
+            for name, style in (
+                (m, "-o"),
+                *((baseline, "--s"),) * (m == "test.r2" and bool(baseline)),
+            ):
+                pts = _curve(rows, f, name)
+                if not pts:
+                    continue
+                x, mean, half = (np.asarray(a) for a in zip(*pts))
+                label = "memoryless baseline" if name == baseline else "model"
+                ax.plot(x, mean, style, label=label, ms=4)
+                ax.fill_between(x, mean - half, mean + half, alpha=0.25)
+            ax.set_xlabel(f)
+            ax.set_ylabel(m)
+            ax.grid(alpha=0.3)
+            if m == "test.r2" and baseline:
+                ax.legend(fontsize=8)
+    save_figure(fig, path)
+    return True
+
+
+def _curve(rows, field, metric):
+    groups: dict[float, list] = {}
+    for r in rows:
+        if r["status"] == "complete" and r.get(metric) is not None:
+            groups.setdefault(float(r["values"][field]), []).append(r[metric])
+    return [(x, *interval(v)) for x, v in sorted(groups.items())]
+
+
+def plot_heatmap(rows, fields, metric, path: Path) -> bool:
+    if len(fields) != 2:
+        return False
+    a, b = fields
+    av = sorted({str(r["values"][a]) for r in rows}, key=_sort_key)
+    bv = sorted({str(r["values"][b]) for r in rows}, key=_sort_key)
+    grid = np.full((len(av), len(bv)), np.nan)
+    for (ka, kb), members in configurations(rows, [a, b]):
+        mean, _ = interval([r.get(metric) for r in members if r["status"] == "complete"])
+        grid[av.index(ka), bv.index(kb)] = mean
+    fig, ax = new_figure(1, 1, (1.2 * len(bv) + 3, 0.8 * len(av) + 2))
+    im = ax.imshow(grid, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(bv)), bv)
+    ax.set_yticks(range(len(av)), av)
+    ax.set_xlabel(b)
+    ax.set_ylabel(a)
+    for i in range(len(av)):
+        for j in range(len(bv)):
+            if math.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", color="w", fontsize=8)
+    fig.colorbar(im, ax=ax, label=metric)
+    save_figure(fig, path)
+    return True
+
+
+def _sort_key(v: str):
+    try:
+        return (0, float(v), v)
+    except ValueError:
+        return (1, 0.0, v)
+
+
+def page(rows: Sequence[dict], fields: Sequence[str], summary_md: str, plots: Sequence[str]) -> str:
+    """``sweep.html``: the plots, the summary table and a link to every point's report."""
+    buf = io.StringIO()
+    buf.write("<!doctype html><meta charset='utf-8'><title>lagnet sweep</title>")
+    buf.write("<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px}"
+              "tr:nth-child(even){background:#f4f4f4}</style>")  # fmt: skip
+    buf.write(f"<h1>Sweep: {len(rows)} runs</h1>")
+    for p in plots:
+        buf.write(f"<p><img src='{html.escape(p)}' style='max-width:100%'></p>")
+    buf.write(f"<pre>{html.escape(summary_md)}</pre><h2>Runs</h2><table><tr>")
+    cols = [*fields, "seed", "status", "test.mse", "test.r2", "test.memory_r2", "report"]
+    buf.write("".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
+    for r in sorted(rows, key=lambda r: r["id"]):
+        f = flat(r)
+        cells = [html.escape(_fmt(f.get(c))) for c in cols[:-1]]
+        link = f"points/{r['id']}/report.html"
+        cells.append(f"<a href='{html.escape(link)}'>{html.escape(r['id'])}</a>")
+        buf.write("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    buf.write("</table>")
+    return buf.getvalue()
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.5g}" if isinstance(v, float) else str(v)
+
+
+def write_all(out: Path, rows, fields, metric: str, maximize: bool) -> list[str]:
+    """summary.md, plots/*.png and sweep.html from the rows; returns the plot paths written."""
+    text = summary(rows, fields, metric, maximize)
+    write_text(out / "summary.md", text)
+    (out / "plots").mkdir(exist_ok=True)
+    metrics = [metric] + [m for m in ("test.r2", "test.memory_r2") if m != metric]
+    metrics = [m for m in metrics if any(r.get(m) is not None for r in rows)]
+    plots = []
+    baseline = (
+        "test.memoryless_r2" if any(r.get("test.memoryless_r2") is not None for r in rows) else None
+    )
+    if metrics and plot_curves(rows, fields, metrics, baseline, out / "plots" / "sweep_curves.png"):
+        plots.append("plots/sweep_curves.png")
+    if plot_heatmap(rows, list(fields), metric, out / "plots" / "sweep_heatmap.png"):
+        plots.append("plots/sweep_heatmap.png")
+    write_text(out / "sweep.html", page(rows, fields, text, plots))
+    return plots

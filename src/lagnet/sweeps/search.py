@@ -1,0 +1,143 @@
+"""``search = "tpe"``: Optuna's TPE sampler over the ``[random]`` fields, a batch of trials at a
+time (one per worker), each trial run at every seed and scored by the mean of the metric. The
+study lives in the sweep folder (``optuna.db``, SQLite), so a resumed sweep goes on with it;
+trials left running by a killed driver are marked failed. A trial's first seed reports its
+validation score to the study at every validation, and Optuna's median pruner may stop it
+(the run ends ``pruned``, with its best weights, and the trial is told so)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from lagnet.files import DirectoryLock
+from lagnet.samples import StopTraining
+from lagnet.sweeps.executors import RayCluster, make_executor
+from lagnet.sweeps.folder import finished_row, prepare_folder
+from lagnet.sweeps.outputs import write_all, write_csv
+from lagnet.sweeps.result import SweepResult
+from lagnet.sweeps.spec import point, point_id
+from lagnet.sweeps.units import Job
+
+STUDY = "lagnet"
+
+
+class OptunaPruning:
+    """A training callback: report validation to trial ``trial_id`` of the study in
+    ``storage``; stop the run when Optuna prunes it. Picklable (it holds names only)."""
+
+    def __init__(self, storage: str, trial_id: int, maximize: bool):
+        self.storage, self.trial_id, self.maximize = storage, trial_id, maximize
+        self._study = None
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _study=None)
+
+    def __call__(self, row: dict) -> None:
+        import optuna
+
+        if self._study is None:
+            self._study = optuna.load_study(study_name=STUDY, storage=self.storage)
+        trial = optuna.trial.Trial(self._study, self.trial_id)
+        value = row["val_r2"] if self.maximize else row["val_mse"]
+        if value is None or not math.isfinite(value):
+            return
+        trial.report(float(value), int(row["step"]))
+        if trial.should_prune():
+            raise StopTraining("pruned")
+
+
+def suggest(trial, name: str, dist: dict):
+    ((kind, arg),) = dist.items()
+    if kind == "choice":
+        return trial.suggest_categorical(name, arg)
+    if kind == "int_uniform":
+        return trial.suggest_int(name, arg[0], arg[1])
+    return trial.suggest_float(name, float(arg[0]), float(arg[1]), log=kind == "log_uniform")
+
+
+def tpe(spec, base, source, out, workers, ray, resume, dry_run, process, on_row) -> SweepResult:
+    import optuna
+
+    fields = list(spec.random)
+    workers = workers or os.cpu_count() or 1
+    if dry_run:
+        return SweepResult(None, [], spec, fields, [], None)
+    out = prepare_folder(out, source, resume)
+    root = out / "points"
+    storage = f"sqlite:///{Path(out) / 'optuna.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with DirectoryLock(out, "out"):
+        study = optuna.create_study(
+            storage=storage,
+            study_name=STUDY,
+            load_if_exists=True,
+            direction="maximize" if spec.maximize else "minimize",
+            sampler=optuna.samplers.TPESampler(seed=spec.sample_seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=2),
+        )
+        states = optuna.trial.TrialState
+        for t in study.get_trials(states=(states.RUNNING,)):  # left by a killed driver
+            study.tell(t.number, state=states.FAIL)
+        rows: dict[str, dict] = {}
+        for t in study.get_trials(states=(states.COMPLETE, states.PRUNED, states.FAIL)):
+            for pid, seed in t.user_attrs.get("points", []):
+                job = Job(pid, t.params, seed, base)
+                rows[pid] = finished_row(job, root) or _missing(job)
+        done = len(study.get_trials(states=(states.COMPLETE, states.PRUNED)))
+        executor = make_executor(root, workers, ray, process, workers)
+        try:
+            while done < spec.trials:
+                batch = [study.ask() for _ in range(min(workers, spec.trials - done))]
+                units, by_trial = [], {}
+                for trial in batch:
+                    values = {name: suggest(trial, name, d) for name, d in spec.random.items()}
+                    jobs = []
+                    for i, seed in enumerate(spec.seed_list):
+                        p = point(base, values, seed)
+                        cbs = (
+                            [OptunaPruning(storage, trial._trial_id, spec.maximize)]
+                            if i == 0
+                            else []
+                        )
+                        jobs.append(Job(point_id(values, seed), values, seed, p.config, cbs))
+                    trial.set_user_attr("points", [[j.id, j.seed] for j in jobs])
+                    by_trial[trial.number] = jobs
+                    units += [[j] for j in jobs]
+                for _, unit_rows in executor.run(units):
+                    for r in unit_rows:
+                        rows[r["id"]] = r
+                        if on_row is not None:
+                            on_row(r, len(rows), spec.trials * len(spec.seed_list))
+                    write_csv(list(rows.values()), fields, out / "sweep.csv")
+                for number, jobs in by_trial.items():
+                    _tell(study, number, [rows[j.id] for j in jobs], spec.metric)
+                done += len(batch)
+        finally:
+            if isinstance(executor, RayCluster):
+                executor.close()
+        result = list(rows.values())
+        write_csv(result, fields, out / "sweep.csv")
+        write_all(out, result, fields, spec.metric, spec.maximize)
+    return SweepResult(out, result, spec, fields)
+
+
+def _missing(job: Job) -> dict:
+    return dict(id=job.id, values=job.values, seed=job.seed, seconds=0.0, status="failed",
+                error="no finished run directory for this trial")  # fmt: skip
+
+
+def _tell(study, number: int, rows: list[dict], metric: str) -> None:
+    import optuna
+
+    states = optuna.trial.TrialState
+    if any(r.get("stopped") == "pruned" for r in rows):
+        study.tell(number, state=states.PRUNED)
+        return
+    values = [r.get(metric) for r in rows if r["status"] == "complete"]
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not values:
+        study.tell(number, state=states.FAIL)
+    else:
+        study.tell(number, sum(values) / len(values))
