@@ -346,3 +346,25 @@ def test_an_empty_part_is_refused_naming_what_emptied_it(tmp_path):
         DataProcess(DataConfig(path=path, gap=10)).part("val")
     with pytest.raises(LagnetError, match=r"^process\.split: \[0\.9, 0\.09, 0\.01\] — the test"):
         DataProcess(DataConfig(path=path, split=(0.9, 0.09, 0.01), gap=0)).part("test")
+
+
+@pytest.mark.slow
+def test_evaluation_tests_on_the_test_part_only(tmp_path):
+    from lagnet.evaluation import evaluate
+    from lagnet.models import Normalised, build_net, identity_scaling
+
+    path = _ramp(tmp_path, steps=2000)
+    cfg = make_config(
+        process=f'data(path="{path}")',
+        target=dict(formula="x[t-1]"),
+        model=dict(kind="window", window=2, head=[4]),
+        train=dict(length=20),
+        eval=dict(test_paths=30, baseline_paths=40, long_paths=4, long_factor=2),
+    )
+    task = build_task(cfg)
+    net = build_net(cfg.model, 1, 1, jax.random.PRNGKey(0))
+    model = Normalised(net, *identity_scaling(1), *identity_scaling(1))
+    ev = evaluate(model, task, cfg.eval, 20)
+    x = ev.predictions["x"][..., 0]  # the test windows: [1700 + 3, 2000)
+    assert x.shape == (30, 20) and x.min() >= 1703 and np.all(np.diff(x, axis=1) == 1)
+    assert ev.metrics["data"]["parts"]["test"]["steps"] == 297
