@@ -13,7 +13,8 @@ class LagnetError(ValueError):
         self.field = field
         self.value = value
         self.reason = reason
-        shown = value if isinstance(value, str) else repr(value)
+        # A string with a line break or a control character is shown quoted: one line.
+        shown = value if isinstance(value, str) and value.isprintable() else repr(value)
         if isinstance(shown, str) and len(shown) > 120:
             shown = shown[:117] + "..."
         super().__init__(f"{field}: {shown} — {reason}")

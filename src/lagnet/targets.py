@@ -18,7 +18,9 @@ walked through an explicit whitelist of node types; it is never evaluated by Pyt
 Comparisons, ``and``, ``or`` and ``not`` give 1.0 or 0.0; ``where`` picks ``a`` where
 ``c != 0`` and ``b`` elsewhere. ``NAME[t+1]`` is refused: a target may use only the present
 and past. Limits keep hostile input cheap and every failure one clean :class:`LagnetError`:
-at most 2000 characters, nesting depth 100, constant exponents with ``|p| <= 64``.
+at most 2000 characters, nesting depth 100, constant exponents with ``|p| <= 64``,
+numbers within float32's range (the target is computed in float32; a constant folded beyond
+it is inf).
 
 Windows (:mod:`lagnet.targets_windows` computes them). ``sum(x, k, lag=l)`` adds
 x[t-l-k+1 .. t-l]; ``mean``, ``std`` (population), ``max`` and ``min`` summarise the same
@@ -84,7 +86,7 @@ import numpy as np
 
 from lagnet.errors import LagnetError
 from lagnet.targets_parse import Part, compile_formula
-from lagnet.targets_vocab import MAX_OUTPUTS, PARAMS_FIELD, Param, check_params
+from lagnet.targets_vocab import FLOAT32_MAX, MAX_OUTPUTS, PARAMS_FIELD, Param, check_params
 from lagnet.targets_windows import recurse, ref_values
 
 __all__ = ["Target", "compile_target"]
@@ -269,8 +271,8 @@ def compile_target(
         raise LagnetError(
             _FIELD, formula, f"must be a string or a list of strings, got {type(formula).__name__}"
         )
-    if isinstance(init, bool) or not isinstance(init, numbers.Real) or not np.isfinite(init):
-        raise LagnetError("target.init", init, "must be a finite number")
+    if isinstance(init, bool) or not isinstance(init, numbers.Real) or not abs(init) <= FLOAT32_MAX:
+        raise LagnetError("target.init", init, "must be a finite number within float32's range")
     known = None if series is None else frozenset(series)
     declared = check_params(params)
     for name, value in declared.items():

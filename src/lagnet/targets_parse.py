@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import unicodedata
+import warnings
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple, NoReturn
@@ -27,6 +29,7 @@ from lagnet.targets_vocab import (
     CONSTANTS,
     DESCRIBE,
     FIELD,
+    FLOAT32_MAX,
     FUNCTIONS,
     MAX_CHARS,
     MAX_DEPTH,
@@ -59,7 +62,7 @@ class _Compiler(Calls, Reads):
         text = formula.replace("\t", " ").replace("\r", " ").replace("\n", " ")
         self.text = text.lstrip(" ")
         self.shift = len(text) - len(self.text)  # columns are reported in the formula as given
-        self.utf8 = self.text.encode()
+        self.utf8 = self.text.encode(errors="surrogatepass")  # a lone one is refused later
         self.refs: set[Ref] = set()
         self.bare_constants: list[ast.Name] = []
 
@@ -75,7 +78,13 @@ class _Compiler(Calls, Reads):
         return len(self.utf8[:offset].decode(errors="ignore")) + 1 + self.shift
 
     def seg(self, node: ast.AST) -> str:
-        text = ast.get_source_segment(self.text, node) or type(node).__name__
+        """The source of ``node``, cut to 40 characters. The text is one line (line breaks
+        became spaces), so this slices its UTF-8 bytes: ``ast.get_source_segment`` splits the
+        whole text into lines on every call, which made a 400-subscript formula take seconds."""
+        start, end = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if start is None or end is None or getattr(node, "end_lineno", 1) != 1:
+            return type(node).__name__
+        text = self.utf8[start:end].decode(errors="replace") or type(node).__name__
         return text if len(text) <= 40 else text[:37] + "..."
 
     def op_col(self, left: ast.AST, symbol: str) -> int:
@@ -155,7 +164,9 @@ class _Compiler(Calls, Reads):
 
     def _parse_module(self) -> ast.Module:
         try:
-            return ast.parse(self.text, mode="exec")
+            with warnings.catch_warnings():  # "invalid decimal literal": a syntax error follows
+                warnings.simplefilter("ignore", SyntaxWarning)
+                return ast.parse(self.text, mode="exec")
         except SyntaxError as e:
             # The offset counts characters (0 = end of input); unclosed brackets point at them.
             column = (e.offset or len(self.text) + 1) + self.shift
@@ -191,6 +202,8 @@ class _Compiler(Calls, Reads):
         # Fold in float64 NumPy. Exponents are capped, so no value here is ever a huge integer.
         with np.errstate(all="ignore"):
             value = float(fn({}, np))
+        if abs(value) > FLOAT32_MAX:  # finite in float64, inf in float32
+            value = math.copysign(math.inf, value)
         return (lambda env, xp: value), value
 
     def _binop(self, node: ast.BinOp, depth: int) -> tuple[Expr, bool]:
@@ -312,5 +325,7 @@ def compile_formula(
             c.fail(f"comment '#' at column {i + 1} is not allowed")
         if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n":
             c.fail(f"control character U+{ord(ch):04X} at column {i + 1} is not allowed")
+        if unicodedata.category(ch) == "Cs":  # from undecodable bytes (a command line's)
+            c.fail(f"U+{ord(ch):04X} at column {i + 1} is not a character (a lone surrogate)")
     expr = c.compile()
     return Part(expr, tuple(sorted(c.refs)), c.rec, tuple(sorted(c.used)))

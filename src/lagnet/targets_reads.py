@@ -11,9 +11,7 @@ from __future__ import annotations
 import ast
 import unicodedata
 
-import numpy as np
-
-from lagnet.targets_vocab import CONSTANTS, FUNCTIONS, MAX_LAG, Expr, Param
+from lagnet.targets_vocab import CONSTANTS, FLOAT32_MAX, FUNCTIONS, MAX_LAG, Expr, Param
 from lagnet.targets_windows import Ref
 
 
@@ -121,7 +119,7 @@ class Reads:
                 "present and past"
             )
         if k.value > MAX_LAG:
-            self.fail(f"lag {k.value} in {token} at column {column} is larger than {MAX_LAG}")
+            self.fail(f"lag {self.seg(k)} in {token} at column {column} is larger than {MAX_LAG}")
         return int(k.value)
 
     def _constant(self, node: ast.Constant, depth: int) -> tuple[Expr, bool]:
@@ -133,6 +131,9 @@ class Reads:
             value = float(v)
         except OverflowError:
             value = float("inf")
-        if not np.isfinite(value):
-            self.fail(f"number {self.seg(node)} at column {column} is too large")
+        if not abs(value) <= FLOAT32_MAX:
+            self.fail(
+                f"number {self.seg(node)} at column {column} is too large (targets are "
+                f"computed in float32: |v| <= {FLOAT32_MAX:.4g})"
+            )
         return (lambda env, xp: value), True

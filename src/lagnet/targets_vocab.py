@@ -29,6 +29,10 @@ MAX_LAG = 10_000
 MAX_EXPONENT = 64
 MAX_OUTPUTS = 64
 MAX_PARAMS = 64
+# Targets are computed in float32: a number beyond its range would become inf on the way in
+# (with a warning from the cast), so a literal or a parameter that large is refused, and a
+# constant folded beyond it is inf, as float32 arithmetic would make it.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 FIELD = "target.formula"
 PARAMS_FIELD = "target.params"
 
@@ -175,7 +179,11 @@ def check_params(params: Any, field: str = PARAMS_FIELD) -> dict[str, float | No
                 value = float(value)
             except OverflowError:
                 value = math.inf
-            if not math.isfinite(value):
-                raise LagnetError(f"{field}.{name}", value, "must be a finite number")
+            if not abs(value) <= FLOAT32_MAX:
+                raise LagnetError(
+                    f"{field}.{name}",
+                    value,
+                    f"must be a finite number within float32's range (|v| <= {FLOAT32_MAX:.4g})",
+                )
         out[name] = value
     return dict(sorted(out.items()))

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import field_validator
+
 from lagnet.settings import Registry, Settings, validate_member
 
 # What a spec parameter may be (the spec parser checks the literal against it).
@@ -28,6 +30,21 @@ class ProcessConfig(Settings):
     """The base of every process's config: its ``kind``."""
 
     kind: str
+
+    @field_validator("*")
+    @classmethod
+    def _float32(cls, v: Any) -> Any:
+        # Processes are simulated in float32: a number beyond its range would be inf there,
+        # and squaring one overflows even float64 in some constructors (ARMA's variance).
+        if _too_large(v):
+            raise ValueError("beyond float32's range (|v| <= 3.4e38): processes run in float32")
+        return v
+
+
+def _too_large(v: Any) -> bool:
+    if isinstance(v, (tuple, list)):
+        return any(map(_too_large, v))
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > 3.4028234e38
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ validated config, and building it checks what the constructor checks (stationari
 from __future__ import annotations
 
 import ast
+import unicodedata
+import warnings
 from typing import Any
 
 from pydantic import ValidationError
@@ -52,8 +54,15 @@ def parse_process_spec(spec: str) -> ProcessConfig:
     if len(spec) > _MAX_LEN:
         raise LagnetError("process", _one_line(spec), f"longer than {_MAX_LEN} characters")
     shown = _one_line(spec)
+    bad = next((c for c in spec if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:  # from undecodable bytes (a command line's); ast cannot encode it
+        raise LagnetError(
+            "process", shown, f"U+{ord(bad):04X} is not a character (a lone surrogate)"
+        )
     try:
-        body = ast.parse(spec.strip(), mode="eval").body
+        with warnings.catch_warnings():  # "invalid decimal literal": a syntax error follows
+            warnings.simplefilter("ignore", SyntaxWarning)
+            body = ast.parse(spec.strip(), mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
         why = getattr(err, "msg", None) or type(err).__name__
         raise LagnetError("process", shown, f"not a valid spec ({why}); {_EXAMPLE}") from None
@@ -66,7 +75,11 @@ def parse_process_spec(spec: str) -> ProcessConfig:
     forms = _forms()
     form = forms.get(name)
     if form is None:
-        raise LagnetError("process", shown, f"unknown process '{name}' (known: {', '.join(forms)})")
+        odd = "".join(c for c in name if not c.isascii())[:3]
+        hint = f" — '{name}' is not plain ASCII ({', '.join(map(_codepoint, odd))})" if odd else ""
+        raise LagnetError(
+            "process", shown, f"unknown process '{name}' (known: {', '.join(forms)}){hint}"
+        )
 
     known = f"(known: {', '.join(form.params)})"
     if len(body.args) > len(form.positional):
@@ -125,7 +138,11 @@ def _literal(node: ast.AST, field: str, depth: int = 0) -> Any:
     """A whitelisted literal: a number (signs allowed), a string, a bool, or a list/tuple of
     numbers, of strings, or of such lists (a matrix, a list of matrices: at most
     ``_MAX_DEPTH`` deep). Anything else — names, calls, attributes — is refused."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str)):
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if not node.value.isprintable():  # a NUL would reach the file system as a path
+            raise LagnetError(field, repr(node.value), "control characters are not allowed")
+        return node.value
+    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float)):
         return node.value
     if (
         isinstance(node, ast.UnaryOp)
@@ -190,3 +207,7 @@ def _one_line(v: Any) -> Any:
     if isinstance(v, str) and not v.isprintable():
         return repr(v)
     return v
+
+
+def _codepoint(c: str) -> str:
+    return f"U+{ord(c):04X} {unicodedata.name(c, '?')}"
