@@ -30,6 +30,7 @@ F32, F64 = 4, 8
 # (transformer) — tests/test_resources.py holds them within 0.5–3.
 ACTIVATIONS = 10
 ATTENTION = 6
+STATE_CHUNK = 256  # paths whose states a closed-form fit holds at once (the ESN reads 128)
 SPLINE_FEATURES = 70  # columns per input of the memoryless baseline (polynomial + B-spline)
 WRITE_BUFFERS = 500_000  # bytes: zlib's and the CSV writer's buffers, whatever the size
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
@@ -109,9 +110,11 @@ def check(
 
 
 # ----------------------------------------------------------------------------- estimates
-def _width(model) -> tuple[int, int]:
-    """(units per layer, layers) of a model config, from whichever settings it has."""
-    width = getattr(model, "reservoir", None) or getattr(model, "hidden", None) or 1
+def _width(model, first: str = "hidden") -> tuple[int, int]:
+    """(units per layer, layers) of a model config, from whichever settings it has: a
+    network's ``hidden`` or a reservoir's size, ``first`` first (``auto`` has both)."""
+    names = ("hidden", "reservoir") if first == "hidden" else ("reservoir", "hidden")
+    width = getattr(model, names[0], None) or getattr(model, names[1], None) or 1
     layers = getattr(model, "num_layers", None) or 1
     return int(width), int(layers)
 
@@ -127,25 +130,23 @@ def step_floats(model, length: int) -> float:
     return floats
 
 
-def training_bytes(cfg, series: int, c_in: int, c_out: int) -> float:
-    """A run's training: each step's batch (paths, inputs, target) and activations, the
-    held-out sample (pilot + validation, run forward at once), a fixed data set if any."""
+def training_bytes(
+    cfg, series: int, c_in: int, c_out: int, gradient: bool = True, closed_form: bool = False
+) -> float:
+    """A run's training: each step's batch (paths, inputs, target) and activations
+    (``gradient``), a closed-form fit's fixed paths and the states of one chunk of them at a
+    time (``closed_form``), the held-out sample (pilot + validation, run forward at once), a
+    fixed data set if any."""
     tc, length = cfg.train, cfg.train.length
-    per_step = series + c_in + c_out
+    per_step, floats = series + c_in + c_out, step_floats(cfg.model, length)
     held = max(tc.pilot_paths, tc.val_paths)
-    fixed = tc.fixed_paths or 0
-    if getattr(cfg.model, "reservoir", None):  # a closed-form fit: states of its fixed paths
-        fixed = max(fixed, held)
-    return (
-        F32
-        * length
-        * (
-            tc.batch * (per_step + 2 * step_floats(cfg.model, length))
-            + held * per_step
-            + tc.val_paths * step_floats(cfg.model, length) / 2
-            + fixed * (c_in + c_out + step_floats(cfg.model, length) / 2)
-        )
-    )
+    total = held * per_step + (tc.fixed_paths or 0) * (c_in + c_out)
+    if gradient:  # a batch forward and back; the validation set forward, all at once
+        total += tc.batch * (per_step + 2 * floats) + tc.val_paths * floats / 2
+    if closed_form:
+        width, layers = _width(cfg.model, "reservoir")
+        total += (tc.fixed_paths or held) * per_step + 2 * STATE_CHUNK * width * layers
+    return F32 * length * total
 
 
 def evaluation_bytes(ev, c_in: int, c_out: int, length: int, lags: int) -> float:
@@ -158,10 +159,12 @@ def evaluation_bytes(ev, c_in: int, c_out: int, length: int, lags: int) -> float
     return F64 * (test + base + long)
 
 
-def check_run(cfg, series: int, c_in: int, c_out: int, lags: int) -> None:
+def check_run(
+    cfg, series: int, c_in: int, c_out: int, lags: int, gradient=True, closed_form=False
+) -> None:
     """Refuse a run (training, on the host and on its accelerator, and its evaluation on
     the host) that cannot fit in memory."""
-    need = training_bytes(cfg, series, c_in, c_out)
+    need = training_bytes(cfg, series, c_in, c_out, gradient, closed_form)
     what = f"training {cfg.model.kind} on batches of {cfg.train.batch} paths × {cfg.train.length} steps"
     check("train.batch", cfg.train.batch, need, what)
     accelerator = device_limit(cfg.device)

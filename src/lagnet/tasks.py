@@ -136,7 +136,11 @@ def build_task(
     _check_parts(cfg, task, length)
     if resources:
         lags = cfg.eval.linear_lags or min(target.max_lag + 1, 64)
-        check_run(cfg, len(process.series), len(inputs), target.outputs, lags)
+        fam = family(cfg.model.kind)  # a closed-form fit takes no gradient; auto tries both
+        closed = fam.closed_form or bool(fam.candidates)
+        check_run(
+            cfg, len(process.series), len(inputs), target.outputs, lags, not fam.closed_form, closed
+        )
     return task
 
 
