@@ -119,7 +119,6 @@ class DataProcess(Process):
         self._windows = Windows(blocks(values, config.window, config.path), config.path)
         self._part, self._gap = "all", 0
         self._parts: dict[tuple[str, int], Windows] = {}
-        self._values = self._windows._array()  # (S, P, T) float32 on the default device
 
     # ---- the parts
     def part(self, name: str, gap: int = 0) -> DataProcess:
@@ -180,6 +179,12 @@ class DataProcess(Process):
             missing=c.missing,
             parts=parts,
         )
+
+    @property
+    def _values(self) -> jax.Array:
+        """The windows' source, (S, P, T) float32 on the default device (made when first
+        needed: a run samples only its parts)."""
+        return self._windows._array()
 
     # ---- the process interface
     @property
