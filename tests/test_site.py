@@ -33,6 +33,7 @@ ELSEWHERE = {
     "bash scripts/test.sh": "the test command itself",
     'pip install -e ".[docs]"': "the test extra holds the docs extra (scripts/test.sh installs it)",
     'pip install -e ".[mlflow]"': "the test extra holds the mlflow extra (scripts/test.sh installs it)",
+    'pip install -e ".[tensorboard]"': "the test extra holds the tensorboard extra (scripts/test.sh installs it)",
     "mkdocs build --strict": "test_the_site_builds_strict, below",
     "mkdocs serve": "serves what test_the_site_builds_strict builds",
 }
@@ -43,7 +44,7 @@ WRITES = {
     "garch.md": ["runs/garch/metrics.json", "runs/garch-own/metrics.json"],
     "doctor.md": ["runs/forum/doctor.json"],
     "data.md": ["prices.csv", "runs/from-data/metrics.json"],
-    "tracking.md": ["runs/tracked/metrics.json", "mlflow.db"],
+    "tracking.md": ["runs/tracked/metrics.json", "mlflow.db", "runs/tensorboard/tb"],
     "processes.md": ["regime.csv", "runs/memory/metrics.json"],
 }
 
@@ -135,6 +136,7 @@ def test_every_page_runs(page, tmp_path, monkeypatch):
     in one directory: a run trained by one block is read by the next."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.delenv("LAGNET_TENSORBOARD_DIR", raising=False)
     namespace = {"lagnet": TinyLagnet(tmp_path)}
     for lang, code in page_blocks(page):
         if lang == "bash":
@@ -167,4 +169,4 @@ def test_the_site_builds_strict(tmp_path):
     models = (tmp_path / "site" / "models" / "index.html").read_text()
     assert all(f"<code>{f.kind}</code>" in models for f in FAMILIES)
     api = (tmp_path / "site" / "api" / "index.html").read_text()
-    assert "lagnet.api.train" in api and "MlflowTracker" in api
+    assert "lagnet.api.train" in api and "MlflowTracker" in api and "TensorBoardTracker" in api

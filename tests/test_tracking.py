@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -113,8 +114,8 @@ def test_a_bad_track_value_is_one_line_and_exit_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_import_lagnet_does_not_import_mlflow():
-    code = "import sys, lagnet, lagnet.cli; sys.exit('mlflow' in sys.modules)"
+def test_import_lagnet_imports_no_tracker():
+    code = "import sys, lagnet, lagnet.cli; sys.exit('mlflow' in sys.modules or 'tensorboardX' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -195,3 +196,75 @@ def test_api_track_nested_runs_and_failures(tmp_path, store, monkeypatch):
     assert runs["sweep"].info.status == "FINISHED"
     assert runs["broken"].info.status == "FAILED"
     assert runs["point-1"].data.tags["lagnet.run_dir"] == str(tmp_path / "point-1")
+
+
+# ----------------------------------------------------------------------------- tensorboard
+def read_events(directory: Path) -> tuple[dict[str, list], dict[str, str]]:
+    """The scalars (tag -> [(step, value)]) and texts (tag -> text) of a run directory's
+    event files, read as TFRecords of ``Event`` protos (what TensorBoard itself reads)."""
+    from tensorboardX.proto import event_pb2
+
+    scalars: dict[str, list] = {}
+    texts: dict[str, str] = {}
+    for path in sorted(directory.glob("events.out.tfevents.*")):
+        data, i = path.read_bytes(), 0
+        while i < len(data):
+            (n,) = struct.unpack("<Q", data[i : i + 8])  # length, then its CRC (4 bytes)
+            event = event_pb2.Event()
+            event.ParseFromString(data[i + 12 : i + 12 + n])
+            i += 12 + n + 4  # the record, then its CRC
+            for v in event.summary.value:
+                if v.HasField("tensor") and v.tensor.string_val:
+                    texts[v.tag.removesuffix("/text_summary")] = v.tensor.string_val[0].decode()
+                elif v.HasField("simple_value"):
+                    scalars.setdefault(v.tag, []).append((event.step, v.simple_value))
+    return scalars, texts
+
+
+@pytest.fixture
+def logdir(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboardX")
+    monkeypatch.setenv("LAGNET_TENSORBOARD_DIR", str(tmp_path / "tb"))
+    return tmp_path / "tb"
+
+
+@pytest.mark.slow
+def test_cli_track_tensorboard_writes_history_and_final_metrics(tmp_path, logdir):
+    out = tmp_path / "runs" / "ar1"
+    res = CliRunner().invoke(
+        app,
+        ["train", "--track", "tensorboard", "--out", str(out), *TINY_FLAGS],
+        env={"COLUMNS": "200"},
+    )
+    assert res.exit_code == 0, res.output
+    assert f"tracked: TensorBoard files in {logdir / 'ar1'}" in res.output
+    scalars, texts = read_events(logdir / "ar1")
+    history = _read_history(out / "history.csv")
+    for name in ("val_mse", "val_r2", "loss", "lr"):
+        points = sorted(scalars[f"history/{name}"])
+        assert [s for s, _ in points] == [10, 20, 30]
+        np.testing.assert_allclose([v for _, v in points], [r[name] for r in history], rtol=1e-6)
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name, value in final_metrics(metrics).items():
+        ((step, got),) = scalars[name.replace(".", "/")]
+        assert step == 30 and got == pytest.approx(value, rel=1e-6), name
+    assert texts["verdict"] == metrics["verdict"]["headline"]
+    assert 'kind = "gru"' in texts["config"]
+
+
+def test_tensorboard_runs_nest_and_never_share_a_directory(logdir):
+    cfg = lagnet.build_config(**TINY)
+    sweep = make_tracker("tensorboard")
+    with sweep.parent_run("sweep") as parent:
+        for _ in range(2):
+            point = pickle.loads(pickle.dumps(sweep.child()))
+            point.start(cfg, "point")
+            point(dict(step=10, seconds=0.5, lr=1e-3, loss=2.0, val_mse=1.5, val_r2=0.25))
+            point.end()
+    assert parent == "sweep" and sweep.parent is None
+    assert sorted(p.name for p in (logdir / "sweep").iterdir()) == ["point", "point-2"]
+    scalars, texts = read_events(logdir / "sweep" / "point-2")
+    assert scalars["history/val_r2"] == [(10, 0.25)] and "history/step" not in scalars
+    assert "[model]" in texts["config"]
+    with pytest.raises(LagnetError, match="experiment"):
+        make_tracker("tensorboard", experiment="x")

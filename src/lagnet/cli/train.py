@@ -53,7 +53,9 @@ def train(
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     track: Optional[str] = typer.Option(
-        None, help="Log the run to an experiment tracker: mlflow (MLFLOW_TRACKING_URI)."
+        None,
+        help="Log the run: mlflow (to MLFLOW_TRACKING_URI or MLflow's default store) or "
+        "tensorboard (event files under runs/tensorboard).",
     ),
 ) -> None:
     """Train a model, evaluate it on held-out paths, write the run directory and report."""
@@ -114,7 +116,7 @@ def train(
         out.print(escape(line), highlight=False)
     out.print(f"wrote {target_dir}/report.html", highlight=False)
     if tracker is not None:
-        out.print(f"tracked: MLflow run {tracker.last_run_id} in {tracker.uri}", highlight=False)
+        out.print(f"tracked: {tracker.describe()}", highlight=False)
 
 
 def with_test_data(cfg, path: Path):

@@ -1,39 +1,17 @@
-"""Experiment tracking: one MLflow run per lagnet run.
+"""One MLflow run per lagnet run: :class:`MlflowTracker` (made by
+:func:`lagnet.tracking.make_tracker`, where the hooks and the store are described).
 
-A tracker is a training callback (it receives one row a validation: step, seconds, lr, loss,
-val_mse, val_r2, planned, steps_per_s) with hooks on either side of training::
-
-    tracker = make_tracker("mlflow")       # None for no tracking; a bad name is refused here
-    tracker.start(cfg, "ar1")              # a run; parameters = the resolved config, dotted
-    result = run(cfg, out, callbacks=[tracker])   # metrics at each validation, step=step
-    tracker.finish(result)                 # final metrics; report, config, metrics, plots
-
-(:func:`tracked_run` is those three lines, and marks the MLflow run FAILED or KILLED when
-training raises.) A sweep opens a parent run and nests each point's run under it::
-
-    sweep = make_tracker("mlflow")
-    with sweep.parent_run("my-sweep") as parent_id:   # parent_id: a string that travels
-        point = make_tracker("mlflow", parent=parent_id, uri=sweep.uri)   # or sweep.child()
-
-The store is MLflow's own choice — ``MLFLOW_TRACKING_URI`` when set, else MLflow's default
-(``sqlite:///mlflow.db`` in the working directory for MLflow 3) — resolved to an absolute
-URI when the tracker is made, so a worker in another directory writes to the same store. The
-experiment is ``experiment=`` or ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``, else
-MLflow's default one. A tracker holds only strings between runs, so it pickles.
-
-MLflow is an optional extra (``pip install "lagnet[mlflow]"``) and is imported only here, only
-when a tracker is made: ``import lagnet`` stays fast.
+MLflow is an optional extra (``pip install "lagnet[mlflow]"``), imported only when a tracker
+is made.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,71 +19,16 @@ from typing import Any
 
 from lagnet.config import RunConfig
 from lagnet.errors import LagnetError
-from lagnet.processes import Process
-from lagnet.runs import Run, run
-from lagnet.samples import Callback
+from lagnet.runs import Run
+from lagnet.tracking.names import config_params, final_metrics
 
-TRACKERS = ("mlflow",)
 ARTEFACTS = ("report.html", "config.toml", "metrics.json", "history.csv")
 
 
-def make_tracker(
-    kind: str | None,
-    *,
-    parent: str | None = None,
-    uri: str | None = None,
-    experiment: str | None = None,
-) -> MlflowTracker | None:
-    """The tracker called ``kind`` (``"mlflow"``), or None for ``None``/``"none"``.
-    ``parent``: the id of a run to nest this one under (a sweep's); ``uri``: the tracking
-    store (default: MLflow's, ``MLFLOW_TRACKING_URI`` first); ``experiment``: its name."""
-    if kind is None or kind == "none":
-        return None
-    if kind != "mlflow":
-        raise LagnetError("track", kind, f"unknown tracker; one of: {', '.join(TRACKERS)}, none")
-    return MlflowTracker(parent=parent, uri=uri, experiment=experiment)
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts (and lists of dicts) as one level with dotted names:
-    ``{"model": {"hidden": 32}}`` -> ``{"model.hidden": 32}``; lists of plain values stay."""
-    flat: dict[str, Any] = {}
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-    for key, value in items:
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) or (
-            isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value)
-        ):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def config_params(cfg: RunConfig) -> dict[str, str]:
-    """The resolved config as MLflow parameters: dotted names, values as text (lists as
-    JSON, as in config.toml); unset optional settings are left out, as config.toml does."""
-    return {
-        k: json.dumps(v) if isinstance(v, (list, tuple)) else str(v)
-        for k, v in flatten(cfg.model_dump(mode="json")).items()
-        if v is not None
-    }
-
-
-def final_metrics(metrics: dict) -> dict[str, float]:
-    """The numbers of a run's metrics.json, flattened (``test.mse``,
-    ``baselines.memoryless.r2``, ``train.steps``, …); lists of numbers (per-step errors) and
-    text are left to the metrics.json artefact."""
-    return {
-        k: float(v)
-        for k, v in flatten(metrics).items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    }
-
-
 class MlflowTracker:
-    """Logs one lagnet run as one MLflow run (see the module docstring). Made by
-    :func:`make_tracker`; one run at a time, and it can be used again for the next."""
+    """Logs one lagnet run as one MLflow run (see :mod:`lagnet.tracking`). Made by
+    :func:`~lagnet.tracking.make_tracker`; one run at a time, and it can be used again for
+    the next."""
 
     def __init__(
         self, parent: str | None = None, uri: str | None = None, experiment: str | None = None
@@ -121,6 +44,10 @@ class MlflowTracker:
 
     def __getstate__(self) -> dict:
         return dict(self.__dict__, _client=None)  # the client holds a connection: make anew
+
+    def describe(self) -> str:
+        """Where the last run went, in words."""
+        return f"MLflow run {self.last_run_id} in {self.uri}"
 
     # ------------------------------------------------------------------------- store
     @property
@@ -258,39 +185,6 @@ class MlflowTracker:
                 self.client.log_artifact(self.run_id, str(directory / name))
         if (directory / "plots").is_dir():
             self.client.log_artifacts(self.run_id, str(directory / "plots"), "plots")
-
-
-def tracked_run(
-    tracker: MlflowTracker | None,
-    config: RunConfig,
-    out: str | Path | None = None,
-    callbacks: Iterable[Callback] = (),
-    process: Process | None = None,
-    name: str | None = None,
-    resume: bool = False,
-) -> Run:
-    """:func:`lagnet.runs.run` under a tracker (or plainly, when ``tracker`` is None): its
-    run opens before training, sees every validation and closes with the result; it is
-    marked KILLED on Ctrl-C and FAILED on any other error, which propagates. A resumed run
-    (``resume``) is a new MLflow run."""
-
-    def go(callbacks):
-        more = {"resume": True} if resume else {}  # run() takes resume= since checkpoints
-        return run(config, out, callbacks=callbacks, process=process, **more)
-
-    if tracker is None:
-        return go(callbacks)
-    tracker.start(config, name or (Path(out).name if out is not None else None))
-    try:
-        result = go([*callbacks, tracker])
-    except KeyboardInterrupt:
-        tracker.end("KILLED")
-        raise
-    except BaseException:
-        tracker.end("FAILED")
-        raise
-    tracker.finish(result)
-    return result
 
 
 def _version() -> str:

@@ -1,0 +1,118 @@
+"""Experiment tracking: one MLflow run, or one directory of TensorBoard event files, per lagnet
+run.
+
+A tracker is a training callback (it receives one row a validation: step, seconds, lr, loss,
+val_mse, val_r2, planned, steps_per_s) with hooks on either side of training::
+
+    tracker = make_tracker("mlflow")       # None for no tracking; a bad name is refused here
+    tracker.start(cfg, "ar1")              # a run; parameters = the resolved config, dotted
+    result = run(cfg, out, callbacks=[tracker])   # metrics at each validation, step=step
+    tracker.finish(result)                 # final metrics; report, config, metrics, plots
+
+(:func:`tracked_run` is those three lines, and marks the MLflow run FAILED or KILLED when
+training raises.) A sweep opens a parent run and nests each point's run under it::
+
+    sweep = make_tracker("mlflow")
+    with sweep.parent_run("my-sweep") as parent_id:   # parent_id: a string that travels
+        point = make_tracker("mlflow", parent=parent_id, uri=sweep.uri)   # or sweep.child()
+
+The store is MLflow's own choice — ``MLFLOW_TRACKING_URI`` when set, else MLflow's default
+(``sqlite:///mlflow.db`` in the working directory for MLflow 3) — resolved to an absolute
+URI when the tracker is made, so a worker in another directory writes to the same store. The
+experiment is ``experiment=`` or ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``, else
+MLflow's default one. A tracker holds only strings between runs, so it pickles.
+
+``make_tracker("tensorboard")`` writes event files instead, one directory per run under
+``runs/tensorboard`` (or ``LAGNET_TENSORBOARD_DIR``); the same hooks, and a parent run is a
+directory (:mod:`lagnet.tracking.tensorboard_files`).
+
+What is logged is the same for both (:mod:`lagnet.tracking.names`). MLflow and tensorboardX
+are optional extras (``pip install "lagnet[mlflow]"``, ``"lagnet[tensorboard]"``) imported
+only when a tracker is made: ``import lagnet`` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Union
+
+from lagnet.config import RunConfig
+from lagnet.errors import LagnetError
+from lagnet.processes import Process
+from lagnet.runs import Run, run
+from lagnet.samples import Callback
+from lagnet.tracking.mlflow_runs import MlflowTracker
+from lagnet.tracking.names import config_params, final_metrics, flatten
+from lagnet.tracking.tensorboard_files import TensorBoardTracker
+
+__all__ = [
+    "TRACKERS",
+    "MlflowTracker",
+    "TensorBoardTracker",
+    "Tracker",
+    "config_params",
+    "final_metrics",
+    "flatten",
+    "make_tracker",
+    "tracked_run",
+]
+
+TRACKERS = ("mlflow", "tensorboard")
+Tracker = Union[MlflowTracker, TensorBoardTracker]
+
+
+def make_tracker(
+    kind: str | None,
+    *,
+    parent: str | None = None,
+    uri: str | None = None,
+    experiment: str | None = None,
+) -> Tracker | None:
+    """The tracker called ``kind`` (``"mlflow"`` or ``"tensorboard"``), or None for
+    ``None``/``"none"``. ``parent``: the run to nest this one under (a sweep's: an MLflow run
+    id, or a TensorBoard subdirectory); ``uri``: where to write (an MLflow tracking URI,
+    default MLflow's own with ``MLFLOW_TRACKING_URI`` first; or TensorBoard's log
+    directory); ``experiment``: the MLflow experiment's name."""
+    if kind is None or kind == "none":
+        return None
+    if kind == "mlflow":
+        return MlflowTracker(parent=parent, uri=uri, experiment=experiment)
+    if kind == "tensorboard":
+        if experiment is not None:
+            raise LagnetError("experiment", experiment, "an MLflow setting; not for tensorboard")
+        return TensorBoardTracker(parent=parent, logdir=uri)
+    raise LagnetError("track", kind, f"unknown tracker; one of: {', '.join(TRACKERS)}, none")
+
+
+def tracked_run(
+    tracker: Tracker | None,
+    config: RunConfig,
+    out: str | Path | None = None,
+    callbacks: Iterable[Callback] = (),
+    process: Process | None = None,
+    name: str | None = None,
+    resume: bool = False,
+) -> Run:
+    """:func:`lagnet.runs.run` under a tracker (or plainly, when ``tracker`` is None): its
+    run opens before training, sees every validation and closes with the result; it is
+    marked KILLED on Ctrl-C and FAILED on any other error, which propagates. A resumed run
+    (``resume``) is a new tracked run."""
+
+    def go(callbacks):
+        more = {"resume": True} if resume else {}  # run() takes resume= since checkpoints
+        return run(config, out, callbacks=callbacks, process=process, **more)
+
+    if tracker is None:
+        return go(callbacks)
+    tracker.start(config, name or (Path(out).name if out is not None else None))
+    try:
+        result = go([*callbacks, tracker])
+    except KeyboardInterrupt:
+        tracker.end("KILLED")
+        raise
+    except BaseException:
+        tracker.end("FAILED")
+        raise
+    tracker.finish(result)
+    return result

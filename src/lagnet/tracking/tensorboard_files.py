@@ -1,0 +1,123 @@
+"""TensorBoard event files for a lagnet run: :class:`TensorBoardTracker` (made by
+:func:`lagnet.tracking.make_tracker`). Written with tensorboardX, a small pure-Python writer
+(numpy and protobuf), so neither TensorFlow nor PyTorch is needed; an optional extra
+(``pip install "lagnet[tensorboard]"``), imported only when a tracker is made. Read the files
+with ``tensorboard --logdir runs/tensorboard``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lagnet.config import RunConfig, config_to_toml
+from lagnet.errors import LagnetError
+from lagnet.runs import Run
+from lagnet.tracking.names import final_metrics
+
+DEFAULT_LOGDIR = "runs/tensorboard"
+
+
+class TensorBoardTracker:
+    """One directory of event files per run under ``logdir`` (``LAGNET_TENSORBOARD_DIR``, else
+    ``runs/tensorboard``; under the parent's directory when nested): the config as text,
+    every number of each validation as a scalar ``history/<name>`` at its step (the columns
+    of history.csv, and more), and the final
+    metrics as scalars (``test/mse``, ``baselines/memoryless/r2``, …) at the last step."""
+
+    def __init__(self, parent: str | None = None, logdir: str | os.PathLike | None = None):
+        _tensorboardx()
+        self.parent = parent
+        where = logdir or os.environ.get("LAGNET_TENSORBOARD_DIR") or DEFAULT_LOGDIR
+        self.uri = str(Path(where).resolve())
+        self.run_dir: Path | None = None  # the open run's directory
+        self.last_run_id: str | None = None  # the last run's directory, as text
+        self._writer = None
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _writer=None)
+
+    def describe(self) -> str:
+        """Where the last run went, in words."""
+        return f"TensorBoard files in {self.last_run_id}"
+
+    def start(self, cfg: RunConfig | None = None, name: str | None = None) -> str:
+        """Open a run directory named ``name`` (default ``cfg.name``; ``-2``, ``-3``, … added
+        when taken) and write the config. Returns the directory."""
+        from tensorboardX import SummaryWriter
+
+        base = Path(self.uri) / self.parent if self.parent else Path(self.uri)
+        self.run_dir = _free(base / (name or (cfg.name if cfg is not None else "run")))
+        self._writer = SummaryWriter(str(self.run_dir))
+        if cfg is not None:
+            # four-space indent: TensorBoard's text plugin reads Markdown
+            toml = "\n".join("    " + line for line in config_to_toml(cfg).splitlines())
+            self._writer.add_text("config", toml, 0)
+        self.last_run_id = str(self.run_dir)
+        return self.last_run_id
+
+    def __call__(self, row: dict) -> None:
+        """One validation: every number of the row, at ``row["step"]``."""
+        step = int(row["step"])
+        for k, v in row.items():
+            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                self._open().add_scalar(f"history/{k}", float(v), step)
+
+    def finish(self, result: Run) -> None:
+        """The final metrics (metrics.json's numbers, ``.`` as ``/``) and the verdict; close."""
+        writer, step = self._open(), int(result.metrics["train"]["steps"])
+        for k, v in final_metrics(result.metrics).items():
+            writer.add_scalar(k.replace(".", "/"), v, step)
+        headline = (result.metrics.get("verdict") or {}).get("headline")
+        if headline:
+            writer.add_text("verdict", headline, step)
+        self.end("FINISHED")
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Close the open run's files (event files have no status; a failed run just ends)."""
+        if self._writer is not None:
+            self._writer.close()
+        self._writer, self.run_dir = None, None
+
+    @contextmanager
+    def parent_run(self, name: str, cfg: RunConfig | None = None) -> Iterator[str]:
+        """A directory for the block's runs (started by this tracker or its :meth:`child`
+        trackers); yields its name relative to ``logdir``."""
+        outer = self.parent
+        self.parent = str(Path(outer) / name) if outer else name
+        try:
+            yield self.parent
+        finally:
+            self.parent = outer
+
+    def child(self) -> TensorBoardTracker:
+        """A fresh tracker on the same log directory, nested under this one's parent."""
+        return TensorBoardTracker(parent=self.parent, logdir=self.uri)
+
+    def _open(self):
+        if self._writer is None:
+            raise RuntimeError("the tracker has no open run: call start(cfg) first")
+        return self._writer
+
+
+def _free(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``, … when it exists (runs never share files)."""
+    candidate, i = path, 1
+    while candidate.exists():
+        i += 1
+        candidate = path.with_name(f"{path.name}-{i}")
+    return candidate
+
+
+def _tensorboardx():
+    try:
+        import tensorboardX
+    except ImportError:
+        raise LagnetError(
+            "track",
+            "tensorboard",
+            'tensorboardX is not installed: pip install "lagnet[tensorboard]"',
+        ) from None
+    return tensorboardX
