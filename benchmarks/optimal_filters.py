@@ -155,6 +155,7 @@ def main() -> int:
     ap.add_argument("--train", action="store_true", help="also train each filtering task")
     ap.add_argument("--max-seconds", type=float, default=60.0)
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--train-tasks", default=",".join(TASKS), help="comma-separated, for --train")
     ap.add_argument("--out", default=None, help="run directories of --train")
     ap.add_argument("--smoke", action="store_true", help="tiny size, no training")
     a = ap.parse_args()
@@ -193,7 +194,7 @@ def main() -> int:
         out = Path(a.out or tempfile.mkdtemp(prefix="lagnet-optimal-"))
         print(f"\n## lagnet train --task NAME --max-seconds {a.max_seconds:g} (runs in {out})")
         trained = []
-        for name in ("noisy-ar-filter", "regime-filter", "sv-filter", "garch-vol"):
+        for name in a.train_tasks.split(","):
             for seed in range(a.seeds):
                 row = train(name, a.max_seconds, seed, out)
                 print(json.dumps(row), flush=True)
