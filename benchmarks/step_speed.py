@@ -98,7 +98,7 @@ def lagnet_ms(batch, hidden, length, iters, repeats, simulate, chunk, **options)
     state = opt.init(params)
     scales = fit_scales(task, cfg)
     step = make_step(task, static, opt, cfg.train)
-    consts = (scales, None)
+    consts = (scales, None, {}, jnp.float32(0.0))  # scalings, fixed data, formula params, decay
     if not simulate:
         # exactly the reference's work: the fixed batch itself, no simulation, no index draw
         import lagnet.training as tr

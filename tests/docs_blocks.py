@@ -66,6 +66,29 @@ TINY = {
     "doctor": ["--quick"],
     "tasks": [],
     "report": [],
+    # every point of a sweep tiny, one after another in this process (its compiled step
+    # serves all of them: the formula's parameter is an argument)
+    "sweep": [
+        "--workers",
+        "1",
+        "--quiet",
+        *[
+            a
+            for s in (
+                "train.steps=20",
+                "train.batch=16",
+                "train.length=30",
+                "train.val_every=10",
+                "train.val_paths=32",
+                "train.pilot_paths=32",
+                "model.hidden=8",
+                "eval.test_paths=32",
+                "eval.baseline_paths=100",
+                "eval.long_paths=4",
+            )
+            for a in ("--set", s)
+        ],
+    ],  # fmt: skip
 }
 # The same for Python: keyword arguments of lagnet.train.
 TRAIN_TINY_KW = dict(
@@ -117,7 +140,8 @@ def run_commands(
     runner, outputs = CliRunner(), {}
     for command in commands:
         args = shlex.split(command)[1:]
-        res = runner.invoke(app, [*args, *tiny[args[0]]], env={"COLUMNS": "200"})
+        extra = [] if "--resume" in args else tiny[args[0]]  # a resumed run keeps its settings
+        res = runner.invoke(app, [*args, *extra], env={"COLUMNS": "200"})
         assert res.exit_code == 0, f"{command}\n{res.output}"
         outputs[command] = res.output
     return outputs

@@ -39,6 +39,7 @@ def test_the_readme_shows_commands_to_run():
         "tasks",
         "bench",
         "doctor",
+        "sweep",
     }
     assert all(c.split()[1] in TINY for c in commands), commands
 

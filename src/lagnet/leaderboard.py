@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,8 @@ from lagnet.config import RunConfig, merge
 from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES
 from lagnet.registry import parse_task
+from lagnet.sweeps.executors import make_executor
+from lagnet.sweeps.outputs import interval
 
 STANDARD_TASKS = (
     "ar1-square-lag",
@@ -150,10 +153,15 @@ def bench(
     out: str | Path = "bench",
     overrides: Sequence[str] = (),
     on_row: Callable[[dict], None] | None = None,
+    workers: int = 1,
+    ray: str | None = None,
 ) -> list[dict]:
     """Run every (task, model, seed) cell and write the leaderboard files into ``out``.
     ``models``: None = :func:`standard_models`. ``overrides`` (``a.b=value``) apply to every
-    cell, e.g. ``train.batch=64``."""
+    cell, e.g. ``train.batch=64``. ``workers``: cells at once on a local process pool (the
+    sweep's executors, :mod:`lagnet.sweeps.executors`); ``ray``: a Ray cluster's address.
+    Cells running side by side share the machine: give each its cores, or compare times with
+    care."""
     known = standard_models()
     models = known if models is None else list(models)
     for m in models:
@@ -171,13 +179,25 @@ def bench(
         raise LagnetError("out", str(out), "exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
 
+    if workers < 1:
+        raise LagnetError("workers", workers, "must be at least 1")
+    cells = [Cell(t, m, s) for t in tasks for m in models for s in range(seeds)]
+    executor = make_executor(None, workers, ray, None, len(cells))
     rows: list[dict] = []
-    for cell in (Cell(t, m, s) for t in tasks for m in models for s in range(seeds)):
-        row = run_cell(cell, max_seconds, overrides)
-        rows.append(row)
-        write_csv(rows, out / "leaderboard.csv")  # after every cell: a long bench can be read early
-        if on_row is not None:
-            on_row(row)
+    try:
+        for _, row in executor.map(
+            partial(run_cell, max_seconds=max_seconds, overrides=overrides), cells
+        ):
+            rows.append(row)
+            write_csv(rows, out / "leaderboard.csv")  # after every cell: read a long bench early
+            if on_row is not None:
+                on_row(row)
+    finally:
+        if ray is not None:
+            executor.close()
+    order = {c: i for i, c in enumerate(cells)}
+    rows.sort(key=lambda r: order[Cell(r["task"], r["model"], r["seed"])])
+    write_csv(rows, out / "leaderboard.csv")
     (out / "leaderboard.md").write_text(markdown(rows, max_seconds))
     plot(rows, out / "leaderboard.png", max_seconds)
     return rows
@@ -201,27 +221,33 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _grid(rows: Sequence[dict], key: str) -> tuple[list[str], list[str], np.ndarray]:
-    """Median of ``key`` over seeds: (tasks, models, array (T, M), NaN where missing)."""
+def _grid(rows: Sequence[dict], key: str, how: str = "median"):
+    """``how`` (median or mean) of ``key`` over seeds: (tasks, models, array (T, M), NaN where
+    missing); with ``how="mean"`` also the half-widths of the 95% intervals, (T, M)."""
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
     grid = np.full((len(tasks), len(models)), np.nan)
+    half = np.full_like(grid, np.nan)
     for i, t in enumerate(tasks):
         for j, m in enumerate(models):
             vals = [r.get(key) for r in rows if r["task"] == t and r["model"] == m]
             vals = [v for v in vals if v is not None and math.isfinite(v)]
-            if vals:
+            if vals and how == "median":
                 grid[i, j] = float(np.median(vals))
-    return tasks, models, grid
+            elif vals:
+                grid[i, j], half[i, j] = interval(vals)
+    return (tasks, models, grid, half) if how == "mean" else (tasks, models, grid)
 
 
 def markdown(rows: Sequence[dict], max_seconds: float) -> str:
     """Tasks × models table of median test NRMSE (lower is better; the best in bold), then the
     training time at which each reached its best validation error."""
-    tasks, models, nrmse = _grid(rows, "test_nrmse")
+    seeds = len({r["seed"] for r in rows})
+    tasks, models, nrmse, half = _grid(rows, "test_nrmse", "mean")
     _, _, tbest = _grid(rows, "time_to_best_s")
+    over = f"mean ± 95% interval over {seeds} seeds" if seeds > 1 else "one seed"
     lines = [
-        f"Test NRMSE (median over seeds; budget {max_seconds:g} s of training per cell; "
+        f"Test NRMSE ({over}; budget {max_seconds:g} s of training per cell; "
         "lower is better, best per task in bold)",
         "",
         "| task | " + " | ".join(models) + " | best |",
@@ -234,6 +260,8 @@ def markdown(rows: Sequence[dict], max_seconds: float) -> str:
         for j in range(len(models)):
             v = row[j]
             s = "—" if not np.isfinite(v) else f"{v:.3g}"
+            if np.isfinite(v) and seeds > 1:
+                s += f" ± {half[i, j]:.2g}"
             cells.append(f"**{s}**" if j == best else s)
         lines.append(
             f"| {t} | " + " | ".join(cells) + f" | {models[best] if best is not None else '—'} |"

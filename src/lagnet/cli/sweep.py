@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.markup import escape
@@ -68,11 +68,14 @@ def sweep(
         None, help="Log to an experiment tracker: mlflow (a parent run for the sweep)."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    set_: List[str] = typer.Option(
+        [], "--set", help="Override a setting of the base of every point: a.b=value."
+    ),
 ) -> None:
     """Run every point of a sweep spec (grid, random or Optuna search, over seeds); write
     sweep.csv, summary.md, plots and sweep.html. Exits 1 if some point did not complete."""
     t0 = time.perf_counter()
-    kwargs = dict(workers=workers, ray=ray, resume=resume, pack=pack, track=track)
+    kwargs = dict(workers=workers, ray=ray, resume=resume, pack=pack, track=track, sets=set_)
     if dry_run:
         result = run_sweep(spec, out_dir, dry_run=True, **kwargs)
         packs = [u for u in result.units if len(u) > 1]
@@ -86,7 +89,7 @@ def sweep(
         if result.estimate_seconds is not None:
             out.print(f"estimated time: about {result.estimate_seconds:.0f} s", highlight=False)
         return
-    s = load(spec)[0]  # a bad spec is one line before the bar appears
+    s = load(spec, set_)[0]  # a bad spec is one line before the bar appears
     bar = None if quiet else SweepBar(s.metric, s.maximize)
     if bar is None:
         result = run_sweep(spec, out_dir, **kwargs)

@@ -68,6 +68,12 @@ def bench(
     set_: List[str] = typer.Option(
         [], "--set", help="Override a setting in every cell: a.b=value."
     ),
+    workers: int = typer.Option(
+        1, help="Cells at once on a local process pool (each cell then shares the cores)."
+    ),
+    ray: Optional[str] = typer.Option(
+        None, help='Run the cells on a Ray cluster: its address, or "auto".'
+    ),
 ) -> None:
     """Train every model family on every task under the same budget; write a leaderboard."""
     task_list = split_list(tasks) or list(leaderboard.STANDARD_TASKS)
@@ -93,7 +99,15 @@ def bench(
         )
 
     leaderboard.bench(
-        task_list, model_list, seeds, max_seconds, out_dir, overrides=set_, on_row=on_row
+        task_list,
+        model_list,
+        seeds,
+        max_seconds,
+        out_dir,
+        overrides=set_,
+        on_row=on_row,
+        workers=workers,
+        ray=ray,
     )
     out.print((out_dir / "leaderboard.md").read_text(), markup=False, highlight=False)
     out.print(f"wrote {out_dir / 'leaderboard.csv'}, leaderboard.md, leaderboard.png")

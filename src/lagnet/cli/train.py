@@ -9,12 +9,13 @@ import typer
 from rich.markup import escape
 
 from lagnet.cli._app import app, command, err, formula_option, metrics_table, notes, out, split_list
-from lagnet.config import merge
+from lagnet.config import load_config, merge
 from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES, family
 from lagnet.models.family import NetConfig
 from lagnet.registry import task_config
 from lagnet.report import held_out_words
+from lagnet.rundir import read_status
 from lagnet.runs import check_out_dir, default_run_dir, on_device
 from lagnet.targets import formula_text
 from lagnet.tasks import build_task, default_inputs_note
@@ -57,10 +58,25 @@ def train(
         help="Log the run: mlflow (to MLFLOW_TRACKING_URI or MLflow's default store) or "
         "tensorboard (event files under runs/tensorboard).",
     ),
+    resume: Optional[Path] = typer.Option(
+        None,
+        "--resume",
+        help="Go on with an interrupted or killed run from its checkpoint (its directory).",
+    ),
 ) -> None:
     """Train a model, evaluate it on held-out paths, write the run directory and report."""
     if config and task:
         raise LagnetError("task", task, "give a config file or a task, not both")
+    if resume is not None:
+        given = [n for n, v in (("config", config), ("task", task), ("--out", out_dir)) if v]
+        if given:
+            raise LagnetError(
+                "resume", str(resume), f"takes its settings from the run; drop {given[0]}"
+            )
+        config, out_dir = resume_config(resume), resume
+        if config is None:
+            out.print(f"{resume} is complete; nothing to resume", highlight=False, soft_wrap=True)
+            return
     base = task_config(task) if task else config
     values = {
         "process": process,
@@ -76,12 +92,15 @@ def train(
         "seed": seed,
         "device": device,
     }
+    if resume is not None and (set_ or any(v is not None for v in values.values())):
+        given = next(k for k, v in values.items() if v is not None) if not set_ else set_[0]
+        raise LagnetError("resume", str(resume), f"takes its settings from the run; drop {given}")
     cfg, said = merge(base, values, set_)
     if test_data is not None:
         cfg = with_test_data(cfg, test_data)
     target_dir = out_dir or default_run_dir(cfg)
     built = build_task(cfg)  # refuse bad input before anything starts
-    check_out_dir(target_dir)
+    check_out_dir(target_dir, resume=resume is not None)
     tracker = make_tracker(track)
     with on_device(cfg.device):
         pass
@@ -100,13 +119,14 @@ def train(
             f"{escape(', '.join(built.inputs))}",
             highlight=False,
         )
+    again = resume is not None
     if quiet:
-        result = tracked_run(tracker, cfg, target_dir)
+        result = tracked_run(tracker, cfg, target_dir, resume=again)
     else:
         from lagnet.progress import ProgressBar
 
         with ProgressBar(cfg.train, err) as bar:
-            result = tracked_run(tracker, cfg, target_dir, callbacks=[bar])
+            result = tracked_run(tracker, cfg, target_dir, callbacks=[bar], resume=again)
     m = result.metrics
     data = held_out_words(m)  # observed data: which windows tested, or that none were held out
     title = f"test on {m['test']['paths']} " + (f"windows, {data}" if data else "held-out paths")
@@ -117,6 +137,30 @@ def train(
     out.print(f"wrote {target_dir}/report.html", highlight=False)
     if tracker is not None:
         out.print(f"tracked: {tracker.describe()}", highlight=False)
+    if m["train"].get("stopped") == "interrupted":
+        err.print(
+            f"interrupted at step {m['train']['steps']}: the files are those of the best weights "
+            f"so far; go on with `lagnet train --resume {target_dir}`",
+            highlight=False,
+        )
+        raise typer.Exit(143 if m["train"].get("signal") == "SIGTERM" else 130)
+
+
+def resume_config(run_dir: Path):
+    """The config file of a run to go on with, or None when the run is complete."""
+    status = read_status(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise LagnetError("resume", str(run_dir), "is not a run directory (no config.toml)")
+    if status is not None and status.get("status") == "complete":
+        return None
+    if status is not None and status.get("status") == "running":
+        raise LagnetError("resume", str(run_dir), "is in use by another lagnet process")
+    cfg = load_config(run_dir / "config.toml")
+    if cfg.process.kind == "custom":
+        raise LagnetError(
+            "resume", str(run_dir), "its process is a Python simulator: resume it from Python"
+        )
+    return run_dir / "config.toml"
 
 
 def with_test_data(cfg, path: Path):

@@ -69,13 +69,15 @@ def sweep(
     process: Process | None = None,
     on_row: Callable[[dict, int, int], None] | None = None,
     track: str | None = None,
+    sets: Sequence[str] = (),
 ) -> SweepResult:
     """Run a sweep (see :mod:`lagnet.sweeps`). ``spec``: a TOML file or its dict; ``workers``:
     local processes (default: one per core; 1 runs here); ``ray``: a Ray cluster's address or
     ``"auto"``; ``resume``: skip finished points of ``out``; ``pack``: train same-shape points
     as one program (default: on an accelerator only); ``process``: a ready process
-    (``CallableProcess``) for every point; ``on_row(row, done, total)``: called as runs finish."""
-    spec_obj, base, points = load(spec)
+    (``CallableProcess``) for every point; ``on_row(row, done, total)``: called as runs finish;
+    ``sets``: ``a.b=value`` settings applied to the base of every point (the grid's win)."""
+    spec_obj, base, points = load(spec, sets)
     if process is not None:
         base = base.model_copy(update=dict(process=process.config))
         points = [point(base, p.values, p.seed) for p in points]

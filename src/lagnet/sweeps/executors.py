@@ -3,9 +3,10 @@ a point's result does not depend on which one ran it (the same packs, the same s
 settings in every worker).
 
 * :class:`InProcess` — here, one after another (``--workers 1``): compilations are shared;
-* :class:`Pool` — a local process pool, spawned (never forked after JAX started), one
-  single-threaded worker per core; a worker that dies (SIGKILL, out of memory) is replaced and
-  its unit run again, up to ``retries`` times, then its points are recorded as ``killed``;
+* :class:`Pool` — a local pool of long-lived spawned processes (never forked after JAX
+  started), one single-threaded worker per core; a worker that dies (SIGKILL, out of memory)
+  takes down only its own unit: it is replaced and the unit run again, up to ``retries``
+  times, then its points are recorded as ``killed``;
 * :class:`RayCluster` — each unit a Ray task on an existing cluster (``--ray ADDRESS`` or
   ``auto``); the run directories come back to the driver as a tar, so no shared file system is
   needed; Ray retries a task whose worker died.
@@ -13,15 +14,14 @@ settings in every worker).
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 
 from lagnet.errors import LagnetError
-from lagnet.rundir import read_status
 from lagnet.sweeps.units import Job, row_of, run_unit, run_unit_shipped, unpack_dirs
 
 # Every worker single-threaded: on 2 shared cores a second thread beside a busy process was
@@ -52,6 +52,11 @@ class InProcess:
         for unit in units:
             yield unit, run_unit(unit, self.root, self.process)
 
+    def map(self, fn: Callable, items: Sequence) -> Iterator[tuple[object, object]]:
+        """``(item, fn(item))`` for each item, in order."""
+        for item in items:
+            yield item, fn(item)
+
 
 @contextmanager
 def _environment(values: dict[str, str]):
@@ -79,50 +84,108 @@ def _worker_init() -> None:
         pass
 
 
-def _was_killed(unit: Sequence[Job], root: Path) -> bool:
-    """True when a point of ``unit`` was cut off mid-run (its directory still says running):
-    the unit whose worker died. The pool's other workers are stopped with SIGTERM, which a
-    run takes like Ctrl-C (checkpoint, status interrupted): their units run again for free."""
-    return any(
-        (read_status(root / j.id) or {}).get("status") in ("running", "killed") for j in unit
-    )
+def _worker_main(conn) -> None:
+    """A pool worker: take ``(fn, args)`` from the driver, send back ``("ok", result)`` (or
+    ``("error", text)``), until told ``None``. It lives for many units, so compiled programs
+    are reused from one to the next."""
+    _worker_init()
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        fn, args = msg
+        try:
+            conn.send(("ok", fn(*args)))
+        except Exception as e:  # noqa: BLE001 — reported to the driver, the worker goes on
+            conn.send(("error", f"{type(e).__name__}: {e}".splitlines()[0][:300]))
+
+
+class _Worker:
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        with _environment(WORKER_ENV):
+            self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+            self.proc.start()
+        child.close()
+        self.job = None  # (key, fn, args, tries) it is running
+
+    def stop(self) -> None:
+        with suppress(OSError):
+            self.conn.send(None)
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
 
 
 class Pool:
+    """``workers`` long-lived spawned processes; each takes one call at a time. A worker that
+    dies (SIGKILL, out of memory) takes down only the call it was running: it is replaced, and
+    the call is made again up to ``retries`` times, then reported as killed."""
+
     name = "local pool"
 
-    def __init__(self, root: Path, workers: int, process=None, retries: int = 2):
+    def __init__(self, root: Path | None, workers: int, process=None, retries: int = 2):
         self.root, self.workers, self.process, self.retries = root, workers, process, retries
 
+    def _calls(self, calls):
+        """Yield ``(key, status, value)``: status "ok" (value = result), "error" (text) or
+        "killed" (text), for calls = [(key, fn, args)]."""
+        ctx = multiprocessing.get_context("spawn")
+        queue = [(key, fn, args, 0) for key, fn, args in calls]
+        workers = [_Worker(ctx) for _ in range(min(self.workers, len(queue)))]
+        try:
+            while queue or any(w.job for w in workers):
+                for w in workers:
+                    if w.job is None and queue:
+                        w.job = queue.pop(0)
+                        w.conn.send((w.job[1], w.job[2]))
+                busy = [w for w in workers if w.job]
+                ready = mp_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
+                for i, w in enumerate(list(workers)):
+                    if not w.job:
+                        continue
+                    if w.conn in ready or (w.proc.sentinel in ready and w.conn.poll()):
+                        try:
+                            status, value = w.conn.recv()
+                        except (EOFError, OSError):
+                            status = None
+                        if status is not None:
+                            key, w.job = w.job[0], None
+                            yield key, status, value
+                            continue
+                    if w.proc.sentinel in ready or not w.proc.is_alive():
+                        key, fn, args, tries = w.job
+                        w.job = None
+                        w.proc.join()
+                        workers[i] = _Worker(ctx)
+                        if tries < self.retries:
+                            queue.insert(0, (key, fn, args, tries + 1))
+                        else:
+                            code = w.proc.exitcode
+                            yield key, "killed", f"its worker died {tries + 1} times (exit {code})"
+        finally:
+            for w in workers:
+                w.stop()
+
     def run(self, units: Sequence[list[Job]]) -> Iterator[tuple[list[Job], list[dict]]]:
-        pending = [(u, 0) for u in units]
-        while pending:
-            ctx = multiprocessing.get_context("spawn")
-            with _environment(WORKER_ENV):
-                pool = cf.ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=ctx, initializer=_worker_init
-                )
-            broken: list[tuple[list[Job], int]] = []
-            try:
-                futures = {
-                    pool.submit(run_unit, u, self.root, self.process): (u, n) for u, n in pending
-                }
-                pending = []
-                for fut in cf.as_completed(futures):
-                    unit, tries = futures[fut]
-                    try:
-                        yield unit, fut.result()
-                    except cf.process.BrokenProcessPool:
-                        broken.append((unit, tries))
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-            killed = [_was_killed(unit, self.root) for unit, _ in broken]
-            for (unit, tries), hit in zip(broken, killed):
-                tries += 1 if hit or not any(killed) else 0  # no culprit seen: count them all
-                if tries <= self.retries:
-                    pending.append((unit, tries))
-                else:
-                    yield unit, killed_rows(unit, f"its worker was killed {tries} times")
+        calls = [(i, run_unit, (u, self.root, self.process)) for i, u in enumerate(units)]
+        for i, status, value in self._calls(calls):
+            unit = units[i]
+            if status == "ok":
+                yield unit, value
+            elif status == "killed":
+                yield unit, killed_rows(unit, value)
+            else:
+                yield unit, [row_of(j, None, 0.0, value) for j in unit]
+
+    def map(self, fn: Callable, items: Sequence) -> Iterator[tuple[object, object]]:
+        """``(item, fn(item))`` as they finish; a call whose worker kept dying, or that raised,
+        is raised here (``fn`` should record its own errors)."""
+        for i, status, value in self._calls([(i, fn, (it,)) for i, it in enumerate(items)]):
+            if status != "ok":
+                raise RuntimeError(f"{items[i]}: {value}")
+            yield items[i], value
 
 
 class RayCluster:
@@ -164,11 +227,20 @@ class RayCluster:
             unpack_dirs(data, self.root)
             yield unit, rows
 
+    def map(self, fn: Callable, items: Sequence) -> Iterator[tuple[object, object]]:
+        """``(item, fn(item))`` as Ray tasks finish (a task whose worker died is retried)."""
+        remote = self.ray.remote(num_cpus=1, max_retries=self.retries)(fn)
+        refs = {remote.remote(item): item for item in items}
+        while refs:
+            done, _ = self.ray.wait(list(refs), num_returns=1)
+            yield refs.pop(done[0]), self.ray.get(done[0])
+
     def close(self) -> None:
         self.ray.shutdown()
 
 
-def make_executor(root: Path, workers: int, ray: str | None, process, units: int):
+def make_executor(root: Path | None, workers: int, ray: str | None, process, units: int):
+    """Ray when an address is given; here for one worker or one unit; else a local pool."""
     if ray is not None:
         return RayCluster(root, ray, process)
     if workers == 1 or units <= 1:

@@ -27,6 +27,7 @@ import itertools
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -254,9 +255,12 @@ def point(base: RunConfig, values: dict, seed: int) -> Point:
     return Point(values=values, seed=seed, config=_apply(base, values, seed))
 
 
-def load(source: str | Path | dict) -> tuple[SweepSpec, RunConfig, list[Point]]:
-    """Spec, base config and points; raises :class:`LagnetError` on the first bad thing."""
+def load(
+    source: str | Path | dict, sets: Sequence[str] = ()
+) -> tuple[SweepSpec, RunConfig, list[Point]]:
+    """Spec, base config (with ``sets``, ``a.b=value``, applied to it) and points; raises
+    :class:`LagnetError` on the first bad thing."""
     spec, root = load_spec(source)
-    base = base_config(spec, root)
+    base = merge(base_config(spec, root), None, sets)[0]
     validate(spec, base)
     return spec, base, ([] if spec.mode == "tpe" else expand(spec, base))

@@ -213,24 +213,27 @@ def train_pack(members: list[Member]) -> list[FitResult]:
                 t_train = time.perf_counter()
             else:
                 steps_timed += k
+            live = [i for i, m in enumerate(members) if m.stopped is None]
             diverged = np.zeros(len(members), bool)
-            for i, m in enumerate(members):
-                if m.stopped is not None:
-                    continue
-                m.dropped += int(dropped[i].sum())
-                if not np.all(np.isfinite(losses[i])):
-                    # Divergence guard: back to the best weights, fresh optimiser, lower rate.
-                    diverged[i] = True
+            for i in live:
+                diverged[i] = not np.all(np.isfinite(losses[i]))
+            if diverged.any():
+                # Divergence guard: a diverged member goes back to its best weights with a
+                # fresh optimiser and a lower rate, and the chunk is run again (the others
+                # redo it from where they were, to the same result).
+                for i in np.flatnonzero(diverged):
+                    m = members[i]
                     m.divergences += 1
                     m.lr_factor *= 0.3
                     if m.divergences > 4:
                         m.stopped, m.steps = "diverged", step
-                else:
-                    m.loss_acc.extend(losses[i].tolist())
-            params, opt_state = new_params, new_state
-            if diverged.any():
                 params = _select(jnp.asarray(diverged), best, params)
                 opt_state = _select(jnp.asarray(diverged), opt_fresh, opt_state)
+                continue
+            for i in live:
+                members[i].dropped += int(dropped[i].sum())
+                members[i].loss_acc.extend(losses[i].tolist())
+            params, opt_state = new_params, new_state
             step += active
             since_val += active
 
