@@ -86,7 +86,9 @@ class TargetConfig(Settings):
 class TrainConfig(Settings):
     """The gradient loop. ``steps`` is the most it will take; ``max_seconds`` a wall-clock
     budget (the learning-rate schedule is fitted to whichever ends first); ``fixed_paths``
-    trains on one fixed data set of that many paths instead of fresh paths every step."""
+    trains on one fixed data set of that many paths instead of fresh paths every step;
+    ``checkpoint_seconds``: how often a run with a directory saves what it needs to resume
+    (and always when interrupted)."""
 
     steps: int = Field(4000, gt=0)
     batch: int = Field(128, gt=0)
@@ -102,6 +104,7 @@ class TrainConfig(Settings):
     patience: Optional[int] = Field(None, gt=0)
     fixed_paths: Optional[int] = Field(None, gt=0)
     pilot_paths: int = Field(1000, gt=0)
+    checkpoint_seconds: Optional[float] = Field(60.0, gt=0)
 
 
 class EvalConfig(Settings):

@@ -27,6 +27,7 @@ from lagnet import optimal as optimum
 from lagnet.config import EvalConfig
 from lagnet.errors import LagnetError
 from lagnet.models import predict_batched
+from lagnet.samples import drop_nonfinite, host
 from lagnet.tasks import Task
 
 IN_SAMPLE_DETAIL = (
@@ -212,13 +213,15 @@ def evaluate(
     paths = cfg.test_paths if paths is None else paths
     k_test, k_base, k_long = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
     test_task = task.part("test")  # observed data: its held-out test part (or second file)
-    x, y, valid = (np.asarray(a) for a in test_task.sample(k_test, paths, length))
+    # Paths whose target is not finite (a recursion that exploded) are dropped and counted.
+    x, y, valid = drop_nonfinite(host(test_task.sample(k_test, paths, length)))
+    dropped = paths - x.shape[0]
     y_hat = predict_batched(model, x)
     test_out = output_metrics(y, y_hat, valid)
     test = average_metrics(test_out)
 
     # Baselines, fitted on their own sample, scored on the test set.
-    xb, yb, vb = (np.asarray(a) for a in task.sample(k_base, cfg.baseline_paths, length))
+    xb, yb, vb = drop_nonfinite(host(task.sample(k_base, cfg.baseline_paths, length)))
     memoryless = MemorylessBaseline().fit(
         xb[:, vb].reshape(-1, xb.shape[2]), yb[:, vb].reshape(-1, yb.shape[2])
     )
@@ -237,7 +240,7 @@ def evaluate(
     mem_r2s = [memory_r2(t["mse"], m["mse"], m["r2"]) for t, m in zip(test_out, mem_out)]
     needing = [v for v in mem_r2s if v is not None]
     test["memory_r2"] = float(np.mean(needing)) if needing else None
-    test.update(paths=paths, length=length)
+    test.update(paths=paths, length=length, nonfinite_paths=dropped)
     # The optimal filter where it is known, on the same test paths (its key is its own).
     optimal = optimum.prediction(task, x, jax.random.fold_in(k_test, 1))
     opt = None if optimal is None else valid_metrics(y, optimal.y, valid)
@@ -248,7 +251,7 @@ def evaluate(
     drift = drift_check(steps)
 
     long_len = length * cfg.long_factor
-    xl, yl, vl = (np.asarray(a) for a in test_task.sample(k_long, cfg.long_paths, long_len))
+    xl, yl, vl = drop_nonfinite(host(test_task.sample(k_long, cfg.long_paths, long_len)))
     long_out = output_metrics(yl, predict_batched(model, xl), vl)
     long = average_metrics(long_out)
     variances = [float(np.var(y[:, valid, o])) for o in range(y.shape[2])]
