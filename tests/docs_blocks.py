@@ -167,6 +167,11 @@ class TinyLagnet:
         kw.update(TRAIN_TINY_KW)
         return lagnet.build_config(*args, **kw)
 
+    @staticmethod
+    def sweep(spec, out=None, **kw):
+        sets = TINY["sweep"][4::2]  # the values of its --set options
+        return lagnet.sweep(spec, out, **dict(kw, workers=1, sets=sets))
+
     def bench(self, tasks, models, max_seconds=15.0, **kw):
         sets = TINY["bench"][3::2]  # the values of its --set options
         return lagnet.bench(

@@ -131,6 +131,8 @@ def test_a_pack_gives_each_point_the_metrics_it_has_alone(tmp_path):
                 assert b[m] is None
                 continue
             assert math.isclose(a[m], b[m], rel_tol=2e-3, abs_tol=1e-6), (m, a[m], b[m])
+    page = packed._repr_html_()  # in a notebook: a row per configuration, the plots inline
+    assert page.count("data:image/png;base64,") == 1 and "2/2" in page and "best test.mse" in page
     # alone, the four points of one shape shared one compiled program (w is an argument)
     solo_keys = [k for k in steps._CACHE if json.loads(k)["members"] == 1]
     assert len(solo_keys) == 1
@@ -242,7 +244,7 @@ def test_a_driver_killed_with_sigkill_resumes_where_it_stopped(tmp_path):
         assert time.monotonic() - t0 < 300
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     done_before = [r for r in read_rows(out / "sweep.csv") if r["status"] == "complete"]
     assert 1 <= len(done_before) < 3
     mtimes = {

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lagnet.notebook import card
+from lagnet.sweeps.outputs import configurations, interval
 from lagnet.sweeps.spec import SweepSpec
 
 
@@ -37,3 +39,29 @@ class SweepResult:
 
 def _finite(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
+
+    def _repr_html_(self) -> str:  # a notebook's view: per configuration, then the plots
+        return sweep_html(self)
+
+
+def sweep_html(result: SweepResult) -> str:
+    """The sweep in a notebook: the best run, a row per configuration (mean over seeds of
+    complete runs) and the sweep's plots inline."""
+    metric = result.spec.metric
+    shown = [metric] + [m for m in ("test.r2", "test.memory_r2") if m != metric]
+    rows = []
+    for key, members in configurations(result.rows, result.fields):
+        ok = [r for r in members if r["status"] == "complete"]
+        means = [interval([r.get(m) for r in ok])[0] for m in shown]
+        rows.append([", ".join(key) or "base", *means, f"{len(ok)}/{len(members)}"])
+    best = result.best
+    verdict = None
+    if best is not None:
+        values = ", ".join(f"{k}={v}" for k, v in best["values"].items()) or "base"
+        verdict = f"best {metric} = {best[metric]:.4g}: {values}, seed {best['seed']}"
+    images = []
+    if result.out is not None:
+        images = sorted((Path(result.out) / "plots").glob("sweep_*.png"))
+    title = f"lagnet sweep: {len(result.rows)} runs, {len(result.failed)} not complete"
+    header = [" , ".join(result.fields) or "configuration", *shown, "complete"]
+    return card(title, rows, images, header=header, verdict=verdict, learned=None)
