@@ -170,6 +170,25 @@ def test_bench_end_to_end_writes_leaderboard(tmp_path):
     assert (tmp_path / "b" / "leaderboard.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
+def test_bench_runs_its_cells_on_a_local_pool_over_seeds(tmp_path):
+    rows = bench(
+        ["memory-k(k=1)"],
+        ["narx", "window"],
+        seeds=2,
+        max_seconds=2.0,
+        out=tmp_path / "b",
+        overrides=TINY + ["train.steps=40"],
+        workers=2,
+    )
+    assert [(r["model"], r["seed"]) for r in rows] == [
+        ("narx", 0), ("narx", 1), ("window", 0), ("window", 1),
+    ]  # fmt: skip
+    assert all(not r["error"] for r in rows), rows
+    md = (tmp_path / "b" / "leaderboard.md").read_text()
+    assert "mean ± 95% interval over 2 seeds" in md and " ± " in md.split("\n")[4]
+
+
 def test_bench_markdown_marks_the_best_and_lists_failures():
     rows = [
         dict(task="a", model="m1", seed=0, test_nrmse=0.5, time_to_best_s=1.0, error=""),
@@ -178,7 +197,10 @@ def test_bench_markdown_marks_the_best_and_lists_failures():
         dict(task="a", model="m3", seed=0, error="boom"),
     ]
     md = markdown(rows, 10)
-    assert "| a | 0.5 | **0.2** | — | m2 |" in md  # median of m2's seeds, bold, winner named
+    # the mean over seeds ± the 95% interval's half-width (t with 1 degree of freedom:
+    # 12.7 × 0.1414 / √2 = 1.27), the best in bold, the winner named
+    assert "| a | 0.5 ± 0 | **0.2 ± 1.3** | — | m2 |" in md
+    assert "mean ± 95% interval over 2 seeds" in md
     assert "boom" in md
 
 
