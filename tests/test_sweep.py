@@ -114,6 +114,20 @@ def test_dry_run_lists_points_and_packs(tmp_path):
 
 
 # ----------------------------------------------------------------------------- packing
+def test_packs_group_one_shape_and_stay_within_the_memory_bound():
+    from lagnet.sweeps.units import Job, make_units, pack_memory
+
+    spec = tiny_spec(grid={"target.params.w": [0.0, 0.5], "model.hidden": [4, 6]})
+    jobs = [Job(p.id, p.values, p.seed, p.config) for p in specs.load(spec)[2]]
+    units = make_units(jobs, pack=True)
+    assert sorted(len(u) for u in units) == [4, 4]  # two shapes (hidden), 2 w × 2 seeds each
+    for u in units:
+        assert len({j.config.model.hidden for j in u}) == 1
+    bound = pack_memory(jobs[0].config, 3)  # room for three members of the first shape
+    assert max(len(u) for u in make_units(jobs, pack=True, limit_bytes=bound)) <= 3
+    assert all(len(u) == 1 for u in make_units(jobs, pack=False))
+
+
 @pytest.mark.slow
 def test_a_pack_gives_each_point_the_metrics_it_has_alone(tmp_path):
     """Seeds and formula parameters differ; one compiled program for the pack; each point's

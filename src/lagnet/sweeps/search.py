@@ -74,9 +74,11 @@ def tpe(spec, base, source, out, workers, ray, resume, dry_run, process, on_row)
             study_name=STUDY,
             load_if_exists=True,
             direction="maximize" if spec.maximize else "minimize",
-            sampler=optuna.samplers.TPESampler(seed=spec.sample_seed),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=2),
         )
+        # Seeded by the trials already told, so a resumed study does not propose its first
+        # trials again (a fresh sampler with the same seed would).
+        study.sampler = optuna.samplers.TPESampler(seed=spec.sample_seed + len(study.trials))
         states = optuna.trial.TrialState
         for t in study.get_trials(states=(states.RUNNING,)):  # left by a killed driver
             study.tell(t.number, state=states.FAIL)

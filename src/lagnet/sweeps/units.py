@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lagnet.config import RunConfig
 from lagnet.models import family
+from lagnet.resources import F32, memory_limit, step_floats
 from lagnet.rundir import RunDirectory, interrupt_on_sigterm, read_status
 from lagnet.runs import conclude, enable_compilation_cache, on_device, owned, run
 from lagnet.samples import Callback
@@ -59,16 +60,17 @@ def pack_key(cfg: RunConfig) -> str | None:
 
 
 def pack_memory(cfg: RunConfig, members: int) -> int:
-    """Bytes a pack's step holds, roughly: activations kept for the gradient (batch × length ×
-    hidden × layers × 8 floats per member), weights and optimiser state are small beside them."""
-    m = cfg.model
-    width = getattr(m, "hidden", 64) * max(getattr(m, "num_layers", 1) or 1, 1)
-    return int(members * cfg.train.batch * cfg.train.length * width * 8 * 4)
+    """Bytes a pack's step holds, roughly: each member's batch forward and backward
+    (:func:`lagnet.resources.step_floats` per path-step, kept twice) — weights and optimiser
+    state are small beside it."""
+    tc = cfg.train
+    return int(members * F32 * tc.length * tc.batch * (2 * step_floats(cfg.model, tc.length) + 3))
 
 
 def make_units(jobs: Sequence[Job], pack: bool, limit_bytes: int | None = None) -> list[list[Job]]:
     """Group jobs into units: with ``pack``, same-shape points together, at most ``PACK_MAX``
-    and within ``limit_bytes`` per pack; else one point a unit."""
+    and within ``limit_bytes`` per pack (default: the memory this machine may use, see
+    :func:`lagnet.resources.memory_limit`); else one point a unit."""
     if not pack:
         return [[j] for j in jobs]
     groups: dict[str, list[Job]] = {}
@@ -79,6 +81,7 @@ def make_units(jobs: Sequence[Job], pack: bool, limit_bytes: int | None = None) 
             units.append([j])
         else:
             groups.setdefault(key, []).append(j)
+    limit_bytes = memory_limit()[0] if limit_bytes is None else limit_bytes
     for members in groups.values():
         size = PACK_MAX
         if limit_bytes:
