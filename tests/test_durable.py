@@ -78,9 +78,10 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_weights(tmp_path):
         assert status["status"] == "killed"
         if attempt == 0:
             # an unfinished run says so, in one line, for every command that reads runs
-            res = CliRunner().invoke(app, ["eval", str(cut)])
-            assert res.exit_code == 2 and "unfinished run (killed" in res.output
-            assert len(res.output.strip().splitlines()) == 1
+            for command in ("eval", "report", "doctor"):
+                res = CliRunner().invoke(app, [command, str(cut)])
+                assert res.exit_code == 2 and "unfinished run (killed" in res.output, command
+                assert len(res.output.strip().splitlines()) == 1
         proc = start("train", "--resume", str(cut))
     else:
         assert proc.wait(timeout=300) == 0, proc.stderr.read()[-2000:]
@@ -120,6 +121,7 @@ def test_sigterm_checkpoints_and_stops_and_a_second_writer_is_refused(tmp_path):
     # the interrupted run's files are usable: eval works on its best weights
     res = CliRunner().invoke(app, ["eval", str(out)])
     assert res.exit_code == 0, res.output
+    assert "was interrupted at step" in res.output and "best weights so far" in res.output
 
 
 def test_resume_in_process_after_ctrl_c_equals_a_run_never_stopped(tmp_path):

@@ -36,6 +36,32 @@ def read_status(directory: str | Path) -> dict | None:
     return status
 
 
+def unfinished(directory: str | Path) -> None:
+    """Refuse, in one line, a run directory whose run has not written its files yet (still
+    running, killed before it could, or failed); an interrupted run's files are those of its
+    best weights so far, and it is accepted."""
+    status = read_status(directory)
+    if status is not None and status.get("status") in ("running", "killed", "failed"):
+        step = f" at step {status['step']}" if "step" in status else ""
+        raise LagnetError(
+            "run_dir",
+            str(directory),
+            f"is an unfinished run ({status['status']}{step}); go on with "
+            f"`lagnet train --resume {directory}`",
+        )
+
+
+def interrupted_note(directory: str | Path) -> str | None:
+    """A line for commands that read a run: which weights an interrupted run's files hold."""
+    status = read_status(directory)
+    if status is not None and status.get("status") == "interrupted":
+        return (
+            f"{directory} was interrupted at step {status.get('step', '?')}: using its best "
+            f"weights so far (go on with `lagnet train --resume {directory}`)"
+        )
+    return None
+
+
 def is_run_dir(directory: Path) -> bool:
     return (directory / "config.toml").is_file() and (
         (directory / "metrics.json").is_file() or (directory / STATUS).is_file()

@@ -43,7 +43,7 @@ from lagnet.plots import read_history, save_plots
 from lagnet.processes import Process
 from lagnet.records import record_evaluation
 from lagnet.report import write_report
-from lagnet.rundir import STATUS, RunDirectory, check_out_dir, interrupt_on_sigterm, read_status
+from lagnet.rundir import STATUS, RunDirectory, check_out_dir, interrupt_on_sigterm, unfinished
 from lagnet.samples import HISTORY_COLUMNS, Callback
 from lagnet.tasks import build_task, with_inputs
 
@@ -276,15 +276,7 @@ def conclude(
 def load(directory: str | Path) -> Run:
     """Load a run directory written by :meth:`Run.save`."""
     directory = Path(directory)
-    status = read_status(directory)
-    if status is not None and status.get("status") in ("running", "killed", "failed"):
-        step = f" at step {status['step']}" if "step" in status else ""
-        raise LagnetError(
-            "run_dir",
-            str(directory),
-            f"is an unfinished run ({status['status']}{step}); go on with "
-            f"`lagnet train --resume {directory}`",
-        )
+    unfinished(directory)
     for name in ("config.toml", "metrics.json", "model.json", "model.safetensors"):
         if not (directory / name).is_file():
             raise LagnetError("run_dir", str(directory), f"not a run directory (no {name})")

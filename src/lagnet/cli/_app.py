@@ -121,7 +121,8 @@ def split_list(values: Optional[List[str]]) -> list[str]:
     return items
 
 
-def notes(lines: list[str]) -> None:
-    """What the library said on the way (settings dropped, inputs chosen), one line each."""
-    for line in lines:
+def notes(lines: list[str | None]) -> None:
+    """What the library said on the way (settings dropped, inputs chosen), one line each
+    (None: nothing to say)."""
+    for line in filter(None, lines):
         err.print(f"note: {escape(line)}", highlight=False, soft_wrap=True)

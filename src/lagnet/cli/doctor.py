@@ -10,12 +10,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lagnet.cli._app import app, command, err, out
+from lagnet.cli._app import app, command, err, notes, out
 from lagnet.config import load_config
 from lagnet.doctor import core
 from lagnet.doctor.verdict import lines
 from lagnet.errors import LagnetError
 from lagnet.progress import ProgressBar
+from lagnet.rundir import interrupted_note
 from lagnet.runs import check_out_dir, default_run_dir, load, run
 from lagnet.tasks import build_task
 
@@ -73,7 +74,8 @@ def doctor(
                 str(out_dir),
                 "applies to a config only; a run directory is diagnosed in place",
             )
-        load(path)  # refuses a directory that is not a run before any work
+        load(path)  # refuses a directory that is not a run (or unfinished) before any work
+        notes([interrupted_note(path)])
         run_dir = path
     elif path.is_file() and path.suffix.lower() == ".toml":
         cfg = load_config(path)

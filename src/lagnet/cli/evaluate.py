@@ -7,9 +7,10 @@ from typing import List, Optional
 
 import typer
 
-from lagnet.cli._app import app, command, formula_option, metrics_table, out
+from lagnet.cli._app import app, command, formula_option, metrics_table, notes, out
 from lagnet.errors import LagnetError
 from lagnet.report import held_out_words
+from lagnet.rundir import interrupted_note, unfinished
 from lagnet.runs import evaluate_run, render
 from lagnet.targets import formula_text
 
@@ -27,6 +28,7 @@ def eval_(
 ) -> None:
     """Evaluate a trained run again, on a test set of any size and length."""
     cfg, ev = evaluate_run(run_dir, formula_option(target), paths=paths, length=length, seed=seed)
+    notes([interrupted_note(run_dir)])
     out.print(
         metrics_table(
             ev.metrics,
@@ -42,7 +44,9 @@ def eval_(
 @command
 def report(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Re-make the plots and report.html of a run directory (no retraining)."""
+    unfinished(run_dir)
     if not (run_dir / "metrics.json").is_file():
         raise LagnetError("run_dir", str(run_dir), "not a run directory (no metrics.json)")
+    notes([interrupted_note(run_dir)])
     render(run_dir)
     out.print(f"wrote {run_dir}/report.html", highlight=False)
