@@ -230,11 +230,16 @@ HARD = [
     ("x\u200b[t]", None, "syntax error"),
     ("x[t] if x[t] > 0 else 0", None, "where(c, a, b)"),
     ("import os", None, "statement"),
+    ("+".join(f"std(x, {9999 - i})" for i in range(40)), None, "too costly"),
+    ("+".join(f"std(x, {9999 - i})" for i in range(8)), None, None),  # costly but allowed
+    ("+".join(f"ewm(x, 0.{i + 100})" for i in range(19)), None, None),
+    (["*".join(["x[t]"] * 399)] * 64, None, "too costly"),
+    ("+".join(f"x[t-{i}]" for i in range(220)), None, None),
     ("x[t]; import os", None, "';'"),
 ]
 
 
-@pytest.mark.parametrize("formula, series, says", HARD, ids=[repr(h[0][:30]) for h in HARD])
+@pytest.mark.parametrize("formula, series, says", HARD, ids=[repr(str(h[0])[:30]) for h in HARD])
 def test_hard_cases(formula, series, says):
     result, err = outcome(compile_and_trace, formula, series)
     within_memory(64, compile_and_trace, formula, series)

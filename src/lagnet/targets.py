@@ -20,7 +20,8 @@ Comparisons, ``and``, ``or`` and ``not`` give 1.0 or 0.0; ``where`` picks ``a`` 
 and past. Limits keep hostile input cheap and every failure one clean :class:`LagnetError`:
 at most 2000 characters, nesting depth 100, constant exponents with ``|p| <= 64``,
 numbers within float32's range (the target is computed in float32; a constant folded beyond
-it is inf).
+it is inf), and about 3000 array operations to trace for all outputs together (a window is a
+few dozen to a few hundred: :func:`lagnet.targets_windows.trace_cost`).
 
 Windows (:mod:`lagnet.targets_windows` computes them). ``sum(x, k, lag=l)`` adds
 x[t-l-k+1 .. t-l]; ``mean``, ``std`` (population), ``max`` and ``min`` summarise the same
@@ -86,8 +87,15 @@ import numpy as np
 
 from lagnet.errors import LagnetError
 from lagnet.targets_parse import Part, compile_formula
-from lagnet.targets_vocab import FLOAT32_MAX, MAX_OUTPUTS, PARAMS_FIELD, Param, check_params
-from lagnet.targets_windows import recurse, ref_values
+from lagnet.targets_vocab import (
+    FLOAT32_MAX,
+    MAX_COST,
+    MAX_OUTPUTS,
+    PARAMS_FIELD,
+    Param,
+    check_params,
+)
+from lagnet.targets_windows import Ref, recurse, ref_values, trace_cost
 
 __all__ = ["Target", "compile_target"]
 
@@ -225,8 +233,10 @@ def _evaluate(
     n, length = xs[target.series[0]].shape
     xs = {s: x.astype(jnp.float32) for s, x in xs.items()}
     ys = []
+    # Each read of a process series once, shared by every output that reads it.
+    shared = {r: ref_values(r, xs[r.name]) for r in _outside(target._parts)}
     for part in target._parts:
-        outside = {r: ref_values(r, xs[r.name]) for r in part.refs if r.name != part.name}
+        outside = {r: shared[r] for r in part.refs if r.name != part.name}
         consts = {Param(p): values[p] for p in part.params}  # scalars
         if part.name is None:
             y = part.expr({**outside, **consts}, jnp)
@@ -238,6 +248,27 @@ def _evaluate(
     valid = jnp.arange(length) >= target.warmup  # (L,)
     y = jnp.where(valid[None, :, None], jnp.stack(ys, axis=-1), 0.0)  # (N, L, O)
     return y, valid
+
+
+def _outside(parts: Sequence[Part]) -> set[Ref]:
+    """The reads of process series (not of a recursive output's own past) of all parts."""
+    return {r for p in parts for r in p.refs if r.name != p.name}
+
+
+def _check_cost(parts: Sequence[Part], formula: Any) -> None:
+    """Refuse a target that would take too long to trace (and compile): see MAX_COST."""
+    outside = _outside(parts)
+    cost = sum(p.ops for p in parts) + sum(map(trace_cost, outside))
+    cost += sum(2 for p in parts for r in p.refs if r.name == p.name)
+    if cost > MAX_COST:
+        windows = sum(r.op != "at" for r in outside)
+        raise LagnetError(
+            _FIELD,
+            formula_text(formula),
+            f"too costly to compute: about {cost} array operations, the limit is {MAX_COST} "
+            f"({windows} distinct windows and ewms, each a few dozen to a few hundred) — "
+            "use fewer windows, outputs or terms",
+        )
 
 
 def compile_target(
@@ -284,7 +315,10 @@ def compile_target(
                 "needs a name of its own",
             )
     names = frozenset(declared)
-    parts = tuple(compile_formula(f, known, name, names) for f, name in zip(items, fields))
+    parts: list[Part] = []
+    for f, name in zip(items, fields):
+        parts.append(compile_formula(f, known, name, names))
+        _check_cost(parts, formula)  # after each: 64 long formulas take a second to parse
     unused = sorted(names - {p for part in parts for p in part.params})
     if unused:
         raise LagnetError(
@@ -304,7 +338,7 @@ def compile_target(
         init=float(init),
         params=tuple(declared),
         _defaults=tuple((k, v) for k, v in declared.items() if v is not None),
-        _parts=parts,
+        _parts=tuple(parts),
     )
 
 

@@ -57,6 +57,7 @@ class _Compiler(Calls, Reads):
         self.known = known
         self.params = params
         self.used: set[str] = set()  # the parameters the formula reads
+        self.ops = 0  # array operations the formula's nodes trace to (its windows aside)
         self.field = field
         self.rec: str | None = None  # the name a recursive formula defines
         text = formula.replace("\t", " ").replace("\r", " ").replace("\n", " ")
@@ -198,6 +199,7 @@ class _Compiler(Calls, Reads):
             self.fail(f"{what} '{self.seg(node)}' at column {self.col(node)} is not allowed{hint}")
         fn, is_constant = handler(node, depth + 1)
         if not is_constant:
+            self.ops += 1
             return fn, None
         # Fold in float64 NumPy. Exponents are capped, so no value here is ever a huge integer.
         with np.errstate(all="ignore"):
@@ -218,6 +220,7 @@ class _Compiler(Calls, Reads):
             base = base.left
         first, const = self.expr(base, depth)
         constant = const is not None
+        self.ops += len(steps) - 1
         parts: list[tuple[Callable[..., Any], Expr]] = []
         for step in reversed(steps):
             op = BINARY.get(type(step.op))
@@ -286,6 +289,7 @@ class _Compiler(Calls, Reads):
 
     def _boolop(self, node: ast.BoolOp, depth: int) -> tuple[Expr, bool]:
         parts = [self.expr(v, depth) for v in node.values]
+        self.ops += 2 * len(parts)
         combine = "logical_and" if isinstance(node.op, ast.And) else "logical_or"
 
         def fn(env: Env, xp: ModuleType) -> Any:
@@ -303,6 +307,7 @@ class Part(NamedTuple):
     refs: tuple[Ref, ...]
     name: str | None
     params: tuple[str, ...] = ()
+    ops: int = 0
 
 
 def compile_formula(
@@ -328,4 +333,4 @@ def compile_formula(
         if unicodedata.category(ch) == "Cs":  # from undecodable bytes (a command line's)
             c.fail(f"U+{ord(ch):04X} at column {i + 1} is not a character (a lone surrogate)")
     expr = c.compile()
-    return Part(expr, tuple(sorted(c.refs)), c.rec, tuple(sorted(c.used)))
+    return Part(expr, tuple(sorted(c.refs)), c.rec, tuple(sorted(c.used)), c.ops)

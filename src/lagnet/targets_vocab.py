@@ -29,6 +29,9 @@ MAX_LAG = 10_000
 MAX_EXPONENT = 64
 MAX_OUTPUTS = 64
 MAX_PARAMS = 64
+# About 0.1 ms of tracing each on a 2-core CPU (a windowed sum is ~60, a std ~300, an ewm ~150):
+# a target of at most this many traced in 0.3-0.6 s on a shared 2-core CPU.
+MAX_COST = 3000
 # Targets are computed in float32: a number beyond its range would become inf on the way in
 # (with a warning from the cast), so a literal or a parameter that large is refused, and a
 # constant folded beyond it is inf, as float32 arithmetic would make it.

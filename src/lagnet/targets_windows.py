@@ -54,11 +54,26 @@ class Ref(NamedTuple):
         return self.lag
 
 
+def trace_cost(ref: Ref) -> int:
+    """About how many array operations computing ``ref`` traces to (a shift and a merge are
+    one or a few each): what :func:`lagnet.targets.compile_target` bounds, so that a hostile
+    formula cannot take minutes to trace and compile. An ewm's scan is about 150."""
+    if ref.op == "at":
+        return 1
+    if ref.op == "ewm":
+        return 150
+    k = int(ref.size)
+    merges = k.bit_length() - 1 + bin(k).count("1") - 1
+    return 2 + merges * (15 if ref.op == "std" else 3)
+
+
 def shift(x: jax.Array, k: int, fill: float = 0.0) -> jax.Array:
     """x moved k steps later along time: out[:, t] = x[:, t-k], ``fill`` before the start."""
     if k == 0:
         return x
-    return jnp.pad(x, ((0, 0), (k, 0)), constant_values=fill)[:, : x.shape[1]]  # (N, L)
+    # One lax.pad (low k, high -k crops the end): jnp.pad + a slice took ~6 ms each to trace,
+    # so a formula of 220 lags spent over a second tracing.
+    return jax.lax.pad(x, jnp.asarray(fill, x.dtype), [(0, 0, 0), (k, -k, 0)])  # (N, L)
 
 
 # --------------------------------------------------------------------------- sliding windows
