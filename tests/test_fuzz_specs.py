@@ -209,3 +209,20 @@ def test_the_fuzz_benchmark_runs(tmp_path):
     assert result["inputs"] == 600 and result["total"]["crash"] == 0
     assert all(c["built"] > 0 and c["refused"] > 0 for c in result["counts"].values())
     assert result["xla_compilations"] == 0 and "acceptance" in done.stdout
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "nul"])
+def test_a_data_path_that_is_not_a_file_is_refused_at_once(tmp_path, kind):
+    """A FIFO named .csv blocked the reader forever; a NUL in a [process] table's path (TOML
+    allows "\\u0000") raised ValueError from the file system."""
+    import os
+
+    path = tmp_path / "series.csv"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    name = "a\x00.csv" if kind == "nul" else str(path)
+    _, err = outcome(build_table, {"kind": "data", "path": name})
+    assert err is not None and err.field == "process.path", err
+    assert ("no such file" if kind == "nul" else "not a regular file") in err.reason

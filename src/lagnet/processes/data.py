@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from stat import S_ISREG
 from typing import Literal, Optional, Union, final
 
 import jax
@@ -95,8 +96,10 @@ def _read(path: str, columns, missing: str, field: str):
     """(names, values (S, P, T)) of one file; a missing file is refused naming ``field``."""
     try:
         stat = Path(path).stat()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the name
         raise LagnetError(field, path, "no such file") from None
+    if not S_ISREG(stat.st_mode):  # a directory, or a FIFO that would block the reader forever
+        raise LagnetError(field, path, "not a regular file")
     return load(path, str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, columns, missing)
 
 
