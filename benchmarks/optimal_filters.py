@@ -9,17 +9,19 @@ as ``lagnet train --task NAME`` scores a model (``eval.seed``, ``eval.test_paths
 length), fits the memoryless baseline as evaluation does, and prints per task: the optimal
 filter's MSE, R² and NRMSE, the memoryless MSE, and the filter's time.
 
-For the particle filter it prints the MSE at each particle count (``--pf-seeds`` filters with
-different seeds each: mean and spread) — the filter's own Monte-Carlo error adds about
-Var(h_t | past)/M_eff to its MSE, so the MSE falls towards the exact filter's as M grows and
-the count lagnet uses (``lagnet.filters.SV_PARTICLES``) can be read off where it has settled.
+On sv-filter, where no closed form exists, it prints the two filters of the model side by
+side: the point-mass (grid) filter lagnet uses, at several grid sizes (its MSE settles once the
+grid resolves the transition), and the bootstrap particle filter at several particle counts
+(``--pf-seeds`` filters with different seeds each: mean and spread) — the particle filter's
+Monte-Carlo error adds about Var(h_t | past)/M_eff to its MSE, so its MSE falls towards the
+grid filter's as M grows.
 
 ``--train`` also runs ``lagnet train --task NAME --max-seconds S`` (the task's recommended
 model, a fresh process) for the filtering tasks and prints the model's test MSE, its R² gap
 to the optimum and the share of the reachable error it removed, from its metrics.json.
 
-``--smoke`` runs the same code at a tiny size (16 paths of 30 steps, 50 and 100 particles, no
-training) and exits 0 when every filter ran.
+``--smoke`` runs the same code at a tiny size (16 paths of 30 steps, 50 and 100 particles and
+grid points, no training) and exits 0 when every filter ran.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import jax
 import numpy as np
 
 from lagnet.evaluation import MemorylessBaseline, valid_metrics
-from lagnet.filters import SV_PARTICLES, particle_filter, sv_loglik
+from lagnet.filters import SV_GRID, grid_filter, particle_filter, sv_loglik
 from lagnet.optimal import prediction
 from lagnet.registry import task_config
 from lagnet.tasks import build_task
@@ -47,6 +49,7 @@ from lagnet.tasks import build_task
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("noisy-ar-filter", "regime-filter", "sv-filter", "garch-vol")
 PARTICLES = "100,250,500,1000,2000,4000,8000"
+GRID = (25, 50, 100, 200, 400)
 
 
 def test_set(name: str, paths: int | None, length: int | None):
@@ -83,11 +86,21 @@ def optimum(name: str, paths: int | None, length: int | None) -> dict:
     )
 
 
-def convergence(counts: list[int], seeds: int, paths: int | None, length: int | None) -> list:
+def convergence(
+    counts: list[int], grids: list[int], seeds: int, paths: int | None, length: int | None
+) -> list:
     task, (x, y, valid), _, _ = test_set("sv-filter", paths, length)
     c = task.process.config
     sd_h = c.sigma_eta / np.sqrt(1 - c.phi**2)
     rows = []
+    for g in grids:
+        t0 = time.perf_counter()
+        h = grid_filter(x[..., 0], sv_loglik, c.mu, c.phi, c.sigma_eta, sd_h, g)
+        seconds = time.perf_counter() - t0
+        mse = float(np.mean((h[:, valid] - y[:, valid, 0]) ** 2))
+        row = dict(filter="grid", points=g, mse_mean=mse, mse_spread=0.0, seconds=round(seconds, 2))
+        print(json.dumps(row), flush=True)
+        rows.append(row)
     for m in counts:
         mses, secs = [], []
         for s in range(seeds):
@@ -98,6 +111,7 @@ def convergence(counts: list[int], seeds: int, paths: int | None, length: int | 
             secs.append(time.perf_counter() - t0)  # the first seed's includes compilation
             mses.append(float(np.mean((h[:, valid] - y[:, valid, 0]) ** 2)))
         row = dict(
+            filter="particle",
             particles=m,
             mse_mean=float(np.mean(mses)),
             mse_spread=float(np.ptp(mses)),
@@ -161,12 +175,13 @@ def main() -> int:
     a = ap.parse_args()
     paths, length = (16, 30) if a.smoke else (None, None)
     counts = [50, 100] if a.smoke else [int(v) for v in a.particles.split(",")]
+    grids = [50, 100] if a.smoke else list(GRID)
 
     print(f"command: {' '.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])}")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, JAX {jax.__version__} {jax.default_backend()}; "
-        f"date {date.today()}; lagnet's particle filter: {SV_PARTICLES} particles"
+        f"date {date.today()}; sv-filter's grid filter: {SV_GRID} points"
     )
     print("\n## optimal filters on each task's test paths")
     rows = [optimum(name, paths, length) for name in TASKS]
@@ -181,13 +196,18 @@ def main() -> int:
             f"{r['memoryless_mse']:.4g} | {r['seconds']} |"
         )
 
-    print(f"\n## particle filter on sv-filter: MSE against particles ({a.pf_seeds} seeds each)")
-    conv = convergence(counts, 1 if a.smoke else a.pf_seeds, paths, length)
-    print("\n| particles | MSE (mean) | spread over seeds | seconds (last seed) |")
-    print("|---:|---:|---:|---:|")
+    print(
+        "\n## sv-filter: the grid filter against grid points, the particle filter against "
+        f"particles ({a.pf_seeds} seeds each)"
+    )
+    conv = convergence(counts, grids, 1 if a.smoke else a.pf_seeds, paths, length)
+    print("\n| filter | points / particles | MSE (mean) | spread over seeds | seconds (last) |")
+    print("|---|---:|---:|---:|---:|")
     for r in conv:
+        size = r.get("points") or r.get("particles")
         print(
-            f"| {r['particles']} | {r['mse_mean']:.5f} | {r['mse_spread']:.5f} | {r['seconds']} |"
+            f"| {r['filter']} | {size} | {r['mse_mean']:.6f} | {r['mse_spread']:.6f} | "
+            f"{r['seconds']} |"
         )
 
     if a.train and not a.smoke:

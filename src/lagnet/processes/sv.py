@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.filters import SV_PARTICLES, Optimal, particle_filter, sv_loglik
+from lagnet.filters import SV_GRID, Optimal, grid_filter, sv_loglik
 from lagnet.processes.base import Process, check_finite, check_sample_shape
 from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
@@ -104,14 +104,13 @@ def _sample(key, params, *, n: int, length: int):
 
 
 def _optimal(c: SVConfig, formula: str, observed: dict, key) -> Optimal | None:
-    """A bootstrap particle filter, for the log-variance ``h[t]``."""
+    """A point-mass filter on a fine grid, for the log-variance ``h[t]`` (its particle-filter
+    cross-check: ``benchmarks/optimal_filters.py``)."""
     if formula != "h[t]" or c.name not in observed:
         return None
     sd_h = c.sigma_eta / np.sqrt(1 - c.phi**2)
-    h = particle_filter(
-        key, observed[c.name], sv_loglik, c.mu, c.phi, c.sigma_eta, sd_h, SV_PARTICLES
-    )
-    return Optimal("particle filter", h[..., None], particles=SV_PARTICLES)
+    h = grid_filter(observed[c.name], sv_loglik, c.mu, c.phi, c.sigma_eta, sd_h, SV_GRID)
+    return Optimal(f"grid filter ({SV_GRID} points)", h[..., None])
 
 
 PROCESSES.register(
