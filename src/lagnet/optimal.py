@@ -4,8 +4,9 @@ the observed past is known, evaluation scores it on the same test paths as the m
 A process declares its optimal filter as the ``optimal`` hook of its
 :class:`~lagnet.processes.family.ProcessFamily` (the filters themselves live in
 :mod:`lagnet.filters`): the Kalman filter for ``noisy`` (target ``s[t]``), the Hamilton filter
-for ``regime`` (``regime[t]``), a particle filter for ``sv`` (``h[t]``) and the GARCH recursion
-for ``garch`` (``sigma2[t]``). Any other formula, a target with several outputs, or a model that
+for ``regime`` (``regime[t]``), a point-mass (grid) filter for ``sv`` (``h[t]``; no closed
+form exists, and a particle filter of 2000 particles was measured to err by as much as a trained
+GRU's gap) and the GARCH recursion for ``garch`` (``sigma2[t]``). Any other formula, a target with several outputs, or a model that
 does not see the observed series has no known optimum here, and gets None.
 
 The share of the reachable error a model removed compares it with both ends:
@@ -14,8 +15,9 @@ The share of the reachable error a model removed compares it with both ends:
 
 0 is no better than the best function of the current input, 1 is the optimal filter. It is
 memory_r2 rescaled so that the error no model can remove (the optimum's) does not count
-against the model. A model may score slightly above 1 by chance on a finite test set (or, for a
-particle filter, by the filter's own Monte-Carlo error).
+against the model. A model can exceed 1 only by chance on a finite test set, or where the
+filter itself is approximate (a particle filter's Monte-Carlo error; the grid filter's
+quadrature error is below 1e-6).
 
 Legend: N paths, L time steps, C input channels, O outputs.
 """
@@ -31,7 +33,7 @@ from lagnet.processes.family import PROCESSES
 
 def prediction(task, x: np.ndarray, key: jax.Array) -> Optimal | None:
     """The optimal filter's prediction of ``task``'s target on the inputs x (N, L, C), or None
-    where it is not known. ``key`` seeds a particle filter."""
+    where it is not known. ``key`` seeds a filter that draws (a particle filter)."""
     kind = getattr(task.process.config, "kind", None)
     if not isinstance(kind, str) or kind not in PROCESSES.names():
         return None
