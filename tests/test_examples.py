@@ -7,7 +7,10 @@ import pytest
 from lagnet.config import load_config
 from lagnet.tasks import build_task
 
-EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.toml"))
+# run configs; a sweep's spec (*_sweep.toml) is checked by tests/test_sweep.py
+EXAMPLES = sorted(
+    p for p in (Path(__file__).parents[1] / "examples").glob("*.toml") if "_sweep" not in p.name
+)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])

@@ -69,7 +69,7 @@ def test_every_page_is_in_the_nav():
     assert {"formulas.md", "models.md", "processes.md", "api.md"} <= set(PAGES)
     for page in PAGES:
         langs = {lang for lang, _ in page_blocks(page)}
-        assert langs <= {"bash", "python", "text"}, (page, langs)
+        assert langs <= {"bash", "python", "text", "toml"}, (page, langs)
 
 
 def test_every_bash_line_is_a_lagnet_command_or_tested_elsewhere():

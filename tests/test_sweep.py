@@ -145,6 +145,11 @@ def test_a_pack_gives_each_point_the_metrics_it_has_alone(tmp_path):
                 assert b[m] is None
                 continue
             assert math.isclose(a[m], b[m], rel_tol=2e-3, abs_tol=1e-6), (m, a[m], b[m])
+    # a point evaluated against another formula keeps only the parameters that formula reads
+    from lagnet.runs import evaluate_run
+
+    cfg, ev = evaluate_run(packed.out / "points" / packed.rows[0]["id"], "x[t]**2")
+    assert cfg.target.params == {} and math.isfinite(ev.metrics["test"]["mse"])
     page = packed._repr_html_()  # in a notebook: a row per configuration, the plots inline
     assert page.count("data:image/png;base64,") == 1 and "2/2" in page and "best test.mse" in page
     # alone, the four points of one shape shared one compiled program (w is an argument)
@@ -291,7 +296,13 @@ def test_tpe_search_stores_its_study_and_resumes(tmp_path):
     assert len(study.trials) == 4 and np.isfinite(study.best_value)
 
 
-def test_the_forum_sweep_example_is_valid():
+def test_the_forum_sweep_example_is_valid_and_shown_as_it_is():
+    from docs_blocks import blocks
+    from lagnet.config import tomllib  # tomli before Python 3.11
+
+    shown = blocks((ROOT / "docs" / "sweeps.md").read_text(), "toml")[0]
+    example = (ROOT / "examples" / "forum_sweep.toml").read_text()
+    assert tomllib.loads(shown) == tomllib.loads(example)
     spec, base, points = specs.load(ROOT / "examples" / "forum_sweep.toml")
     assert sorted({p.values["target.params.w"] for p in points}) == [0, 0.1, 0.25, 0.5, 1]
     assert len(points) == 15 and base.target.formula == "x[t]**2 + w*x[t-1]**2"

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from children import child_env, start
-from test_sweep import read_rows, tiny_spec, write_spec
 
 import lagnet as lg
+from children import child_env, start
 from lagnet.rundir import read_status
+from test_sweep import read_rows, tiny_spec, write_spec
 
 pytestmark = pytest.mark.slow
 RAY = Path(sys.executable).with_name("ray")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -316,6 +317,13 @@ def evaluate_run(
     (``evaluations.json``), so that the doctor can tell when training and evaluation targets
     differ. Returns (the config evaluated, the :class:`~lagnet.evaluation.Evaluation`)."""
     r = load(run_dir)
+    params = r.config.target.params
+    if formula is not None and params:  # keep the parameters the other formula reads
+        text = " ".join([formula] if isinstance(formula, str) else list(formula))
+        used = {k: v for k, v in params.items() if re.search(rf"\b{re.escape(k)}\b", text)}
+        r.config = r.config.model_copy(
+            update=dict(target=r.config.target.model_copy(update=dict(params=used)))
+        )
     values = {
         "target.formula": formula,
         "eval.seed": seed,

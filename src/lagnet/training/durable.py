@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from lagnet.errors import LagnetError
@@ -77,7 +77,7 @@ class Checkpoint:
                 state = json.loads(meta["state"])
         except LagnetError:
             raise
-        except (OSError, KeyError, ValueError) as e:  # a file from elsewhere, or damaged
+        except (OSError, KeyError, ValueError, SafetensorError) as e:  # damaged, or not ours
             raise LagnetError("checkpoint", str(self.path), f"cannot be read ({e})") from None
         return out, state
 
