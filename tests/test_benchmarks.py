@@ -119,3 +119,34 @@ def test_tasks_smoke(tmp_path):
     assert (tmp_path / "ar1-square-lag" / "metrics.json").is_file()
     assert "| ar1-square-lag | gru |" in (tmp_path / "tasks.md").read_text()
     assert "smoke: OK" in proc.stdout
+
+
+@pytest.mark.slow
+def test_sweep_packing_smoke():
+    proc = smoke("sweep_packing.py")
+    (row,) = json_lines(proc.stdout)
+    assert (row["hidden"], row["batch"], row["members"]) == (4, 8, 2)
+    assert row["single_seq_steps_per_s"] > 0 and row["packed_seq_steps_per_s"] > 0
+    assert row["speedup"] == pytest.approx(
+        row["packed_seq_steps_per_s"] / row["single_seq_steps_per_s"], rel=0.02
+    )
+
+
+@pytest.mark.slow
+def test_sweep_forum_smoke():
+    proc = smoke("sweep_forum.py", "--modes", "commands,default")
+    rows = {r["mode"]: r for r in json_lines(proc.stdout)}
+    assert set(rows) == {"commands", "default"} and rows["default"]["points"] == 2
+    assert rows["default"]["speedup_vs_commands"] > 0
+    # the same points, trained one command after another or by the sweep: the same metrics
+    assert rows["default"]["max_rel_diff_test_mse_vs_commands"] < 1e-4
+
+
+@pytest.mark.slow
+def test_kill_resume_smoke():
+    proc = smoke("kill_resume.py")
+    rows = json_lines(proc.stdout)
+    kills, summary = rows[:-1], rows[-1]
+    assert len(kills) == summary["kills"] >= 1 and summary["exit"] == 0
+    assert all(k["lost_seconds"] >= 0 for k in kills)
+    assert finite(summary["memory_r2"])
