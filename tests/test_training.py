@@ -135,3 +135,17 @@ def test_a_target_that_is_nan_on_the_paths_is_refused():
     cfg = build_config("ar1(rho=0.1)", "sqrt(x[t-1])", "rnn", **TINY)
     with pytest.raises(LagnetError, match="^target.formula: sqrt"):
         fit(cfg, build_task(cfg))
+
+
+def test_under_a_budget_a_chunk_is_at_most_a_tenth_of_it():
+    from lagnet.config import TrainConfig
+    from lagnet.training.loop import budget_chunk
+
+    tc = TrainConfig(max_seconds=15.0, batch=128, val_every=100)
+    # a forward pass over 512 validation paths in 0.5 s: a step ~ 3 × 0.5 × 128/512 = 0.375 s,
+    # a tenth of the budget is 4 steps (a divisor of val_every)
+    assert budget_chunk(50, tc, 0.5, 512) == 4
+    assert budget_chunk(50, tc, 1e-3, 512) == 50  # a fast model keeps its chunk
+    assert budget_chunk(50, tc, 100.0, 512) == 1  # never below one step
+    odd = TrainConfig(max_seconds=15.0, batch=128, val_every=7)
+    assert budget_chunk(7, odd, 0.5, 512) == 1  # 4 does not divide 7: the next divisor down

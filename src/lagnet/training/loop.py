@@ -112,6 +112,21 @@ def _chunk_size(val_every: int) -> int:
     return max(1, val_every // math.ceil(val_every / CHUNK_MAX))
 
 
+def budget_chunk(k: int, tc, val_seconds: float, val_paths: int) -> int:
+    """Steps per jitted call under a wall-clock budget: at most a tenth of the budget's worth,
+    so a slow model (a Transformer on long paths takes seconds a step on the CPU) stops within
+    about 10% of it. A step's cost is estimated from one forward pass over the validation set:
+    forward and backward on ``batch`` paths cost about 3 forwards of that many."""
+    per_step = 3.0 * val_seconds * tc.batch / max(val_paths, 1)
+    most = int(0.1 * tc.max_seconds / max(per_step, 1e-9))
+    if most >= k:
+        return k
+    for d in range(max(most, 1), 0, -1):  # a divisor of val_every keeps validation on time
+        if tc.val_every % d == 0:
+            return d
+    return 1
+
+
 def train(
     cfg: RunConfig,
     task: Task,
@@ -162,8 +177,12 @@ def train_pack(members: list[Member]) -> list[FitResult]:
     n_val = min(v[0].shape[0] for v in vals)  # paths a target was not finite on are gone
     val_set = _stack([tuple(a[:n_val] for a in v[:2]) + (v[2],) for v in vals])
     progs.validate(params, _stack(scales), *val_set).block_until_ready()  # compile now
-
     k = _chunk_size(tc.val_every)
+    if tc.max_seconds is not None:  # a chunk is never more than a tenth of the budget
+        t0 = time.perf_counter()
+        progs.validate(params, _stack(scales), *val_set).block_until_ready()
+        k = budget_chunk(k, tc, time.perf_counter() - t0, n_val)
+
     loss_units = [float(jnp.mean(s[3] ** 2)) for s in scales]  # history's loss in the y's units
     step, since_val, planned, elapsed_before = 0, 0, tc.steps, 0.0
     if all(m.checkpoint is not None and m.checkpoint.exists() for m in members):
