@@ -155,8 +155,18 @@ def plot_curves(rows, fields, metrics, baseline: str | None, path: Path) -> bool
             ax.grid(alpha=0.3)
             if m == "test.r2" and baseline:
                 ax.legend(fontsize=8)
+    seeds = max((len(v) for v in _groups(rows, xs[0]).values()), default=1)
+    fig.suptitle(f"mean over {seeds} seed{'s' * (seeds > 1)}; band: 95% interval", fontsize=10)
     save_figure(fig, path)
     return True
+
+
+def _groups(rows, field):
+    groups: dict[float, list] = {}
+    for r in rows:
+        if r["status"] == "complete":
+            groups.setdefault(float(r["values"][field]), []).append(r)
+    return groups
 
 
 def _curve(rows, field, metric):
