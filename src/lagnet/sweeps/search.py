@@ -11,6 +11,7 @@ import math
 import os
 from pathlib import Path
 
+from lagnet.errors import LagnetError
 from lagnet.files import DirectoryLock
 from lagnet.samples import StopTraining
 from lagnet.sweeps.executors import RayCluster, make_executor
@@ -58,7 +59,10 @@ def suggest(trial, name: str, dist: dict):
 
 
 def tpe(spec, base, source, out, workers, ray, resume, dry_run, process, on_row) -> SweepResult:
-    import optuna
+    try:
+        import optuna
+    except ImportError:
+        raise LagnetError("search", "tpe", "needs Optuna: pip install 'lagnet[optuna]'") from None
 
     fields = list(spec.random)
     workers = workers or os.cpu_count() or 1
