@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from children import child_env
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 FORMULA = "x[t]**2 + 0.1*x[t-1]**2"  # narx_forum.py's target
@@ -20,18 +22,9 @@ FORMULA = "x[t]**2 + 0.1*x[t-1]**2"  # narx_forum.py's target
 def smoke(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``benchmarks/<script> --smoke *args`` from the repository root; fail with its output
     unless it exits 0."""
-    environ = dict(
-        os.environ,
-        JAX_PLATFORMS="cpu",
-        OMP_NUM_THREADS="1",
-        MPLBACKEND="Agg",
-        LAGNET_CACHE="0",
-        XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-        # A smoke run checks that the script works, not its speed: compile as the suite does
-        # (tests/conftest.py), most of XLA's optimisations off.
-        JAX_DISABLE_MOST_OPTIMIZATIONS="1",
-        **(env or {}),
-    )
+    # A smoke run checks that the script works, not its speed: compile as the suite does
+    # (tests/conftest.py), most of XLA's optimisations off.
+    environ = child_env(JAX_DISABLE_MOST_OPTIMIZATIONS="1", **(env or {}))
     proc = subprocess.run(
         [sys.executable, str(BENCH / script), "--smoke", *args],
         cwd=ROOT,

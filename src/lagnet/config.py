@@ -151,15 +151,19 @@ def make_config(data: dict | None = None, **overrides: Any) -> RunConfig:
         raise first_error(err) from None
 
 
-def load_config(path: str | Path) -> RunConfig:
+def read_toml(path: str | Path, field: str = "config") -> dict:
+    """A TOML file's table; a missing file or bad TOML is one line naming ``field``."""
     path = Path(path)
     if not path.is_file():
-        raise LagnetError("config", str(path), "no such file")
+        raise LagnetError(field, str(path), "no such file")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
-        raise LagnetError("config", str(path), f"not valid TOML ({err})") from None
-    return make_config(data)
+        raise LagnetError(field, str(path), f"not valid TOML ({err})") from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    return make_config(read_toml(path))
 
 
 def _drop_none(obj: Any) -> Any:

@@ -26,7 +26,6 @@ import hashlib
 import itertools
 import json
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,15 +34,10 @@ from typing import Any, Literal, Optional, Union
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
-from lagnet.config import RunConfig, merge
+from lagnet.config import RunConfig, merge, read_toml
 from lagnet.errors import LagnetError
 from lagnet.registry import task_config
 from lagnet.settings import Settings, first_error
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 MAXIMIZE = ("r2", "memory_r2", "reachable_share")
@@ -116,16 +110,7 @@ def _short(v: Any) -> str:
 def load_spec(source: str | Path | dict) -> tuple[SweepSpec, Path]:
     """A spec from a TOML file (or a dict) and the folder its relative paths are read from."""
     root = Path.cwd()
-    if isinstance(source, dict):
-        data = dict(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise LagnetError("spec", str(path), "no such file")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise LagnetError("spec", str(path), f"not valid TOML ({e})") from None
+    data = dict(source) if isinstance(source, dict) else read_toml(source, "spec")
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as e:
