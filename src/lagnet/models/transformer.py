@@ -13,8 +13,13 @@ content does not say which step is which): learning x[t]·x[t-1] in 200 steps it
 MSE 0.44·Var(y) where r_k reached 0.03. Nothing depends on absolute position, so a model trained on short paths
 runs on paths 10× longer — evaluation does.
 
-Sequences longer than ``context`` are cut into blocks of ``context`` steps; a block's queries
-see its own keys and the previous block's, so memory grows as L·context rather than L².
+Sequences much longer than ``context`` are cut into blocks of ``context`` steps; a block's
+queries see its own keys and the previous block's, so memory grows as L·context rather than L²
+(where one banded L×L has fewer scores, as at L = 200, W = 128, that is used instead). On the
+CPU the paths go through the network a few at a time, each slice's scores small enough to stay
+in cache and recomputed in the backward pass, and the learned bias's gradient is read off the
+scores' gradient on its R diagonals: a train step at N = 128, L = 200 went from 1.2–2.4 s to
+0.25–0.48 s on the shared 2-core machine (benchmarks/transformer_step.py).
 
 Legend: N paths, L time steps, C channels, H model width, A heads, E = H/A per head, O outputs,
 W context, B blocks.
@@ -39,11 +44,69 @@ from lagnet.models.lru import LayerNorm
 
 NEAR = 8  # distances with a learned bias of their own
 _MASKED = -1e30  # a score that softmax turns into an exact zero weight
+CHUNK_SCORES = 1_000_000  # scores per slice of paths on the CPU
 
 
 def alibi_slopes(heads: int) -> np.ndarray:
     """m_k = 2^(-8(k+1)/heads): geometric, from 2^(-8/heads) down to 2^-8."""
     return 2.0 ** (-8.0 * np.arange(1, heads + 1) / heads)
+
+
+def _near_adder(distance: np.ndarray, r: int):
+    """scores (..., A, Q, S), near (A, R) -> scores + near[:, distance] where distance < R, with
+    a gradient for ``near`` read off the R diagonals of the scores' gradient (a gather of
+    N·A·R·Q numbers) — not a reduction of the whole (N, A, Q, S) gradient and a scatter, which
+    took most of a train step's time on the CPU."""
+    q_len = distance.shape[0]
+    onehot = (distance[None] == np.arange(r)[:, None, None]).astype(np.float32)  # (R, Q, S)
+    cols, hit = np.zeros((r, q_len), np.int32), np.zeros((r, q_len), bool)
+    for d in range(r):  # the key column at distance d of each query row, if any
+        rows, js = np.nonzero(distance == d)
+        cols[d, rows], hit[d, rows] = js, True
+    rows = np.arange(q_len)[None, :]
+
+    @jax.custom_vjp
+    def add(scores, near):
+        return scores + (near @ onehot.reshape(r, -1)).reshape(-1, *onehot.shape[1:])
+
+    def forward(scores, near):
+        return add(scores, near), None
+
+    def backward(_, g):
+        diagonals = jnp.where(hit, g[..., rows, cols], 0.0)  # (..., A, R, Q)
+        return g, diagonals.sum(-1).reshape(-1, *diagonals.shape[-3:-1]).sum(0)
+
+    add.defvjp(forward, backward)
+    return add
+
+
+def _scores(length: int, context: int) -> int:
+    """Attention scores per path and head: one banded L×L, or blocks of W queries by 2W keys
+    where that is fewer."""
+    nb = -(-length // context)
+    return min(length * length, nb * 2 * context * context)
+
+
+def _chunk(n: int, per_path: int) -> int:
+    """Paths per slice of the attention: on the CPU a slice whose scores fit in cache
+    (``CHUNK_SCORES`` numbers; measured fastest at L = 200), elsewhere all of them at once."""
+    if jax.default_backend() != "cpu":
+        return n
+    fit = max(1, CHUNK_SCORES // max(per_path, 1))
+    return min(n, 1 << (fit.bit_length() - 1))  # a power of two: no padding of 2^k paths
+
+
+def _by_chunks(fn, arrays, chunk: int):
+    """fn over slices of ``chunk`` paths (the leading axis), one after another, each slice
+    recomputed in the backward pass rather than stored: (N, ...) arrays -> (N, ...)."""
+    n = arrays[0].shape[0]
+    if chunk >= n:
+        return fn(*arrays)
+    groups = -(-n // chunk)
+    pad = lambda a: jnp.pad(a, [(0, groups * chunk - n)] + [(0, 0)] * (a.ndim - 1))  # noqa: E731
+    split = tuple(pad(a).reshape(groups, chunk, *a.shape[1:]) for a in arrays)
+    out = jax.lax.map(jax.checkpoint(lambda a: fn(*a)), split)
+    return out.reshape(groups * chunk, *out.shape[2:])[:n]
 
 
 class Attention(eqx.Module):
@@ -75,35 +138,32 @@ class Attention(eqx.Module):
 
     def _attend(self, q, k, v, distance, valid):
         """Scores q·k - m·distance + r[distance], masked where not ``valid``, softmax over
-        keys, weighted sum of v. q (..., Q, A, E), k and v (..., S, A, E), distance and valid (Q, S) or
-        broadcastable -> (..., Q, A, E)."""
-        # Heads moved before time, then plain batched matmuls: the same contraction written
-        # as one einsum over (..., Q, A, E) ran 3.8× slower (forward + gradient) on the CPU.
-        qh, kh, vh = (jnp.moveaxis(a, -2, -3) for a in (q, k, v))  # (..., A, Q|S, E)
-        scores = qh @ jnp.swapaxes(kh, -1, -2)  # (..., A, Q, S)
+        keys, weighted sum of v. q (N, ..., Q, A, E), k and v (N, ..., S, A, E), distance (Q, S)
+        and valid broadcastable to (..., 1, Q, S) -> (N, ..., Q, A, E)."""
         slopes = alibi_slopes(self.heads).astype(np.float32)[:, None, None]  # fixed, not trained
-        # A contraction with a constant one-hot, not a gather: a gather's gradient is a
-        # scatter, which made a train step 3× slower on the CPU.
-        onehot = np.asarray(distance)[None] == np.arange(self.near.shape[1])[:, None, None]
-        r = self.near.shape[1]
-        near = (self.near @ onehot.astype(np.float32).reshape(r, -1)).reshape(
-            -1, *onehot.shape[1:]
-        )  # (A, Q, S)
-        scores = scores - slopes * distance + near
-        scores = jnp.where(valid, scores, _MASKED)
-        return jnp.moveaxis(jax.nn.softmax(scores, axis=-1) @ vh, -3, -2)  # (..., Q, A, E)
+        fixed = jnp.where(valid, -slopes * distance, _MASKED).astype(jnp.float32)  # (..., A, Q, S)
+        add_near = _near_adder(np.asarray(distance), self.near.shape[1])
+
+        def attend(q, k, v):
+            # Heads moved before time, then plain batched matmuls: the same contraction written
+            # as one einsum over (..., Q, A, E) ran 3.8× slower (forward + gradient) on the CPU.
+            qh, kh, vh = (jnp.moveaxis(a, -2, -3) for a in (q, k, v))  # (..., A, Q|S, E)
+            scores = add_near(qh @ jnp.swapaxes(kh, -1, -2) + fixed, self.near)  # (..., A, Q, S)
+            return jnp.moveaxis(jax.nn.softmax(scores, axis=-1) @ vh, -3, -2)  # (..., Q, A, E)
+
+        return _by_chunks(attend, (q, k, v), _chunk(q.shape[0], fixed.size))
 
     def __call__(self, u: jax.Array) -> jax.Array:
         """u: (N, L, H) -> (N, L, H)."""
         n, length, width = u.shape
         q, k, v = self._qkv(u)  # (N, L, A, E)
         w = self.context
-        if length <= w:  # the window covers every step: plain causal attention
+        nb = -(-length // w)
+        if _scores(length, w) == length * length:  # one banded L×L: fewer scores than blocks
             t = np.arange(length)
             distance = (t[:, None] - t[None, :]).astype(np.float32)  # (L, L)
-            out = self._attend(q, k, v, distance, distance >= 0)
+            out = self._attend(q, k, v, distance, (distance >= 0) & (distance < w))
         else:
-            nb = -(-length // w)
             pad = ((0, 0), (0, nb * w - length), (0, 0), (0, 0))
             blocks = lambda a: jnp.pad(a, pad).reshape(n, nb, w, *a.shape[2:])  # noqa: E731
             qb, kb, vb = blocks(q), blocks(k), blocks(v)  # (N, B, W, A, E)
@@ -217,12 +277,17 @@ class Transformer(SequenceNet):
         )
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        """x: (N, L, C) -> (N, L, O)."""
-        h = x @ self.w_in + self.b_in  # (N, L, H)
-        for block in self.blocks:
-            h = block(h)
-        h = self.norm(h)
-        return read_out(self.head, h, x, self.skip)  # (N, L, O)
+        """x: (N, L, C) -> (N, L, O). On the CPU the paths go through in slices whose
+        attention scores fit in cache (``_by_chunks``)."""
+
+        def encode(x):
+            h = x @ self.w_in + self.b_in  # (N, L, H)
+            for block in self.blocks:
+                h = block(h)
+            return read_out(self.head, self.norm(h), x, self.skip)  # (N, L, O)
+
+        per_path = self.blocks[0].attn.heads * _scores(x.shape[1], self.blocks[0].attn.context)
+        return _by_chunks(encode, (x,), _chunk(x.shape[0], per_path))
 
     @property
     def receptive_field(self) -> int:
