@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 import lagnet.models.transformer as tr
 from lagnet.models import build_net, model_config
@@ -67,6 +68,7 @@ def test_attention_equals_its_formula(length, sliced, monkeypatch):
     assert np.abs(np.asarray(g1.near)).max() > 1e-3  # the bias's gradient is not trivially 0
 
 
+@pytest.mark.slow
 def test_transformer_sliced_over_paths_equals_whole(monkeypatch):
     """The network's forward and gradient are the same whether the paths go through at once or
     one at a time (the CPU's layout)."""
@@ -83,3 +85,45 @@ def test_transformer_sliced_over_paths_equals_whole(monkeypatch):
     np.testing.assert_allclose(float(v1), float(v2), rtol=1e-5)
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- LRU
+def _lru_layer(**settings):
+    cfg = model_config(**{"kind": "lru", "hidden": 16, "lru_state": 4000, **settings})
+    return build_net(cfg, 1, 1, jax.random.PRNGKey(0)).blocks[0].lru
+
+
+def test_lru_defaults_follow_the_paper():
+    """|λ| on the ring 0.9 … 0.999, phases uniform in [0, max_phase], γ = sqrt(1 - |λ|²),
+    B with variance 1/(2H) and C with 1/P per real and imaginary part."""
+    layer = _lru_layer(lru_max_phase=math.pi / 10)
+    r2 = np.asarray(layer.eigenvalues[0]) ** 2 + np.asarray(layer.eigenvalues[1]) ** 2
+    assert r2.min() >= 0.9**2 - 1e-6 and r2.max() <= 0.999**2 + 1e-6
+    assert stats.kstest(r2, stats.uniform(0.81, 0.999**2 - 0.81).cdf).pvalue > 1e-3
+    phase = np.arctan2(np.asarray(layer.eigenvalues[1]), np.asarray(layer.eigenvalues[0]))
+    assert stats.kstest(phase, stats.uniform(0, math.pi / 10).cdf).pvalue > 1e-3
+    np.testing.assert_allclose(np.exp(np.asarray(layer.gamma_log)), np.sqrt(1 - r2), rtol=1e-3)
+    np.testing.assert_allclose(np.std(np.asarray(layer.b_re)), 1 / math.sqrt(2 * 16), rtol=0.02)
+    np.testing.assert_allclose(np.std(np.asarray(layer.c_im)), 1 / math.sqrt(4000), rtol=0.02)
+
+
+def test_lru_recurrent_parameters_take_half_the_step():
+    """One step of lagnet's optimiser (clip, Adam; p - lr·update): on its first step Adam moves
+    every weight by lr (g/|g|); ν, θ and γ, in their own units, move by half that."""
+    from lagnet.config import TrainConfig
+    from lagnet.models.lru import RECURRENT_LR
+    from lagnet.training.steps import make_optimizer
+
+    layer = _lru_layer(hidden=4, lru_state=8)
+    u = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 4))
+    params, static = eqx.partition(layer, eqx.is_array)
+    grads = jax.grad(lambda p: jnp.sum(jnp.sin(eqx.combine(p, static)(u, parallel=False))))(params)
+    opt = make_optimizer(TrainConfig(clip=1e6))
+    updates, _ = opt.update(grads, opt.init(params), params)
+    lr = 1e-3
+    moved = eqx.combine(jax.tree_util.tree_map(lambda p, d: p - lr * d, params, updates), static)
+    for name in ("nu_log", "theta_log", "gamma_log"):
+        step = np.abs(np.asarray(getattr(moved, name) - getattr(layer, name)))
+        np.testing.assert_allclose(step, 0.5 * lr, rtol=1e-3)
+    assert RECURRENT_LR == 0.5
+    np.testing.assert_allclose(np.abs(np.asarray(moved.d - layer.d)), lr, rtol=1e-3)

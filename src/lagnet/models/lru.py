@@ -8,8 +8,11 @@ One unit, state size P, width H:
     λ = exp(-exp(ν) + i·exp(θ)),        γ = exp(γ_log), initialised to sqrt(1 - |λ|²)
 
 |λ| starts uniform on the ring r_min ≤ |λ| ≤ r_max (uniform in area: |λ|² uniform in
-[r_min², r_max²]) and arg λ uniform in [0, 2π]; the exp-parametrisation keeps |λ| < 1
-throughout training, and γ keeps the state's variance near the input's for |λ| → 1.
+[r_min², r_max²]; the paper's 0.9 … 0.999 by default) and arg λ uniform in [0, max_phase]; the
+exp-parametrisation keeps |λ| < 1 throughout training, and γ keeps the state's variance near the
+input's for |λ| → 1. ν, θ and γ take half the learning rate of the other weights, as the paper
+advises (stored divided by ``RECURRENT_LR``; see there); a weight decay, when set, still applies
+to them.
 Complex parameters and states are real/imaginary float32 pairs, the arithmetic written out:
 safetensors has no complex type, and on the CPU the parallel scan ran 1.5× faster on pairs
 than on complex64.
@@ -40,6 +43,12 @@ from lagnet.errors import LagnetError
 from lagnet.models.base import SequenceNet, read_out, step_blocks
 from lagnet.models.family import FAMILIES, Family, NetConfig, grow_net
 from lagnet.models.layers import MLPHead, host_rng, uniform
+
+# The paper's smaller step for the recurrent parameters ν, θ, γ (Orvieto et al. 2023: e.g.
+# half the learning rate). lagnet's optimiser has one rate, and Adam's step does not depend on
+# the gradient's scale, so each is stored divided by this factor and used multiplied by it:
+# its step, in its own units, is RECURRENT_LR × the rate.
+RECURRENT_LR = 0.5
 
 
 def _normal(rng: np.random.Generator, shape, std: float) -> jax.Array:
@@ -72,9 +81,9 @@ class LRU(eqx.Module):
     """One linear recurrent unit, (N, L, H) -> (N, L, H). Initialisation as in the paper's
     appendix: B ~ N(0, 1/(2H)) and C ~ N(0, 1/P) per real and imaginary part, D ~ N(0, 1)."""
 
-    nu_log: jax.Array  # (P,)
-    theta_log: jax.Array  # (P,)
-    gamma_log: jax.Array  # (P,)
+    nu_log_slow: jax.Array  # (P,): ν / RECURRENT_LR
+    theta_log_slow: jax.Array  # (P,): θ / RECURRENT_LR
+    gamma_log_slow: jax.Array  # (P,): γ_log / RECURRENT_LR
     b_re: jax.Array  # (H, P)
     b_im: jax.Array  # (H, P)
     c_re: jax.Array  # (P, H)
@@ -96,14 +105,27 @@ class LRU(eqx.Module):
         nu_log = np.log(-0.5 * np.log(u1 * (r_max**2 - r_min**2) + r_min**2))
         theta_log = np.log(max_phase * u2)
         modulus = np.exp(-np.exp(nu_log))
-        self.nu_log = jnp.asarray(nu_log, jnp.float32)
-        self.theta_log = jnp.asarray(theta_log, jnp.float32)
-        self.gamma_log = jnp.asarray(0.5 * np.log(1.0 - modulus**2), jnp.float32)
+        gamma_log = 0.5 * np.log(1.0 - modulus**2)
+        self.nu_log_slow = jnp.asarray(nu_log / RECURRENT_LR, jnp.float32)
+        self.theta_log_slow = jnp.asarray(theta_log / RECURRENT_LR, jnp.float32)
+        self.gamma_log_slow = jnp.asarray(gamma_log / RECURRENT_LR, jnp.float32)
         self.b_re = _normal(rng, (width, state), 1.0 / math.sqrt(2 * width))
         self.b_im = _normal(rng, (width, state), 1.0 / math.sqrt(2 * width))
         self.c_re = _normal(rng, (state, width), 1.0 / math.sqrt(state))
         self.c_im = _normal(rng, (state, width), 1.0 / math.sqrt(state))
         self.d = _normal(rng, (width,), 1.0)
+
+    @property
+    def nu_log(self) -> jax.Array:
+        return RECURRENT_LR * self.nu_log_slow
+
+    @property
+    def theta_log(self) -> jax.Array:
+        return RECURRENT_LR * self.theta_log_slow
+
+    @property
+    def gamma_log(self) -> jax.Array:
+        return RECURRENT_LR * self.gamma_log_slow
 
     @property
     def eigenvalues(self) -> tuple[jax.Array, jax.Array]:
@@ -113,7 +135,7 @@ class LRU(eqx.Module):
 
     def _drive(self, u: jax.Array) -> tuple[jax.Array, jax.Array]:
         """γ ⊙ (B u): (..., H) -> a pair of (..., P)."""
-        p = self.nu_log.shape[0]
+        p = self.nu_log_slow.shape[0]
         bu = u @ jnp.concatenate([self.b_re, self.b_im], axis=1)  # (..., 2P), one matmul
         gamma = jnp.exp(self.gamma_log)
         return bu[..., :p] * gamma, bu[..., p:] * gamma
@@ -154,7 +176,7 @@ class LRU(eqx.Module):
         return self._read(self.states(u) if parallel else self.states_loop(u), u)
 
     def init_state(self, n: int):
-        h = jnp.zeros((n, self.nu_log.shape[0]), jnp.float32)
+        h = jnp.zeros((n, self.nu_log_slow.shape[0]), jnp.float32)
         return h, h
 
     def step(self, u_t: jax.Array, h):
@@ -188,10 +210,17 @@ class LRUBlock(eqx.Module):
     b_glu: jax.Array  # (2H,)
 
     def __init__(
-        self, width: int, state: int, r_min: float, r_max: float, *, rng: np.random.Generator
+        self,
+        width: int,
+        state: int,
+        r_min: float,
+        r_max: float,
+        max_phase: float = 2 * math.pi,
+        *,
+        rng: np.random.Generator,
     ):
         self.norm = LayerNorm(width)
-        self.lru = LRU(width, state, r_min, r_max, rng=rng)
+        self.lru = LRU(width, state, r_min, r_max, rng=rng, max_phase=max_phase)
         bound = 1.0 / math.sqrt(width)
         self.w_glu = uniform(rng, (width, 2 * width), bound)
         self.b_glu = uniform(rng, (2 * width,), bound)
@@ -210,13 +239,15 @@ class LRUBlock(eqx.Module):
 
 class LRUConfig(NetConfig):
     """Linear recurrent units: ``layers`` blocks of width ``hidden``, state size ``lru_state``,
-    eigenvalue moduli initialised in [``lru_r_min``, ``lru_r_max``]."""
+    eigenvalue moduli initialised in [``lru_r_min``, ``lru_r_max``] (the paper's 0.9 … 0.999),
+    phases in [0, ``lru_max_phase``]."""
 
     DEFAULT_LAYERS: ClassVar[int] = 2
     kind: Literal["lru"] = "lru"
     lru_state: int = Field(64, gt=0)
-    lru_r_min: float = Field(0.5, ge=0, lt=1)
-    lru_r_max: float = Field(0.99, gt=0, lt=1)
+    lru_r_min: float = Field(0.9, ge=0, lt=1)
+    lru_r_max: float = Field(0.999, gt=0, lt=1)
+    lru_max_phase: float = Field(2 * math.pi, gt=0, le=2 * math.pi)
 
 
 class LRUNet(SequenceNet):
@@ -247,7 +278,9 @@ class LRUNet(SequenceNet):
         self.w_in = uniform(rng, (c_in, cfg.hidden), bound)
         self.b_in = uniform(rng, (cfg.hidden,), bound)
         self.blocks = tuple(
-            LRUBlock(cfg.hidden, cfg.lru_state, cfg.lru_r_min, cfg.lru_r_max, rng=rng)
+            LRUBlock(
+                cfg.hidden, cfg.lru_state, cfg.lru_r_min, cfg.lru_r_max, cfg.lru_max_phase, rng=rng
+            )
             for _ in range(cfg.num_layers)
         )
         self.skip = cfg.skip
