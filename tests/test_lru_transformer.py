@@ -4,7 +4,12 @@ and gradients; the LRU's parametrisation against the paper's recipe."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -42,8 +47,14 @@ def plain_attention(attn: tr.Attention, u: jax.Array) -> jax.Array:
     return out.reshape(n, length, H) @ attn.w_out + attn.b_out
 
 
-@pytest.mark.parametrize("length", [4, 7, 23])  # L ≤ W; one banded L×L; blocks of W
-@pytest.mark.parametrize("sliced", [False, True])
+LAYOUTS = [  # L ≤ W; one banded L×L; blocks of W — the last, whole and sliced, in the fast tier
+    pytest.param(length, sliced, marks=() if length == 23 else pytest.mark.slow)
+    for length in (4, 7, 23)
+    for sliced in (False, True)
+]
+
+
+@pytest.mark.parametrize("length, sliced", LAYOUTS)
 def test_attention_equals_its_formula(length, sliced, monkeypatch):
     """Values and gradients (learned bias, weights, input) of the attention equal those of the
     plain formula, in each layout, whole or sliced over paths (3 paths in slices of 2: one
@@ -87,6 +98,20 @@ def test_transformer_sliced_over_paths_equals_whole(monkeypatch):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
+def test_transformer_step_benchmark_smoke():
+    """benchmarks/transformer_step.py --smoke runs and prints its machine and a JSON line."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "transformer_step.py"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, str(script), "--smoke"], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "machine:" in proc.stdout and "date:" in proc.stdout
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert row["size"]["batch"] == 4 and row["median_s"] > 0
+
+
 # ----------------------------------------------------------------------------- LRU
 def _lru_layer(**settings):
     cfg = model_config(**{"kind": "lru", "hidden": 16, "lru_state": 4000, **settings})
@@ -117,7 +142,8 @@ def test_lru_recurrent_parameters_take_half_the_step():
     layer = _lru_layer(hidden=4, lru_state=8)
     u = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 4))
     params, static = eqx.partition(layer, eqx.is_array)
-    grads = jax.grad(lambda p: jnp.sum(jnp.sin(eqx.combine(p, static)(u, parallel=False))))(params)
+    loss = lambda p: jnp.sum(jnp.sin(eqx.combine(p, static)(u, parallel=False)))  # noqa: E731
+    grads = jax.jit(jax.grad(loss))(params)
     opt = make_optimizer(TrainConfig(clip=1e6))
     updates, _ = opt.update(grads, opt.init(params), params)
     lr = 1e-3
