@@ -3,8 +3,10 @@ random moments and resumed each time with `lagnet train --resume`.
 
     .venv/bin/python benchmarks/kill_resume.py [--kills 5 --max-seconds 60 --checkpoint-seconds 10]
 
-Work lost per kill = the kill's time minus the time of the checkpoint it resumes from (the
-checkpoint file's modification time; the run's start when there was none yet). The promise:
+Each session is killed at a random moment 0.5–2.5 checkpoint intervals after it starts. Work
+lost per kill = the kill's time minus the time of the checkpoint it resumes from (the
+checkpoint file's modification time; the session's start, start-up included, when it had
+written none yet). The promise:
 at most ``train.checkpoint_seconds`` plus one chunk of steps. ``--smoke``: 2 kills of a tiny
 run, to check the script works.
 """
@@ -50,7 +52,7 @@ def main() -> None:
     rng = random.Random(a.seed)
     out = Path(tempfile.mkdtemp(prefix="lagnet-kill-")) / "run"
     args = ["--process", "ar1(rho=0.1)", "--target", "x[t]**2 + 0.1*x[t-1]**2",
-            "--max-seconds", str(a.max_seconds), "--quiet",
+            "--max-seconds", str(a.max_seconds), "--steps", "1000000", "--quiet",
             "--set", f"train.checkpoint_seconds={a.checkpoint_seconds}",
             *(TINY if a.smoke else [])]  # fmt: skip
     t0 = time.time()
@@ -60,7 +62,8 @@ def main() -> None:
         while not (out / "status.json").exists():  # wait for training to begin
             time.sleep(0.05)
         started = json.loads((out / "status.json").read_text())["updated"]
-        time.sleep(rng.uniform(0.2, 1.0) * a.max_seconds / a.kills)
+        # a random moment: between half a checkpoint interval and two and a half of them
+        time.sleep(rng.uniform(0.5, 2.5) * a.checkpoint_seconds)
         if proc.poll() is not None:
             break
         proc.send_signal(signal.SIGKILL)
