@@ -59,6 +59,13 @@ def test_forum_notebook_executes(tmp_path, monkeypatch):
     nbclient.NotebookClient(
         nb, kernel_name="lagnet-test", timeout=300, resources={"metadata": {"path": str(ROOT)}}
     ).execute()
+    # training drew a live progress bar: a widget, one per run
+    widgets = [
+        o
+        for o in nb.cells[1].outputs
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert len(widgets) == 2, nb.cells[1].outputs
     shown = nb.cells[2].outputs[0]["data"]["text/html"]
     assert "memoryless baseline" in shown and "data:image/png;base64," in shown
     printed = nb.cells[3].outputs[0]["text"]

@@ -129,7 +129,13 @@ def test_the_training_estimate_agrees_with_xla(kind):
     m = jax.jit(jax.value_and_grad(loss)).lower(params, x, x).compile().memory_analysis()
     xla = m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes
     estimate = F32 * n * length * (2 + 2 * step_floats(cfg.model, length))
-    assert 0.5 * xla <= estimate <= 3 * xla, (estimate, xla)
+    if kind == "transformer" and jax.default_backend() == "cpu":
+        # on the CPU the Transformer runs a few paths at a time and recomputes each slice in
+        # the backward pass (models/transformer.py), so XLA holds far less than the whole
+        # batch's attention: the estimate, made for the unsliced layout, is an upper bound
+        assert estimate >= 0.5 * xla, (estimate, xla)
+    else:
+        assert 0.5 * xla <= estimate <= 3 * xla, (estimate, xla)
     # and the whole run's estimate scales with the batch and the length
     base = training_bytes(cfg, 1, 1, 1)
     longer = cfg.model_copy(update=dict(train=cfg.train.model_copy(update=dict(length=2000))))

@@ -136,7 +136,7 @@ def train(
         out.print(escape(line), highlight=False)
     out.print(f"wrote {target_dir}/report.html", highlight=False)
     if tracker is not None:
-        out.print(f"tracked: {tracker.describe()}", highlight=False)
+        out.print(f"tracked: {tracker.describe()}", highlight=False, soft_wrap=True)
     if m["train"].get("stopped") == "interrupted":
         err.print(
             f"interrupted at step {m['train']['steps']}: the files are those of the best weights "

@@ -36,12 +36,12 @@ class SweepResult:
         pick = max if self.spec.maximize else min
         return pick(ok, key=lambda r: r[self.spec.metric])
 
+    def _repr_html_(self) -> str:  # a notebook's view: per configuration, then the plots
+        return sweep_html(self)
+
 
 def _finite(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
-
-    def _repr_html_(self) -> str:  # a notebook's view: per configuration, then the plots
-        return sweep_html(self)
 
 
 def sweep_html(result: SweepResult) -> str:
