@@ -153,4 +153,10 @@ def test_peers_benchmark_smoke(tmp_path):
         (t, p) for t in ("narma10", "forum") for p in ("lagnet", "reservoirpy")
     }
     assert all(np.isfinite(r["nrmse_median"]) for r in result["esn"])
-    assert len(result["steps"]) == 1 and result["steps"][0]["reference_ms"] > 0
+    reference = Path(os.environ.get("LAGNET_REFERENCE", root.parent / "shared" / "reference"))
+    (step,) = result["steps"]
+    assert step["lagnet_ms"] > 0
+    if (reference / "jax_scan.py").is_file():  # beside a clone with the shared folder
+        assert step["reference_ms"] > 0
+    else:
+        assert step["reference_ms"] is None and "reference not found" in proc.stdout
