@@ -24,6 +24,7 @@ from pydantic import (
     model_serializer,
 )
 
+from lagnet import budget
 from lagnet.errors import LagnetError
 from lagnet.models.family import ModelConfig, model_config, switch_kind
 from lagnet.processes.arma import ARMAConfig
@@ -238,7 +239,7 @@ def merge(
     """
     if isinstance(base, (str, Path)):
         base = load_config(base)
-    data = copy.deepcopy(base.model_dump() if isinstance(base, RunConfig) else dict(base or {}))
+    data = copy.deepcopy(_as_data(base) if isinstance(base, RunConfig) else dict(base or {}))
     pairs = [(k, v) for k, v in (values or {}).items() if v is not None] + parse_sets(sets)
     notes: list[str] = []
     kinds = [v for k, v in pairs if k == "model.kind"]
@@ -260,7 +261,25 @@ def merge(
     for dotted, value in pairs:
         if dotted != "model.kind":
             _assign(data, dotted, value)
-    return make_config(data), notes
+    cfg = make_config(data)
+    sized, note = budget.pick(cfg)
+    if sized:
+        for dotted, value in sized.items():
+            _assign(data, dotted, value)
+        cfg = make_config(data)
+        notes.append(note)
+    return cfg, notes
+
+
+def _as_data(cfg: RunConfig) -> dict:
+    """A config as merge's starting dict. Of the model and training sections only the fields
+    that were set: the defaults come back on validation, and what the user chose stays apart
+    from a default (the budget table sizes only what nobody chose)."""
+    data = cfg.model_dump()
+    chosen = cfg.model_dump(include={"model", "train"}, exclude_unset=True)
+    data["train"] = chosen.get("train", {})
+    data["model"] = {**chosen.get("model", {}), "kind": cfg.model.kind}
+    return data
 
 
 def _shown(v: Any) -> str:

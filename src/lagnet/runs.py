@@ -62,7 +62,7 @@ def enable_compilation_cache() -> None:
     except OSError:  # a read-only home: run without the cache
         return
     jax.config.update("jax_compilation_cache_dir", str(base / "lagnet" / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 @contextmanager

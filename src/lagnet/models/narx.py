@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
 import equinox as eqx
 import jax
@@ -39,16 +39,11 @@ from pydantic import Field
 
 from lagnet.errors import LagnetError
 from lagnet.models.base import SequenceNet
-from lagnet.models.family import (
-    FAMILIES,
-    Family,
-    FitData,
-    ModelConfig,
-    default_window,
-    widen_window,
-)
+from lagnet.models.family import ModelConfig
 
 MAX_CANDIDATES = 20_000  # more candidate terms than this is a sign of a mis-set degree/window
+# Degree and term count where nothing chose them; before the search, the config's defaults.
+DEFAULTS = dict(narx_degree=2, narx_terms=20)
 MAX_CELLS = 2**25  # rows × candidates held in float64 at once (256 MiB); rows are capped
 
 
@@ -60,15 +55,18 @@ def lagged(x, window: int, xp=jnp):
 
 
 class NARXConfig(ModelConfig):
-    """Polynomial terms of degree ≤ ``narx_degree`` in the last ``window`` lags (None = the
-    largest lag + 1), chosen by forward orthogonal regression, at most ``narx_terms`` terms,
-    stopping when the unexplained share of variance falls below ``narx_tol``."""
+    """Polynomial terms of degree ≤ ``narx_degree`` in the last ``window`` lags, chosen by
+    forward orthogonal regression, at most ``narx_terms`` terms, stopping when the unexplained
+    share of variance falls below ``narx_tol``. Unset (None), window, degree and term count
+    are chosen on the validation set (:mod:`lagnet.models.narx_fit`)."""
 
     kind: Literal["narx"] = "narx"
     window: Optional[int] = Field(None, gt=0, le=10_000)
-    narx_degree: int = Field(2, ge=1, le=5)
-    narx_terms: int = Field(20, gt=0)
+    narx_degree: Optional[int] = Field(None, ge=1, le=5)
+    narx_terms: Optional[int] = Field(None, gt=0)
     narx_tol: float = Field(1e-12, ge=0)
+    # Before the search, degree and terms had these defaults: old run directories hold them.
+    LEGACY_DEFAULTS: ClassVar[dict] = DEFAULTS
 
 
 class NARX(SequenceNet):
@@ -118,7 +116,7 @@ class NARX(SequenceNet):
 
     def structure(self) -> dict:
         """What ``skeleton`` needs besides the config to rebuild this network's shapes."""
-        return dict(terms=int(self.exponents.shape[0]), window=self.window)
+        return dict(terms=int(self.exponents.shape[0]), window=self.window, degree=self.degree)
 
     def formula(
         self, names: Sequence[str], output: int = 0, digits: int = 6, drop: float = 1e-7
@@ -168,7 +166,7 @@ def skeleton(cfg: NARXConfig, c_in: int, c_out: int, structure: dict) -> NARX:
         coef=jnp.zeros((t, c_out), jnp.float32),
         rms=jnp.zeros((t,), jnp.float32),
         window=window,
-        degree=cfg.narx_degree,
+        degree=int(structure.get("degree", cfg.narx_degree or DEFAULTS["narx_degree"])),
     )
 
 
@@ -282,43 +280,3 @@ def fit_narx(
         train_mse=mse,
         unexplained=mse / var if var > 0 else 0.0,
     )
-
-
-def _fit(cfg: NARXConfig, data: FitData) -> tuple[NARX, dict]:
-    window = default_window(cfg, data.memory_hint)
-    net, details = fit_narx(
-        data.x,
-        data.y,
-        data.valid,
-        window=window,
-        degree=cfg.narx_degree,
-        max_terms=cfg.narx_terms,
-        tol=cfg.narx_tol,
-    )
-    return net, dict(details, window=window, formula=net.formula(data.inputs))
-
-
-def _grow(cfg: NARXConfig, train) -> tuple[str, dict]:
-    degree = min(cfg.narx_degree + 1, 5)
-    return (
-        f"more and higher terms: model.narx_terms = {2 * cfg.narx_terms}, "
-        f"model.narx_degree = {degree}",
-        {"model.narx_terms": 2 * cfg.narx_terms, "model.narx_degree": degree},
-    )
-
-
-FAMILIES.register(
-    Family(
-        kind="narx",
-        config=NARXConfig,
-        summary="sparse polynomial NARX, chosen by FROLS",
-        fit=_fit,
-        skeleton=skeleton,
-        raw_units=True,
-        reach=lambda cfg: cfg.window,
-        grow=_grow,
-        widen=widen_window,
-        # window 4: x at t = 0 reaches the output at t = 3, as the contract's memory test asks
-        examples={"narx": dict(window=4, narx_terms=8)},
-    )
-)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
+from scipy.special import stdtrit
 
 from lagnet.files import atomic_write, write_text
 from lagnet.plots import write_figures
@@ -84,9 +84,7 @@ def interval(values: Sequence[float]) -> tuple[float, float]:
         return math.nan, math.nan
     if v.size == 1:
         return float(v[0]), 0.0
-    return float(v.mean()), float(
-        stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
-    )
+    return float(v.mean()), float(stdtrit(v.size - 1, 0.975) * v.std(ddof=1) / math.sqrt(v.size))
 
 
 def summary(rows: Sequence[dict], fields: Sequence[str], metric: str, maximize: bool) -> str:

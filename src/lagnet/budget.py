@@ -1,0 +1,73 @@
+"""Sizes fitted to a wall-clock budget.
+
+When a run has a budget (``train.max_seconds``) but the user chose none of the sizes — the
+model's width, the batch, the learning rate — lagnet picks them from :data:`TABLE`, measured
+per family and budget on 2 CPU cores (``benchmarks/budget_table.py``; the numbers behind each
+row are in ``benchmarks/README.md``). The defaults of the configs are sized for about a
+minute; a short budget is better spent on a smaller model and batch that take many more
+steps, a long one on a wider model. ``train.steps`` is lifted out of the way (to
+:data:`NO_STEP_LIMIT`) unless given, so that the budget, not a step count, ends training.
+
+Given any of :data:`SIZES` (a flag, ``--set``, a config file, a keyword argument), nothing is
+picked: the user's sizes are kept, with the config's defaults for the rest.
+
+>>> class C:  # what :func:`pick` reads of a config
+...     class train:
+...         max_seconds = 10.0
+...         model_fields_set = {"max_seconds"}
+...     class model:
+...         kind = "gru"
+...         model_fields_set = set()
+>>> pick(C)[0]
+{'model.hidden': 16, 'train.batch': 16, 'train.lr': 0.02, 'train.steps': 1000000}
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# The settings a user may choose; given any of them, the table stays out of the way.
+SIZES = ("model.hidden", "train.batch", "train.lr")
+NO_STEP_LIMIT = 1_000_000
+
+# family -> rows of (budget up to this many seconds, the sizes for it), budgets ascending.
+# Measured on 2 CPU cores (JAX 0.10.2), 3 seeds a row where the README says so:
+#   gru 15 s: the forum task (x_t² + w·x_{t-1}², w = 0.1, 0.5, 1), memory_r2 ≥ 0.995;
+#   gru 90 s: NARMA-10 and the adding problem (200 and 100 steps) at 60 s.
+_RECURRENT = (
+    (15.0, {"model.hidden": 16, "train.batch": 16, "train.lr": 2e-2}),
+    (45.0, {"model.hidden": 32, "train.batch": 32, "train.lr": 1e-2}),
+    (150.0, {"model.hidden": 64, "train.batch": 32, "train.lr": 5e-3}),
+    (math.inf, {"model.hidden": 64, "train.batch": 64, "train.lr": 3e-3}),
+)
+TABLE: dict[str, tuple[tuple[float, dict[str, Any]], ...]] = {
+    "gru": _RECURRENT,
+    "lstm": _RECURRENT,
+}
+
+
+def pick(cfg: Any) -> tuple[dict[str, Any], str | None]:
+    """The sizes the table gives ``cfg`` (dotted field -> value) and a note saying so; ``{}``
+    and None when the run has no budget, the family no row, or the user chose a size."""
+    train, model = cfg.train, cfg.model
+    if train.max_seconds is None or "max_seconds" not in train.model_fields_set:
+        return {}, None
+    rows = TABLE.get(model.kind)
+    if rows is None:
+        return {}, None
+    given = {f"train.{k}" for k in train.model_fields_set} | {
+        f"model.{k}" for k in model.model_fields_set
+    }
+    if given & set(SIZES):
+        return {}, None
+    sizes = next(s for most, s in rows if train.max_seconds <= most)
+    picked = dict(sizes)
+    if "train.steps" not in given:
+        picked["train.steps"] = NO_STEP_LIMIT
+    shown = ", ".join(f"{k} = {v:g}" for k, v in sizes.items())
+    note = (
+        f"budget {train.max_seconds:g} s, {model.kind}: {shown} (lagnet's budget table; "
+        "set any of them to choose the sizes yourself)"
+    )
+    return picked, note
