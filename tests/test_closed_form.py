@@ -314,3 +314,52 @@ def test_auto_trains_no_network_when_narx_is_exact():
     info = run.metrics["train"]
     assert info["kind"] == "narx" and info["formula"] == FORUM
     assert info["candidates"][-1]["note"] == "skipped: narx is exact to float32 rounding"
+
+
+# ----------------------------------------------------------------------------- NARX search
+def narx_data(target, length=40, paths=200, seed=0):
+    from lagnet.models.family import FitData
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(paths + 100, length, 1))
+    y = target(x)
+    return FitData(
+        x[:paths],
+        y[:paths],
+        np.ones(length, bool),
+        jax.random.PRNGKey(0),
+        None,
+        ("x",),
+        64,
+        val=(x[paths:], y[paths:]),
+    )
+
+
+def lag(x, k):
+    return np.pad(x, ((0, 0), (k, 0), (0, 0)))[:, : x.shape[1]]
+
+
+def test_narx_chooses_window_degree_and_terms_on_validation():
+    """Left unset, the search finds the smallest model that is exact: the window that reaches
+    the deepest lag, the degree of the polynomial, one term per monomial."""
+    from lagnet.models.narx_fit import fit as fit_narx_searched
+
+    data = narx_data(lambda x: x**2 + 0.5 * lag(x, 3) - 0.2 * x * lag(x, 1))
+    net, info = fit_narx_searched(model_config(kind="narx"), data)
+    assert info["chosen"] == {"window": 5, "narx_degree": 2, "narx_terms": 3}
+    assert info["formula"] == "x[t]**2 + 0.5*x[t-3] - 0.2*x[t]*x[t-1]"
+    assert info["search"]["val_mse"] < 1e-20
+
+
+def test_narx_keeps_the_settings_given_and_chooses_the_rest():
+    from lagnet.models.narx_fit import fit as fit_narx_searched
+
+    data = narx_data(lambda x: x + 0.5 * lag(x, 1) ** 3)
+    net, info = fit_narx_searched(model_config(kind="narx", narx_degree=3, window=2), data)
+    assert info["chosen"] == {"narx_terms": 2} and info["window"] == 2
+    assert info["formula"] == "0.5*x[t-1]**3 + x[t]"  # the larger term first
+    # Given everything: no search at all.
+    net, info = fit_narx_searched(
+        model_config(kind="narx", narx_degree=1, window=2, narx_terms=1), data
+    )
+    assert "chosen" not in info and info["terms"] == 1

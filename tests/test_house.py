@@ -155,9 +155,9 @@ def test_every_task_takes_every_family(task):
             assert said == [], (task, kind)
 
 
-def test_narma10_with_an_esn_says_it_dropped_the_window():
-    cfg, notes = merge(task_config("narma10"), {"model.kind": "esn"})
-    assert notes == ["model.kind = esn: dropped model.window = 50 (not a setting of esn)"]
+def test_narma30_with_an_esn_says_it_dropped_the_window():
+    cfg, notes = merge(task_config("narma30"), {"model.kind": "esn"})
+    assert notes == ["model.kind = esn: dropped model.window = 150 (not a setting of esn)"]
 
 
 def test_run_directories_of_the_flat_config_still_load():

@@ -122,16 +122,16 @@ def test_window_defaults_follow_the_memory_the_target_needs():
 
 
 def test_bench_keeps_the_tasks_window_for_window_families():
-    assert cell_config("narma10", "window", 0, 5.0)[0].model.window == 50
-    assert cell_config("narma10", "narx", 0, 5.0)[0].model.window == 50
+    assert cell_config("narma30", "window", 0, 5.0)[0].model.window == 150
+    assert cell_config("narma30", "narx", 0, 5.0)[0].model.window == 150
     assert cell_config("ar1-square-lag", "window", 0, 5.0)[0].model.window is None
 
 
 def test_bench_cell_config_uses_family_defaults_and_budget():
-    cfg, notes = cell_config("narma10", "tcn", 3, 7.5)
-    assert task_config("narma10").model.window == 50
+    cfg, notes = cell_config("narma30", "tcn", 3, 7.5)
+    assert task_config("narma30").model.window == 150
     assert cfg.model.kind == "tcn" and not hasattr(cfg.model, "window")  # a tcn has none
-    assert notes == ["model.kind = tcn: dropped model.window = 50 (not a setting of tcn)"]
+    assert notes == ["model.kind = tcn: dropped model.window = 150 (not a setting of tcn)"]
     assert cfg.train.max_seconds == 7.5 and cfg.seed == 3
     assert cfg.target.inputs == ("u",)
 
