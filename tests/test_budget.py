@@ -83,7 +83,7 @@ def test_the_choice_is_recorded_and_not_made_again(tmp_path):
 def test_a_task_is_sized_for_its_budget():
     cfg, notes = merge(task_config("narma10"))
     assert cfg.model.kind == "gru" and cfg.train.max_seconds == 60
-    sizes = next(s for m, s in budget.TABLE["gru"] if 60 <= m)
+    sizes = next(s for m, s in budget.TABLE["gru"] if m >= 60)
     assert cfg.model.hidden == sizes["model.hidden"] and cfg.train.batch == sizes["train.batch"]
     assert notes and notes[0].startswith("budget 60 s, gru:")
 
