@@ -143,3 +143,17 @@ def test_kill_resume_smoke():
     assert len(kills) == summary["kills"] >= 1 and summary["exit"] == 0
     assert all(k["lost_seconds"] >= 0 for k in kills)
     assert finite(summary["memory_r2"])
+
+
+@pytest.mark.slow
+def test_budgets_smoke(tmp_path):
+    """The budget benchmark runs the forum command with only a budget: the table's sizes are
+    picked (and said), and the row records the run."""
+    proc = smoke("budgets.py", "--out", str(tmp_path))
+    (row,) = json_lines(proc.stdout)
+    assert row["part"] == "forum" and row["cache"] == "warm" and row["steps"] == 10
+    assert "--max-seconds 10" in row["command"] and finite(row["value"])
+    assert row["picked"] and "model.hidden = 16" in row["picked"][0]
+    cfg = (tmp_path / "run00" / "config.toml").read_text()
+    assert "hidden = 16" in cfg and "batch = 16" in cfg
+    assert "smoke: OK" in proc.stdout
