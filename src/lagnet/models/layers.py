@@ -23,7 +23,8 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def uniform(rng: np.random.Generator, shape, bound):
-    return jnp.asarray(rng.uniform(-bound, bound, shape), jnp.float32)
+    # Cast on the host and put: jnp.asarray(…, float32) would compile a conversion per shape.
+    return jax.device_put(rng.uniform(-bound, bound, shape).astype(np.float32))
 
 
 def host_rng(key: jax.Array) -> np.random.Generator:

@@ -52,7 +52,7 @@ RECURRENT_LR = 0.5
 
 
 def _normal(rng: np.random.Generator, shape, std: float) -> jax.Array:
-    return jnp.asarray(rng.normal(0.0, std, shape), jnp.float32)
+    return jax.device_put(rng.normal(0.0, std, shape).astype(np.float32))
 
 
 def _cmul(ar, ai, br, bi):

@@ -95,7 +95,11 @@ def _select(mask, new, old):
 
 
 def _stack(trees):
-    return jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(x) for x in a]), *trees)
+    """Leaf by leaf, the members' arrays stacked on a new first axis: on the host (NumPy), so
+    that no leaf's shape compiles a program of its own (jnp.stack would, one per shape)."""
+    return jax.tree_util.tree_map(
+        lambda *a: jax.device_put(np.stack([np.asarray(x) for x in a])), *trees
+    )
 
 
 def _member(tree, i: int):
@@ -170,7 +174,7 @@ def train_pack(members: list[Member]) -> list[FitResult]:
     static = eqx.partition(nets[0], eqx.is_array)[1]
     progs = compiled(members[0].cfg, members[0].task, static, len(members))
     params = _stack([eqx.partition(n, eqx.is_array)[0] for n in nets])
-    opt_fresh = _stack([progs.optimizer.init(eqx.partition(n, eqx.is_array)[0]) for n in nets])
+    opt_fresh = _stack([progs.init(eqx.partition(n, eqx.is_array)[0]) for n in nets])
     opt_state, best = opt_fresh, params
     wds = [jnp.float32(m.cfg.train.weight_decay) for m in members]
     consts = _stack([(s, d, p, w) for s, d, p, w in zip(scales, datas, tparams, wds)])
@@ -330,7 +334,9 @@ def train_pack(members: list[Member]) -> list[FitResult]:
 
 
 def _member_jnp(tree, i: int):
-    return jax.tree_util.tree_map(lambda a: a[i], tree)
+    """Member ``i``'s arrays, sliced on the host (``a[i]`` on a JAX array compiles a program
+    per leaf shape)."""
+    return jax.tree_util.tree_map(lambda a: jax.device_put(np.asarray(a)[i]), tree)
 
 
 def _validated(m, i, step, seconds, lrs, active, val_mse, y_vars, loss_units, planned, speed):

@@ -150,6 +150,8 @@ class Programs:
             return masked_mse(model(x), y, valid)
 
         lift = _squeezed if members == 1 else jax.vmap
+        # One program for the optimiser's state (eagerly, a zeros_like per weight's shape).
+        self.init = jax.jit(self.optimizer.init)
         self.chunk = jax.jit(lift(chunk))
         self.validate = jax.jit(lift(validate))
 
