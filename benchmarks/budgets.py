@@ -114,6 +114,8 @@ def main() -> int:
             cwd=ROOT,
         )
         wall = time.perf_counter() - t0
+        if run_dir.is_dir():  # what the user saw, for the docs
+            (run_dir / "command-output.txt").write_text(proc.stderr + proc.stdout)
         row = dict(part=part, command="lagnet train " + " ".join(cmd), wall=round(wall, 1))
         row["cache"] = "cold" if extra.get("cold") else "warm"
         if proc.returncode != 0:
