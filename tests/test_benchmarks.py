@@ -157,3 +157,28 @@ def test_budgets_smoke(tmp_path):
     cfg = (tmp_path / "run00" / "config.toml").read_text()
     assert "hidden = 16" in cfg and "batch = 16" in cfg
     assert "smoke: OK" in proc.stdout
+
+
+def test_leaderboard_diff_marks_what_changed(tmp_path):
+    """Cells before → after: medians over seeds, the better side in bold past a 5% change,
+    a failed cell as a dash."""
+    sys.path.insert(0, str(BENCH))
+    from leaderboard_diff import diff_table
+
+    head = "task,model,seed,test_nrmse,error\n"
+    (tmp_path / "b.csv").write_text(
+        head + "narma10,gru,0,0.5,\nnarma10,gru,1,0.3,\nnarma10,esn,0,0.2,\nadding,gru,0,,boom\n"
+    )
+    (tmp_path / "a.csv").write_text(
+        head + "narma10,gru,0,0.03,\nnarma10,esn,0,0.201,\nadding,gru,0,0.01,\n"
+    )
+    table, both = diff_table(tmp_path / "b.csv", tmp_path / "a.csv")
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()[2:]}
+    assert "0.4 → **0.03**" in rows["narma10"] and "0.2 → 0.201 |" in rows["narma10"]
+    assert "— → 0.01" in rows["adding"]
+    assert rows["narma10"].endswith("| esn → gru |") and both == 3
+
+
+@pytest.mark.slow
+def test_leaderboard_diff_smoke():
+    assert "smoke: OK" in smoke("leaderboard_diff.py").stdout
