@@ -44,6 +44,13 @@ def shown(v: float) -> str:
     return "—" if not math.isfinite(v) else ("0" if v == 0 else f"{v:.3g}")
 
 
+def best(d: dict, task: str, models: list[str]) -> str:
+    """The family with the lowest finite NRMSE on ``task``."""
+    vals = {m: d.get((task, m), math.nan) for m in models}
+    vals = {m: v for m, v in vals.items() if math.isfinite(v)}
+    return min(vals, key=vals.get) if vals else "—"
+
+
 def diff_table(before: Path, after: Path) -> tuple[str, int]:
     """The Markdown table and the number of cells present in both."""
     b, tasks, models = cells(before)
@@ -64,13 +71,9 @@ def diff_table(before: Path, after: Path) -> tuple[str, int]:
             if math.isfinite(x) and math.isfinite(y) and abs(x - y) > 0.05 * max(x, y):
                 text = f"{shown(x)} → **{shown(y)}**" if y < x else f"**{shown(x)}** → {shown(y)}"
             row.append(text)
-
-        def best(d: dict) -> str:
-            vals = {m: d.get((t, m), math.nan) for m in models}
-            vals = {m: v for m, v in vals.items() if math.isfinite(v)}
-            return min(vals, key=vals.get) if vals else "—"
-
-        lines.append(f"| {t} | " + " | ".join(row) + f" | {best(b)} → {best(a)} |")
+        lines.append(
+            f"| {t} | " + " | ".join(row) + f" | {best(b, t, models)} → {best(a, t, models)} |"
+        )
     return "\n".join(lines), both
 
 
