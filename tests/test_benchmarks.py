@@ -182,3 +182,11 @@ def test_leaderboard_diff_marks_what_changed(tmp_path):
 @pytest.mark.slow
 def test_leaderboard_diff_smoke():
     assert "smoke: OK" in smoke("leaderboard_diff.py").stdout
+
+
+@pytest.mark.slow
+def test_budget_grid_smoke():
+    proc = smoke("budget_grid.py")
+    (row,) = json_lines(proc.stdout)
+    assert row["steps"] == 10 and row["task"] == "ar1-square-lag" and finite(row["nrmse"])
+    assert "smoke: OK" in proc.stdout
