@@ -123,6 +123,9 @@ def test_window_defaults_follow_the_memory_the_target_needs():
 
 def test_bench_keeps_the_tasks_window_for_window_families():
     assert cell_config("narma30", "window", 0, 5.0)[0].model.window == 150
+    # narma10's own model is a GRU; a window MLP gets the task's window for it
+    assert cell_config("narma10", "window", 0, 5.0)[0].model.window == 50
+    assert cell_config("narma10", "narx", 0, 5.0)[0].model.window is None  # narx chooses
     assert cell_config("narma30", "narx", 0, 5.0)[0].model.window == 150
     assert cell_config("ar1-square-lag", "window", 0, 5.0)[0].model.window is None
 

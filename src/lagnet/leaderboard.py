@@ -30,7 +30,7 @@ import numpy as np
 from lagnet.config import RunConfig, merge
 from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES
-from lagnet.registry import parse_task
+from lagnet.registry import family_settings, parse_task
 from lagnet.sweeps.executors import make_executor
 from lagnet.sweeps.outputs import interval
 
@@ -89,6 +89,7 @@ def cell_config(
     then the user's ``a.b=value`` overrides (applied to every cell)."""
     spec, params = parse_task(task)
     values = {
+        **family_settings(task, model),
         "model.kind": model,
         "seed": seed,
         "name": f"{task}-{model}-{seed}",

@@ -38,6 +38,9 @@ class TaskSpec:
     reference: str
     build: Callable[[dict[str, float]], dict[str, Any]]
     params: dict[str, float] = field(default_factory=dict)
+    # Model settings recommended when the task is trained with another family than its own
+    # (family -> {setting: value}), e.g. the window a window MLP needs on NARMA-10.
+    families: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def config(self, **params: float) -> RunConfig:
         unknown = sorted(set(params) - set(self.params))
@@ -165,6 +168,7 @@ TASKS: dict[str, TaskSpec] = {
             # measured on 2 cores (benchmarks/README.md), 60 s: a GRU sized by the budget
             # table (32 units, batch 32) reaches NRMSE 0.03, a window of 50 inputs 0.07
             _narma(10, model={"kind": "gru"}),
+            families={"window": {"window": 50}},
         ),
         TaskSpec(
             "narma30",
@@ -259,6 +263,13 @@ def parse_task(spec: str) -> tuple[TaskSpec, dict[str, float]]:
                 raise LagnetError(f"task.{kw.arg}", ast.unparse(kw.value), "must be a number")
             params[kw.arg] = sign * node.value
     return task, params
+
+
+def family_settings(spec: str, kind: str | None) -> dict[str, Any]:
+    """The task's recommended settings for family ``kind`` as dotted fields
+    (``{"model.window": 50}`` for ``narma10`` and ``window``); {} when it has none."""
+    task, _ = parse_task(spec)
+    return {f"model.{k}": v for k, v in task.families.get(kind or "", {}).items()}
 
 
 def task_config(spec: str) -> RunConfig:

@@ -13,7 +13,7 @@ from lagnet.config import load_config, merge
 from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES, family
 from lagnet.models.family import NetConfig
-from lagnet.registry import task_config
+from lagnet.registry import family_settings, task_config
 from lagnet.report import held_out_words
 from lagnet.rundir import read_status
 from lagnet.runs import check_out_dir, default_run_dir, on_device
@@ -79,6 +79,8 @@ def train(
             return
     base = task_config(task) if task else config
     values = {
+        # the task's recommendation for the family asked for (a window MLP's window)
+        **(family_settings(task, model) if task else {}),
         "process": process,
         "target.formula": formula_option(target),
         "target.inputs": split_list([inputs]) if inputs is not None else None,
