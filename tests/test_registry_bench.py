@@ -102,6 +102,23 @@ def test_cli_train_with_a_task(tmp_path):
     assert "x[t-2]" in (tmp_path / "r" / "config.toml").read_text()
 
 
+@pytest.mark.slow
+def test_cli_task_with_another_family_gets_the_tasks_setting_for_it(tmp_path):
+    """``--task narma10 --model window``: the task's model is a GRU, its window for a window
+    MLP is 50 — and a --set still wins."""
+    from lagnet.config import load_config
+
+    tiny = ["--quiet", "--steps", "5", "--length", "60", "--batch", "8"]
+    tiny += [f"--set=eval.{k}" for k in ("test_paths=8", "long_paths=2", "baseline_paths=16")]
+    tiny += ["--set=train.val_every=5", "--set=train.val_paths=8", "--set=train.pilot_paths=8"]
+    for extra, want in (([], 50), (["--set", "model.window=12"], 12)):
+        out = tmp_path / f"w{want}"
+        args = ["train", "--task", "narma10", "--model", "window", *tiny, *extra]
+        res = runner.invoke(app, [*args, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert load_config(out / "config.toml").model.window == want
+
+
 def test_window_defaults_follow_the_memory_the_target_needs():
     """A formula of the inputs sets the default window (largest lag + 1); a latent or
     recursive target's formula says nothing about memory, so the fixed default applies."""
