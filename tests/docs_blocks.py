@@ -4,7 +4,6 @@ command so it runs in a second, and ``lagnet`` with those settings for Python bl
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -13,6 +12,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import lagnet
+from children import child_env
 from lagnet.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,15 +100,7 @@ TRAIN_TINY_KW = dict(
     pilot_paths=32,
     eval=dict(test_paths=32, baseline_paths=100, long_paths=4),
 )
-ENV = dict(
-    os.environ,
-    JAX_PLATFORMS="cpu",
-    MPLBACKEND="Agg",
-    LAGNET_CACHE="0",
-    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-    OMP_NUM_THREADS="1",
-    COLUMNS="200",
-)
+ENV = child_env(COLUMNS="200")
 
 
 def blocks(text: str, lang: str) -> list[str]:
