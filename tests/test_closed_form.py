@@ -363,3 +363,19 @@ def test_narx_keeps_the_settings_given_and_chooses_the_rest():
         model_config(kind="narx", narx_degree=1, window=2, narx_terms=1), data
     )
     assert "chosen" not in info and info["terms"] == 1
+
+
+def test_narx_search_keeps_to_the_time_budget():
+    """Past half the run's budget no further (window, degree) is started: the cheapest one is
+    always tried, and the record says how many of how many."""
+    import dataclasses
+
+    from lagnet.models.narx_fit import fit as fit_narx_searched
+
+    data = narx_data(lambda x: x**2 + 0.5 * lag(x, 3))
+    _, full = fit_narx_searched(model_config(kind="narx"), data)
+    assert full["search"]["trials"] == full["search"]["of"] == 12  # 4 windows × 3 degrees
+    quick = dataclasses.replace(data, seconds=1e-9)
+    _, info = fit_narx_searched(model_config(kind="narx"), quick)
+    assert info["search"]["trials"] == 1 and info["search"]["of"] == 12
+    assert info["chosen"]["narx_degree"] == 1 and info["chosen"]["window"] == 2  # the cheapest

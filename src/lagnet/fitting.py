@@ -98,6 +98,7 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
         inputs=task.inputs,
         batch=cfg.train.batch,
         val=((val_set[0] - x_mean) / x_std, (val_set[1] - y_mean) / y_std),
+        seconds=cfg.train.max_seconds,
     )
     net, details = fam.fit(m, data)
     model = Normalised(net, *scales)

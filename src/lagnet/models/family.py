@@ -63,8 +63,9 @@ class FitData:
     """What a closed-form learner fits on: x (N, L, C) and y (N, L, O) as NumPy arrays
     (normalised unless the family works in raw units), valid (L,), the run's init key, the
     target's largest lag where it is the memory needed (``Task.memory_hint``), the input
-    names, how many paths to push through the model at a time, and the run's validation
-    paths (x, y), scaled as x and y are, for a learner that chooses its own settings."""
+    names, how many paths to push through the model at a time, the run's validation
+    paths (x, y), scaled as x and y are, for a learner that chooses its own settings, and
+    the run's time budget (``train.max_seconds``), which such a search keeps to."""
 
     x: np.ndarray
     y: np.ndarray
@@ -74,6 +75,7 @@ class FitData:
     inputs: tuple[str, ...]
     batch: int
     val: Optional[tuple[np.ndarray, np.ndarray]] = None
+    seconds: Optional[float] = None  # the run's time budget: a search stops within it
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ FROLS adds terms in order of the variance they explain, so one run of it up to
 the first T terms for every T (from their Gram matrix, in microseconds) and scoring each on
 the validation paths. Windows and degrees are a small grid: the target's largest lag + 1 when
 that is the memory needed (a formula of the inputs: nothing to search), else
-:data:`WINDOWS`; degrees 1–3. The smallest model within a hair of the best validation error
+:data:`WINDOWS`; degrees 1–3; tried cheapest first, and under a time budget none is started
+past half of it. The smallest model within a hair of the best validation error
 is kept (fewest terms, then lowest degree, then shortest window), so an exact polynomial is
 recovered with exactly its terms.
 """
@@ -104,17 +105,23 @@ def choose(cfg: NARXConfig, data: FitData) -> tuple[dict, dict]:
         windows = tuple(w for w in WINDOWS if w < length)
     degrees = (cfg.narx_degree,) if cfg.narx_degree is not None else DEGREES
     most = cfg.narx_terms if cfg.narx_terms is not None else MAX_TERMS
+    # Cheapest first (fewest candidate terms); with a time budget, no new (window, degree) is
+    # started past half of it — the search keeps the best it has.
+    grid = sorted(
+        (math.comb(channels * w + d, d), d, w)
+        for w in windows
+        for d in degrees
+        if math.comb(channels * w + d, d) <= MAX_CANDIDATES
+    )
     tried = []  # (val MSE, terms, degree, window)
-    for window in windows:
-        for degree in degrees:
-            if math.comb(channels * window + degree, degree) > MAX_CANDIDATES:
-                continue
-            scores = prefix_scores(fit_data, val, window, degree, most, cfg.narx_tol)
-            if cfg.narx_terms is not None:
-                scores = scores[-1:]
-                tried += [(s, len(scores), degree, window) for s in scores]
-            else:
-                tried += [(s, n + 1, degree, window) for n, s in enumerate(scores)]
+    for _, degree, window in grid:
+        if tried and data.seconds is not None and time.perf_counter() - t0 > data.seconds / 2:
+            break
+        scores = prefix_scores(fit_data, val, window, degree, most, cfg.narx_tol)
+        if cfg.narx_terms is not None:
+            tried += [(s, cfg.narx_terms, degree, window) for s in scores[-1:]]
+        else:
+            tried += [(s, n + 1, degree, window) for n, s in enumerate(scores)]
     if not tried:  # every candidate grid too large: fit_narx will say why
         return {}, {}
     best = min(s for s, *_ in tried)
@@ -127,6 +134,7 @@ def choose(cfg: NARXConfig, data: FitData) -> tuple[dict, dict]:
         chosen=chosen,
         search=dict(
             trials=len({(w, d) for _, _, d, w in tried}),
+            of=len(grid),
             val_mse=min(c[0] for c in ok if c[1:] == (terms, degree, window)),
             seconds=time.perf_counter() - t0,
         ),
