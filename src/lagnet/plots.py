@@ -32,6 +32,26 @@ _MEMORYLESS = "tab:red"
 _INPUT = "0.55"
 
 
+def _emptiest_corner(x: np.ndarray, y: np.ndarray) -> str:
+    """The legend's corner: the one of four with the fewest points in its quarter-by-third
+    box. Matplotlib's ``loc="best"`` tests every candidate place against every point, which
+    took a third of a second on a 40 000-point scatter."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size == 0:
+        return "upper left"
+    (x0, x1), (y0, y1) = np.quantile(x, [0.0, 1.0]), np.quantile(y, [0.0, 1.0])
+    left, right = x <= x0 + 0.35 * (x1 - x0), x >= x1 - 0.35 * (x1 - x0)
+    low, high = y <= y0 + 0.3 * (y1 - y0), y >= y1 - 0.3 * (y1 - y0)
+    counts = {
+        "upper left": np.sum(left & high),
+        "upper right": np.sum(right & high),
+        "lower left": np.sum(left & low),
+        "lower right": np.sum(right & low),
+    }
+    return min(counts, key=counts.get)
+
+
 def _no_data(ax, message: str) -> None:
     ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="0.4")
 
@@ -102,7 +122,8 @@ def plot_vs_input(
     ax.set_xlabel(f"current input {input_name}[t]")
     ax.set_ylabel("target y[t]")
     ax.set_title(f"Target and prediction against {input_name}[t]" + (f"\n{note}" if note else ""))
-    ax.legend(loc="best", markerscale=3)
+    corner = _emptiest_corner(np.concatenate([x_t, x_t]), np.concatenate([y, y_hat]))
+    ax.legend(loc=corner, markerscale=3)
     return fig
 
 
