@@ -106,3 +106,19 @@ def test_verdict_words():
     undefined = _metrics(None)
     undefined["test"]["r2"] = float("nan")
     assert "undefined" in verdict(undefined)["headline"]
+
+
+def test_memoryless_gram_blocks_equal_the_dense_product():
+    """The baseline's Gram matrix, summed block by block (bincounts for a B-spline block with
+    itself), equals FᵀF of the dense design matrix."""
+    import scipy.sparse
+
+    from lagnet.evaluation import _cross
+
+    x = np.random.default_rng(3).normal(size=(3000, 2))
+    base = MemorylessBaseline().fit(x, x[:, :1] ** 2)
+    blocks = base._features(x)
+    assert sum(scipy.sparse.issparse(b) for b in blocks) == 2
+    dense = np.concatenate([b.toarray() if scipy.sparse.issparse(b) else b for b in blocks], 1)
+    gram = np.block([[_cross(p, q) for q in blocks] for p in blocks])
+    np.testing.assert_allclose(gram, dense.T @ dense, rtol=1e-10, atol=1e-9)
