@@ -206,7 +206,9 @@ def main():
         command=" ".join(sys.argv),
         machine=machine,
         date=datetime.datetime.now().isoformat(timespec="seconds"),
-        note="shared machine: other engineers' jobs ran meanwhile; medians of --repeats runs",
+        # the machine's load when the run started (2 cores: above ~2, something else is busy)
+        load_average=[round(v, 2) for v in os.getloadavg()],
+        note="medians of --repeats runs",
     )
     print(json.dumps(header), flush=True)
     esn = [r for name in a.tasks.split(",") for r in esn_side_by_side(name, a, a.repeats)]
