@@ -72,7 +72,7 @@ def test_every_other_readme_command_runs(command, tmp_path, monkeypatch):
     if "var(" in command:
         assert lagnet.load("runs/var").config.target.inputs == ("x", "z")
     if "--model esn" in command:
-        assert "dropped model.window = 50 (not a setting of esn)" in output
+        assert "dropped model.window = 150 (not a setting of esn)" in output
 
 
 @pytest.mark.slow

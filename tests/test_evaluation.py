@@ -113,7 +113,7 @@ def test_memoryless_gram_blocks_equal_the_dense_product():
     itself), equals FᵀF of the dense design matrix."""
     import scipy.sparse
 
-    from lagnet.evaluation import _cross
+    from lagnet.baselines import _cross
 
     x = np.random.default_rng(3).normal(size=(3000, 2))
     base = MemorylessBaseline().fit(x, x[:, :1] ** 2)

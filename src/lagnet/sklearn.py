@@ -38,9 +38,9 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from lagnet.api import train
+from lagnet.baselines import MemorylessBaseline
 from lagnet.config import EvalConfig, TrainConfig
 from lagnet.errors import LagnetError
-from lagnet.evaluation import MemorylessBaseline
 from lagnet.models import predict as predict_model
 from lagnet.models.family import all_settings, family
 from lagnet.processes.custom import CallableProcess
