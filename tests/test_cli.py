@@ -192,3 +192,34 @@ def test_train_refuses_an_out_dir_that_is_not_a_run(tmp_path):
     res = runner.invoke(app, ["train", "--out", str(tmp_path), *FAST])
     assert res.exit_code == 2 and "error: out:" in res.output
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_the_command_leaves_with_its_exit_code_and_all_its_output(tmp_path):
+    """``lagnet`` (``lagnet.cli.main``) skips the interpreter's teardown when it is done: the
+    exit code, the printed output and the files must all be there as with an ordinary exit."""
+    from children import lagnet
+
+    bad = lagnet(
+        "simulate",
+        "--process",
+        "ar1(rho=1.1)",
+        "--paths",
+        "3",
+        "--length",
+        "20",
+        "--out",
+        str(tmp_path / "p.npz"),
+    )
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.startswith("error: process.rho: 1.1") and bad.stdout == ""
+    out = tmp_path / "p.npz"
+    ok = lagnet(
+        "simulate", "--process", "ar1(rho=0.5)", "--paths", "3", "--length", "20", "--out", str(out)
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert str(out) in ok.stdout + ok.stderr
+    with np.load(out) as z:
+        assert z["x"].shape == (3, 20)
+    listing = lagnet("tasks")
+    assert listing.returncode == 0 and "narma10" in listing.stdout

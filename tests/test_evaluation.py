@@ -122,3 +122,25 @@ def test_memoryless_gram_blocks_equal_the_dense_product():
     dense = np.concatenate([b.toarray() if scipy.sparse.issparse(b) else b for b in blocks], 1)
     gram = np.block([[_cross(p, q) for q in blocks] for p in blocks])
     np.testing.assert_allclose(gram, dense.T @ dense, rtol=1e-10, atol=1e-9)
+
+
+def test_a_test_set_made_beforehand_evaluates_the_same(tiny_run_dir):
+    """A run makes its test set and baselines while the model trains (in a second thread);
+    the metrics it stored equal an evaluation made from scratch afterwards, exactly."""
+    import json
+
+    from lagnet.evaluation import evaluate, prepare_test
+    from lagnet.runs import load
+    from lagnet.tasks import build_task
+
+    r = load(tiny_run_dir[0])
+    task = build_task(r.config)
+    cfg, length = r.config.eval, r.config.train.length
+    fresh = evaluate(r.model, task, cfg, length)
+    made = evaluate(r.model, task, cfg, length, test=prepare_test(task, cfg, length))
+    assert made.metrics == fresh.metrics
+    for name in ("x", "y", "y_hat", "y_memoryless"):
+        np.testing.assert_array_equal(made.predictions[name], fresh.predictions[name])
+    stored = json.loads((tiny_run_dir[0] / "metrics.json").read_text())
+    for part in ("test", "baselines", "long_horizon"):
+        assert stored[part] == json.loads(json.dumps(fresh.metrics[part])), part

@@ -315,10 +315,10 @@ def test_write_report_needs_metrics(tmp_path):
 
 
 def test_the_legend_goes_to_the_emptiest_corner():
-    from lagnet.plots import _emptiest_corner
+    from lagnet.figure_base import emptiest_corner
 
     x = np.random.default_rng(0).normal(size=5000)
-    assert _emptiest_corner(x, x) == "upper left"  # a rising cloud leaves that corner empty
-    assert _emptiest_corner(x, -x) == "upper right"
-    assert _emptiest_corner(x, 0.01 * x + 5) in ("upper left", "lower right")  # flat: either
-    assert _emptiest_corner(np.array([np.nan]), np.array([1.0])) == "upper left"
+    assert emptiest_corner(x, x) == "upper left"  # a rising cloud leaves that corner empty
+    assert emptiest_corner(x, -x) == "upper right"
+    assert emptiest_corner(x, 0.01 * x + 5) in ("upper left", "lower right")  # flat: either
+    assert emptiest_corner(np.array([np.nan]), np.array([1.0])) == "upper left"

@@ -525,3 +525,28 @@ def test_cli_target_given_twice_is_two_outputs(tmp_path):
     )
     assert res.exit_code == 2
     assert "target.formula[1]: x[t+1]" in " ".join(res.output.split())
+
+
+def test_a_task_samples_as_one_program_what_it_samples_op_by_op():
+    """Outside a trace a simulated task's sample is one compiled program per shape; it gives
+    the values the simulation and the formula give step by step, and bad shapes still get
+    the process's error."""
+    from lagnet.config import RunConfig
+    from lagnet.tasks import build_task
+
+    cfg = RunConfig.model_validate(
+        {"process": {"kind": "arma", "ar": [0.5]}, "target": {"formula": "x[t]**2 + 0.3*x[t-2]"}}
+    )
+    task = build_task(cfg)
+    key = jax.random.PRNGKey(4)
+    x, y, valid = task.sample(key, 7, 30)
+    x0, y0, valid0 = task._sample(key, 7, 30, None)
+    np.testing.assert_allclose(np.asarray(x), np.asarray(x0), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(y), np.asarray(y0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(valid), np.asarray(valid0))
+    assert task._program._cache_size() == 1
+    task.sample(jax.random.PRNGKey(5), 7, 30)
+    assert task._program._cache_size() == 1  # same shape: the same program
+    for n in (0, -3, "7", 2.5, True):
+        with pytest.raises(LagnetError, match="^n: "):
+            task.sample(key, n, 30)

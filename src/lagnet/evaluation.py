@@ -126,47 +126,85 @@ class Evaluation:
     predictions: dict  # arrays for plots: x, y, y_hat, y_memoryless, valid, input_names
 
 
-def evaluate(
-    model, task: Task, cfg: EvalConfig, length: int, *, paths: int | None = None, keep: int = 200
-) -> Evaluation:
-    """Test ``model`` on ``task``: a fixed set of ``cfg.test_paths`` paths from ``cfg.seed``
-    (independent of the training seed; observed data: windows of its test part), the
-    memoryless and linear-lags baselines fitted on a fresh sample (of the training part), MSE
-    per time step, and a long-horizon check on paths ``cfg.long_factor``
-    times longer."""
+@dataclass
+class TestSet:
+    """What an evaluation needs that does not depend on the model: the test paths, the
+    long-horizon paths, and the baselines' predictions on the test paths. ``prepare_test``
+    makes it; a run makes it while the model trains."""
+
+    x: np.ndarray  # (N, L, C) test inputs, paths with a non-finite target dropped
+    y: np.ndarray  # (N, L, O)
+    valid: np.ndarray  # (L,)
+    paths: int  # asked for (dropped = paths - N)
+    length: int
+    long: tuple  # xl, yl, vl: cfg.long_paths paths cfg.long_factor times longer
+    y_mem: np.ndarray  # the memoryless baseline's prediction of y
+    y_lin: np.ndarray  # the linear-lags baseline's
+    lags: int
+    optimal: object  # optimum.prediction(...) or None
+
+
+def prepare_test(task: Task, cfg: EvalConfig, length: int, paths: int | None = None) -> TestSet:
+    """The model-free part of :func:`evaluate`: a fixed set of ``cfg.test_paths`` paths from
+    ``cfg.seed`` (independent of the training seed; observed data: windows of its test part),
+    the memoryless and linear-lags baselines fitted on a fresh sample (of the training part)
+    and their predictions, the optimal filter's where it is known, and the long-horizon
+    paths."""
     paths = cfg.test_paths if paths is None else paths
+    # default: the formula's lags, at most LINEAR_LAGS_MAX (its design matrix is
+    # paths × L × lags floats; at lag 1000 that would be tens of GB)
+    lags = cfg.linear_lags or min(max(task.target.max_lag + 1, 2), LINEAR_LAGS_MAX)
+    if lags >= length:
+        raise LagnetError("eval.linear_lags", lags, f"must be below the path length ({length})")
     k_test, k_base, k_long = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
     test_task = task.part("test")  # observed data: its held-out test part (or second file)
     # Paths whose target is not finite (a recursion that exploded) are dropped and counted.
     x, y, valid = drop_nonfinite(host(test_task.sample(k_test, paths, length)))
-    dropped = paths - x.shape[0]
-    y_hat = predict_batched(model, x)
-    test_out = output_metrics(y, y_hat, valid)
-    test = average_metrics(test_out)
-
     # Baselines, fitted on their own sample, scored on the test set.
     xb, yb, vb = drop_nonfinite(host(task.sample(k_base, cfg.baseline_paths, length)))
     memoryless = MemorylessBaseline().fit(
         xb[:, vb].reshape(-1, xb.shape[2]), yb[:, vb].reshape(-1, yb.shape[2])
     )
     y_mem = memoryless.predict(x.reshape(-1, x.shape[2])).reshape(y.shape)
+    y_lin = LinearLagsBaseline(lags).fit(xb, yb, vb).predict(x)
+    # The optimal filter where it is known, on the same test paths (its key is its own).
+    optimal = optimum.prediction(task, x, jax.random.fold_in(k_test, 1))
+    long_len = length * cfg.long_factor
+    long = drop_nonfinite(host(test_task.sample(k_long, cfg.long_paths, long_len)))
+    return TestSet(x, y, valid, paths, length, long, y_mem, y_lin, lags, optimal)
+
+
+def evaluate(
+    model,
+    task: Task,
+    cfg: EvalConfig,
+    length: int,
+    *,
+    paths: int | None = None,
+    keep: int = 200,
+    test: TestSet | None = None,
+) -> Evaluation:
+    """Test ``model`` on ``task``: on the test set of :func:`prepare_test` (``test``: one made
+    already, for this task, config and length), against its baselines: MSE per time step,
+    memory_r2, and a long-horizon check on paths ``cfg.long_factor`` times longer."""
+    ts = prepare_test(task, cfg, length, paths) if test is None else test
+    x, y, valid, paths, lags = ts.x, ts.y, ts.valid, ts.paths, ts.lags
+    test_task = task.part("test")
+    dropped = paths - x.shape[0]
+    y_hat = predict_batched(model, x, pad=True)
+    test_out = output_metrics(y, y_hat, valid)
+    test = average_metrics(test_out)
+    y_mem = ts.y_mem
     mem_out = output_metrics(y, y_mem, valid)
     mem = average_metrics(mem_out)
-    # default: the formula's lags, at most LINEAR_LAGS_MAX (its design matrix is
-    # paths × L × lags floats; at lag 1000 that would be tens of GB)
-    lags = cfg.linear_lags or min(max(task.target.max_lag + 1, 2), LINEAR_LAGS_MAX)
-    if lags >= length:
-        raise LagnetError("eval.linear_lags", lags, f"must be below the path length ({length})")
-    linear = LinearLagsBaseline(lags).fit(xb, yb, vb)
-    lin_out = output_metrics(y, linear.predict(x), valid)
+    lin_out = output_metrics(y, ts.y_lin, valid)
     lin = average_metrics(lin_out)
 
     mem_r2s = [memory_r2(t["mse"], m["mse"], m["r2"]) for t, m in zip(test_out, mem_out)]
     needing = [v for v in mem_r2s if v is not None]
     test["memory_r2"] = float(np.mean(needing)) if needing else None
     test.update(paths=paths, length=length, nonfinite_paths=dropped)
-    # The optimal filter where it is known, on the same test paths (its key is its own).
-    optimal = optimum.prediction(task, x, jax.random.fold_in(k_test, 1))
+    optimal = ts.optimal
     opt = None if optimal is None else valid_metrics(y, optimal.y, valid)
     if opt is not None:
         test["reachable_share"] = optimum.reachable_share(test["mse"], mem["mse"], opt["mse"])
@@ -175,7 +213,7 @@ def evaluate(
     drift = drift_check(steps)
 
     long_len = length * cfg.long_factor
-    xl, yl, vl = drop_nonfinite(host(test_task.sample(k_long, cfg.long_paths, long_len)))
+    xl, yl, vl = ts.long
     long_out = output_metrics(yl, predict_batched(model, xl), vl)
     long = average_metrics(long_out)
     variances = [float(np.var(y[:, valid, o])) for o in range(y.shape[2])]

@@ -358,7 +358,7 @@ def plot(rows: Sequence[dict], path: Path, max_seconds: float) -> None:
         im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto")
         ax.set_xticks(range(len(models)), models, rotation=45, ha="right")
         ax.set_yticks(range(len(tasks)), tasks)
-        ax.set_title(title)
+        ax.set_title(title, y=1.0)
         for i in range(len(tasks)):
             for j in range(len(models)):
                 v = grid[i, j]

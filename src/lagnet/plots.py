@@ -22,70 +22,20 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from lagnet.errors import LagnetError
+from lagnet.figure_base import (
+    DPI,
+    INPUT,
+    MEMORYLESS,
+    MODEL,
+    TRUTH,
+    as3d,
+    emptiest_corner,
+    fixed_figure,
+    log_y_if_positive,
+    no_data,
+)
 
-DPI = 110
 PLOT_NAMES = ("vs_input", "pred_vs_truth", "per_step_mse", "learning_curve", "sample_paths")
-
-_TRUTH = "tab:blue"
-_MODEL = "tab:orange"
-_MEMORYLESS = "tab:red"
-_INPUT = "0.55"
-
-
-def _emptiest_corner(x: np.ndarray, y: np.ndarray) -> str:
-    """The legend's corner: the one of four with the fewest points in its quarter-by-third
-    box. Matplotlib's ``loc="best"`` tests every candidate place against every point, which
-    took a third of a second on a 40 000-point scatter."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size == 0:
-        return "upper left"
-    (x0, x1), (y0, y1) = np.quantile(x, [0.0, 1.0]), np.quantile(y, [0.0, 1.0])
-    left, right = x <= x0 + 0.35 * (x1 - x0), x >= x1 - 0.35 * (x1 - x0)
-    low, high = y <= y0 + 0.3 * (y1 - y0), y >= y1 - 0.3 * (y1 - y0)
-    counts = {
-        "upper left": np.sum(left & high),
-        "upper right": np.sum(right & high),
-        "lower left": np.sum(left & low),
-        "lower right": np.sum(right & low),
-    }
-    return min(counts, key=counts.get)
-
-
-def _no_data(ax, message: str) -> None:
-    ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="0.4")
-
-
-def _figure(width: float, height: float, top: float = 0.45, left: float = 0.85) -> Figure:
-    """A figure with fixed margins, in inches (title ``top``, tick labels and label ``left``).
-    Matplotlib's constrained layout measures every label at each save: it took half of the
-    time a run spends drawing its plots; these figures' layouts never change."""
-    fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(
-        left=left / width, right=1 - 0.2 / width, bottom=0.55 / height, top=1 - top / height
-    )
-    return fig
-
-
-def _log_y_if_positive(ax, *arrays: np.ndarray) -> None:
-    # A log axis with no positive value makes matplotlib warn (an error under our test
-    # settings) and draws nothing useful; stay linear then.
-    values = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.empty(0)
-    positive = values[np.isfinite(values) & (values > 0)]
-    if positive.size:
-        if positive.min() == positive.max():  # one value: give the log axis a decade around it
-            ax.set_ylim(positive[0] / 3, positive[0] * 3)
-        ax.set_yscale("log")
-
-
-def _as3d(a: ArrayLike, name: str) -> np.ndarray:
-    """(N, L) or (N, L, C) -> (N, L, C)."""
-    a = np.asarray(a, dtype=float)
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.ndim != 3:
-        raise LagnetError(name, f"shape {a.shape}", "expected (N, L) or (N, L, C)")
-    return a
 
 
 # ----------------------------------------------------------------------------- figures
@@ -109,12 +59,12 @@ def plot_vs_input(
     y_hat = np.ravel(np.asarray(y_hat, dtype=float))
     if not (x_t.shape == y.shape == y_hat.shape):
         raise LagnetError("y_hat", f"{y_hat.size} values", f"x_t has {x_t.size}, y {y.size}")
-    fig = _figure(6.4, 4.8, top=0.45 + (0.22 if note else 0.0))
+    fig = fixed_figure(6.4, 4.8, top=0.45 + (0.22 if note else 0.0))
     ax = fig.add_subplot()
     # The model's cloud underneath, the truth's smaller and on top, so a spread the model
     # failed to reproduce shows as blue points outside the orange.
-    ax.scatter(x_t, y_hat, s=9, alpha=0.35, color=_MODEL, linewidths=0, label="model")
-    ax.scatter(x_t, y, s=3, alpha=0.6, color=_TRUTH, linewidths=0, label="truth")
+    ax.scatter(x_t, y_hat, s=9, alpha=0.35, color=MODEL, linewidths=0, label="model")
+    ax.scatter(x_t, y, s=3, alpha=0.6, color=TRUTH, linewidths=0, label="truth")
     if y_memoryless is not None:
         y_m = np.ravel(np.asarray(y_memoryless, dtype=float))
         if y_m.shape != x_t.shape:
@@ -123,17 +73,19 @@ def plot_vs_input(
         ax.plot(
             x_t[order],
             y_m[order],
-            color=_MEMORYLESS,
+            color=MEMORYLESS,
             lw=1.2,
             alpha=0.9,
             label="memoryless baseline",
         )
     if x_t.size == 0:
-        _no_data(ax, "no valid steps")
+        no_data(ax, "no valid steps")
     ax.set_xlabel(f"current input {input_name}[t]")
     ax.set_ylabel("target y[t]")
-    ax.set_title(f"Target and prediction against {input_name}[t]" + (f"\n{note}" if note else ""))
-    corner = _emptiest_corner(np.concatenate([x_t, x_t]), np.concatenate([y, y_hat]))
+    ax.set_title(
+        f"Target and prediction against {input_name}[t]" + (f"\n{note}" if note else ""), y=1.0
+    )
+    corner = emptiest_corner(np.concatenate([x_t, x_t]), np.concatenate([y, y_hat]))
     ax.legend(loc=corner, markerscale=3)
     return fig
 
@@ -148,7 +100,7 @@ def plot_pred_vs_truth(y: ArrayLike, y_hat: ArrayLike, r2: Optional[float] = Non
         raise LagnetError("y_hat", f"{y_hat.size} values", f"y has {y.size}")
     outputs = y.shape[-1] if y.ndim >= 3 and y.shape == y_hat.shape else 1
     y, y_hat = y.reshape(-1, outputs), y_hat.reshape(-1, outputs)  # (values, O)
-    fig = _figure(5.5, 5.5)
+    fig = fixed_figure(5.5, 5.5)
     ax = fig.add_subplot()
     for o in range(outputs):
         ax.scatter(
@@ -157,7 +109,7 @@ def plot_pred_vs_truth(y: ArrayLike, y_hat: ArrayLike, r2: Optional[float] = Non
             s=5,
             alpha=0.35,
             linewidths=0,
-            color=_MODEL if outputs == 1 else f"C{(o + 1) % 10}",
+            color=MODEL if outputs == 1 else f"C{(o + 1) % 10}",
             label=f"output {o + 1}" if outputs > 1 else None,
         )
     y, y_hat = y.ravel(), y_hat.ravel()
@@ -175,7 +127,7 @@ def plot_pred_vs_truth(y: ArrayLike, y_hat: ArrayLike, r2: Optional[float] = Non
     title = "Prediction vs truth"
     if r2 is not None:
         title += f" ({'mean ' if outputs > 1 else ''}test R² = {r2:.4g})"
-    ax.set_title(title)
+    ax.set_title(title, y=1.0)
     ax.legend(loc="upper left")
     return fig
 
@@ -193,21 +145,21 @@ def plot_per_step_mse(
     per_step_mse_memoryless: Optional[Sequence[Optional[float]]] = None,
 ) -> Figure:
     """MSE at each time step t (None entries, where the target is undefined, are skipped)."""
-    fig = _figure(7.0, 4.0, left=0.95)
+    fig = fixed_figure(7.0, 4.0, left=0.95)
     ax = fig.add_subplot()
     t, v = _defined(per_step_mse)
-    ax.plot(t, v, color=_MODEL, lw=1.5, marker="." if t.size < 50 else None, label="model")
+    ax.plot(t, v, color=MODEL, lw=1.5, marker="." if t.size < 50 else None, label="model")
     drawn = [v]
     if per_step_mse_memoryless is not None:
         tm, vm = _defined(per_step_mse_memoryless)
-        ax.plot(tm, vm, color=_MEMORYLESS, lw=1.2, ls="--", label="memoryless baseline")
+        ax.plot(tm, vm, color=MEMORYLESS, lw=1.2, ls="--", label="memoryless baseline")
         drawn.append(vm)
     if t.size == 0:
-        _no_data(ax, "no time step has a defined target")
-    _log_y_if_positive(ax, *drawn)
+        no_data(ax, "no time step has a defined target")
+    log_y_if_positive(ax, *drawn)
     ax.set_xlabel("time step t")
     ax.set_ylabel("MSE over test paths")
-    ax.set_title("Error per time step")
+    ax.set_title("Error per time step", y=1.0)
     ax.legend(loc="best")
     return fig
 
@@ -224,27 +176,27 @@ def plot_learning_curve(history: Mapping[str, ArrayLike]) -> Figure:
         for k in ("step", "loss", "val_mse", "val_r2")
     }
     steps = col["step"]
-    fig = _figure(7.0, 5.5, left=0.95)
+    fig = fixed_figure(7.0, 5.5, left=0.95)
     ax_loss, ax_r2 = fig.subplots(
         2, 1, sharex=True, height_ratios=(2, 1), gridspec_kw=dict(hspace=0.08)
     )
     # One row is a single point: markers keep it visible where a line would be invisible.
     marker = "o" if steps.size <= 20 else None
     drawn = []
-    for key, label, color in (("loss", "train loss", _TRUTH), ("val_mse", "val MSE", _MODEL)):
+    for key, label, color in (("loss", "train loss", TRUTH), ("val_mse", "val MSE", MODEL)):
         if col[key].size == steps.size and steps.size:
             ax_loss.plot(steps, col[key], color=color, marker=marker, label=label)
             drawn.append(col[key])
     gap = 1.0 - col["val_r2"]  # 1 − R² on a log axis: 0.999 and 0.9999 look different
     if gap.size == steps.size and steps.size:
         ax_r2.plot(steps, gap, color="tab:green", marker=marker, label="val 1 − R²")
-        _log_y_if_positive(ax_r2, gap)
+        log_y_if_positive(ax_r2, gap)
     if steps.size == 0:
-        _no_data(ax_loss, "no validation rows recorded")
-        _no_data(ax_r2, "no validation rows recorded")
-    _log_y_if_positive(ax_loss, *drawn)
+        no_data(ax_loss, "no validation rows recorded")
+        no_data(ax_r2, "no validation rows recorded")
+    log_y_if_positive(ax_loss, *drawn)
     ax_loss.set_ylabel("loss / MSE")
-    ax_loss.set_title("Learning curve")
+    ax_loss.set_title("Learning curve", y=1.0)
     ax_r2.set_ylabel("val 1 − R²")
     ax_r2.set_xlabel("training step")
     if drawn:
@@ -269,28 +221,39 @@ def plot_sample_paths(
     """
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise LagnetError("n", n, "must be an integer ≥ 1")
-    x, y, y_hat = _as3d(x, "x"), _as3d(y, "y"), _as3d(y_hat, "y_hat")
+    x, y, y_hat = as3d(x, "x"), as3d(y, "y"), as3d(y_hat, "y_hat")
     valid = np.asarray(valid, dtype=bool)
     n_paths, length = y.shape[:2]
     if valid.shape != (length,):
         raise LagnetError("valid", f"shape {valid.shape}", f"expected ({length},)")
     n = min(int(n), n_paths)
     t = np.arange(length)
-    fig = Figure(figsize=(8.0, 1.2 + 2.2 * max(n, 1)), layout="constrained")
+    # Fixed margins in inches (see fixed_figure): the title (two lines with a note) on top, the
+    # time axis and the legend below, the input's axis label on the right.
+    width, height = 8.0, 1.2 + 2.2 * max(n, 1)
+    top = 0.85 if note else 0.6
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(
+        left=0.85 / width,
+        right=1 - 0.85 / width,
+        bottom=0.95 / height,
+        top=1 - top / height,
+        hspace=0.45 * max(n, 1) / height,
+    )
     axes = fig.subplots(max(n, 1), 1, sharex=True, squeeze=False)[:, 0]
     # Undefined steps as runs [start, stop) so each is one shaded band, not one per step.
     edges = np.flatnonzero(np.diff(np.concatenate([[0], (~valid).astype(int), [0]])))
     undefined = list(zip(edges[::2], edges[1::2]))
     for i, ax in enumerate(axes[:n]):
         twin = ax.twinx()
-        twin.plot(t, x[i, :, 0], color=_INPUT, lw=0.9, label=f"input {input_name}")
-        twin.set_ylabel(f"input {input_name}", color=_INPUT)
+        twin.plot(t, x[i, :, 0], color=INPUT, lw=0.9, label=f"input {input_name}")
+        twin.set_ylabel(f"input {input_name}", color=INPUT)
         # The target axis on top of the input's, so truth and prediction are not hidden.
         ax.set_zorder(twin.get_zorder() + 1)
         ax.patch.set_visible(False)
-        ax.plot(t, np.where(valid, y[i, :, 0], np.nan), color=_TRUTH, lw=1.4, label="truth")
+        ax.plot(t, np.where(valid, y[i, :, 0], np.nan), color=TRUTH, lw=1.4, label="truth")
         ax.plot(
-            t, np.where(valid, y_hat[i, :, 0], np.nan), color=_MODEL, lw=1.2, ls="--", label="model"
+            t, np.where(valid, y_hat[i, :, 0], np.nan), color=MODEL, lw=1.2, ls="--", label="model"
         )
         for j, (start, stop) in enumerate(undefined):
             ax.axvspan(
@@ -302,21 +265,22 @@ def plot_sample_paths(
                 label="target undefined" if j == 0 else None,
             )
         ax.set_ylabel("target y")
-        ax.set_title(f"path {i}", fontsize="medium", loc="left")
+        ax.set_title(f"path {i}", fontsize="medium", loc="left", y=1.0)
         if i == 0:
             handles, labels = ax.get_legend_handles_labels()
             twin_handles, twin_labels = twin.get_legend_handles_labels()
             fig.legend(
                 handles + twin_handles,
                 labels + twin_labels,
-                loc="outside lower center",
+                loc="lower center",
+                bbox_to_anchor=(0.5, 0.02),
                 ncol=4,
                 fontsize="small",
                 frameon=False,
             )
     axes[-1].set_xlabel("time step t")
     if n == 0:
-        _no_data(axes[0], "no sample paths")
+        no_data(axes[0], "no sample paths")
     fig.suptitle("Sample test paths" + (f"\n{note}" if note else ""))
     return fig
 
@@ -383,8 +347,8 @@ def save_plots(run_dir: str | os.PathLike) -> dict[str, Path]:
     if (run_dir / "predictions.npz").is_file():
         with np.load(run_dir / "predictions.npz", allow_pickle=False) as npz:
             pred = {k: npz[k] for k in npz.files}
-        x, y, y_hat = _as3d(pred["x"], "x"), _as3d(pred["y"], "y"), _as3d(pred["y_hat"], "y_hat")
-        y_mem = _as3d(pred["y_memoryless"], "y_memoryless") if "y_memoryless" in pred else None
+        x, y, y_hat = as3d(pred["x"], "x"), as3d(pred["y"], "y"), as3d(pred["y_hat"], "y_hat")
+        y_mem = as3d(pred["y_memoryless"], "y_memoryless") if "y_memoryless" in pred else None
         valid = np.asarray(pred["valid"], dtype=bool)  # (L,)
         names = pred.get("input_names")
         input_name = str(names[0]) if names is not None and len(names) else "x"

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ import numpy as np
 from lagnet.checkpoint import load_model, save_model
 from lagnet.config import RunConfig, config_to_toml, load_config, merge
 from lagnet.errors import LagnetError
-from lagnet.evaluation import evaluate, verdict
+from lagnet.evaluation import TestSet, evaluate, prepare_test, verdict
 from lagnet.files import atomic_write, write_json, write_text
 from lagnet.fitting import fit
 from lagnet.models import Normalised, count_parameters, predict
@@ -215,8 +216,20 @@ def run(
     enable_compilation_cache()
     with owned(directory), on_device(config.device), interrupt_on_sigterm() as signals:
         ckpt = directory.checkpoint if directory is not None else None
-        result = fit(config, task, callbacks, ckpt)
-        return conclude(config, task, result, directory, signals.received)
+        with ThreadPoolExecutor(1, thread_name_prefix="lagnet-test-set") as pool:
+            # The test set and its baselines need no model: made while the model trains.
+            test = pool.submit(_prepare_on, config.device, task, config.eval, config.train.length)
+            try:
+                result = fit(config, task, callbacks, ckpt)
+            except BaseException:
+                test.cancel()
+                raise
+            return conclude(config, task, result, directory, signals.received, test.result())
+
+
+def _prepare_on(device: str, task, cfg, length: int) -> TestSet:
+    with on_device(device):  # JAX's default device is set per thread
+        return prepare_test(task, cfg, length)
 
 
 @contextmanager
@@ -243,11 +256,13 @@ def conclude(
     result,
     directory: RunDirectory | None = None,
     signal: str | None = None,
+    test: TestSet | None = None,
 ) -> Run:
-    """Evaluate a fit on held-out paths, assemble its metrics and verdict, and write its files
-    into ``directory`` (marking it complete, or interrupted)."""
+    """Evaluate a fit on held-out paths (``test``: its test set, made already), assemble its
+    metrics and verdict, and write its files into ``directory`` (marking it complete, or
+    interrupted)."""
     t0 = time.perf_counter()
-    ev = evaluate(result.model, task, config.eval, config.train.length)
+    ev = evaluate(result.model, task, config.eval, config.train.length, test=test)
     metrics = ev.metrics
     metrics["train"] = result.info
     if signal:

@@ -8,6 +8,7 @@ all call it, so the target cannot differ between the loss and the test.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +57,27 @@ class Task:
         y (N, L, O) target, valid (L,) bool — steps where the target is defined.
         ``params``: the formula's parameters, name -> number or JAX scalar (a tracer when
         the step is vmapped over them); None: the task's values (``target.params``)."""
+        if (
+            params is None
+            and self.process.simulated
+            and not isinstance(key, jax.core.Tracer)
+            and _shape_ok(n)
+            and _shape_ok(length)
+        ):
+            return self._program(key, n=int(n), length=int(length))
+        return self._sample(key, n, length, params)
+
+    @cached_property
+    def _program(self):
+        """Outside a trace (evaluation, the baselines, the doctor), a simulation and its target
+        as one compiled program per (n, length) rather than one small program per operation:
+        each of those is traced and looked up in the compilation cache on every run."""
+        return jax.jit(
+            lambda key, n, length: self._sample(key, n, length, None),
+            static_argnames=("n", "length"),
+        )
+
+    def _sample(self, key, n, length, params):
         paths = self.process.sample(key, n, length)
         x = jnp.stack([paths[name] for name in self.inputs], axis=-1)  # (N, L, C)
         y, valid = self.target(paths, params)
@@ -252,3 +274,9 @@ def simulate(
         names = ["target"] if y.shape[2] == 1 else [f"target_{i}" for i in range(y.shape[2])]
         series.update({n: y[..., i] for i, n in enumerate(names) if n not in series})
     return series, proc, key
+
+
+def _shape_ok(value) -> bool:
+    """A positive int (what a compiled program's static shape can be); anything else goes the
+    plain way, to the process's own check and its error."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0

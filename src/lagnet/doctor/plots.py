@@ -66,7 +66,7 @@ def plot_oracle(
     _log_if_wide(ax, [*oracle_mse, model_mse])
     ax.set_xlabel("k: inputs x[t], …, x[t−k] seen")
     ax.set_ylabel("test MSE")
-    ax.set_title("How much of the past the target needs")
+    ax.set_title("How much of the past the target needs", y=1.0)
     ax.legend(loc="best", fontsize="small")
     return fig
 
@@ -80,7 +80,7 @@ def plot_probe(ks: Sequence[int], r2: Sequence[float]) -> Figure:
     ax.set_ylim(min(-0.05, np.nanmin([v for v in r2 if v is not None] or [0.0])), 1.05)
     ax.set_xlabel("k")
     ax.set_ylabel("R² of x[t−k] from the state")
-    ax.set_title("Memory probe: what the hidden state still holds")
+    ax.set_title("Memory probe: what the hidden state still holds", y=1.0)
     return fig
 
 
@@ -109,7 +109,7 @@ def plot_gradients(
         ax.set_xlim(min(k) - 0.5, max(k) + 0.5)
     ax.set_xlabel("k (steps back)")
     ax.set_ylabel("‖∂y_t / ∂x_(t−k)‖")
-    ax.set_title("Gradient flow through time")
+    ax.set_title("Gradient flow through time", y=1.0)
     ax.legend(loc="best")
     return fig
 
@@ -128,7 +128,7 @@ def plot_long_horizon(
     _log_if_wide(ax, values)
     ax.set_xlabel("time step t")
     ax.set_ylabel("MSE")
-    ax.set_title("Error per step over a long horizon")
+    ax.set_title("Error per step over a long horizon", y=1.0)
     ax.legend(loc="best", fontsize="small")
     return fig
 
