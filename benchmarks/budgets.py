@@ -9,7 +9,7 @@ Parts (each row: the command, its wall time, the run's steps and test metric):
 
 - ``forum``: ``lagnet train --process "ar1(rho=0.1)" --target "x[t]**2 + W*x[t-1]**2"
   --max-seconds 10`` for W = 0.1, 0.5, 1 (memory_r2); first once with an empty compilation
-  cache (the cold time), then every seed with the cache warm;
+  cache (the cold time), then every seed with the caches warm (compilation and bytecode);
 - ``narma``: ``lagnet train --task narma10 --max-seconds 60`` (NRMSE), and once at 300 s;
 - ``lru``: ``lagnet train --task T --model M --max-seconds 60`` for T = adding, narma10 and
   M = gru, lru (NRMSE);
@@ -102,6 +102,9 @@ def main() -> int:
     rows = []
     for i, (part, cmd, metric, extra) in enumerate(runs):
         env = dict(os.environ)
+        # Warm means every cache a user's second run has, Python's bytecode included (this
+        # workplace's shells set PYTHONDONTWRITEBYTECODE; a user's Python writes .pyc files).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if extra.get("cold"):
             env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="lagnet-cold-cache-")
         run_dir = out / f"run{i:02d}"
@@ -118,6 +121,7 @@ def main() -> int:
             (run_dir / "command-output.txt").write_text(proc.stderr + proc.stdout)
         row = dict(part=part, command="lagnet train " + " ".join(cmd), wall=round(wall, 1))
         row["cache"] = "cold" if extra.get("cold") else "warm"
+        row["load"] = round(os.getloadavg()[0], 2)  # the machine's 1-minute load after the run
         if proc.returncode != 0:
             row["error"] = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
         else:

@@ -322,3 +322,31 @@ def test_the_legend_goes_to_the_emptiest_corner():
     assert emptiest_corner(x, -x) == "upper right"
     assert emptiest_corner(x, 0.01 * x + 5) in ("upper left", "lower right")  # flat: either
     assert emptiest_corner(np.array([np.nan]), np.array([1.0])) == "upper left"
+
+
+def test_log_axes_label_in_plain_text_what_matplotlib_labels_in_mathtext():
+    """The log-axis labels are matplotlib's own (same ticks, same numbers), without mathtext."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from lagnet.figure_base import log_y_if_positive, plain_math
+
+    assert plain_math(r"$\mathdefault{10^{-4}}$") == "10⁻⁴"
+    assert plain_math(r"$\mathdefault{2\times10^{-3}}$") == "2×10⁻³"
+    assert plain_math(r"$\mathdefault{10^{2}}$") == "10²"
+    assert plain_math("0.5") == "0.5" and plain_math("") == ""
+    labels = {}
+    for plain in (False, True):
+        fig = Figure()
+        ax = fig.subplots()
+        ax.plot([1, 2, 3], [2e-4, 1e-3, 5e-3])
+        if plain:
+            log_y_if_positive(ax, np.array([2e-4, 5e-3]))
+        else:
+            ax.set_yscale("log")
+        FigureCanvasAgg(fig).draw()
+        labels[plain] = [[t.get_text() for t in ax.get_yticklabels(minor=m)] for m in (False, True)]
+    assert labels[True] == [[plain_math(s) for s in ls] for ls in labels[False]]
+    assert any("×" in s for s in labels[True][1]) and not any(
+        "$" in s for ls in labels[True] for s in ls
+    )

@@ -3,8 +3,11 @@ that keep drawing cheap (a figure's layout is fixed rather than measured; see ``
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatterSciNotation
 from numpy.typing import ArrayLike
 
 from lagnet.errors import LagnetError
@@ -64,6 +67,31 @@ def log_y_if_positive(ax, *arrays: np.ndarray) -> None:
         if positive.min() == positive.max():  # one value: give the log axis a decade around it
             ax.set_ylim(positive[0] / 3, positive[0] * 3)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(PlainLogFormatter())
+        ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
+
+
+_SUPERSCRIPT = str.maketrans("-−0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+class PlainLogFormatter(LogFormatterSciNotation):
+    """Matplotlib's log-axis labels (the same ticks labelled, the same numbers) written as
+    plain text, 10⁻³ and 2×10⁻³, rather than as mathtext: the mathtext parser took a tenth of
+    a second to build and 8 ms a label, a fifth of the time a run's figures took to draw."""
+
+    def __call__(self, x, pos=None) -> str:
+        return plain_math(super().__call__(x, pos))
+
+
+def plain_math(label: str) -> str:
+    """``$\\mathdefault{2\\times10^{-3}}$`` -> ``2×10⁻³``; any other label unchanged."""
+    if not (label.startswith("$") and label.endswith("$")):
+        return label
+    body = label[1:-1].replace("\\times", "×").replace("\\cdot", "·")
+    body = re.sub(r"\\mathdefault\{(.*)\}$", r"\1", body)
+    body = re.sub(r"\^\{([^}]*)\}", lambda m: m.group(1).translate(_SUPERSCRIPT), body)
+    body = re.sub(r"\^(\S)", lambda m: m.group(1).translate(_SUPERSCRIPT), body)
+    return body.replace("{", "").replace("}", "")
 
 
 def as3d(a: ArrayLike, name: str) -> np.ndarray:
