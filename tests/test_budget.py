@@ -20,9 +20,18 @@ def test_a_budget_alone_is_sized_from_the_table_and_said():
     )
     assert cfg.train.steps == budget.NO_STEP_LIMIT  # the budget ends training, not steps
     assert notes == [
-        "budget 10 s, gru: model.hidden = 16, train.batch = 16, train.lr = 0.02 (lagnet's "
-        "budget table; set any of them to choose the sizes yourself)"
+        "budget 10 s, gru: model.hidden = 16, train.batch = 16, train.lr = 0.02, "
+        "train.val_every = 250 (lagnet's budget table; set any of them to choose the sizes "
+        "yourself)"
     ]
+    assert cfg.train.val_every == want["train.val_every"]
+
+
+def test_a_soft_setting_given_replaces_only_itself():
+    """Validation's cadence is not a size: choosing it keeps the table's sizes."""
+    cfg, notes = merge(values={"train.max_seconds": 10, "train.val_every": 100})
+    assert (cfg.model.hidden, cfg.train.batch, cfg.train.val_every) == (16, 16, 100)
+    assert len(notes) == 1 and "val_every" not in notes[0]
 
 
 @pytest.mark.parametrize("seconds", [1, 20, 20.5, 60, 120, 121, 3600])

@@ -19,7 +19,7 @@ picked: the user's sizes are kept, with the config's defaults for the rest.
 ...         kind = "gru"
 ...         model_fields_set = set()
 >>> pick(C)[0]
-{'model.hidden': 16, 'train.batch': 16, 'train.lr': 0.02, 'train.steps': 1000000}
+{'model.hidden': 16, 'train.batch': 16, 'train.lr': 0.02, 'train.val_every': 250, 'train.steps': 1000000}
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ from typing import Any
 # The settings every row holds (a family's row may hold more of its own, such as the LRU's
 # state size); given any of a row's settings, the table stays out of the way.
 SIZES = ("model.hidden", "train.batch", "train.lr")
+# Settings a row may hold that are not sizes: a user's choice of one replaces just that one.
+# Validation every 100 steps on 512 paths costs a batch-16 run a tenth of its steps (a pass
+# is about 11 steps' work); every 250 steps, 4%: 12-19% more steps and a higher memory_r2
+# on the forum task at 10 s, 3 seeds (benchmarks/README.md, budgets).
+SOFT = ("train.val_every",)
 NO_STEP_LIMIT = 1_000_000
 
 # family -> rows of (budget up to this many seconds, the sizes for it), budgets ascending.
@@ -38,7 +43,7 @@ NO_STEP_LIMIT = 1_000_000
 #   gru ≤ 120 s: NARMA-10 and the adding problem (paths of 200 and 100 steps) at 60 s;
 #   gru beyond: NARMA-10 at 300 s.
 _RECURRENT = (
-    (20.0, {"model.hidden": 16, "train.batch": 16, "train.lr": 2e-2}),
+    (20.0, {"model.hidden": 16, "train.batch": 16, "train.lr": 2e-2, "train.val_every": 250}),
     (120.0, {"model.hidden": 32, "train.batch": 32, "train.lr": 1e-2}),
     (math.inf, {"model.hidden": 64, "train.batch": 32, "train.lr": 5e-3}),
 )
@@ -75,12 +80,12 @@ def pick(cfg: Any) -> tuple[dict[str, Any], str | None]:
         f"model.{k}" for k in model.model_fields_set
     }
     sizes = next(s for most, s in rows if train.max_seconds <= most)
-    if given & (set(SIZES) | set(sizes)):
+    if given & ((set(SIZES) | set(sizes)) - set(SOFT)):
         return {}, None
-    picked = dict(sizes)
+    picked = {k: v for k, v in sizes.items() if k not in given}
+    shown = ", ".join(f"{k} = {v:g}" for k, v in picked.items())
     if "train.steps" not in given:
         picked["train.steps"] = NO_STEP_LIMIT
-    shown = ", ".join(f"{k} = {v:g}" for k, v in sizes.items())
     note = (
         f"budget {train.max_seconds:g} s, {model.kind}: {shown} (lagnet's budget table; "
         "set any of them to choose the sizes yourself)"
