@@ -129,7 +129,8 @@ def test_unset_settings_round_trip_through_toml(settings, tmp_path):
 
 @pytest.mark.slow
 def test_peers_benchmark_smoke(tmp_path):
-    """benchmarks/peers.py --smoke runs both ESNs on both tasks and the step comparison."""
+    """benchmarks/peers.py --smoke runs the three ESNs (lagnet's, reservoirpy's searched, and
+    reservoirpy's built as lagnet's) on both tasks and the step comparison."""
     import json
     import os
     import subprocess
@@ -150,7 +151,9 @@ def test_peers_benchmark_smoke(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     assert {(r["task"], r["peer"]) for r in result["esn"]} == {
-        (t, p) for t in ("narma10", "forum") for p in ("lagnet", "reservoirpy")
+        (t, p)
+        for t in ("narma10", "forum")
+        for p in ("lagnet", "reservoirpy", "reservoirpy-matched")
     }
     assert all(np.isfinite(r["nrmse_median"]) for r in result["esn"])
     reference = Path(os.environ.get("LAGNET_REFERENCE", root.parent / "shared" / "reference"))
