@@ -261,6 +261,7 @@ def test_cli_train_narx_prints_and_saves_the_recovered_formula(tmp_path):
     assert meta["model"]["kind"] == "narx" and meta["structure"]["terms"] == 2
 
 
+@pytest.mark.slow
 def test_train_esn_end_to_end_beats_the_memoryless_baseline(tmp_path):
     run = lagnet.train("ar1(rho=0.5)", "x[t-1]*x[t-2]", "esn", reservoir=60, washout=5, **SMALL)
     m = run.metrics
@@ -309,6 +310,7 @@ def test_a_network_chosen_by_auto_is_saved_under_its_own_kind(tmp_path):
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
 
 
+@pytest.mark.slow
 def test_auto_trains_no_network_when_narx_is_exact():
     run = lagnet.train("ar1(rho=0.1)", FORUM, "auto", reservoir=30, washout=5, **SMALL)
     info = run.metrics["train"]

@@ -125,6 +125,7 @@ def test_sigterm_checkpoints_and_stops_and_a_second_writer_is_refused(tmp_path):
     assert "was interrupted at step" in res.output and "best weights so far" in res.output
 
 
+@pytest.mark.slow
 def test_resume_in_process_after_ctrl_c_equals_a_run_never_stopped(tmp_path):
     import lagnet
     from lagnet.api import build_config
@@ -162,6 +163,7 @@ def test_a_refused_run_writes_nothing_and_a_complete_run_is_not_resumed(tmp_path
     assert res.exit_code == 2 and "not a run directory" in res.output
 
 
+@pytest.mark.slow
 def test_a_learning_rate_of_10_ends_in_a_recovered_run_or_a_verdict_never_nan(tmp_path):
     from lagnet.api import build_config
     from lagnet.runs import run

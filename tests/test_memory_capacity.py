@@ -45,6 +45,7 @@ def test_capacity_curve_of_states_built_by_hand():
     assert max(mc[2:]) < 2e-3
 
 
+@pytest.mark.slow
 def test_window_model_is_a_delay_line():
     """A window model sees the last N inputs: MC = N (to 2%), one per lag, none beyond."""
     window = 8
@@ -56,6 +57,7 @@ def test_window_model_is_a_delay_line():
     assert "inputs" in mc["state"]
 
 
+@pytest.mark.slow
 def test_reservoir_of_n_units_holds_at_most_n():
     """An ESN of 20 units: 1 < MC ≤ 20, read from the reservoir (not from x_t beside it)."""
     run = lagnet.train(
