@@ -136,7 +136,6 @@ class TestSet:
     y: np.ndarray  # (N, L, O)
     valid: np.ndarray  # (L,)
     paths: int  # asked for (dropped = paths - N)
-    length: int
     long: tuple  # xl, yl, vl: cfg.long_paths paths cfg.long_factor times longer
     y_mem: np.ndarray  # the memoryless baseline's prediction of y
     y_lin: np.ndarray  # the linear-lags baseline's
@@ -171,7 +170,7 @@ def prepare_test(task: Task, cfg: EvalConfig, length: int, paths: int | None = N
     optimal = optimum.prediction(task, x, jax.random.fold_in(k_test, 1))
     long_len = length * cfg.long_factor
     long = drop_nonfinite(host(test_task.sample(k_long, cfg.long_paths, long_len)))
-    return TestSet(x, y, valid, paths, length, long, y_mem, y_lin, lags, optimal)
+    return TestSet(x, y, valid, paths, long, y_mem, y_lin, lags, optimal)
 
 
 def evaluate(

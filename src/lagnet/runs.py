@@ -219,11 +219,7 @@ def run(
         with ThreadPoolExecutor(1, thread_name_prefix="lagnet-test-set") as pool:
             # The test set and its baselines need no model: made while the model trains.
             test = pool.submit(_prepare_on, config.device, task, config.eval, config.train.length)
-            try:
-                result = fit(config, task, callbacks, ckpt)
-            except BaseException:
-                test.cancel()
-                raise
+            result = fit(config, task, callbacks, ckpt)
             return conclude(config, task, result, directory, signals.received, test.result())
 
 
