@@ -153,3 +153,24 @@ def test_lru_recurrent_parameters_take_half_the_step():
         np.testing.assert_allclose(step, 0.5 * lr, rtol=1e-3)
     assert RECURRENT_LR == 0.5
     np.testing.assert_allclose(np.abs(np.asarray(moved.d - layer.d)), lr, rtol=1e-3)
+
+
+def test_lru_without_norm_is_the_block_formula_and_steps_as_a_whole():
+    """``lru_norm = "none"``, the default: each block is h + GLU(gelu(LRU(h))) with no normalisation, and
+    the network run one step at a time gives the whole-sequence outputs."""
+    cfg = model_config(kind="lru", hidden=8, lru_state=6)
+    net = build_net(cfg, 2, 1, jax.random.PRNGKey(3))
+    assert all(block.norm is None for block in net.blocks)
+    x = jax.random.normal(jax.random.PRNGKey(4), (3, 7, 2))
+    h = x @ net.w_in + net.b_in
+    block = net.blocks[0]
+    value, gate = jnp.split(jax.nn.gelu(block.lru(h, False)) @ block.w_glu + block.b_glu, 2, -1)
+    np.testing.assert_allclose(block(h, False), h + value * jax.nn.sigmoid(gate), atol=1e-6)
+    state, outs = net.init_state(3), []
+    for t in range(7):
+        y_t, state = net.step(x[:, t], state)
+        outs.append(y_t)
+    np.testing.assert_allclose(jnp.stack(outs, 1), net(x, False), atol=1e-5)
+    normed = model_config(kind="lru", hidden=8, lru_state=6, lru_norm="layer")
+    normed = build_net(normed, 2, 1, jax.random.PRNGKey(3))
+    assert all(b.norm is not None for b in normed.blocks)
