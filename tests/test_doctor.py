@@ -208,7 +208,9 @@ def test_f_target_needs_no_memory_from_a_config(tmp_path):
         (["doctor", "RUN", "--seed", "-1"], "seed"),
     ],
 )
-def test_doctor_bad_input_exits_2_with_one_line(args, field, forum, tmp_path, monkeypatch):
+def test_doctor_bad_input_exits_2_with_one_line(args, field, tiny_run_dir, tmp_path, monkeypatch):
+    """Refused before any work; the run is the shared tiny one (which run does not matter)."""
+    forum = shutil.copytree(tiny_run_dir[0], tmp_path / "run")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("keep")
     (tmp_path / "run-fixed").mkdir()

@@ -88,7 +88,9 @@ def test_undeclared_recurrence_reads_what_step_carries():
     assert 0.0 < mc["total"] <= 6.0
 
 
-def test_bad_lags_are_refused():
-    run = lagnet.train("ar1(rho=0.5)", "x[t]", "window", window=2, hidden=4, head=[4], **TINY)
-    with pytest.raises(LagnetError, match="lags"):
-        memory_capacity(run, lags=-1)
+def test_bad_lags_are_refused(tiny_run_dir):
+    """The field and the value named, before any work (the shared tiny GRU run)."""
+    run = lagnet.load(tiny_run_dir[0])
+    for field, value in (("lags", -1), ("lags", 1.5), ("lags", True), ("paths", "10")):
+        with pytest.raises(LagnetError, match=field):
+            memory_capacity(run, **{field: value})
