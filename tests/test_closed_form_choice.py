@@ -1,7 +1,8 @@
 """Closed-form families choose their own settings: the ESN's search over spectral radius, input
 scaling, leak, ridge and washout on the validation set — its ridge path against a direct
 solve, its gain over the former fixed defaults, the settings a user gave kept, the choice
-fixed by the seed — and the settings' TOML round trip."""
+fixed by the seed — the settings' TOML round trip, and NARX's term selection (FROLS on the
+Gram matrix) against Gram–Schmidt on the rows."""
 
 import jax
 import numpy as np
@@ -163,3 +164,51 @@ def test_peers_benchmark_smoke(tmp_path):
         assert step["reference_ms"] > 0
     else:
         assert step["reference_ms"] is None and "reference not found" in proc.stdout
+
+
+def _frols_rows(p, y, max_terms, tol):
+    """FROLS as Billings writes it: modified Gram–Schmidt on the M rows, one pass per term."""
+    w, r = p.copy(), y.copy()
+    norm0 = np.einsum("mk,mk->k", p, p)
+    sigma, centred = float(y @ y), float(np.sum((y - y.mean()) ** 2))
+    chosen, errs = [], []
+    while len(chosen) < max_terms and float(r @ r) > tol * centred:
+        ww = np.einsum("mk,mk->k", w, w)
+        alive = ww > 1e-10 * norm0
+        alive[chosen] = False
+        if not alive.any():
+            break
+        err = np.where(alive, (w.T @ r) ** 2 / np.where(alive, ww, 1.0), -1.0) / sigma
+        j = int(np.argmax(err))
+        if err[j] <= 0:
+            break
+        q = w[:, j].copy()
+        chosen.append(j)
+        errs.append(float(err[j]))
+        r -= (q @ r / (q @ q)) * q
+        w -= np.outer(q, (q @ w) / (q @ q))
+    return chosen, errs
+
+
+@pytest.mark.parametrize("offset, noise", [(0.0, 0.0), (0.0, 0.05), (3.0, 0.05)])
+def test_frols_on_the_gram_matrix_equals_gram_schmidt_on_the_rows(offset, noise):
+    """The Gram-space FROLS picks the same terms, in the same order, with the same error
+    reduction ratios as modified Gram–Schmidt on the rows — exact targets (stopping on the
+    tolerance), noisy ones (stopping at the term limit) and inputs far from zero mean
+    (ill-conditioned monomials), with a candidate that repeats another (never chosen twice)."""
+    from lagnet.models.narx import candidate_exponents, frols, monomials
+
+    rng = np.random.default_rng(7)
+    z = rng.uniform(-1, 1, (3000, 6)) + offset
+    p = monomials(z, candidate_exponents(6, 3))  # 84 candidates
+    p = np.concatenate([p, p[:, 5:6]], axis=1)  # a duplicate column
+    y = 1.5 * z[:, 0] * z[:, 5] + 0.3 * z[:, 1] ** 2 - 0.2 * z[:, 2] + noise * rng.normal(size=3000)
+    for tol in (1e-12, 1e-4):
+        want = _frols_rows(p, y, 25, tol)
+        got = frols(p, y, 25, tol)
+        assert got[0] == want[0]
+        assert len(set(got[0])) == len(got[0])
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-7, atol=1e-12)
+    if noise == 0.0:  # the exact target is explained whole, in a handful of terms
+        chosen, errs = frols(p, y, 25, 1e-12)
+        assert len(chosen) <= 5 and abs(sum(errs) - 1.0) < 1e-10

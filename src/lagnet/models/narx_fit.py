@@ -55,7 +55,8 @@ def prefix_scores(
     z, t = _rows(data.x, data.y, data.valid, window)
     rows = min(z.shape[0], max(MAX_CELLS // len(exps), 1))
     p = monomials(z[:rows], exps)
-    order: list[list[int]] = [frols(p, t[:rows, o], max_terms, tol)[0] for o in range(t.shape[1])]
+    gram = p.T @ p
+    order = [frols(p, t[:rows, o], max_terms, tol, gram)[0] for o in range(t.shape[1])]
     union: list[int] = []
     prefixes = []
     for n in range(1, max(len(o) for o in order) + 1):
@@ -67,7 +68,7 @@ def prefix_scores(
     if not union:
         return []
     sel = p[:, union]
-    gram, rhs = sel.T @ sel, sel.T @ t[:rows]
+    gram, rhs = gram[np.ix_(union, union)], sel.T @ t[:rows]
     zv, tv = _rows(val[0], val[1], data.valid, window)
     sel_v = monomials(zv, exps[union])
     scores = []
