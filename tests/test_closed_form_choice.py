@@ -190,13 +190,20 @@ def _frols_rows(p, y, max_terms, tol):
     return chosen, errs
 
 
+@pytest.mark.parametrize("gram_max", [2048, 0])
 @pytest.mark.parametrize("offset, noise", [(0.0, 0.0), (0.0, 0.05), (3.0, 0.05)])
-def test_frols_on_the_gram_matrix_equals_gram_schmidt_on_the_rows(offset, noise):
-    """The Gram-space FROLS picks the same terms, in the same order, with the same error
-    reduction ratios as modified Gram–Schmidt on the rows — exact targets (stopping on the
-    tolerance), noisy ones (stopping at the term limit) and inputs far from zero mean
+def test_frols_on_the_gram_matrix_equals_gram_schmidt_on_the_rows(
+    offset, noise, gram_max, monkeypatch
+):
+    """FROLS picks the same terms, in the same order, with the same error reduction ratios
+    as modified Gram–Schmidt on the rows written out here — on the Gram matrix (few
+    candidates) and on the rows (many: ``GRAM_MAX`` set to 0) — for exact targets (stopping
+    on the tolerance), noisy ones (stopping at the term limit) and inputs far from zero mean
     (ill-conditioned monomials), with a candidate that repeats another (never chosen twice)."""
+    from lagnet.models import narx
     from lagnet.models.narx import candidate_exponents, frols, monomials
+
+    monkeypatch.setattr(narx, "GRAM_MAX", gram_max)
 
     rng = np.random.default_rng(7)
     z = rng.uniform(-1, 1, (3000, 6)) + offset

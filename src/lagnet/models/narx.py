@@ -45,6 +45,7 @@ MAX_CANDIDATES = 20_000  # more candidate terms than this is a sign of a mis-set
 # Degree and term count where nothing chose them; before the search, the config's defaults.
 DEFAULTS = dict(narx_degree=2, narx_terms=20)
 MAX_CELLS = 2**25  # rows × candidates held in float64 at once (256 MiB); rows are capped
+GRAM_MAX = 2048  # FROLS works on the K × K Gram matrix up to this many candidates (32 MiB)
 
 
 def lagged(x, window: int, xp=jnp):
@@ -204,34 +205,61 @@ def frols(
     target's sum of squared deviations from its mean (the unexplained share of its variance:
     with the raw yᵀy a large mean would make a poor fit look finished).
 
-    Gram–Schmidt is done on the Gram matrix A = pᵀp (``gram``, when the caller has it) and
-    c = pᵀy, not on the M rows: taking column j out of every other is A ← A − A_j A_jᵀ / A_jj
-    and c ← c − c_j A_j / A_jj, each step O(K²) instead of four passes over the M × K
-    candidates (NARMA-10's search over windows and degrees: 37 s → a few)."""
+    Up to :data:`GRAM_MAX` candidates the orthogonalisation is done on the Gram matrix
+    A = pᵀp (``gram``, when the caller has it) and c = pᵀy rather than on the M rows: taking
+    column j out of every other is A ← A − A_j A_jᵀ / A_jj and c ← c − c_j A_j / A_jj, O(K²)
+    a term instead of four passes over the M × K candidates (NARMA-10's search over windows
+    and degrees: 37 s → 12 s). Beyond it, modified Gram–Schmidt on the rows."""
+    sigma, centred = float(y @ y), float(np.sum((y - y.mean()) ** 2))
+    if p.shape[1] > GRAM_MAX:
+        return _frols_rows(p, y, max_terms, tol * centred, sigma)
     a = np.array(p.T @ p if gram is None else gram, np.float64)
     c = p.T @ y
     norm0 = np.diag(a).copy()
-    sigma, centred = float(y @ y), float(np.sum((y - y.mean()) ** 2))
     rr = sigma  # the residual's sum of squares
     chosen: list[int] = []
     errs: list[float] = []
     while len(chosen) < max_terms and rr > tol * centred:
-        ww = np.diag(a)
-        # A candidate (numerically) in the span of the chosen terms has nothing left to add.
-        alive = ww > 1e-10 * np.maximum(norm0, 1e-300)
-        alive[chosen] = False
-        if not alive.any():
-            break
-        err = np.where(alive, c**2 / np.where(alive, ww, 1.0), -1.0) / sigma
-        j = int(np.argmax(err))
-        if err[j] <= 0:
+        j, err = _best(np.diag(a), norm0, c, chosen, sigma)
+        if j < 0:
             break
         row = a[j].copy()
         chosen.append(j)
-        errs.append(float(err[j]))
+        errs.append(err)
         rr -= c[j] ** 2 / row[j]
         c = c - (c[j] / row[j]) * row
         a -= np.outer(row / row[j], row)
+    return chosen, errs
+
+
+def _best(ww, norm0, c, chosen, sigma) -> tuple[int, float]:
+    """The candidate with the largest error reduction ratio c²/(ww·σ), or -1 when none adds
+    anything; one (numerically) in the span of the chosen terms is out."""
+    alive = ww > 1e-10 * np.maximum(norm0, 1e-300)
+    alive[chosen] = False
+    if not alive.any():
+        return -1, 0.0
+    err = np.where(alive, c**2 / np.where(alive, ww, 1.0), -1.0) / sigma
+    j = int(np.argmax(err))
+    return (j, float(err[j])) if err[j] > 0 else (-1, 0.0)
+
+
+def _frols_rows(p, y, max_terms: int, stop: float, sigma: float):
+    """FROLS by modified Gram–Schmidt on the M rows (Billings' own form), for many candidates."""
+    w, r = p.copy(), y.copy()
+    norm0 = np.einsum("mk,mk->k", p, p)
+    chosen: list[int] = []
+    errs: list[float] = []
+    while len(chosen) < max_terms and float(r @ r) > stop:
+        j, err = _best(np.einsum("mk,mk->k", w, w), norm0, w.T @ r, chosen, sigma)
+        if j < 0:
+            break
+        q = w[:, j].copy()
+        qq = float(q @ q)
+        chosen.append(j)
+        errs.append(err)
+        r -= (q @ r / qq) * q
+        w -= np.outer(q, (q @ w) / qq)
     return chosen, errs
 
 
@@ -262,7 +290,7 @@ def fit_narx(
     exps = candidate_exponents(v, degree)
     p = monomials(z, exps)  # (M, K)
     chosen: list[int] = []
-    gram = p.T @ p
+    gram = p.T @ p if k <= GRAM_MAX else None
     for o in range(t.shape[1]):  # one selection per output; the union is refitted jointly
         for j in frols(p, t[:, o], max_terms, tol, gram)[0]:
             if j not in chosen:

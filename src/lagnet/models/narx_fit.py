@@ -8,7 +8,8 @@ the first T terms for every T (from their Gram matrix, in microseconds) and scor
 the validation paths. Windows and degrees are a small grid: the target's largest lag + 1 when
 that is the memory needed (a formula of the inputs: nothing to search), else
 :data:`WINDOWS`; degrees 1–3; tried cheapest first, and under a time budget none is started
-past half of it. The smallest model within a hair of the best validation error
+past half of it or where its search and the final fit would, at the pace measured so far,
+overrun 80% of it (:func:`cost`). The smallest model within a hair of the best validation error
 is kept (fewest terms, then lowest degree, then shortest window), so an exact polynomial is
 recovered with exactly its terms.
 """
@@ -23,6 +24,7 @@ import numpy as np
 from lagnet.models.family import FAMILIES, Family, FitData, widen_window
 from lagnet.models.narx import (
     DEFAULTS,
+    GRAM_MAX,
     MAX_CANDIDATES,
     MAX_CELLS,
     NARXConfig,
@@ -55,7 +57,7 @@ def prefix_scores(
     z, t = _rows(data.x, data.y, data.valid, window)
     rows = min(z.shape[0], max(MAX_CELLS // len(exps), 1))
     p = monomials(z[:rows], exps)
-    gram = p.T @ p
+    gram = p.T @ p if len(exps) <= GRAM_MAX else None
     order = [frols(p, t[:rows, o], max_terms, tol, gram)[0] for o in range(t.shape[1])]
     union: list[int] = []
     prefixes = []
@@ -68,7 +70,8 @@ def prefix_scores(
     if not union:
         return []
     sel = p[:, union]
-    gram, rhs = gram[np.ix_(union, union)], sel.T @ t[:rows]
+    gram = sel.T @ sel if gram is None else gram[np.ix_(union, union)]
+    rhs = sel.T @ t[:rows]
     zv, tv = _rows(val[0], val[1], data.valid, window)
     sel_v = monomials(zv, exps[union])
     scores = []
@@ -77,6 +80,14 @@ def prefix_scores(
         coef = np.linalg.solve(g, rhs[:k])
         scores.append(float(np.mean((tv - sel_v[:, :k] @ coef) ** 2)))
     return scores
+
+
+def cost(rows: int, candidates: int, terms: int) -> float:
+    """A (window, degree)'s search time, up to a machine's constant: the candidate matrix is
+    capped at :data:`MAX_CELLS`; each term costs O(K²) on the Gram matrix (measured about K/1500
+    of the rest on 2 cores) or four passes over the candidates past :data:`GRAM_MAX`."""
+    cells = min(rows, max(MAX_CELLS // candidates, 1)) * candidates
+    return cells * (1 + (candidates / 1500 if candidates <= GRAM_MAX else terms / 10))
 
 
 def choose(cfg: NARXConfig, data: FitData) -> tuple[dict, dict]:
@@ -107,18 +118,26 @@ def choose(cfg: NARXConfig, data: FitData) -> tuple[dict, dict]:
     degrees = (cfg.narx_degree,) if cfg.narx_degree is not None else DEGREES
     most = cfg.narx_terms if cfg.narx_terms is not None else MAX_TERMS
     # Cheapest first (fewest candidate terms); with a time budget, no new (window, degree) is
-    # started past half of it — the search keeps the best it has.
+    # started past half of it, nor one whose search and fit would, at the pace of the last
+    # one, end past 80% of it — the search keeps the best it has.
     grid = sorted(
         (math.comb(channels * w + d, d), d, w)
         for w in windows
         for d in degrees
         if math.comb(channels * w + d, d) <= MAX_CANDIDATES
     )
+    rows = fit_data.x.shape[0] * length
     tried = []  # (val MSE, terms, degree, window)
-    for _, degree, window in grid:
-        if tried and data.seconds is not None and time.perf_counter() - t0 > data.seconds / 2:
-            break
+    pace = None  # seconds per unit of cost, from the last (window, degree) searched
+    for k, degree, window in grid:
+        if tried and data.seconds is not None:
+            spent = time.perf_counter() - t0
+            ahead = 2 * pace * cost(rows, k, most) if pace is not None else 0.0
+            if spent > data.seconds / 2 or spent + ahead > 0.8 * data.seconds:
+                break
+        started = time.perf_counter()
         scores = prefix_scores(fit_data, val, window, degree, most, cfg.narx_tol)
+        pace = (time.perf_counter() - started) / cost(rows, k, most)
         if cfg.narx_terms is not None:
             tried += [(s, cfg.narx_terms, degree, window) for s in scores[-1:]]
         else:
