@@ -273,3 +273,33 @@ def test_cli_simulate_a_task_writes_its_target(tmp_path):
     )
     assert res.exit_code == 2 and res.output.strip().count("\n") == 0
     assert not (tmp_path / "b.npz").exists()
+
+
+def test_leaderboard_plot_shows_an_exact_zero_in_the_best_colour(tmp_path, monkeypatch):
+    """NARX recovering a formula has NRMSE 0, which a log colour scale cannot place: the cell
+    gets the best colour and its "0" is drawn in ink that shows on it; a failed cell is "—"."""
+    import matplotlib.axes
+
+    from lagnet.leaderboard import plot
+
+    drawn = []
+    real_text = matplotlib.axes.Axes.text
+
+    def text(self, x, y, s, **kw):
+        drawn.append((s, kw.get("color")))
+        return real_text(self, x, y, s, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", text)
+    rows = [
+        dict(task="t", model="narx", test_nrmse=0.0, time_to_best_s=1.0),
+        dict(task="t", model="gru", test_nrmse=0.9, time_to_best_s=9.0),
+        dict(task="t", model="window", test_nrmse=0.01, time_to_best_s=9.0),
+        dict(task="t", model="lru", test_nrmse=float("nan"), time_to_best_s=float("nan")),
+    ]
+    plot(rows, tmp_path / "p.png", 15)
+    nrmse_cells = dict(drawn[:4])
+    assert nrmse_cells["0"] == "black"  # viridis_r's lightest end: dark ink
+    assert nrmse_cells["0.01"] == "black"
+    assert nrmse_cells["0.9"] == "white"  # its darkest
+    assert nrmse_cells["—"] == "grey"
+    assert (tmp_path / "p.png").stat().st_size > 1000

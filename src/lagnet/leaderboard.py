@@ -352,9 +352,9 @@ def plot(rows: Sequence[dict], path: Path, max_seconds: float) -> None:
         (tbest, f"seconds to best (budget {max_seconds:g} s)", None, "magma_r", "{:.0f}"),
     ]
     for ax, (grid, title, norm, cmap, fmt) in zip(axes, panels):
-        shown = np.where(
-            np.isfinite(grid) & ((grid > 0) if norm is not None else True), grid, np.nan
-        )
+        shown = np.where(np.isfinite(grid), grid, np.nan)
+        if norm is not None:  # an exact 0 (NARX recovering the formula) in the best colour
+            shown = np.where(np.isfinite(grid) & (grid <= 0), norm.vmin, shown)
         im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto")
         ax.set_xticks(range(len(models)), models, rotation=45, ha="right")
         ax.set_yticks(range(len(tasks)), tasks)
@@ -369,8 +369,16 @@ def plot(rows: Sequence[dict], path: Path, max_seconds: float) -> None:
                     ha="center",
                     va="center",
                     fontsize=8,
-                    color="white" if np.isfinite(v) else "grey",
+                    color=_ink(im, shown[i, j]),
                 )
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _ink(im, value: float) -> str:
+    """Black on a light cell, white on a dark one, grey where there is no value."""
+    if not np.isfinite(value):
+        return "grey"
+    r, g, b, _ = im.cmap(im.norm(value))
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
