@@ -31,6 +31,7 @@ from lagnet.models.narx import (
     candidate_exponents,
     fit_narx,
     frols,
+    gram_of,
     lagged,
     monomials,
     skeleton,
@@ -57,7 +58,7 @@ def prefix_scores(
     z, t = _rows(data.x, data.y, data.valid, window)
     rows = min(z.shape[0], max(MAX_CELLS // len(exps), 1))
     p = monomials(z[:rows], exps)
-    gram = p.T @ p if len(exps) <= GRAM_MAX else None
+    gram = gram_of(p)
     order = [frols(p, t[:rows, o], max_terms, tol, gram)[0] for o in range(t.shape[1])]
     union: list[int] = []
     prefixes = []
