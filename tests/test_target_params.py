@@ -234,6 +234,28 @@ def test_task_samples_with_the_config_values_or_given_ones(key):
     assert info.value.field == "target.params.x"
 
 
+def test_tasks_differing_in_a_parameter_share_one_simulation_each_with_its_value(key):
+    """A sweep over w builds one task per point: one compiled simulation serves them all, and
+    each samples with its own w; another process or formula gets a program of its own."""
+    from lagnet.tasks import simulation
+
+    def task_of(w, rho=0.5, formula="x[t] + w*x[t-1]"):
+        cfg = {"process": f"ar1(rho={rho})", "target": {"formula": formula, "params": {"w": w}}}
+        return build_task(make_config(cfg), length=10)
+
+    tasks = [task_of(w) for w in (0.25, -1.0, 3.0)]
+    assert len({id(simulation(t)) for t in tasks}) == 1
+    xs = None
+    for task, w in zip(tasks, (0.25, -1.0, 3.0)):
+        x, y, _ = task.sample(key, 3, 10)
+        xs = np.asarray(x[..., 0]) if xs is None else xs
+        np.testing.assert_array_equal(np.asarray(x[..., 0]), xs)  # the same paths
+        np.testing.assert_allclose(np.asarray(y)[:, 1:, 0], xs[:, 1:] + w * xs[:, :-1], rtol=1e-5)
+    assert simulation(tasks[0])._cache_size() == 1
+    assert simulation(task_of(0.25, rho=0.6)) is not simulation(tasks[0])
+    assert simulation(task_of(0.25, formula="x[t] - w*x[t-1]")) is not simulation(tasks[0])
+
+
 def test_python_api_maps_params_to_target_params():
     cfg = lagnet.build_config(target="x[t]**2 + w*x[t-1]**2", params={"w": 0.1})
     assert cfg.target.params == {"w": 0.1}

@@ -532,7 +532,7 @@ def test_a_task_samples_as_one_program_what_it_samples_op_by_op():
     the values the simulation and the formula give step by step, and bad shapes still get
     the process's error."""
     from lagnet.config import RunConfig
-    from lagnet.tasks import build_task
+    from lagnet.tasks import build_task, simulation
 
     cfg = RunConfig.model_validate(
         {"process": {"kind": "arma", "ar": [0.5]}, "target": {"formula": "x[t]**2 + 0.3*x[t-2]"}}
@@ -544,9 +544,9 @@ def test_a_task_samples_as_one_program_what_it_samples_op_by_op():
     np.testing.assert_allclose(np.asarray(x), np.asarray(x0), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(y), np.asarray(y0), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(valid), np.asarray(valid0))
-    assert task._program._cache_size() == 1
+    assert simulation(task)._cache_size() == 1
     task.sample(jax.random.PRNGKey(5), 7, 30)
-    assert task._program._cache_size() == 1  # same shape: the same program
+    assert simulation(task)._cache_size() == 1  # same shape: the same program
     for n in (0, -3, "7", 2.5, True):
         with pytest.raises(LagnetError, match="^n: "):
             task.sample(key, n, 30)

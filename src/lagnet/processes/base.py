@@ -9,6 +9,7 @@ beside the simulation so tests and reports can hold one against the other.
 from __future__ import annotations
 
 import abc
+from collections.abc import Hashable
 
 import jax
 import numpy as np
@@ -48,6 +49,12 @@ class Process(abc.ABC):
         """True when every ``sample`` is fresh draws; False for observed data, whose test
         paths are windows of the very file the model trained on."""
         return True
+
+    @property
+    def identity(self) -> Hashable:
+        """Equal for processes that give the same paths from the same key: here, the same
+        class built from equal configs. Compiled simulations are shared on it."""
+        return (type(self), self.config)
 
     def part(self, name: str, gap: int = 0) -> Process:
         """The process serving part ``name`` ("train", "val", "test") of a run, ``gap`` steps
