@@ -105,8 +105,9 @@ def main() -> int:
         # Warm means every cache a user's second run has, Python's bytecode included (this
         # workplace's shells set PYTHONDONTWRITEBYTECODE; a user's Python writes .pyc files).
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        if extra.get("cold"):
+        if extra.get("cold"):  # an empty cache: lagnet's, and none configured for JAX
             env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="lagnet-cold-cache-")
+            env.pop("JAX_COMPILATION_CACHE_DIR", None)
         run_dir = out / f"run{i:02d}"
         t0 = time.perf_counter()
         proc = subprocess.run(

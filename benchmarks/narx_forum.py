@@ -71,6 +71,7 @@ def cli_run(out: Path, cache: Path, sets: dict | None = None) -> dict:
     cmd += [f"--set={k}={v}" for k, v in (sets or {}).items()]
     env = dict(os.environ, XDG_CACHE_HOME=str(cache))
     env.pop("LAGNET_CACHE", None)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)  # lagnet's cache in `cache`, not another
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, cwd=ROOT)
     wall = time.perf_counter() - t0

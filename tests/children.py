@@ -1,5 +1,6 @@
 """Starting ``lagnet`` as a child process in tests: the command and its environment (CPU only,
-single-threaded, no shared compilation cache), as a user's shell would start it."""
+single-threaded, lagnet's own compilation cache off: only the test session's, see
+tests/conftest.py), as a user's shell would start it."""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ suite pins XLA and BLAS to one thread. These must be set before JAX is first imp
 """
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault(
@@ -14,6 +16,16 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["LAGNET_CACHE"] = "0"  # no compiled steps shared with other runs on this machine
+# One compilation cache for this test session only: its workers and the `lagnet` commands they
+# start compile many of the same programs (the docs' commands, the benchmark smokes). Made by
+# the controller (workers inherit the environment) and removed when the session ends.
+if "PYTEST_XDIST_WORKER" not in os.environ and "LAGNET_TEST_JAX_CACHE" not in os.environ:
+    os.environ["LAGNET_TEST_JAX_CACHE"] = tempfile.mkdtemp(prefix="lagnet-tests-jax-")
+    _OWN_CACHE = os.environ["LAGNET_TEST_JAX_CACHE"]
+else:
+    _OWN_CACHE = None
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["LAGNET_TEST_JAX_CACHE"]
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -24,6 +36,11 @@ import pytest  # noqa: E402
 # `lagnet` in a subprocess (the main job, the installed wheel, the benchmark smokes) compile as
 # users do.
 jax.config.update("jax_disable_most_optimizations", True)
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 @pytest.fixture

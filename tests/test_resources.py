@@ -214,6 +214,7 @@ def test_a_full_disk_leaves_no_partial_file(suffix, tmp_path):
     full disk's do, for root too."""
     out = tmp_path / f"p{suffix}"
     args = ["simulate", "--process", "ar1(rho=0.1)", "--paths", "200", "--length", "200"]
+    no_jax_cache = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     code = (
         "import resource, runpy, signal, sys; "
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "  # a failed write, not a kill
@@ -225,7 +226,8 @@ def test_a_full_disk_leaves_no_partial_file(suffix, tmp_path):
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={**os.environ, "JAX_PLATFORMS": "cpu", "LAGNET_CACHE": "0"},
+        # no compilation cache either: its writes would meet the same limit
+        env={**no_jax_cache, "JAX_PLATFORMS": "cpu", "LAGNET_CACHE": "0"},
         timeout=120,
     )
     lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
