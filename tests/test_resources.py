@@ -1,7 +1,9 @@
 """Requests that cannot fit are refused before any allocation, in one line giving the estimate
 and the limit; a simulation that cannot be written leaves no file behind."""
 
+import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -207,30 +209,60 @@ def test_a_read_only_directory_leaves_nothing(tmp_path):
         ro.chmod(0o700)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("suffix", [".npz", ".csv"])
-def test_a_full_disk_leaves_no_partial_file(suffix, tmp_path):
+NO_JAX_CACHE = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+
+
+def _lagnet_on_a_full_disk(args: list[str], env: dict) -> subprocess.CompletedProcess:
     """A file-size limit (RLIMIT_FSIZE) stands in for a full disk: writes past it fail as a
     full disk's do, for root too."""
-    out = tmp_path / f"p{suffix}"
-    args = ["simulate", "--process", "ar1(rho=0.1)", "--paths", "200", "--length", "200"]
-    no_jax_cache = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     code = (
         "import resource, runpy, signal, sys; "
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "  # a failed write, not a kill
         "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); "
-        f"sys.argv = ['lagnet', *{[*args, '--out', str(out)]!r}]; "
+        f"sys.argv = ['lagnet', *{args!r}]; "
         "runpy.run_module('lagnet', run_name='__main__')"
     )
-    res = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        # no compilation cache either: its writes would meet the same limit
-        env={**no_jax_cache, "JAX_PLATFORMS": "cpu", "LAGNET_CACHE": "0"},
-        timeout=120,
+    env = {**NO_JAX_CACHE, "JAX_PLATFORMS": "cpu", **env}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".npz", ".csv"])
+def test_a_full_disk_leaves_no_partial_file(suffix, tmp_path):
+    out = tmp_path / f"p{suffix}"
+    args = ["simulate", "--process", "ar1(rho=0.1)", "--paths", "200", "--length", "200"]
+    # no compilation cache either: its writes would meet the same limit
+    res = _lagnet_on_a_full_disk([*args, "--out", str(out)], {"LAGNET_CACHE": "0"})
     lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
     assert res.returncode == 2 and len(lines) == 1, res.stdout + res.stderr
     assert lines[0].startswith(f"error: out: {out} — cannot write it")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_a_run_in_one_line_whatever_the_compilation_cache_meets(tmp_path):
+    """lagnet's own compilation cache (in a fresh home) meets the full disk first: its entries
+    cannot be written, and on the second run the ones cut short cannot be read. Neither is
+    said; the run stops at the weights it cannot write, in one line, and is marked failed."""
+    import matplotlib
+
+    out = tmp_path / "run"
+    args = ["train", "--process", "ar1(rho=0.1)", "--target", "x[t]**2", "--steps", "2"]
+    args += ["--batch", "8", "--out", str(out)]
+    # matplotlib's font cache stays where it is: only the compilation cache is new
+    env = {"XDG_CACHE_HOME": str(tmp_path / "home"), "MPLCONFIGDIR": matplotlib.get_cachedir()}
+    env["LAGNET_CACHE"] = "1"
+    for attempt in range(2):
+        res = _lagnet_on_a_full_disk(args, env)
+        assert res.returncode == 2, res.stdout + res.stderr
+        *said, last = res.stderr.splitlines()
+        assert last == f"error: out: {out / 'model.safetensors'} — cannot write it (File too large)"
+        assert [ln.split()[0] for ln in said] == ["lagnet", "train"], res.stderr  # and no more
+        assert "Warning" not in res.stdout + res.stderr and "Traceback" not in res.stdout
+        assert json.loads((out / "status.json").read_text())["status"] == "failed"
+        assert not list(out.glob(".*.tmp")) and not (out / "model.safetensors").exists()
+        if attempt == 0:  # what the second run finds: entries cut short by the limit
+            assert list((tmp_path / "home" / "lagnet" / "jax").iterdir())
+            shutil.rmtree(out)

@@ -11,7 +11,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from lagnet.files import atomic_write, write_text
 from lagnet.models import Normalised, build_net, count_parameters, family, model_config
@@ -36,7 +36,9 @@ def save_model(
         cfg = model_config(switch_kind(cfg.model_dump(), kind)[0])
     names, leaves, _ = _named_leaves(model)
     tensors = {n: np.asarray(v) for n, v in zip(names, leaves)}
-    atomic_write(directory / "model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    # Serialised here and written by Python: a full disk is an OSError, not a SafetensorError.
+    data = save(tensors)
+    atomic_write(directory / "model.safetensors", lambda tmp: tmp.write_bytes(data))
     meta = dict(
         format=FORMAT,
         model=cfg.model_dump(mode="json"),

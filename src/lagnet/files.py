@@ -36,9 +36,13 @@ def _fsync_dir(directory: Path) -> None:
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` to make the file under a temporary name beside ``path``, fsync it,
     then rename it over ``path``. On any failure the temporary file is removed and ``path`` is
-    left as it was."""
+    left as it was; a location that refuses the write (a full disk, a read-only directory) is a
+    :class:`LagnetError` naming the file, in one line."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise _unwritable(path, err) from None
     os.close(fd)
     tmp = Path(name)
     try:
@@ -49,11 +53,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a run's files are not
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise _unwritable(path, err) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _unwritable(path: Path, err: OSError) -> LagnetError:
+    return LagnetError("out", str(path), f"cannot write it ({err.strerror or err})")
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

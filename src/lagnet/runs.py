@@ -23,9 +23,10 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,11 @@ def enable_compilation_cache() -> None:
     """Keep compiled train steps on disk (JAX's persistent cache, in ``$XDG_CACHE_HOME/lagnet``
     or ``~/.cache/lagnet``), so a second run of the same shapes skips compilation: measured
     8.3 s → 4.7 s before the first validation of the default GRU on 2 cores. ``LAGNET_CACHE=0``
-    turns it off; a cache directory the user configured for JAX is left alone."""
+    turns it off; a cache directory the user configured for JAX is left alone.
+
+    The cache only saves time, so when it cannot be written (a full disk) or an entry cannot be
+    read (one cut short by a full disk), the run goes on without it and says nothing: JAX's
+    warning on each compilation would bury lagnet's own messages."""
     if os.environ.get("LAGNET_CACHE", "1") == "0" or jax.config.jax_compilation_cache_dir:
         return
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -62,6 +67,9 @@ def enable_compilation_cache() -> None:
         (base / "lagnet" / "jax").mkdir(parents=True, exist_ok=True)
     except OSError:  # a read-only home: run without the cache
         return
+    warnings.filterwarnings(
+        "ignore", "Error (reading|writing) persistent compilation cache entry", UserWarning
+    )
     jax.config.update("jax_compilation_cache_dir", str(base / "lagnet" / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
@@ -237,9 +245,10 @@ def owned(directory: RunDirectory | None):
     except BaseException as e:
         if directory is not None:
             stopped = isinstance(e, KeyboardInterrupt)
-            directory.finish(
-                "interrupted" if stopped else "failed", error=f"{type(e).__name__}: {e}"
-            )
+            with suppress(LagnetError):  # a full disk refuses status.json too: say the first
+                directory.finish(
+                    "interrupted" if stopped else "failed", error=f"{type(e).__name__}: {e}"
+                )
         raise
     finally:
         if directory is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from lagnet.errors import LagnetError
 from lagnet.files import atomic_write
@@ -46,7 +46,8 @@ class Checkpoint:
             names, leaves = _named(tree)
             tensors.update({f"{group}{n}": np.asarray(v) for n, v in zip(names, leaves)})
         meta = {"format": str(FORMAT), "state": json.dumps(state, allow_nan=True)}
-        atomic_write(self.path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+        data = save(tensors, metadata=meta)  # written by Python: a full disk is an OSError
+        atomic_write(self.path, lambda tmp: tmp.write_bytes(data))
 
     def load(self, templates: dict) -> tuple[dict, dict]:
         """The arrays, shaped like ``templates`` (name → pytree), and the host state."""
