@@ -171,7 +171,9 @@ BAD = [
     ("regime(P=[[0.9, 0.1], [0.2, 0.8]])", "process.mu", "needs mu"),
     ("noisy(rho=1.01)", "process.rho", "less than or equal to 1"),
     ("noisy(noise=-1)", "process.noise", "greater than or equal to 0"),
-    ('noisy(name="s")', "process.name", "latent"),
+    ('noisy(name="s")', "process.name", "latent series 's'"),
+    ('sv(name="h")', "process.name", "latent series 'h'"),
+    ('regime(P=[[0.9, 0.1], [0.2, 0.8]], mu=[0, 1], name="regime")', "process.name", "'regime'"),
 ]
 
 

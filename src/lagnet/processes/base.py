@@ -91,6 +91,30 @@ class Process(abc.ABC):
         return f"{type(self).__name__}({self.config!r})"
 
 
+class LatentProcess(Process):
+    """A process with one observed series (``config.name``) and one latent series
+    (``latent``: a clean signal, a volatility, a regime) that targets may use and inputs may
+    not."""
+
+    latent: str
+
+    def check_name(self, name: str) -> None:
+        if name == self.latent:
+            raise LagnetError(
+                "process.name",
+                name,
+                f"clashes with the latent series '{self.latent}'; choose another name",
+            )
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        return (self.config.name, self.latent)
+
+    @property
+    def observed(self) -> tuple[str, ...]:
+        return (self.config.name,)
+
+
 def check_sample_shape(n: object, length: object) -> None:
     """``n`` and ``length`` must be positive Python ints (they fix array shapes under jit)."""
     for field, value in (("n", n), ("length", length)):

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from lagnet.errors import LagnetError
 from lagnet.filters import Optimal, garch_variance
-from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.base import LatentProcess, check_finite, check_sample_shape
 from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
@@ -46,7 +46,7 @@ class GARCHConfig(ProcessConfig):
 
 
 @final
-class GARCH(Process):
+class GARCH(LatentProcess):
     """GARCH(1, 1) / GJR-GARCH. Series: ``(config.name, "sigma2")``; only the returns are
     observed. sigma2_0 is the unconditional variance. The returns are uncorrelated (a
     martingale difference), so ``acf`` is 1, 0, 0, …; their squares are not.
@@ -55,6 +55,8 @@ class GARCH(Process):
     >>> round(p.variance(), 6), p.sample(jax.random.PRNGKey(0), 3, 7)["sigma2"].shape
     (0.5, (3, 7))
     """
+
+    latent = "sigma2"
 
     def __init__(self, config: GARCHConfig):
         c = config
@@ -74,22 +76,9 @@ class GARCH(Process):
                 c.beta,
                 f"alpha + beta + gamma/2 = {persistence:.4g} ≥ 1: no finite unconditional variance",
             )
-        if c.name == "sigma2":
-            raise LagnetError(
-                "process.name",
-                c.name,
-                "clashes with the latent series 'sigma2'; choose another name",
-            )
+        self.check_name(c.name)
         self.config = config
         self._var = c.omega / (1 - persistence)
-
-    @property
-    def series(self) -> tuple[str, ...]:
-        return (self.config.name, "sigma2")
-
-    @property
-    def observed(self) -> tuple[str, ...]:
-        return (self.config.name,)
 
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)

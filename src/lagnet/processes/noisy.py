@@ -23,7 +23,7 @@ from pydantic import Field
 
 from lagnet.errors import LagnetError
 from lagnet.filters import Optimal, kalman_filter
-from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.base import LatentProcess, check_finite, check_sample_shape
 from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
@@ -39,7 +39,7 @@ class NoisyConfig(ProcessConfig):
 
 
 @final
-class Noisy(Process):
+class Noisy(LatentProcess):
     """Signal plus noise. Series: ``(config.name, "s")``; only x is observed. Every path starts
     with s_0 = 0, so x_0 = noise·v_0; Var(s_t) = sigma²·t for a random walk.
 
@@ -47,6 +47,8 @@ class Noisy(Process):
     >>> sorted(p.sample(jax.random.PRNGKey(0), 3, 7)), p.observed
     (['s', 'x'], ('x',))
     """
+
+    latent = "s"
 
     def __init__(self, config: NoisyConfig):
         c = config
@@ -58,19 +60,8 @@ class Noisy(Process):
             raise LagnetError("process.sigma", c.sigma, "must be positive")
         if c.noise < 0:
             raise LagnetError("process.noise", c.noise, "must be non-negative")
-        if c.name == "s":
-            raise LagnetError(
-                "process.name", c.name, "clashes with the latent series 's'; choose another name"
-            )
+        self.check_name(c.name)
         self.config = config
-
-    @property
-    def series(self) -> tuple[str, ...]:
-        return (self.config.name, "s")
-
-    @property
-    def observed(self) -> tuple[str, ...]:
-        return (self.config.name,)
 
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)

@@ -26,7 +26,7 @@ import numpy as np
 
 from lagnet.errors import LagnetError
 from lagnet.filters import Optimal, hamilton_filter
-from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.base import LatentProcess, check_finite, check_sample_shape
 from lagnet.processes.family import (
     MAT,
     NUMS,
@@ -52,7 +52,7 @@ class RegimeConfig(ProcessConfig):
 
 
 @final
-class Regime(Process):
+class Regime(LatentProcess):
     """Regime-switching AR(1). Series: ``(config.name, "regime")``, the regime as a float
     0..k-1; only x is observed. s_0 is drawn from the stationary law pi, and x_0 from the
     stationary law of regime s_0's own AR(1), N(mu, sigma²/(1 - rho²)) — close to, not exactly,
@@ -62,6 +62,8 @@ class Regime(Process):
     >>> p.stationary_distribution().round(4), p.expected_durations().round(4)
     (array([0.6667, 0.3333]), array([10.,  5.]))
     """
+
+    latent = "regime"
 
     def __init__(self, config: RegimeConfig):
         P = np.asarray(_square(config.P), dtype=float)
@@ -87,12 +89,7 @@ class Regime(Process):
             raise LagnetError(
                 "process.sigma", np.asarray(sigma).tolist(), "must be positive in every regime"
             )
-        if config.name == "regime":
-            raise LagnetError(
-                "process.name",
-                config.name,
-                "clashes with the latent series 'regime'; choose another name",
-            )
+        self.check_name(config.name)
         P = P / P.sum(axis=1, keepdims=True)
         # pi P = pi has one solution with sum 1 iff Pᵀ - I has rank k - 1.
         if k > 1 and np.linalg.matrix_rank(P.T - np.eye(k), tol=1e-9) < k - 1:
@@ -113,14 +110,6 @@ class Regime(Process):
             rho,
             sigma,
         )
-
-    @property
-    def series(self) -> tuple[str, ...]:
-        return (self.config.name, "regime")
-
-    @property
-    def observed(self) -> tuple[str, ...]:
-        return (self.config.name,)
 
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from lagnet.errors import LagnetError
 from lagnet.filters import SV_GRID, Optimal, grid_filter, sv_loglik
-from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.base import LatentProcess, check_finite, check_sample_shape
 from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
@@ -37,7 +37,7 @@ class SVConfig(ProcessConfig):
 
 
 @final
-class SV(Process):
+class SV(LatentProcess):
     """Stochastic volatility. Series: ``(config.name, "h")``; only the returns are observed.
     h_0 is drawn from its stationary distribution, so every step is stationary.
 
@@ -45,6 +45,8 @@ class SV(Process):
     >>> p.sample(jax.random.PRNGKey(0), 3, 7)["h"].shape
     (3, 7)
     """
+
+    latent = "h"
 
     def __init__(self, config: SVConfig):
         c = config
@@ -54,20 +56,9 @@ class SV(Process):
             raise LagnetError("process.phi", c.phi, "must satisfy |phi| < 1 (stationary h)")
         if c.sigma_eta <= 0:
             raise LagnetError("process.sigma_eta", c.sigma_eta, "must be positive")
-        if c.name == "h":
-            raise LagnetError(
-                "process.name", c.name, "clashes with the latent series 'h'; choose another name"
-            )
+        self.check_name(c.name)
         self.config = config
         self._var_h = c.sigma_eta**2 / (1 - c.phi**2)
-
-    @property
-    def series(self) -> tuple[str, ...]:
-        return (self.config.name, "h")
-
-    @property
-    def observed(self) -> tuple[str, ...]:
-        return (self.config.name,)
 
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)
