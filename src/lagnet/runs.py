@@ -67,11 +67,16 @@ def enable_compilation_cache() -> None:
         (base / "lagnet" / "jax").mkdir(parents=True, exist_ok=True)
     except OSError:  # a read-only home: run without the cache
         return
+    quiet_cache_warnings()
+    jax.config.update("jax_compilation_cache_dir", str(base / "lagnet" / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def quiet_cache_warnings() -> None:
+    """Say nothing when a compilation cache entry cannot be written or read (JAX warns)."""
     warnings.filterwarnings(
         "ignore", "Error (reading|writing) persistent compilation cache entry", UserWarning
     )
-    jax.config.update("jax_compilation_cache_dir", str(base / "lagnet" / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 @contextmanager
