@@ -1,6 +1,7 @@
 """The command line end to end in a temp dir, and its answers to bad input."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -223,3 +224,64 @@ def test_the_command_leaves_with_its_exit_code_and_all_its_output(tmp_path):
         assert z["x"].shape == (3, 20)
     listing = lagnet("tasks")
     assert listing.returncode == 0 and "narma10" in listing.stdout
+    unknown = lagnet("train", "--learning-rate", "0.1")  # what click parses: one line too
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    (line,) = unknown.stderr.splitlines()
+    assert line.startswith("error: No such option: --learning-rate")
+    assert line.endswith("(see `lagnet train --help`)")
+
+
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["train", "--lr", "abc"], "Invalid value for '--lr': Input should be a valid number"),
+        (["train", "--steps"], "Option '--steps' requires an argument."),
+        (["train", "--nosuch"], "No such option: --nosuch"),
+        (["sweep"], "Missing argument 'spec'."),
+        (["nosuchcommand"], "No such command 'nosuchcommand'."),
+        (["simulate", "--paths", "1.5"], "Invalid value for '--paths'"),
+    ],
+)
+def test_a_command_line_that_does_not_parse_is_one_line_naming_the_option(
+    argv, said, monkeypatch, capsys
+):
+    from lagnet.cli import usage_in_one_line
+
+    monkeypatch.setattr(sys, "argv", ["lagnet", *argv])
+    assert usage_in_one_line() == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    where = "lagnet" if argv[0] == "nosuchcommand" else f"lagnet {argv[0]}"
+    assert line.startswith(f"error: {said}") and line.endswith(f"(see `{where} --help`)"), line
+
+
+def test_help_and_a_bare_command_still_show_the_help(monkeypatch, capsys):
+    from lagnet.cli import usage_in_one_line
+
+    monkeypatch.setattr(sys, "argv", ["lagnet", "train", "--help"])
+    assert usage_in_one_line() == 0
+    assert "--lr" in capsys.readouterr().out  # the learning rate has an option of its own
+    monkeypatch.setattr(sys, "argv", ["lagnet"])
+    assert usage_in_one_line() == 2
+    assert "Usage: lagnet" in capsys.readouterr().out + capsys.readouterr().err
+
+
+def test_the_learning_rate_has_an_option_and_keeps_the_budget_table_off_it(monkeypatch, tmp_path):
+    """``--lr`` sets train.lr; with a budget, the table still sizes what was not given."""
+    import lagnet.cli.train as train_cli
+
+    seen = []
+
+    def stop(tracker, cfg, *args, **kw):
+        seen.append(cfg)
+        raise KeyboardInterrupt  # what was asked for is all this test needs
+
+    monkeypatch.setattr(train_cli, "tracked_run", stop)
+    args = ["train", "--process", "ar1(rho=0.1)", "--target", "x[t]**2", "--lr", "0.003"]
+    res = runner.invoke(app, [*args, "--max-seconds", "10", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 130, res.output
+    (cfg,) = seen
+    assert cfg.train.lr == 0.003
+    # given a learning rate, the budget table leaves the sizes alone as well and says nothing
+    assert cfg.model.hidden == 32 and "budget table" not in res.output

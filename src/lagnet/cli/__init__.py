@@ -10,6 +10,9 @@ import os
 import sys
 import threading
 
+import typer
+from rich.markup import escape
+
 from lagnet.cli import doctor as _doctor  # noqa: F401 — registers `doctor`
 from lagnet.cli import evaluate as _evaluate  # noqa: F401 — registers `eval`, `report`
 from lagnet.cli import simulate as _simulate  # noqa: F401 — registers `simulate`
@@ -17,6 +20,7 @@ from lagnet.cli import sweep as _sweep  # noqa: F401 — registers `sweep`
 from lagnet.cli import tasks as _tasks  # noqa: F401 — registers `tasks`, `bench`
 from lagnet.cli import train as _train  # noqa: F401 — registers `train`
 from lagnet.cli._app import app as app
+from lagnet.cli._app import err
 
 
 def main() -> None:
@@ -25,8 +29,7 @@ def main() -> None:
     JAX and its compiled programs took 0.7 s after every command, measured on 2 cores. A
     non-daemon thread still running (a tracker's, a cluster's) gets the ordinary exit."""
     try:
-        app()
-        code = 0
+        code = usage_in_one_line()
     except SystemExit as e:
         code = e.code
     if not isinstance(code, int):  # sys.exit("message") or sys.exit(None)
@@ -40,3 +43,36 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def usage_in_one_line() -> int:
+    """Run the app; a command line it cannot parse (an unknown option, a missing value, a
+    value of the wrong type) is one line and exit 2, like any other bad input, not a panel.
+    Typer's command-line errors are recognised by what they carry (exit code 2, a message):
+    their classes are click's or Typer's own copy of click's, by version."""
+    try:
+        # the exit code is returned instead of raised; "lagnet" under `python -m lagnet` too
+        rv = app(standalone_mode=False, prog_name="lagnet")
+    except typer.Abort:
+        err.print("aborted")
+        return 1
+    except Exception as e:
+        if getattr(e, "exit_code", None) != 2 or not hasattr(e, "format_message"):
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: its help
+            e.show()
+            return 2
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None:
+            where = ctx.command_path
+        else:  # an option's missing value is found before the command's context exists
+            words = [a for a in sys.argv[1:2] if not a.startswith("-")]
+            where = " ".join(["lagnet", *words])
+        message = " ".join(e.format_message().split())
+        err.print(
+            f"[red]error:[/] {escape(message)} (see `{escape(where)} --help`)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 2
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
