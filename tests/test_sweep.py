@@ -157,6 +157,31 @@ def test_a_pack_gives_each_point_the_metrics_it_has_alone(tmp_path):
     assert sorted(json.loads(k)["members"] for k in steps._CACHE) == [1, 4]
 
 
+def test_a_free_worker_takes_the_shape_it_compiled_else_one_nobody_holds():
+    """A local pool hands each shape to one worker: a second worker starts on another shape
+    instead of compiling the first one again at the same moment."""
+    from types import SimpleNamespace
+
+    from lagnet.sweeps.executors import _next
+    from lagnet.sweeps.units import Job, make_units, pack_key
+
+    spec = tiny_spec(grid={"model.hidden": [4, 6]})  # 2 shapes × 2 seeds, each point alone
+    jobs = [Job(p.id, p.values, p.seed, p.config) for p in specs.load(spec)[2]]
+    units = make_units(jobs, pack=False)
+    groups = {i: pack_key(u[0].config) for i, u in enumerate(units)}
+    assert [groups[i] == groups[0] for i in range(4)] == [True, True, False, False]
+    queue = [(i, None, None, 0) for i in range(4)]
+    a, b = SimpleNamespace(group=None), SimpleNamespace(group=None)
+    for w in (a, b):  # how the pool starts: each free worker in turn
+        w.group = groups[_next(queue, w, [a, b], groups)[0]]
+    assert a.group != b.group  # not both on the first shape
+    assert groups[_next(queue, b, [a, b], groups)[0]] == b.group  # b keeps to its own shape
+    assert groups[_next(queue, b, [a, b], groups)[0]] == a.group  # none left: the first
+    # without groups (or of no group: a closed-form point), the queue's order
+    queue = [(i, None, None, 0) for i in range(3)]
+    assert [_next(queue, a, [a, b], {})[0] for _ in range(3)] == [0, 1, 2]
+
+
 # ----------------------------------------------------------------------------- a whole sweep
 @pytest.mark.slow
 def test_the_issue_spec_works_as_written(tmp_path):

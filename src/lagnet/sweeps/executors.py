@@ -22,7 +22,7 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 
 from lagnet.errors import LagnetError
-from lagnet.sweeps.units import Job, row_of, run_unit, run_unit_shipped, unpack_dirs
+from lagnet.sweeps.units import Job, pack_key, row_of, run_unit, run_unit_shipped, unpack_dirs
 
 # Every worker single-threaded: on 2 shared cores a second thread beside a busy process was
 # measured 12-31x slower.
@@ -108,6 +108,7 @@ class _Worker:
             self.proc.start()
         child.close()
         self.job = None  # (key, fn, args, tries) it is running
+        self.group = None  # the compiled programs it holds: the group of its last call
 
     def stop(self) -> None:
         with suppress(OSError):
@@ -128,17 +129,20 @@ class Pool:
     def __init__(self, root: Path | None, workers: int, process=None, retries: int = 2):
         self.root, self.workers, self.process, self.retries = root, workers, process, retries
 
-    def _calls(self, calls):
+    def _calls(self, calls, groups: dict | None = None):
         """Yield ``(key, status, value)``: status "ok" (value = result), "error" (text) or
-        "killed" (text), for calls = [(key, fn, args)]."""
+        "killed" (text), for calls = [(key, fn, args)]. ``groups``: key -> the group of calls
+        that share compiled programs (None: none); see :func:`_next`."""
         ctx = multiprocessing.get_context("spawn")
         queue = [(key, fn, args, 0) for key, fn, args in calls]
         workers = [_Worker(ctx) for _ in range(min(self.workers, len(queue)))]
+        groups = groups or {}
         try:
             while queue or any(w.job for w in workers):
                 for w in workers:
                     if w.job is None and queue:
-                        w.job = queue.pop(0)
+                        w.job = _next(queue, w, workers, groups)
+                        w.group = groups.get(w.job[0])
                         w.conn.send((w.job[1], w.job[2]))
                 busy = [w for w in workers if w.job]
                 ready = mp_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
@@ -170,7 +174,8 @@ class Pool:
 
     def run(self, units: Sequence[list[Job]]) -> Iterator[tuple[list[Job], list[dict]]]:
         calls = [(i, run_unit, (u, self.root, self.process)) for i, u in enumerate(units)]
-        for i, status, value in self._calls(calls):
+        groups = {i: pack_key(u[0].config) for i, u in enumerate(units)}
+        for i, status, value in self._calls(calls, groups):
             unit = units[i]
             if status == "ok":
                 yield unit, value
@@ -186,6 +191,22 @@ class Pool:
             if status != "ok":
                 raise RuntimeError(f"{items[i]}: {value}")
             yield items[i], value
+
+
+def _next(queue: list, worker: _Worker, workers: list[_Worker], groups: dict):
+    """The call for a free ``worker``: one of the group whose programs it compiled already,
+    else one of a group no other worker holds (each group is compiled by one worker, not by
+    all at once), else the first. Measured on 2 cores: the four points of 2 shapes × 2 seeds,
+    each alone (the sweep of tests/test_sweep.py::test_the_issue_spec_works_as_written), 31-34 s
+    → 24 s with no compilation cache; the same with a warm one (16-17 s)."""
+    for wanted in (
+        lambda g: g is not None and g == worker.group,
+        lambda g: g is not None and g not in {w.group for w in workers if w is not worker},
+    ):
+        for i, item in enumerate(queue):
+            if wanted(groups.get(item[0])):
+                return queue.pop(i)
+    return queue.pop(0)
 
 
 class RayCluster:
