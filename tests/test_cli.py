@@ -263,8 +263,9 @@ def test_help_and_a_bare_command_still_show_the_help(monkeypatch, capsys):
     assert usage_in_one_line() == 0
     assert "--lr" in capsys.readouterr().out  # the learning rate has an option of its own
     monkeypatch.setattr(sys, "argv", ["lagnet"])
-    assert usage_in_one_line() == 2
-    assert "Usage: lagnet" in capsys.readouterr().out + capsys.readouterr().err
+    assert usage_in_one_line() == 2  # click 8.2 and later: a bare group is a usage error
+    shown = capsys.readouterr()
+    assert "Usage: lagnet" in shown.out and shown.err == ""
 
 
 def test_the_learning_rate_has_an_option_and_keeps_the_budget_table_off_it(monkeypatch, tmp_path):

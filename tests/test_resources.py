@@ -281,3 +281,29 @@ def test_entries_cut_short_are_read_quietly_too():
         )
         warnings.warn("something else", stacklevel=2)
     assert [str(w.message) for w in seen] == ["something else"]
+
+
+@pytest.mark.parametrize("what", ["plots", "report"])
+def test_a_full_disk_while_drawing_names_the_file_and_leaves_no_partial_one(what, tiny_run):
+    """The plots and the report meet a full disk as the run's other files do (in this process:
+    a lower soft limit on file size for the moment of the write, then the old one back)."""
+    import resource
+    import signal
+
+    from lagnet.plots import save_plots
+    from lagnet.report import write_report
+
+    before = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file()}
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))
+    try:
+        with pytest.raises(LagnetError, match=r"cannot write it \(File too large\)") as err:
+            save_plots(tiny_run) if what == "plots" else write_report(tiny_run)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    name = "vs_input.png" if what == "plots" else "report.html"  # the first file written
+    assert err.value.field == "out" and err.value.value.endswith(name)
+    after = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file()}
+    assert after == before  # nothing half-written, nothing left beside

@@ -42,7 +42,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
-        raise _unwritable(path, err) from None
+        raise _unwritable(path, err) from err
     os.close(fd)
     tmp = Path(name)
     try:
@@ -55,7 +55,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise _unwritable(path, err) from None
+        raise _unwritable(path, err) from err  # the cause: shown with LAGNET_DEBUG=1
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -34,6 +34,7 @@ from lagnet.figure_base import (
     log_y_if_positive,
     no_data,
 )
+from lagnet.files import atomic_write
 
 PLOT_NAMES = ("vs_input", "pred_vs_truth", "per_step_mse", "learning_curve", "sample_paths")
 
@@ -317,13 +318,8 @@ def write_figures(
 
 
 def _save(fig: Figure, path: Path) -> None:
-    # Write to a temporary name, then rename: a crash never leaves a half-written PNG.
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # Written to a temporary name, then renamed: a crash never leaves a half-written PNG.
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 
 
 def save_plots(run_dir: str | os.PathLike) -> dict[str, Path]:

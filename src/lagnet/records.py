@@ -22,6 +22,8 @@ import os
 import time
 from pathlib import Path
 
+from lagnet.files import write_text
+
 EVALUATIONS = "evaluations.json"
 
 
@@ -60,16 +62,8 @@ def record_evaluation(
         memoryless_r2=(base.get("memoryless") or {}).get("r2"),
     )
     records = read_evaluations(run_dir) + [record]
-    path = run_dir / EVALUATIONS
-    tmp = run_dir / f".{EVALUATIONS}.tmp"
-    try:
-        tmp.write_text(
-            json.dumps(finite_json(records), indent=2, allow_nan=False), encoding="utf-8"
-        )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    text = json.dumps(finite_json(records), indent=2, allow_nan=False)
+    return write_text(run_dir / EVALUATIONS, text)
 
 
 def finite_json(obj):

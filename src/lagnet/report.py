@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from lagnet.errors import LagnetError
+from lagnet.files import write_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -366,12 +367,5 @@ def write_report(run_dir: str | os.PathLike) -> Path:
 </body>
 </html>
 """
-    out = run_dir / "report.html"
-    tmp = run_dir / "report.html.tmp"
-    # Write then rename: a reader never sees a half-written report.
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    # Written then renamed: a reader never sees a half-written report.
+    return write_text(run_dir / "report.html", page)

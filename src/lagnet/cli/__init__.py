@@ -60,7 +60,8 @@ def usage_in_one_line() -> int:
         if getattr(e, "exit_code", None) != 2 or not hasattr(e, "format_message"):
             raise
         if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: its help
-            e.show()
+            if e.format_message().strip():  # with rich, the help is printed already
+                e.show()
             return 2
         ctx = getattr(e, "ctx", None)
         if ctx is not None:

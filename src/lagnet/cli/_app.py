@@ -35,7 +35,8 @@ def command(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            fn(*args, **kwargs)  # nothing returned: under main(), a returned int is the exit code
+            return None
         except LagnetError as e:
             err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

@@ -35,6 +35,7 @@ from lagnet.doctor import checks, flow, memory
 from lagnet.doctor import findings as fnd
 from lagnet.doctor.verdict import compose
 from lagnet.evaluation import per_step_mse
+from lagnet.files import write_text
 from lagnet.models import Normalised, batched, build_net, family, predict_batched
 from lagnet.notebook import diagnosis_html
 from lagnet.records import finite_json, read_evaluations
@@ -232,12 +233,7 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
 
 # ----------------------------------------------------------------------------- writing
 def _write_json(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(finite_json(doc), indent=2, allow_nan=False), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, json.dumps(finite_json(doc), indent=2, allow_nan=False))
 
 
 def write(d: Diagnosis, *, plots: bool = True) -> Path:
