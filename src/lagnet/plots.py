@@ -15,10 +15,9 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from lagnet.errors import LagnetError
@@ -32,11 +31,15 @@ from lagnet.figure_base import (
     emptiest_corner,
     fixed_figure,
     log_y_if_positive,
+    new_figure,
     no_data,
 )
 from lagnet.files import atomic_write
 
 PLOT_NAMES = ("vs_input", "pred_vs_truth", "per_step_mse", "learning_curve", "sample_paths")
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 # ----------------------------------------------------------------------------- figures
@@ -233,7 +236,7 @@ def plot_sample_paths(
     # time axis and the legend below, the input's axis label on the right.
     width, height = 8.0, 1.2 + 2.2 * max(n, 1)
     top = 0.85 if note else 0.6
-    fig = Figure(figsize=(width, height))
+    fig = new_figure(figsize=(width, height))
     fig.subplots_adjust(
         left=0.85 / width,
         right=1 - 0.85 / width,

@@ -12,15 +12,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from lagnet.figure_base import new_figure
 from lagnet.plots import write_figures
 
 DOCTOR_PLOTS = ("oracle", "probe", "gradients", "long_horizon")
 _MODEL, _ORACLE, _INIT = "tab:orange", "tab:blue", "0.5"
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _positive(values) -> np.ndarray:
@@ -46,7 +49,7 @@ def plot_oracle(
 ) -> Figure:
     """The lag oracle's MSE against k, the model's MSE as a level, the target's
     memory and the model's effective memory as vertical lines."""
-    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
+    fig = new_figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(
         ks,
@@ -73,7 +76,7 @@ def plot_oracle(
 
 def plot_probe(ks: Sequence[int], r2: Sequence[float]) -> Figure:
     """Held-out R² of reading x[t−k] out of the hidden state at t, against k."""
-    fig = Figure(figsize=(7.0, 3.6), layout="constrained")
+    fig = new_figure(figsize=(7.0, 3.6), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(ks, [np.nan if v is None else v for v in r2], color=_MODEL, marker="o", ms=4)
     ax.axhline(0.0, color="0.6", lw=0.8)
@@ -89,7 +92,7 @@ def plot_gradients(
 ) -> Figure:
     """‖∂y_t/∂x_(t−k)‖ against k, after training and at initialisation; lags where it
     is exactly 0 after training (beyond a receptive field) are marked along the bottom."""
-    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
+    fig = new_figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(k, _positive(trained), color=_MODEL, marker=".", label="after training")
     if init is not None:
@@ -118,7 +121,7 @@ def plot_long_horizon(
     t: Sequence[int], mse: Sequence[Optional[float]], train_length: int, level: Optional[float]
 ) -> Figure:
     """Block-median MSE against t on long paths; the training length and the settled level."""
-    fig = Figure(figsize=(7.0, 3.6), layout="constrained")
+    fig = new_figure(figsize=(7.0, 3.6), layout="constrained")
     ax = fig.add_subplot()
     values = _positive(mse)
     ax.plot(t, values, color=_MODEL, lw=1.4, label="model, median over blocks of steps")

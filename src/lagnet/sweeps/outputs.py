@@ -12,19 +12,23 @@ import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 from scipy.special import stdtrit
 
+from lagnet.figure_base import new_figure
 from lagnet.files import atomic_write, write_text
 from lagnet.plots import write_figures
 
 FIXED = ("seed", "status", "seconds", "error")
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def new_figure(rows: int, cols: int, size: tuple[float, float]):
-    fig = Figure(figsize=size, layout="constrained")
+
+def figure_grid(rows: int, cols: int, size: tuple[float, float]):
+    fig = new_figure(figsize=size, layout="constrained")
     return fig, fig.subplots(rows, cols, squeeze=False) if rows * cols > 1 else fig.subplots()
 
 
@@ -132,7 +136,7 @@ def plot_curves(rows, fields, metrics, baseline: str | None, path: Path) -> bool
     xs = [f for f in fields if numeric(rows, f)]
     if not xs:
         return False
-    fig, axes = new_figure(len(xs), len(metrics), (4.2 * len(metrics), 3.2 * len(xs)))
+    fig, axes = figure_grid(len(xs), len(metrics), (4.2 * len(metrics), 3.2 * len(xs)))
     axes = np.atleast_2d(axes)
     for i, f in enumerate(xs):
         for j, m in enumerate(metrics):
@@ -185,7 +189,7 @@ def plot_heatmap(rows, fields, metric, path: Path) -> bool:
     for (ka, kb), members in configurations(rows, [a, b]):
         mean, _ = interval([r.get(metric) for r in members if r["status"] == "complete"])
         grid[av.index(ka), bv.index(kb)] = mean
-    fig, ax = new_figure(1, 1, (1.2 * len(bv) + 3, 0.8 * len(av) + 2))
+    fig, ax = figure_grid(1, 1, (1.2 * len(bv) + 3, 0.8 * len(av) + 2))
     im = ax.imshow(grid, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(bv)), bv)
     ax.set_yticks(range(len(av)), av)
