@@ -125,7 +125,7 @@ def test_the_time_estimate_follows_the_sizes_and_the_budget():
 
     assert step_seconds(32, 101, 64) > step_seconds(32, 101, 8)
     assert step_seconds(128, 101, 32) > step_seconds(32, 101, 32)
-    long = points(steps=100_000)  # about 4 × 100 000 × 1.7 ms at batch 16, length 15, width 6
+    long = points(steps=100_000)  # about 4 × 100 000 × 1.6 ms at batch 16, length 15, width 6
     assert estimate(long, 1) == pytest.approx(4 * (1e5 * step_seconds(16, 15, 6) + 3) + 8)
     assert estimate(long, 2) < estimate(long, 1)
     capped = points(steps=100_000, max_seconds=5.0)

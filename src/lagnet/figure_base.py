@@ -2,7 +2,8 @@
 that keep drawing cheap (a figure's layout is fixed rather than measured; see ``fixed_figure``).
 
 Matplotlib is imported when the first figure is made, not with lagnet: a command that draws
-nothing (``lagnet tasks``, ``simulate``, any bad input) starts 0.4 s sooner."""
+nothing (``lagnet tasks``, ``simulate``, any bad input) starts sooner (``lagnet tasks``: a
+median of 2.15 s → 1.78 s over 10 alternating runs on 2 cores)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from lagnet.files import write_text
+from lagnet.files import write_json
 
 EVALUATIONS = "evaluations.json"
 
@@ -62,8 +62,7 @@ def record_evaluation(
         memoryless_r2=(base.get("memoryless") or {}).get("r2"),
     )
     records = read_evaluations(run_dir) + [record]
-    text = json.dumps(finite_json(records), indent=2, allow_nan=False)
-    return write_text(run_dir / EVALUATIONS, text)
+    return write_json(run_dir / EVALUATIONS, finite_json(records))
 
 
 def finite_json(obj):

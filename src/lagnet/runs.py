@@ -63,17 +63,17 @@ def enable_compilation_cache() -> None:
     if os.environ.get("LAGNET_CACHE", "1") == "0":
         return
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    ours = str(base / "lagnet" / "jax")
+    ours = base / "lagnet" / "jax"
     if jax.config.jax_compilation_cache_dir:
-        if jax.config.jax_compilation_cache_dir == ours:  # turned on by an earlier run
+        if jax.config.jax_compilation_cache_dir == str(ours):  # turned on by an earlier run
             quiet_cache_warnings()  # again: the warning filters may have been reset since
         return
     try:
-        (base / "lagnet" / "jax").mkdir(parents=True, exist_ok=True)
+        ours.mkdir(parents=True, exist_ok=True)
     except OSError:  # a read-only home: run without the cache
         return
     quiet_cache_warnings()
-    jax.config.update("jax_compilation_cache_dir", ours)
+    jax.config.update("jax_compilation_cache_dir", str(ours))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 

@@ -76,4 +76,4 @@ def usage_in_one_line() -> int:
             soft_wrap=True,
         )
         return 2
-    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+    return rv if isinstance(rv, int) else 0  # a typer.Exit's code; commands return None

@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from lagnet.doctor import checks, flow, memory
 from lagnet.doctor import findings as fnd
 from lagnet.doctor.verdict import compose
 from lagnet.evaluation import per_step_mse
-from lagnet.files import write_text
+from lagnet.files import write_json
 from lagnet.models import Normalised, batched, build_net, family, predict_batched
 from lagnet.notebook import diagnosis_html
 from lagnet.records import finite_json, read_evaluations
@@ -232,10 +231,6 @@ def diagnose(run_dir: str | os.PathLike, *, quick: bool = False, seed: int = 0) 
 
 
 # ----------------------------------------------------------------------------- writing
-def _write_json(path: Path, doc: dict) -> None:
-    write_text(path, json.dumps(finite_json(doc), indent=2, allow_nan=False))
-
-
 def write(d: Diagnosis, *, plots: bool = True) -> Path:
     """Write ``doctor.json`` (and the doctor's plots) into the run directory and re-make its
     report with the Doctor section. Returns the path of doctor.json."""
@@ -246,7 +241,7 @@ def write(d: Diagnosis, *, plots: bool = True) -> Path:
 
         save_doctor_plots(d.run_dir, d.doc)
     path = d.run_dir / DOCTOR_JSON
-    _write_json(path, d.doc)
+    write_json(path, finite_json(d.doc))
     write_report(d.run_dir)
     return path
 
