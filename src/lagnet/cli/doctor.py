@@ -61,11 +61,17 @@ def doctor(
         None, "--out", help="Where to write the run trained from a config."
     ),
     seed: int = typer.Option(0, help="Seed of the doctor's own samples."),
+    max_seconds: Optional[float] = typer.Option(
+        None, help="With --fix: the fix's training budget in seconds (default: the run's own)."
+    ),
 ) -> None:
     """Say why a model did (not) learn the past and what to change: lag oracle, memory probe,
     gradient flow through time, long-horizon error and configuration checks."""
     if not 0 <= seed < 2**32:
         raise LagnetError("seed", seed, "must be in [0, 2**32)")
+    if max_seconds is not None and not (fix and max_seconds > 0):
+        why = "must be above 0" if fix else "applies with --fix only (the fix's budget)"
+        raise LagnetError("max-seconds", max_seconds, why)
     cfg = None
     if path.is_dir():
         if out_dir is not None:
@@ -94,8 +100,8 @@ def doctor(
             err.print("nothing to fix: the doctor suggests no change", highlight=False)
         else:
             err.print(f"training {escape(str(fixed))} with the suggested changes", highlight=False)
-            with ProgressBar(core.fixed_config(d.config, d.doc["overrides"]).train, err) as bar:
-                core.fix(d, fixed, callbacks=[bar])
+            with ProgressBar(core.fix_config(d, max_seconds).train, err) as bar:
+                core.fix(d, fixed, callbacks=[bar], max_seconds=max_seconds)
     core.write(d)
     text = lines(d.doc["verdict"])
     out.print(f"[bold]{escape(text[0])}[/]", highlight=False, soft_wrap=True)

@@ -270,15 +270,29 @@ def _summary(metrics: dict, effective: Optional[int]) -> dict:
     )
 
 
-def fix(d: Diagnosis, out: str | os.PathLike | None = None, callbacks=()) -> Optional[dict]:
+def fix_config(d: Diagnosis, max_seconds: Optional[float] = None) -> RunConfig:
+    """The run's config with the diagnosis's suggested changes, and ``max_seconds`` (when
+    given) as the training budget: a remedy of more steps can take minutes."""
+    overrides = dict(d.doc["overrides"])
+    if max_seconds is not None:
+        overrides["train.max_seconds"] = max_seconds
+    return fixed_config(d.config, overrides)
+
+
+def fix(
+    d: Diagnosis,
+    out: str | os.PathLike | None = None,
+    callbacks=(),
+    max_seconds: Optional[float] = None,
+) -> Optional[dict]:
     """Train once more with the diagnosis's suggested changes into ``out`` (default
-    ``<run>-fixed``) and record before/after in ``d.doc["fix"]``. None when nothing is
-    suggested."""
+    ``<run>-fixed``), within ``max_seconds`` when given, and record before/after in
+    ``d.doc["fix"]``. None when nothing is suggested."""
     overrides = d.doc["overrides"]
     if not overrides:
         return None
     out = check_out_dir(out if out is not None else fixed_dir(d.run_dir))
-    cfg = fixed_config(d.config, overrides)
+    cfg = fix_config(d, max_seconds)
     new = run(cfg, out, callbacks=callbacks)
     same_target = formula_text(cfg.target.formula) == formula_text(d.config.target.formula)
     after_eff = None
@@ -291,6 +305,7 @@ def fix(d: Diagnosis, out: str | os.PathLike | None = None, callbacks=()) -> Opt
     d.doc["fix"] = dict(
         dir=str(out),
         overrides=overrides,
+        max_seconds=cfg.train.max_seconds,
         before=_summary(d.metrics, d.doc["memory"]["effective"]),
         after=_summary(new.metrics, after_eff),
     )
