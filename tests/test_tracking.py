@@ -7,8 +7,6 @@ import csv
 import json
 import pickle
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 import lagnet
-from docs_blocks import ENV
 from lagnet.cli import app
 from lagnet.config import load_config
 from lagnet.errors import LagnetError
@@ -114,12 +111,6 @@ def test_a_bad_track_value_is_one_line_and_exit_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_import_lagnet_imports_no_tracker():
-    code = "import sys, lagnet, lagnet.cli; sys.exit('mlflow' in sys.modules or 'tensorboardX' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-
-
 # ----------------------------------------------------------------------------- a real store
 @pytest.mark.slow
 def test_cli_track_mlflow_logs_params_history_and_artefacts(tmp_path, store):

@@ -8,7 +8,6 @@ Legend: M rows (path × step), C input channels, O outputs, N paths, L time step
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
 
 
 class MemorylessBaseline:
@@ -73,6 +72,8 @@ class MemorylessBaseline:
 def _cross(p, q) -> np.ndarray:
     """pᵀq for blocks of one design matrix, dense (M, a) or CSR (M, b). A B-spline block with
     itself (4 consecutive non-zeros a row) is summed by bincount over the 16 pairs of a row."""
+    import scipy.sparse  # imported with the B-splines (see _features), not with lagnet
+
     if p is q and scipy.sparse.issparse(p) and np.all(np.diff(p.indptr) == 4):
         k = p.shape[1]
         idx, val = p.indices.reshape(-1, 4), p.data.reshape(-1, 4)

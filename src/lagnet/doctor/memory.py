@@ -28,7 +28,6 @@ from typing import Optional
 
 import equinox as eqx
 import numpy as np
-from scipy.interpolate import BSpline
 
 FULL_PAIRS = 8  # at most this many columns: products z_a·z_b, z_a²·z_b, z_a·z_b² of all pairs
 SIMPLE_PAIRS = 24  # at most this many: z_a·z_b only; beyond, an additive fit (cost ~ P²)
@@ -65,6 +64,8 @@ class SplineRegression:
         self.knots, self.ridge = knots, ridge
 
     def _design(self, z: np.ndarray) -> np.ndarray:
+        from scipy.interpolate import BSpline  # 0.3 s to import: when the doctor runs
+
         z = (z - self.centre) / self.scale  # (M, P)
         cols = [np.ones((z.shape[0], 1)), z, z**2, z**3]
         for p, t in self.splines:  # (column, knot vector)

@@ -31,9 +31,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
-import scipy.sparse
-import scipy.sparse.linalg
 from pydantic import Field
 
 from lagnet.errors import LagnetError
@@ -148,6 +145,8 @@ def spectral_radius_of(w: np.ndarray) -> float:
     12 eigenvalues (a random W's spectrum crowds the edge of a disk, and one alone can settle
     on the wrong one) — tenths of a second for 500 units where a full ``eigvals`` takes 1–5 s
     on 2 busy cores; a full eigendecomposition for a small W or when ARPACK does not converge."""
+    import scipy.sparse.linalg  # SciPy is imported when first used, not with lagnet
+
     h = w.shape[0]
     if h >= 64:
         try:
@@ -236,6 +235,8 @@ def ridge_solve(
     x_mean, y_mean = x_sum / rows, y_sum / rows
     a = xtx - rows * np.outer(x_mean, x_mean) + ridge * np.eye(xtx.shape[0])
     rhs = xty - rows * np.outer(x_mean, y_mean)
+    import scipy.linalg  # SciPy is imported when first used, not with lagnet
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", scipy.linalg.LinAlgWarning)

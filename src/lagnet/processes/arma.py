@@ -19,7 +19,6 @@ from typing import Literal, final
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 from pydantic import Field
 
 from lagnet.errors import LagnetError
@@ -101,7 +100,7 @@ class ARMA(Process):
                     f"not stationary: the AR polynomial has a root with modulus "
                     f"{1 / lam:.3f} ≤ 1 (companion eigenvalue |λ| = {lam:.3f} ≥ 1)",
                 )
-        P = scipy.linalg.solve_discrete_lyapunov(T, config.sigma**2 * np.outer(R, R))
+        P = lyapunov(T, config.sigma**2 * np.outer(R, R))
         P = (P + P.T) / 2  # (r, r)
 
         self.config = config
@@ -144,6 +143,15 @@ class ARMA(Process):
             out[k] = M[0, 0]
             M = self._T @ M
         return out / out[0]
+
+
+def lyapunov(T: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """P solving P = T P Tᵀ + Q: the stationary covariance of a state s_t = T s_{t-1} + noise of
+    covariance Q. (SciPy is imported here, when a process is first built, not with lagnet: a
+    third of a second of every command's start-up.)"""
+    import scipy.linalg
+
+    return scipy.linalg.solve_discrete_lyapunov(T, Q)
 
 
 def sqrt_psd(P: np.ndarray) -> np.ndarray:

@@ -20,11 +20,10 @@ from typing import Any, Literal, Optional, final
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 from pydantic import field_validator
 
 from lagnet.errors import LagnetError
-from lagnet.processes.arma import UNIT, sqrt_psd
+from lagnet.processes.arma import UNIT, lyapunov, sqrt_psd
 from lagnet.processes.base import Process, check_finite, check_sample_shape
 from lagnet.processes.family import (
     MAT,
@@ -116,7 +115,7 @@ class VAR(Process):
             )
         Q = np.zeros_like(T)
         Q[:c, :c] = cov
-        P = scipy.linalg.solve_discrete_lyapunov(T, Q)
+        P = lyapunov(T, Q)
 
         self.config = config
         self.names = names

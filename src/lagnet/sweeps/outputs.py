@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import stdtrit
 
 from lagnet.figure_base import new_figure
 from lagnet.files import atomic_write, write_text
@@ -88,6 +87,8 @@ def interval(values: Sequence[float]) -> tuple[float, float]:
         return math.nan, math.nan
     if v.size == 1:
         return float(v[0]), 0.0
+    from scipy.special import stdtrit  # SciPy when first used, not with lagnet
+
     return float(v.mean()), float(stdtrit(v.size - 1, 0.975) * v.std(ddof=1) / math.sqrt(v.size))
 
 
