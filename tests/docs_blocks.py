@@ -90,6 +90,9 @@ TINY = {
         ],
     ],  # fmt: skip
 }
+# The site's pages (tests/test_site.py) the same, but simulated files keep the page's size: a data
+# file must be long enough for what trains on it.
+SITE_TINY = dict(TINY, simulate=[])
 # The same for Python: keyword arguments of lagnet.train.
 TRAIN_TINY_KW = dict(
     steps=20,
@@ -171,3 +174,13 @@ class TinyLagnet:
         return lagnet.bench(
             tasks, models, max_seconds=1.0, out=self.directory / "bench", overrides=sets, **kw
         )
+
+
+def page_commands() -> dict[str, list[str]]:
+    """Each ``lagnet …`` line of the site's pages (docs/*.md, bash blocks) -> the pages that
+    show it: tests/test_site.py runs every one of them."""
+    pages: dict[str, list[str]] = {}
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for command in command_lines(page.read_text(), ("bash",)):
+            pages.setdefault(command, []).append(page.name)
+    return pages

@@ -5,6 +5,7 @@ script, the Python block, and every command's ``--help``."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 
 import numpy as np
@@ -12,7 +13,17 @@ import pytest
 from typer.testing import CliRunner
 
 import lagnet
-from docs_blocks import ENV, ROOT, TINY, TRAIN_TINY, TinyLagnet, command_lines, run_commands
+from docs_blocks import (
+    ENV,
+    ROOT,
+    SITE_TINY,
+    TINY,
+    TRAIN_TINY,
+    TinyLagnet,
+    command_lines,
+    page_commands,
+    run_commands,
+)
 from docs_blocks import blocks as _blocks
 from lagnet.cli import app
 
@@ -60,8 +71,26 @@ def test_the_readme_commands_on_one_run(tmp_path, monkeypatch):
     )
 
 
+def _on_a_page(command: str) -> bool:
+    """A line a page of the site shows too, run there with the same tiny options
+    (tests/test_site.py::test_every_page_runs): not run twice."""
+    verb = shlex.split(command)[1]
+    return command in page_commands() and SITE_TINY[verb] == TINY[verb]
+
+
+def test_every_readme_command_runs_here_or_on_a_page_of_the_site():
+    on_pages = [c for c in readme_commands() if not _chain(c) and _on_a_page(c)]
+    assert {shlex.split(c)[1] for c in on_pages} <= {"tasks", "train", "sweep"}, on_pages
+    assert "lagnet sweep examples/forum_sweep.toml --out sweeps/forum" in on_pages  # sweeps.md
+    pages = page_commands()
+    for command in on_pages:  # each page is one the site's test runs
+        assert all((ROOT / "docs" / page).is_file() for page in pages[command]), command
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("command", [c for c in readme_commands() if not _chain(c)])
+@pytest.mark.parametrize(
+    "command", [c for c in readme_commands() if not _chain(c) and not _on_a_page(c)]
+)
 def test_every_other_readme_command_runs(command, tmp_path, monkeypatch):
     output = run_commands([command], tmp_path, monkeypatch)[command]
     # What the lines promise: the only observed series as the default input, said at the start;

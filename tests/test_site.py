@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from docs_blocks import ENV, ROOT, TINY, TinyLagnet, run_commands
+from docs_blocks import ENV, ROOT, SITE_TINY, TinyLagnet, run_commands
 from lagnet.models.family import FAMILIES
 from lagnet.processes.family import PROCESSES
 from lagnet.registry import TASKS
@@ -23,8 +23,6 @@ sys.path.insert(0, str(DOCS))
 from doctest_fences import fence  # noqa: E402
 from tables import MARKER, TABLES, expand  # noqa: E402
 
-# Simulated files keep the page's size: a data file must be long enough for what trains on it.
-SITE_TINY = dict(TINY, simulate=[])
 PAGES = sorted(p.name for p in DOCS.glob("*.md"))
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 # Lines of bash blocks that are not `lagnet …` commands, and the test that runs each.
