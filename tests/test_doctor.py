@@ -187,10 +187,12 @@ def test_e_too_few_steps(forum):
 @pytest.mark.slow
 def test_a_fix_keeps_to_the_budget_it_is_given(forum, tmp_path):
     """A remedy of more steps (here 2000) trains within --max-seconds, which is recorded."""
-    res = runner.invoke(app, ["doctor", str(forum), "--quick", "--fix", "--max-seconds", "0.5"])
+    args = ["doctor", str(forum), "--quick", "--fix", "--max-seconds", "0.5"]
+    res = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     fixed = json.loads((forum / "doctor.json").read_text())["fix"]
     assert fixed["max_seconds"] == 0.5 and fixed["overrides"]["train.steps"] >= 2000
+    assert "the fix trained within 0.5 s (--max-seconds)" in res.output
     assert load_config(tmp_path / "run-fixed" / "config.toml").train.max_seconds == 0.5
     info = json.loads((tmp_path / "run-fixed" / "metrics.json").read_text())["train"]
     assert info["stopped"] == "max_seconds" and info["steps"] < 2000
@@ -220,6 +222,8 @@ def test_f_target_needs_no_memory_from_a_config(tmp_path):
         (["doctor", "RUN", "--seed", "-1"], "seed"),
         (["doctor", "RUN", "--max-seconds", "5"], "max-seconds"),  # without --fix
         (["doctor", "RUN", "--fix", "--max-seconds", "0"], "max-seconds"),
+        (["doctor", "RUN", "--fix", "--max-seconds", "inf"], "max-seconds"),
+        (["doctor", "RUN", "--fix", "--max-seconds", "nan"], "max-seconds"),
     ],
 )
 def test_doctor_bad_input_exits_2_with_one_line(args, field, tiny_run_dir, tmp_path, monkeypatch):

@@ -110,7 +110,6 @@ def test_a_bad_track_value_is_one_line_and_exit_2(tmp_path):
         lagnet.train(track="tensorflow", **TINY)
 
 
-@pytest.mark.slow
 # ----------------------------------------------------------------------------- a real store
 @pytest.mark.slow
 def test_cli_track_mlflow_logs_params_history_and_artefacts(tmp_path, store):

@@ -1,8 +1,9 @@
-"""``lagnet doctor RUN_DIR | CONFIG.toml [--quick] [--fix]``. Bad input is refused before any work (one line, exit 2); the diagnosis is
+"""``lagnet doctor RUN_DIR | CONFIG.toml [--quick] [--fix [--max-seconds S]]``. Bad input is refused before any work (one line, exit 2); the diagnosis is
 computed in full before anything is written."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -62,15 +63,17 @@ def doctor(
     ),
     seed: int = typer.Option(0, help="Seed of the doctor's own samples."),
     max_seconds: Optional[float] = typer.Option(
-        None, help="With --fix: the fix's training budget in seconds (default: the run's own)."
+        None,
+        help="With --fix: the most seconds the fix trains (instead of the run's budget or a "
+        "remedy's).",
     ),
 ) -> None:
     """Say why a model did (not) learn the past and what to change: lag oracle, memory probe,
     gradient flow through time, long-horizon error and configuration checks."""
     if not 0 <= seed < 2**32:
         raise LagnetError("seed", seed, "must be in [0, 2**32)")
-    if max_seconds is not None and not (fix and max_seconds > 0):
-        why = "must be above 0" if fix else "applies with --fix only (the fix's budget)"
+    if max_seconds is not None and not (fix and math.isfinite(max_seconds) and max_seconds > 0):
+        why = "must be a finite number above 0" if fix else "applies with --fix only"
         raise LagnetError("max-seconds", max_seconds, why)
     cfg = None
     if path.is_dir():
@@ -109,6 +112,8 @@ def doctor(
         out.print(escape(line), highlight=False, soft_wrap=True)
     if d.doc["fix"]:
         out.print(_fix_table(d.doc["fix"]))
+        if max_seconds is not None:
+            out.print(f"the fix trained within {max_seconds:g} s (--max-seconds)", highlight=False)
     out.print(
         f"wrote {run_dir}/doctor.json and {run_dir}/report.html", highlight=False, soft_wrap=True
     )

@@ -272,7 +272,8 @@ def _summary(metrics: dict, effective: Optional[int]) -> dict:
 
 def fix_config(d: Diagnosis, max_seconds: Optional[float] = None) -> RunConfig:
     """The run's config with the diagnosis's suggested changes, and ``max_seconds`` (when
-    given) as the training budget: a remedy of more steps can take minutes."""
+    given) as the training budget: a remedy of more steps can take minutes. The budget given
+    wins over the run's and over a remedy's (one of training longer: four times the budget)."""
     overrides = dict(d.doc["overrides"])
     if max_seconds is not None:
         overrides["train.max_seconds"] = max_seconds
@@ -305,7 +306,7 @@ def fix(
     d.doc["fix"] = dict(
         dir=str(out),
         overrides=overrides,
-        max_seconds=cfg.train.max_seconds,
+        max_seconds=max_seconds,  # the budget the caller gave the fix, None if none
         before=_summary(d.metrics, d.doc["memory"]["effective"]),
         after=_summary(new.metrics, after_eff),
     )
