@@ -4,6 +4,7 @@ command so it runs in a second, and ``lagnet`` with those settings for Python bl
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import shutil
@@ -176,6 +177,7 @@ class TinyLagnet:
         )
 
 
+@functools.cache
 def page_commands() -> dict[str, list[str]]:
     """Each ``lagnet …`` line of the site's pages (docs/*.md, bash blocks) -> the pages that
     show it: tests/test_site.py runs every one of them."""

@@ -145,10 +145,10 @@ def spectral_radius_of(w: np.ndarray) -> float:
     12 eigenvalues (a random W's spectrum crowds the edge of a disk, and one alone can settle
     on the wrong one) — tenths of a second for 500 units where a full ``eigvals`` takes 1–5 s
     on 2 busy cores; a full eigendecomposition for a small W or when ARPACK does not converge."""
-    import scipy.sparse.linalg  # SciPy is imported when first used, not with lagnet
-
     h = w.shape[0]
     if h >= 64:
+        import scipy.sparse.linalg  # SciPy is imported when first used, not with lagnet
+
         try:
             lam = scipy.sparse.linalg.eigs(
                 scipy.sparse.csr_matrix(w),
@@ -232,11 +232,11 @@ def ridge_solve(
     the form of scikit-learn's and reservoirpy's ``Ridge``. Solved by Cholesky
     (``assume_a="pos"``); a singular system (``ridge`` 0 on collinear states) falls back to the
     minimum-norm least-squares solution."""
+    import scipy.linalg  # SciPy is imported when first used, not with lagnet
+
     x_mean, y_mean = x_sum / rows, y_sum / rows
     a = xtx - rows * np.outer(x_mean, x_mean) + ridge * np.eye(xtx.shape[0])
     rhs = xty - rows * np.outer(x_mean, y_mean)
-    import scipy.linalg  # SciPy is imported when first used, not with lagnet
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
