@@ -286,3 +286,33 @@ def test_the_learning_rate_has_an_option_and_keeps_the_budget_table_off_it(monke
     assert cfg.train.lr == 0.003
     # given a learning rate, the budget table leaves the sizes alone as well and says nothing
     assert cfg.model.hidden == 32 and "budget table" not in res.output
+
+
+def test_every_help_text_is_shown_as_written():
+    """Rich reads `[...]` as markup: `--target`'s example `x[t]**2 + 0.1*x[t-1]**2` was shown
+    as `x**2 + 0.1*x**2`. Every option's and command's help must reach the screen unchanged,
+    and `lagnet --help` lists `train` first."""
+    import inspect
+
+    import typer
+
+    wide = {"COLUMNS": "1000", "TERM": "dumb"}
+    listing = runner.invoke(app, ["--help"], env=wide).output
+    names = [
+        line.split()[1] for line in listing.splitlines() if line.startswith("│ ") and "  " in line
+    ]
+    assert names[names.index("train") - 1] == "--help", listing  # first after the Options panel
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__
+        shown = " ".join(runner.invoke(app, [name, "--help"], env=wide).output.split())
+        helps = [
+            p.default.help
+            for p in inspect.signature(info.callback).parameters.values()
+            if isinstance(p.default, typer.models.ParameterInfo) and p.default.help
+        ]
+        doc = inspect.getdoc(info.callback).split("\n\n")[0]
+        for written in [doc, *helps]:
+            said = " ".join(written.replace("\\[", "[").split())
+            assert said in shown, (name, said)
+    target = " ".join(runner.invoke(app, ["train", "--help"], env=wide).output.split())
+    assert '"x[t]**2 + 0.1*x[t-1]**2"' in target

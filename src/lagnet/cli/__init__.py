@@ -6,6 +6,7 @@ the library. Importing this package registers them all.
 """
 
 import atexit
+import inspect
 import os
 import sys
 import threading
@@ -21,6 +22,32 @@ from lagnet.cli import tasks as _tasks  # noqa: F401 — registers `tasks`, `ben
 from lagnet.cli import train as _train  # noqa: F401 — registers `train`
 from lagnet.cli._app import app as app
 from lagnet.cli._app import err
+
+# the order `lagnet --help` lists the commands in: the daily ones first
+ORDER = ("train", "eval", "report", "doctor", "sweep", "bench", "tasks", "simulate")
+
+
+def help_as_written(app: typer.Typer) -> None:
+    """Show every command's and option's help as written. Rich reads `[...]` as markup, so
+    `x[t]**2` was shown as `x**2` and `lagnet[ray]` as `lagnet`: escape it. A paragraph's
+    single line breaks were kept in the command list: join them. List the commands in ORDER."""
+    for info in app.registered_commands:
+        doc = inspect.getdoc(info.callback) if info.help is None else inspect.cleandoc(info.help)
+        paragraphs = [" ".join(p.split("\n")) for p in (doc or "").split("\n\n")]
+        info.help = escape("\n\n".join(paragraphs))
+        for param in inspect.signature(info.callback).parameters.values():
+            given = param.default
+            if isinstance(given, typer.models.ParameterInfo) and given.help:
+                given.help = escape(given.help)
+
+    def rank(info) -> int:
+        name = info.name or info.callback.__name__
+        return ORDER.index(name) if name in ORDER else len(ORDER)
+
+    app.registered_commands.sort(key=rank)
+
+
+help_as_written(app)
 
 
 def main() -> None:
