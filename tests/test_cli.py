@@ -68,6 +68,23 @@ def test_eval_and_report(trained):
     assert res.exit_code == 0 and (out / "report.html").stat().st_size > 10_000
 
 
+def test_paths_with_brackets_are_printed_as_they_are(trained, tmp_path):
+    """Rich reads `[w=0.1]` as markup: `wrote runs/[w=0.1]/report.html` was printed as
+    `wrote runs//report.html`. Every path a command prints is printed as it is, on one line."""
+    out, _ = trained
+    named = tmp_path / "[w=0.1]"
+    out.rename(named)
+    res = runner.invoke(app, ["report", str(named)])
+    assert res.exit_code == 0, res.output
+    assert f"wrote {named}/report.html" in res.output
+    data = tmp_path / "[data]" / "paths.npz"
+    data.parent.mkdir()
+    args = ["simulate", "--process", "ar1(rho=0.1)", "--paths", "3", "--length", "20"]
+    res = runner.invoke(app, [*args, "--out", str(data)])
+    assert res.exit_code == 0, res.output
+    assert f"to {data}" in res.output
+
+
 def test_eval_against_another_target(trained):
     out, _ = trained
     res = runner.invoke(

@@ -115,5 +115,7 @@ def doctor(
         if max_seconds is not None:
             out.print(f"the fix trained within {max_seconds:g} s (--max-seconds)", highlight=False)
     out.print(
-        f"wrote {run_dir}/doctor.json and {run_dir}/report.html", highlight=False, soft_wrap=True
+        f"wrote {escape(str(run_dir))}/doctor.json and {escape(str(run_dir))}/report.html",
+        highlight=False,
+        soft_wrap=True,
     )

@@ -49,4 +49,4 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None
         raise LagnetError("run_dir", str(run_dir), "not a run directory (no metrics.json)")
     notes([interrupted_note(run_dir)])
     render(run_dir)
-    out.print(f"wrote {run_dir}/report.html", highlight=False)
+    out.print(f"wrote {run_dir}/report.html", markup=False, highlight=False, soft_wrap=True)

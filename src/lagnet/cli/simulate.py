@@ -37,7 +37,9 @@ def simulate(
     write_series(out_file, series)
     out.print(
         f"wrote {paths} paths × {length} steps of {', '.join(series)} to {out_file}",
+        markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     if hasattr(proc, "diverged_count"):  # NARMA: say how often the divergence guard acted
         d = proc.diverged_count(key, paths, length)

@@ -85,7 +85,9 @@ def sweep(
             highlight=False,
         )
         for u in result.units:
-            out.print(("pack: " if len(u) > 1 else "  ") + ", ".join(u), highlight=False)
+            out.print(
+                ("pack: " if len(u) > 1 else "  ") + ", ".join(u), markup=False, highlight=False
+            )
         if result.estimate_seconds is not None:
             out.print(f"estimated time: about {result.estimate_seconds:.0f} s", highlight=False)
         return
@@ -111,6 +113,6 @@ def sweep(
         out.print(
             f"{r['status']}: {r['id']} — {escape(str(r.get('error') or ''))}", highlight=False
         )
-    out.print(f"wrote {result.out}/sweep.html", highlight=False)
+    out.print(f"wrote {result.out}/sweep.html", markup=False, highlight=False, soft_wrap=True)
     if bad:
         raise typer.Exit(1)

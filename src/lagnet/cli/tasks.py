@@ -95,7 +95,8 @@ def bench(
                 f"{'n/a' if mr2 is None else f'{mr2:.3f}'}  best at {row['time_to_best_s']:.1f} s"
             )
         out.print(
-            f"[{done[0]}/{total}] {row['task']} × {row['model']} (seed {row['seed']}): {status}"
+            f"[{done[0]}/{total}] {row['task']} × {row['model']} (seed {row['seed']}): {status}",
+            markup=False,
         )
 
     leaderboard.bench(
@@ -110,4 +111,8 @@ def bench(
         ray=ray,
     )
     out.print((out_dir / "leaderboard.md").read_text(), markup=False, highlight=False)
-    out.print(f"wrote {out_dir / 'leaderboard.csv'}, leaderboard.md, leaderboard.png")
+    out.print(
+        f"wrote {out_dir / 'leaderboard.csv'}, leaderboard.md, leaderboard.png",
+        markup=False,
+        soft_wrap=True,
+    )

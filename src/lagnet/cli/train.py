@@ -76,7 +76,11 @@ def train(
             )
         config, out_dir = resume_config(resume), resume
         if config is None:
-            out.print(f"{resume} is complete; nothing to resume", highlight=False, soft_wrap=True)
+            out.print(
+                f"{escape(str(resume))} is complete; nothing to resume",
+                highlight=False,
+                soft_wrap=True,
+            )
             return
     base = task_config(task) if task else config
     values = {
@@ -135,17 +139,18 @@ def train(
     data = held_out_words(m)  # observed data: which windows tested, or that none were held out
     title = f"test on {m['test']['paths']} " + (f"windows, {data}" if data else "held-out paths")
     out.print(metrics_table(m, title))
-    out.print(m["verdict"]["headline"], highlight=False)
+    out.print(escape(m["verdict"]["headline"]), highlight=False)
     for line in fit_summary(m["train"]):
         out.print(escape(line), highlight=False)
-    out.print(f"wrote {target_dir}/report.html", highlight=False)
+    out.print(f"wrote {escape(str(target_dir))}/report.html", highlight=False, soft_wrap=True)
     if tracker is not None:
-        out.print(f"tracked: {tracker.describe()}", highlight=False, soft_wrap=True)
+        out.print(f"tracked: {escape(tracker.describe())}", highlight=False, soft_wrap=True)
     if m["train"].get("stopped") == "interrupted":
         err.print(
             f"interrupted at step {m['train']['steps']}: the files are those of the best weights "
-            f"so far; go on with `lagnet train --resume {target_dir}`",
+            f"so far; go on with `lagnet train --resume {escape(str(target_dir))}`",
             highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(143 if m["train"].get("signal") == "SIGTERM" else 130)
 
