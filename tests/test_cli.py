@@ -192,6 +192,15 @@ def test_simulate(tmp_path, suffix):
             "target.inputs",
         ),
         (["report", "no-such-run"], "run_dir"),
+        # refused once its paths are drawn: no budget note, header or bar before the line
+        (
+            ["train", "--process", "ar1(rho=0.1)", "--target", "log(x[t])", "--max-seconds", "5"],
+            "target.formula",
+        ),
+        (
+            ["train", "--process", "ar1(rho=0.1)", "--target", "log(x[t])", "--model", "esn"],
+            "target.formula",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, field, tmp_path, monkeypatch):

@@ -163,6 +163,24 @@ def test_a_refused_run_writes_nothing_and_a_complete_run_is_not_resumed(tmp_path
     assert res.exit_code == 2 and "not a run directory" in res.output
 
 
+def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path):
+    """Some input is refused only inside the fit (an ESN's washout longer than its paths),
+    after the run directory was made: it is withdrawn, an existing folder kept empty."""
+    import lagnet
+    from lagnet.errors import LagnetError
+    from lagnet.rundir import check_out_dir
+
+    args = dict(process="ar1(rho=0.1)", target="x[t-1]", model="esn", length=20, washout=30)
+    with pytest.raises(LagnetError, match="^model.washout: 30"):
+        lagnet.train(**args, out=tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(LagnetError, match="^model.washout: 30"):
+        lagnet.train(**args, out=tmp_path / "mine")
+    assert list((tmp_path / "mine").iterdir()) == []
+    assert check_out_dir(tmp_path / "mine") == tmp_path / "mine"  # not "an unfinished run"
+
+
 @pytest.mark.slow
 def test_a_learning_rate_of_10_ends_in_a_recovered_run_or_a_verdict_never_nan(tmp_path):
     from lagnet.api import build_config

@@ -28,7 +28,7 @@ from lagnet.baselines import MemorylessBaseline as MemorylessBaseline
 from lagnet.config import EvalConfig
 from lagnet.errors import LagnetError
 from lagnet.models import predict_batched
-from lagnet.samples import drop_nonfinite, host
+from lagnet.samples import drop_nonfinite, host, nonfinite_share, refuse_exploded
 from lagnet.tasks import Task
 
 IN_SAMPLE_DETAIL = (
@@ -157,8 +157,12 @@ def prepare_test(task: Task, cfg: EvalConfig, length: int, paths: int | None = N
         raise LagnetError("eval.linear_lags", lags, f"must be below the path length ({length})")
     k_test, k_base, k_long = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
     test_task = task.part("test")  # observed data: its held-out test part (or second file)
-    # Paths whose target is not finite (a recursion that exploded) are dropped and counted.
-    x, y, valid = drop_nonfinite(host(test_task.sample(k_test, paths, length)))
+    # Paths whose target is not finite (a recursion that exploded) are dropped and counted;
+    # a target finite on none of them is refused (training refuses it at 1%, before it starts).
+    test_sample = host(test_task.sample(k_test, paths, length))
+    if nonfinite_share(test_sample) == 1.0:
+        refuse_exploded(task.target.formula, test_sample)
+    x, y, valid = drop_nonfinite(test_sample)
     # Baselines, fitted on their own sample, scored on the test set.
     xb, yb, vb = drop_nonfinite(host(task.sample(k_base, cfg.baseline_paths, length)))
     memoryless = MemorylessBaseline().fit(

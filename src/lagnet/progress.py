@@ -27,12 +27,19 @@ class ProgressBar:
         )
         self.task = self.progress.add_task("train", total=cfg.steps, loss="-", r2="-", speed="-")
 
-    def __enter__(self) -> ProgressBar:
+    def start(self) -> None:
         self.progress.start()
+
+    def stop(self) -> None:
+        """Stop drawing (a bar never started draws nothing)."""
+        self.progress.stop()
+
+    def __enter__(self) -> ProgressBar:
+        self.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        self.stop()
 
     def __call__(self, event: dict) -> None:
         self.progress.update(

@@ -97,15 +97,17 @@ def check_out_dir(directory: str | Path, resume: bool = False) -> Path:
 class RunDirectory:
     """A run directory owned by this process from :meth:`start` to :meth:`close`."""
 
-    def __init__(self, path: Path, lock: DirectoryLock):
+    def __init__(self, path: Path, lock: DirectoryLock, created: bool = False):
         self.path = path
         self.lock = lock
         self.checkpoint = Checkpoint(path)
         self.started = time.time()
+        self.created = created  # the directory did not exist before
 
     @classmethod
     def start(cls, out: str | Path, config: RunConfig, resume: bool = False) -> RunDirectory:
         path = check_out_dir(out, resume)
+        created = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         lock = DirectoryLock(path)
         try:
@@ -114,7 +116,7 @@ class RunDirectory:
                     if item.name != ".lock":
                         shutil.rmtree(item) if item.is_dir() else item.unlink()
                 write_text(path / "config.toml", config_to_toml(config))
-            d = cls(path, lock)
+            d = cls(path, lock, created)
             d.status("running")
         except BaseException:
             lock.release()
@@ -137,6 +139,15 @@ class RunDirectory:
 
     def close(self) -> None:
         self.lock.release()
+
+    def withdraw(self) -> None:
+        """Leave nothing of a run refused before it began (bad input found only once its
+        samples were drawn): its files go, and the directory too if this run made it."""
+        self.close()
+        for item in self.path.iterdir():
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+        if self.created:
+            self.path.rmdir()
 
 
 class Preempted(KeyboardInterrupt):

@@ -24,11 +24,12 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from threading import Event
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +48,7 @@ from lagnet.processes import Process
 from lagnet.records import record_evaluation
 from lagnet.report import write_report
 from lagnet.rundir import STATUS, RunDirectory, check_out_dir, interrupt_on_sigterm, unfinished
-from lagnet.samples import HISTORY_COLUMNS, Callback
+from lagnet.samples import HISTORY_COLUMNS, Callback, check_target
 from lagnet.tasks import build_task, with_inputs
 
 
@@ -219,26 +220,41 @@ def run(
     callbacks: Iterable[Callback] = (),
     process: Process | None = None,
     resume: bool = False,
+    started: Callable[[], None] | None = None,
 ) -> Run:
     """Train, evaluate and (if ``out`` is given) write the run directory. ``process``: a ready
     process to use instead of building ``config.process`` (a ``CallableProcess``, which a
-    config can only record).
+    config can only record). ``started``: called once the input is accepted (a target NaN or
+    infinite on the paths is refused first) and the directory made, before the fit.
 
     With ``out``, the directory exists from the start (``status.json`` says ``running``), a
     gradient-trained run checkpoints into it, and Ctrl-C or SIGTERM stop training with a
     checkpoint, write the files of the best weights so far and mark it ``interrupted``:
-    ``resume=True`` (``lagnet train --resume DIR``) goes on from the checkpoint."""
+    ``resume=True`` (``lagnet train --resume DIR``) goes on from the checkpoint. Input refused
+    before the fit's first row of history (``model.washout`` longer than the paths) leaves
+    nothing behind."""
     task = build_task(config, process=process)
     config = with_inputs(config, task)  # recorded as used, so config.toml reproduces them
-    directory = RunDirectory.start(out, config, resume) if out is not None else None
     enable_compilation_cache()
-    with owned(directory), on_device(config.device), interrupt_on_sigterm() as signals:
-        ckpt = directory.checkpoint if directory is not None else None
-        with ThreadPoolExecutor(1, thread_name_prefix="lagnet-test-set") as pool:
-            # The test set and its baselines need no model: made while the model trains.
-            test = pool.submit(_prepare_on, config.device, task, config.eval, config.train.length)
-            result = fit(config, task, callbacks, ckpt)
-            return conclude(config, task, result, directory, signals.received, test.result())
+    began = Event()  # set by the fit's first row of history
+    with ThreadPoolExecutor(1, thread_name_prefix="lagnet-test-set") as pool:
+        # The test set and its baselines need no model: made while the target is checked and
+        # the model trains (checked first, its compile would not overlap the test set's).
+        test = pool.submit(_prepare_on, config.device, task, config.eval, config.train.length)
+        with on_device(config.device):
+            check_target(config, task)
+        directory = RunDirectory.start(out, config, resume) if out is not None else None
+        try:
+            with owned(directory), on_device(config.device), interrupt_on_sigterm() as signals:
+                if started is not None:
+                    started()
+                ckpt = directory.checkpoint if directory is not None else None
+                result = fit(config, task, [*callbacks, lambda _row: began.set()], ckpt)
+                return conclude(config, task, result, directory, signals.received, test.result())
+        except LagnetError:
+            if directory is not None and not resume and not began.is_set():
+                directory.withdraw()  # refused before it began: nothing half-written
+            raise
 
 
 def _prepare_on(device: str, task, cfg, length: int) -> TestSet:

@@ -128,11 +128,24 @@ def check_target_finite(cfg: RunConfig, held_out) -> float:
     that explodes on a rare path) are dropped from every batch, loss and metric and counted;
     above :data:`MAX_NONFINITE` the target is the problem, not the model, and the run is
     refused before it starts."""
-    share = nonfinite_share(held_out)
+    return refuse_exploded(cfg.target.formula, held_out)
+
+
+def check_target(cfg: RunConfig, task: Task) -> None:
+    """Refuse a target that is NaN or infinite on the run's pilot paths before anything is
+    started or written. Its simulation is compiled once (:func:`lagnet.tasks.simulation`), and
+    the fit that follows draws the same paths with it."""
+    check_target_finite(cfg, host(pilot_sample(cfg, task)))
+
+
+def refuse_exploded(formula, sample) -> float:
+    """The share of the paths of ``sample`` = (x, y, valid) whose target exploded; above
+    :data:`MAX_NONFINITE`, ``formula`` (the target's) is refused in one line."""
+    share = nonfinite_share(sample)
     if share > MAX_NONFINITE:
         raise LagnetError(
             "target.formula",
-            cfg.target.formula,
+            formula,
             f"is NaN or infinite on {share:.1%} of the process's paths (more than "
             f"{MAX_NONFINITE:.0%}; a sqrt or log of a negative value, a division by zero, or a "
             "recursion that explodes?)",

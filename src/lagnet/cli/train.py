@@ -110,31 +110,37 @@ def train(
     built = build_task(cfg)  # refuse bad input before anything starts
     check_out_dir(target_dir, resume=resume is not None)
     tracker = make_tracker(track)
-    with on_device(cfg.device):
+    with on_device(cfg.device):  # a device that is not here: refused before anything starts
         pass
-    inputs_note = default_inputs_note(cfg, built)
-    notes(said + ([inputs_note] if inputs_note else []) + data_notes(built, cfg))
-    if not quiet:
-        m = cfg.model
-        size = (
-            f"({m.hidden}×{m.num_layers})"
-            if isinstance(m, NetConfig) and family(m.kind).trained
-            else ""
-        )
-        err.print(
-            f"[bold]lagnet[/] {escape(formula_text(cfg.target.formula))}  on  "
-            f"{escape(_describe(cfg))}  model {m.kind}{size}  inputs "
-            f"{escape(', '.join(built.inputs))}",
-            highlight=False,
-        )
-    again = resume is not None
-    if quiet:
-        result = tracked_run(tracker, cfg, target_dir, resume=again)
-    else:
-        from lagnet.progress import ProgressBar
+    from lagnet.progress import ProgressBar
 
-        with ProgressBar(cfg.train, err) as bar:
-            result = tracked_run(tracker, cfg, target_dir, callbacks=[bar], resume=again)
+    bar = None if quiet else ProgressBar(cfg.train, err)
+
+    def begin() -> None:
+        """Once the run accepts its input, say what it trains. Input the run refuses (a target
+        NaN on its paths) is then the one line said, with no header or bar before it."""
+        inputs_note = default_inputs_note(cfg, built)
+        notes(said + ([inputs_note] if inputs_note else []) + data_notes(built, cfg))
+        if bar is not None:
+            m = cfg.model
+            trained = isinstance(m, NetConfig) and family(m.kind).trained
+            size = f"({m.hidden}×{m.num_layers})" if trained else ""
+            err.print(
+                f"[bold]lagnet[/] {escape(formula_text(cfg.target.formula))}  on  "
+                f"{escape(_describe(cfg))}  model {m.kind}{size}  inputs "
+                f"{escape(', '.join(built.inputs))}",
+                highlight=False,
+            )
+            bar.start()
+
+    again = resume is not None
+    try:
+        result = tracked_run(
+            tracker, cfg, target_dir, callbacks=[bar] if bar else [], resume=again, started=begin
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
     m = result.metrics
     data = held_out_words(m)  # observed data: which windows tested, or that none were held out
     title = f"test on {m['test']['paths']} " + (f"windows, {data}" if data else "held-out paths")

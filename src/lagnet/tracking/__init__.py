@@ -33,7 +33,7 @@ only when a tracker is made: ``import lagnet`` stays fast.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Union
 
@@ -93,6 +93,7 @@ def tracked_run(
     process: Process | None = None,
     name: str | None = None,
     resume: bool = False,
+    started: Callable[[], None] | None = None,
 ) -> Run:
     """:func:`lagnet.runs.run` under a tracker (or plainly, when ``tracker`` is None): its
     run opens before training, sees every validation and closes with the result; it is
@@ -101,7 +102,7 @@ def tracked_run(
 
     def go(callbacks):
         more = {"resume": True} if resume else {}  # run() takes resume= since checkpoints
-        return run(config, out, callbacks=callbacks, process=process, **more)
+        return run(config, out, callbacks=callbacks, process=process, started=started, **more)
 
     if tracker is None:
         return go(callbacks)
