@@ -201,6 +201,14 @@ def test_simulate(tmp_path, suffix):
             ["train", "--process", "ar1(rho=0.1)", "--target", "log(x[t])", "--model", "esn"],
             "target.formula",
         ),
+        (
+            ["train", "--model", "esn", "--length", "20", "--set", "model.washout=30"],
+            "model.washout",
+        ),
+        (
+            ["train", "--model", "narx", "--length", "20", "--set", "model.window=30"],
+            "model.window",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, field, tmp_path, monkeypatch):

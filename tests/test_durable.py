@@ -164,19 +164,23 @@ def test_a_refused_run_writes_nothing_and_a_complete_run_is_not_resumed(tmp_path
 
 
 def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path):
-    """Some input is refused only inside the fit (an ESN's washout longer than its paths),
-    after the run directory was made: it is withdrawn, an existing folder kept empty."""
+    """A washout as long as the paths is refused before the run directory is made; a
+    reservoir too sparse to have an eigenvalue only once it is drawn, inside the fit, after
+    the directory was made: that run is withdrawn, and a folder it did not make is kept."""
     import lagnet
     from lagnet.errors import LagnetError
     from lagnet.rundir import check_out_dir
 
-    args = dict(process="ar1(rho=0.1)", target="x[t-1]", model="esn", length=20, washout=30)
+    esn = dict(process="ar1(rho=0.1)", target="x[t-1]", model="esn", length=20)
     with pytest.raises(LagnetError, match="^model.washout: 30"):
-        lagnet.train(**args, out=tmp_path / "new")
+        lagnet.train(**esn, washout=30, out=tmp_path / "new")
+    sparse = dict(esn, density=1e-4, reservoir=20)
+    with pytest.raises(LagnetError, match="^model.density: 0.0001"):
+        lagnet.train(**sparse, out=tmp_path / "new")
     assert not (tmp_path / "new").exists()
     (tmp_path / "mine").mkdir()
-    with pytest.raises(LagnetError, match="^model.washout: 30"):
-        lagnet.train(**args, out=tmp_path / "mine")
+    with pytest.raises(LagnetError, match="^model.density: 0.0001"):
+        lagnet.train(**sparse, out=tmp_path / "mine")
     assert list((tmp_path / "mine").iterdir()) == []
     assert check_out_dir(tmp_path / "mine") == tmp_path / "mine"  # not "an unfinished run"
 

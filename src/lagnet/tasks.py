@@ -160,6 +160,7 @@ def build_task(
             f"{length * cfg.eval.long_factor} steps, the series have {limit}; "
             "lower eval.long_factor or train.length",
         )
+    family(cfg.model.kind).check(cfg.model, length)
     fixed = cfg.train.fixed_paths
     if fixed is not None and fixed < cfg.train.batch:
         raise LagnetError(

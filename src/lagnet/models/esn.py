@@ -315,7 +315,9 @@ def read_sums(net: ESN, x, y, masks, chunk: int) -> list[Sums]:
 
 
 def kept_steps(valid, length: int, washout: int) -> np.ndarray:
-    """The steps (L,) a read-out is fitted on: the target defined and t ≥ ``washout``."""
+    """The steps (L,) a read-out is fitted on: the target defined and t ≥ ``washout``
+    (``valid`` None: defined everywhere)."""
+    valid = np.ones(length, bool) if valid is None else valid
     if washout >= length:
         raise LagnetError(
             "model.washout",

@@ -227,6 +227,7 @@ FAMILIES.register(
         fit=fit_esn,
         skeleton=skeleton,
         states=lambda net, x: net.states(x),
+        check=lambda cfg, length: cfg.washout is None or kept_steps(None, length, cfg.washout),
         grow=lambda cfg, train: (
             f"a larger reservoir: model.reservoir = {2 * cfg.reservoir}",
             {"model.reservoir": 2 * cfg.reservoir},

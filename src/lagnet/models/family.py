@@ -94,6 +94,8 @@ class Family:
     ``recurrent``: a state carries the past through time (gradients can vanish along it);
     ``saturating(cfg)``: that state is bounded (tanh), so a linear head cannot square it;
     ``states(net, x)``: hidden states (N, L, H) of normalised inputs, for the memory probe;
+    ``check(cfg, length)``: refuse settings that paths of ``length`` steps cannot hold (a
+    washout or window as long as the path), before anything starts;
     ``examples``: configs the contract test suite builds (name → settings, and ``max_lag``
     where the family reads one); ``raw_units``: a closed-form fit on unnormalised data;
     ``in_bench``: one of ``lagnet bench``'s standard families.
@@ -113,6 +115,7 @@ class Family:
     recurrent: bool = False
     saturating: Callable[[Any], bool] = lambda cfg: False
     states: Optional[Callable[[Any, jax.Array], jax.Array]] = None
+    check: Callable[[Any, int], None] = lambda cfg, length: None
     examples: dict[str, dict] = field(default_factory=dict)
     in_bench: bool = True
 

@@ -270,6 +270,12 @@ def _frols_rows(p, y, max_terms: int, stop: float, sigma: float):
     return chosen, errs
 
 
+def check_window(window: int | None, length: int) -> None:
+    """A window as long as the path leaves no step with the whole window inside it."""
+    if window is not None and window >= length:
+        raise LagnetError("model.window", window, f"must be below the path length ({length})")
+
+
 def fit_narx(
     x, y, valid, *, window: int, degree: int, max_terms: int, tol: float
 ) -> tuple[NARX, dict]:
@@ -278,8 +284,7 @@ def fit_narx(
     x (N, L, C) and y (N, L, O) in the user's units."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     n, length, c = x.shape
-    if window >= length:
-        raise LagnetError("model.window", window, f"must be below the path length ({length})")
+    check_window(window, length)
     v = c * window
     k = math.comb(v + degree, degree)
     if k > MAX_CANDIDATES:

@@ -29,6 +29,7 @@ from lagnet.models.narx import (
     MAX_CELLS,
     NARXConfig,
     candidate_exponents,
+    check_window,
     fit_narx,
     frols,
     gram_of,
@@ -125,7 +126,7 @@ def choose(cfg: NARXConfig, data: FitData) -> tuple[dict, dict]:
         (math.comb(channels * w + d, d), d, w)
         for w in windows
         for d in degrees
-        if math.comb(channels * w + d, d) <= MAX_CANDIDATES
+        if math.comb(channels * w + d, d) <= MAX_CANDIDATES and w < length
     )
     rows = fit_data.x.shape[0] * length
     tried = []  # (val MSE, terms, degree, window)
@@ -143,7 +144,7 @@ def choose(cfg: NARXConfig, data: FitData) -> tuple[dict, dict]:
             tried += [(s, cfg.narx_terms, degree, window) for s in scores[-1:]]
         else:
             tried += [(s, n + 1, degree, window) for n, s in enumerate(scores)]
-    if not tried:  # every candidate grid too large: fit_narx will say why
+    if not tried:  # every candidate grid too large, or its window too long: fit_narx says why
         return {}, {}
     best = min(s for s, *_ in tried)
     scale = float(np.var(val[1])) or 1.0
@@ -203,6 +204,7 @@ FAMILIES.register(
         skeleton=skeleton,
         raw_units=True,
         reach=lambda cfg: cfg.window,
+        check=lambda cfg, length: check_window(cfg.window, length),
         grow=_grow,
         widen=widen_window,
         # window 4: x at t = 0 reaches the output at t = 3, as the contract's memory test asks
