@@ -310,6 +310,7 @@ def test_the_learning_rate_has_an_option_and_keeps_the_budget_table_off_it(monke
 
     def stop(tracker, cfg, *args, **kw):
         seen.append(cfg)
+        kw["started"]()  # the notes, header and bar are said once the input is accepted
         raise KeyboardInterrupt  # what was asked for is all this test needs
 
     monkeypatch.setattr(train_cli, "tracked_run", stop)
@@ -350,3 +351,8 @@ def test_every_help_text_is_shown_as_written():
             assert said in shown, (name, said)
     target = " ".join(runner.invoke(app, ["train", "--help"], env=wide).output.split())
     assert '"x[t]**2 + 0.1*x[t-1]**2"' in target
+    from lagnet.cli import help_as_written
+
+    help_as_written(app)  # once per app: a second call must not escape the escapes
+    again = " ".join(runner.invoke(app, ["train", "--help"], env=wide).output.split())
+    assert again == target

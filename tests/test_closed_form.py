@@ -20,6 +20,7 @@ from lagnet.models import Normalised, build_net, identity_scaling, model_config
 from lagnet.models.esn import draw_reservoir, fit_readout
 from lagnet.models.narx import fit_narx, frols
 from lagnet.report import write_report
+from lagnet.runs import evaluate_run
 from lagnet.tasks import build_task
 
 FORUM = "x[t]**2 + 0.1*x[t-1]**2"
@@ -268,6 +269,9 @@ def test_train_esn_end_to_end_beats_the_memoryless_baseline(tmp_path):
     assert m["train"]["stopped"] == "closed form" and m["test"]["memory_r2"] > 0.5
     assert "closed form" in save_with_report(run, tmp_path / "esn")
     assert round_trips(run, tmp_path / "esn")["model"]["kind"] == "esn"
+    # the washout is spent in the fit: the trained reservoir evaluates on paths no longer
+    cfg, ev = evaluate_run(tmp_path / "esn", length=5, paths=16)
+    assert cfg.train.length == 5 and np.isfinite(ev.metrics["test"]["r2"])
 
 
 @pytest.mark.slow

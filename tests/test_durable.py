@@ -163,10 +163,11 @@ def test_a_refused_run_writes_nothing_and_a_complete_run_is_not_resumed(tmp_path
     assert res.exit_code == 2 and "not a run directory" in res.output
 
 
-def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path):
+def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path, capsys):
     """A washout as long as the paths is refused before the run directory is made; a
     reservoir too sparse to have an eigenvalue only once it is drawn, inside the fit, after
-    the directory was made: that run is withdrawn, and a folder it did not make is kept."""
+    the directory was made: that run is withdrawn with the parents it made, and a folder it
+    did not make is kept. A target NaN on the paths is refused with no bar drawn."""
     import lagnet
     from lagnet.errors import LagnetError
     from lagnet.rundir import check_out_dir
@@ -178,6 +179,13 @@ def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path):
     with pytest.raises(LagnetError, match="^model.density: 0.0001"):
         lagnet.train(**sparse, out=tmp_path / "new")
     assert not (tmp_path / "new").exists()
+    with pytest.raises(LagnetError, match="^model.density: 0.0001"):
+        lagnet.train(**sparse, out=tmp_path / "runs" / "deep" / "new")
+    assert list(tmp_path.iterdir()) == []  # runs/ and runs/deep/ were made by the run
+    capsys.readouterr()
+    with pytest.raises(LagnetError, match="^target.formula"):  # log of a negative x
+        lagnet.train(**dict(esn, target="log(x[t])"), out=tmp_path / "log", progress=True)
+    assert capsys.readouterr().err == "" and list(tmp_path.iterdir()) == []
     (tmp_path / "mine").mkdir()
     with pytest.raises(LagnetError, match="^model.density: 0.0001"):
         lagnet.train(**sparse, out=tmp_path / "mine")

@@ -170,11 +170,16 @@ def test_api_track_nested_runs_and_failures(tmp_path, store, monkeypatch):
 
     with pytest.raises(RuntimeError, match="a callback failed"):
         tracked_run(make_tracker("mlflow"), cfg, callbacks=[broken], name="broken")
+    # input refused once its paths are drawn (log of a negative x) opens no tracked run
+    refused = lagnet.build_config(**{**TINY, "target": "log(x[t])"})
+    with pytest.raises(LagnetError, match="target"):
+        tracked_run(make_tracker("mlflow"), refused, tmp_path / "refused", name="refused")
+    assert not (tmp_path / "refused").exists()
 
     client = MlflowClient(tracking_uri=store)
     experiment = client.get_experiment_by_name("lagnet-tests")
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    assert set(runs) == {"solo", "sweep", "point-0", "point-1", "broken"}
+    assert set(runs) == {"solo", "sweep", "point-0", "point-1", "broken"}  # not "refused"
     assert {a.path for a in client.list_artifacts(runs["solo"].info.run_id)} >= {
         "report.html",
         "plots",

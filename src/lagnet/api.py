@@ -103,13 +103,17 @@ def train(
     >>> run.metrics["test"]["memory_r2"]
     """
     cfg, notes = resolve(process, target, model, config, **options)
-    for note in notes:
-        print(note, file=sys.stderr)
     ready = process if isinstance(process, Process) else None
     tracker = make_tracker(track)
-    if progress:
-        from lagnet.progress import ProgressBar
+    from lagnet.progress import ProgressBar
 
-        with ProgressBar(cfg.train) as bar:
-            return tracked_run(tracker, cfg, out, callbacks=[bar], process=ready)
-    return tracked_run(tracker, cfg, out, process=ready)
+    with ProgressBar(cfg.train) as bar:
+
+        def started() -> None:  # the input accepted: say what was picked, draw the bar
+            for note in notes:
+                print(note, file=sys.stderr)
+            if progress:
+                bar.start()
+
+        more = [bar] if progress else []
+        return tracked_run(tracker, cfg, out, callbacks=more, process=ready, started=started)

@@ -9,8 +9,8 @@ from lagnet.config import TrainConfig
 
 
 class ProgressBar:
-    """Shows step, loss, validation R², steps/s and ETA. Use as a context manager and pass
-    the instance as a callback to ``training.fit``."""
+    """Shows step, loss, validation R², steps/s and ETA. Use as a context manager, pass the
+    instance as a callback to ``training.fit`` and its ``start`` as the run's ``started``."""
 
     def __init__(self, cfg: TrainConfig, console: Console | None = None):
         self.progress = Progress(
@@ -25,17 +25,23 @@ class ProgressBar:
             console=console or Console(stderr=True),
             transient=False,
         )
+        self.started = False
         self.task = self.progress.add_task("train", total=cfg.steps, loss="-", r2="-", speed="-")
 
     def start(self) -> None:
         self.progress.start()
+        self.started = True
 
     def stop(self) -> None:
-        """Stop drawing (a bar never started draws nothing)."""
-        self.progress.stop()
+        """Stop drawing; a bar never started is left alone (stopping it would print a blank
+        line where stderr is not a terminal)."""
+        if self.started:
+            self.progress.stop()
+            self.started = False
 
     def __enter__(self) -> ProgressBar:
-        self.start()
+        """Within: the bar drawn from :meth:`start` (pass it as a run's ``started``, so that
+        input the run refuses is said without a bar) and stopped at the end."""
         return self
 
     def __exit__(self, *exc) -> None:

@@ -97,17 +97,17 @@ def check_out_dir(directory: str | Path, resume: bool = False) -> Path:
 class RunDirectory:
     """A run directory owned by this process from :meth:`start` to :meth:`close`."""
 
-    def __init__(self, path: Path, lock: DirectoryLock, created: bool = False):
+    def __init__(self, path: Path, lock: DirectoryLock, made: tuple[Path, ...] = ()):
         self.path = path
         self.lock = lock
         self.checkpoint = Checkpoint(path)
         self.started = time.time()
-        self.created = created  # the directory did not exist before
+        self.made = made  # the folders this run made: the directory, then new parents
 
     @classmethod
     def start(cls, out: str | Path, config: RunConfig, resume: bool = False) -> RunDirectory:
         path = check_out_dir(out, resume)
-        created = not path.exists()
+        made = tuple(p for p in (path, *path.parents) if not p.exists())
         path.mkdir(parents=True, exist_ok=True)
         lock = DirectoryLock(path)
         try:
@@ -116,7 +116,7 @@ class RunDirectory:
                     if item.name != ".lock":
                         shutil.rmtree(item) if item.is_dir() else item.unlink()
                 write_text(path / "config.toml", config_to_toml(config))
-            d = cls(path, lock, created)
+            d = cls(path, lock, made)
             d.status("running")
         except BaseException:
             lock.release()
@@ -142,12 +142,17 @@ class RunDirectory:
 
     def withdraw(self) -> None:
         """Leave nothing of a run refused before it began (bad input found only once its
-        samples were drawn): its files go, and the directory too if this run made it."""
-        self.close()
+        samples were drawn): its files go while the lock is held, then the lock, then the
+        folders this run made (the directory and new parents, such as ``runs/``) if empty."""
         for item in self.path.iterdir():
-            shutil.rmtree(item) if item.is_dir() else item.unlink()
-        if self.created:
-            self.path.rmdir()
+            if item.name != ".lock":
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+        self.close()
+        (self.path / ".lock").unlink(missing_ok=True)
+        for folder in self.made:
+            if any(folder.iterdir()):
+                break
+            folder.rmdir()
 
 
 class Preempted(KeyboardInterrupt):

@@ -233,6 +233,8 @@ def run(
     ``resume=True`` (``lagnet train --resume DIR``) goes on from the checkpoint. Input refused
     before the fit's first row of history (``model.washout`` longer than the paths) leaves
     nothing behind."""
+    if out is not None:
+        check_out_dir(out, resume)  # a busy or foreign directory is refused first
     task = build_task(config, process=process)
     config = with_inputs(config, task)  # recorded as used, so config.toml reproduces them
     enable_compilation_cache()
@@ -244,17 +246,14 @@ def run(
         with on_device(config.device):
             check_target(config, task)
         directory = RunDirectory.start(out, config, resume) if out is not None else None
-        try:
-            with owned(directory), on_device(config.device), interrupt_on_sigterm() as signals:
-                if started is not None:
-                    started()
-                ckpt = directory.checkpoint if directory is not None else None
-                result = fit(config, task, [*callbacks, lambda _row: began.set()], ckpt)
-                return conclude(config, task, result, directory, signals.received, test.result())
-        except LagnetError:
-            if directory is not None and not resume and not began.is_set():
-                directory.withdraw()  # refused before it began: nothing half-written
-            raise
+        # refused before it began (no row of history): nothing half-written is left
+        unbegun = (lambda: not began.is_set()) if not resume else None
+        with owned(directory, unbegun), on_device(config.device), interrupt_on_sigterm() as sig:
+            if started is not None:
+                started()
+            ckpt = directory.checkpoint if directory is not None else None
+            result = fit(config, task, [lambda _row: began.set(), *callbacks], ckpt)
+            return conclude(config, task, result, directory, sig.received, test.result())
 
 
 def _prepare_on(device: str, task, cfg, length: int) -> TestSet:
@@ -263,13 +262,17 @@ def _prepare_on(device: str, task, cfg, length: int) -> TestSet:
 
 
 @contextmanager
-def owned(directory: RunDirectory | None):
+def owned(directory: RunDirectory | None, withdraw: Callable[[], bool] | None = None):
     """Within: an error marks ``directory`` failed (Ctrl-C: interrupted); at the end its lock
-    is released."""
+    is released. Bad input (a :class:`LagnetError`) while ``withdraw()`` is true withdraws the
+    directory instead, under its lock."""
     try:
         yield
     except BaseException as e:
-        if directory is not None:
+        if directory is not None and isinstance(e, LagnetError) and withdraw and withdraw():
+            with suppress(OSError):  # the refusal is what the user must read
+                directory.withdraw()
+        elif directory is not None:
             stopped = isinstance(e, KeyboardInterrupt)
             with suppress(LagnetError):  # a full disk refuses status.json too: say the first
                 directory.finish(
@@ -377,7 +380,7 @@ def evaluate_run(
         "train.length": length,
     }
     cfg, _ = merge(r.config, values)
-    task = build_task(cfg)
+    task = build_task(cfg, fitting=False)  # the model is fitted: its washout is spent
     c_out = int(r.model.y_mean.shape[0])
     if task.c_out != c_out:
         raise LagnetError(

@@ -106,11 +106,14 @@ def build_task(
     length: int | None = None,
     process: Process | None = None,
     resources: bool = True,
+    fitting: bool = True,
 ) -> Task:
     """The task of a run config; checks that the inputs exist and are observed, and that the
     sequence is long enough (and, for observed data, short enough). ``process``: a ready
     process (a ``CallableProcess``) instead of building ``cfg.process``; its config must be
-    the one ``cfg`` records. ``resources``: refuse a run that cannot fit in memory."""
+    the one ``cfg`` records. ``resources``: refuse a run that cannot fit in memory.
+    ``fitting``: refuse model settings the paths cannot hold (an ESN's washout); off where
+    no fit follows (evaluating a trained model at another length, simulating)."""
     if process is None:
         process = build_process(cfg.process)
     elif process.config != cfg.process:
@@ -160,7 +163,8 @@ def build_task(
             f"{length * cfg.eval.long_factor} steps, the series have {limit}; "
             "lower eval.long_factor or train.length",
         )
-    family(cfg.model.kind).check(cfg.model, length)
+    if fitting:
+        family(cfg.model.kind).check(cfg.model, length)
     fixed = cfg.train.fixed_paths
     if fixed is not None and fixed < cfg.train.batch:
         raise LagnetError(
@@ -273,7 +277,7 @@ def simulate(
         raise LagnetError("process", process, "give exactly one of --process and --task")
     target = None
     if task is not None:
-        built = build_task(task_config(task), length=length, resources=False)
+        built = build_task(task_config(task), length=length, resources=False, fitting=False)
         proc, target = built.process, built.target
     else:
         proc = build_process(parse_process_spec(process))

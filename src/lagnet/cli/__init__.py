@@ -30,7 +30,11 @@ ORDER = ("train", "eval", "report", "doctor", "sweep", "bench", "tasks", "simula
 def help_as_written(app: typer.Typer) -> None:
     """Show every command's and option's help as written. Rich reads `[...]` as markup, so
     `x[t]**2` was shown as `x**2` and `lagnet[ray]` as `lagnet`: escape it. A paragraph's
-    single line breaks were kept in the command list: join them. List the commands in ORDER."""
+    single line breaks were kept in the command list: join them. List the commands in ORDER.
+    Once per app: escaping twice would show the backslashes."""
+    if getattr(app, "help_as_written", False):
+        return
+    app.help_as_written = True
     for info in app.registered_commands:
         doc = inspect.getdoc(info.callback) if info.help is None else inspect.cleandoc(info.help)
         paragraphs = [" ".join(p.split("\n")) for p in (doc or "").split("\n\n")]

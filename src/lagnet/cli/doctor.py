@@ -22,6 +22,12 @@ from lagnet.runs import check_out_dir, default_run_dir, load, run
 from lagnet.tasks import build_task
 
 
+def _say(console, said: str, bar: ProgressBar) -> None:
+    """Once a run accepts its input: what it trains, then its bar."""
+    console.print(said, highlight=False, soft_wrap=True)
+    bar.start()
+
+
 def _fix_table(fix: dict) -> Table:
     t = Table(title=escape(f"before / after --fix ({fix['dir']})"))
     for col in ("", "before", "after"):
@@ -94,17 +100,17 @@ def doctor(
         raise LagnetError("run_dir", str(path), "neither a run directory nor a config file (.toml)")
     fixed = check_out_dir(core.fixed_dir(run_dir)) if fix else None
     if cfg is not None:
-        err.print(f"training {escape(str(run_dir))} first", highlight=False)
         with ProgressBar(cfg.train, err) as bar:
-            run(cfg, run_dir, callbacks=[bar])
+            said = f"training {escape(str(run_dir))} first"  # once the run accepts its input
+            run(cfg, run_dir, callbacks=[bar], started=lambda: _say(err, said, bar))
     d = core.diagnose(run_dir, quick=quick, seed=seed)
     if fixed is not None:
         if not d.doc["overrides"]:
             err.print("nothing to fix: the doctor suggests no change", highlight=False)
         else:
-            err.print(f"training {escape(str(fixed))} with the suggested changes", highlight=False)
+            said = f"training {escape(str(fixed))} with the suggested changes"
             with ProgressBar(core.fix_config(d, max_seconds).train, err) as bar:
-                core.fix(d, fixed, callbacks=[bar], max_seconds=max_seconds)
+                core.fix(d, fixed, [bar], max_seconds, started=lambda: _say(err, said, bar))
     core.write(d)
     text = lines(d.doc["verdict"])
     out.print(f"[bold]{escape(text[0])}[/]", highlight=False, soft_wrap=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -285,16 +286,17 @@ def fix(
     out: str | os.PathLike | None = None,
     callbacks=(),
     max_seconds: Optional[float] = None,
+    started: Optional[Callable[[], None]] = None,
 ) -> Optional[dict]:
     """Train once more with the diagnosis's suggested changes into ``out`` (default
     ``<run>-fixed``), within ``max_seconds`` when given, and record before/after in
-    ``d.doc["fix"]``. None when nothing is suggested."""
+    ``d.doc["fix"]``. None when nothing is suggested. ``started``: as for ``run``."""
     overrides = d.doc["overrides"]
     if not overrides:
         return None
     out = check_out_dir(out if out is not None else fixed_dir(d.run_dir))
     cfg = fix_config(d, max_seconds)
-    new = run(cfg, out, callbacks=callbacks)
+    new = run(cfg, out, callbacks=callbacks, started=started)
     same_target = formula_text(cfg.target.formula) == formula_text(d.config.target.formula)
     after_eff = None
     if same_target:

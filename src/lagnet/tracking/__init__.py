@@ -96,24 +96,30 @@ def tracked_run(
     started: Callable[[], None] | None = None,
 ) -> Run:
     """:func:`lagnet.runs.run` under a tracker (or plainly, when ``tracker`` is None): its
-    run opens before training, sees every validation and closes with the result; it is
-    marked KILLED on Ctrl-C and FAILED on any other error, which propagates. A resumed run
-    (``resume``) is a new tracked run."""
-
-    def go(callbacks):
-        more = {"resume": True} if resume else {}  # run() takes resume= since checkpoints
-        return run(config, out, callbacks=callbacks, process=process, started=started, **more)
-
+    run opens once the input is accepted (with ``started``: bad input leaves no tracked run),
+    sees every validation and closes with the result; it is marked KILLED on Ctrl-C and
+    FAILED on any other error, which propagates. A resumed run (``resume``) is a new tracked
+    run."""
+    more = {"resume": True} if resume else {}  # run() takes resume= since checkpoints
     if tracker is None:
-        return go(callbacks)
-    tracker.start(config, name or (Path(out).name if out is not None else None))
+        return run(config, out, callbacks, process=process, started=started, **more)
+    opened = []
+
+    def begin() -> None:
+        tracker.start(config, name or (Path(out).name if out is not None else None))
+        opened.append(True)
+        if started is not None:
+            started()
+
     try:
-        result = go([*callbacks, tracker])
+        result = run(config, out, [*callbacks, tracker], process=process, started=begin, **more)
     except KeyboardInterrupt:
-        tracker.end("KILLED")
+        if opened:
+            tracker.end("KILLED")
         raise
     except BaseException:
-        tracker.end("FAILED")
+        if opened:
+            tracker.end("FAILED")
         raise
     tracker.finish(result)
     return result
