@@ -209,6 +209,11 @@ def test_simulate(tmp_path, suffix):
             ["train", "--model", "narx", "--length", "20", "--set", "model.window=30"],
             "model.window",
         ),
+        (  # refused inside the fit, once the reservoir is drawn: the header and bar go too
+            ["train", "--model", "esn", "--length", "20", "--set", "model.density=0.0001"]
+            + ["--set", "model.reservoir=20"],
+            "model.density",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, field, tmp_path, monkeypatch):

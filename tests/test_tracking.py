@@ -175,11 +175,18 @@ def test_api_track_nested_runs_and_failures(tmp_path, store, monkeypatch):
     with pytest.raises(LagnetError, match="target"):
         tracked_run(make_tracker("mlflow"), refused, tmp_path / "refused", name="refused")
     assert not (tmp_path / "refused").exists()
+    # refused inside the fit (a reservoir too sparse to have an eigenvalue): discarded too
+    sparse = lagnet.build_config(
+        "ar1(rho=0.1)", "x[t-1]", "esn", length=20, density=1e-4, reservoir=20
+    )
+    with pytest.raises(LagnetError, match="^model.density"):
+        tracked_run(make_tracker("mlflow"), sparse, tmp_path / "sparse", name="sparse")
+    assert not (tmp_path / "sparse").exists()
 
     client = MlflowClient(tracking_uri=store)
     experiment = client.get_experiment_by_name("lagnet-tests")
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    assert set(runs) == {"solo", "sweep", "point-0", "point-1", "broken"}  # not "refused"
+    assert set(runs) == {"solo", "sweep", "point-0", "point-1", "broken"}  # nor the refused
     assert {a.path for a in client.list_artifacts(runs["solo"].info.run_id)} >= {
         "report.html",
         "plots",
@@ -258,6 +265,11 @@ def test_tensorboard_runs_nest_and_never_share_a_directory(logdir):
             point.end()
     assert parent == "sweep" and sweep.parent is None
     assert sorted(p.name for p in (logdir / "sweep").iterdir()) == ["point", "point-2"]
+    refused = make_tracker("tensorboard")  # refused before its first validation: discarded
+    refused.start(cfg, "refused")
+    assert (logdir / "refused").is_dir()
+    refused.discard()
+    assert sorted(p.name for p in logdir.iterdir()) == ["sweep"]
     scalars, texts = read_events(logdir / "sweep" / "point-2")
     assert scalars["history/val_r2"] == [(10, 0.25)] and "history/step" not in scalars
     assert "[model]" in texts["config"]

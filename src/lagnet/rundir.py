@@ -16,7 +16,8 @@ import os
 import shutil
 import signal
 import time
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from lagnet.config import RunConfig, config_to_toml
@@ -26,6 +27,7 @@ from lagnet.training import Checkpoint
 
 STATUS = "status.json"
 UNFINISHED = ("running", "interrupted", "failed")
+REPLACED = ".replaced"  # a finished run being replaced, until the new one's first row
 
 
 def read_status(directory: str | Path) -> dict | None:
@@ -94,6 +96,13 @@ def check_out_dir(directory: str | Path, resume: bool = False) -> Path:
     return directory
 
 
+def _remove(item: Path) -> None:
+    if item.is_dir() and not item.is_symlink():
+        shutil.rmtree(item)
+    elif item.exists() or item.is_symlink():
+        item.unlink()
+
+
 class RunDirectory:
     """A run directory owned by this process from :meth:`start` to :meth:`close`."""
 
@@ -111,10 +120,13 @@ class RunDirectory:
         path.mkdir(parents=True, exist_ok=True)
         lock = DirectoryLock(path)
         try:
-            if not resume:  # an older, finished run here is replaced
-                for item in path.iterdir():
-                    if item.name != ".lock":
-                        shutil.rmtree(item) if item.is_dir() else item.unlink()
+            if not resume:  # an older, finished run here is replaced: kept aside until
+                _remove(path / REPLACED)  # this one's first row (a refusal puts it back)
+                old = [item for item in path.iterdir() if item.name != ".lock"]
+                if old:
+                    (path / REPLACED).mkdir()
+                    for item in old:
+                        item.rename(path / REPLACED / item.name)
                 write_text(path / "config.toml", config_to_toml(config))
             d = cls(path, lock, made)
             d.status("running")
@@ -131,8 +143,13 @@ class RunDirectory:
             ),
         )
 
+    def began(self) -> None:
+        """The run has its first row: the run it replaces is gone for good."""
+        _remove(self.path / REPLACED)
+
     def finish(self, status: str, **extra) -> None:
         """Mark the run ``status``; a complete run no longer needs its checkpoint."""
+        self.began()
         self.status(status, **extra)
         if status == "complete":
             self.checkpoint.remove()
@@ -142,13 +159,19 @@ class RunDirectory:
 
     def withdraw(self) -> None:
         """Leave nothing of a run refused before it began (bad input found only once its
-        samples were drawn): its files go while the lock is held, then the lock, then the
-        folders this run made (the directory and new parents, such as ``runs/``) if empty."""
+        samples were drawn): its files go while the lock is held and the run it was to
+        replace comes back; then the lock, and the folders this run made (the directory and
+        new parents, such as ``runs/``) if empty."""
         for item in self.path.iterdir():
-            if item.name != ".lock":
-                shutil.rmtree(item) if item.is_dir() else item.unlink()
-        self.close()
-        (self.path / ".lock").unlink(missing_ok=True)
+            if item.name not in (".lock", REPLACED):
+                _remove(item)
+        kept = self.path / REPLACED
+        if kept.is_dir():
+            for item in kept.iterdir():
+                item.rename(self.path / item.name)
+            kept.rmdir()
+        (self.path / ".lock").unlink(missing_ok=True)  # before the lock goes: none is taken
+        self.close()  # on a file about to be unlinked
         for folder in self.made:
             if any(folder.iterdir()):
                 break
@@ -183,3 +206,26 @@ def interrupt_on_sigterm():
         yield seen
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def owned(directory: RunDirectory | None, withdraw: Callable[[], bool] | None = None):
+    """Within: an error marks ``directory`` failed (Ctrl-C: interrupted); at the end its lock
+    is released. Bad input (a :class:`LagnetError`) while ``withdraw()`` is true withdraws the
+    directory instead, under its lock."""
+    try:
+        yield
+    except BaseException as e:
+        if directory is not None and isinstance(e, LagnetError) and withdraw and withdraw():
+            with suppress(OSError):  # the refusal is what the user must read
+                directory.withdraw()
+        elif directory is not None:
+            stopped = isinstance(e, KeyboardInterrupt)
+            with suppress(LagnetError):  # a full disk refuses status.json too: say the first
+                directory.finish(
+                    "interrupted" if stopped else "failed", error=f"{type(e).__name__}: {e}"
+                )
+        raise
+    finally:
+        if directory is not None:
+            directory.close()

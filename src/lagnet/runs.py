@@ -26,7 +26,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Event
@@ -47,7 +47,14 @@ from lagnet.plots import read_history, save_plots
 from lagnet.processes import Process
 from lagnet.records import record_evaluation
 from lagnet.report import write_report
-from lagnet.rundir import STATUS, RunDirectory, check_out_dir, interrupt_on_sigterm, unfinished
+from lagnet.rundir import (
+    STATUS,
+    RunDirectory,
+    check_out_dir,
+    interrupt_on_sigterm,
+    owned,
+    unfinished,
+)
 from lagnet.samples import HISTORY_COLUMNS, Callback, check_target
 from lagnet.tasks import build_task, with_inputs
 
@@ -225,7 +232,7 @@ def run(
     """Train, evaluate and (if ``out`` is given) write the run directory. ``process``: a ready
     process to use instead of building ``config.process`` (a ``CallableProcess``, which a
     config can only record). ``started``: called once the input is accepted (a target NaN or
-    infinite on the paths is refused first) and the directory made, before the fit.
+    infinite on the paths is refused first), before the directory is made and the fit.
 
     With ``out``, the directory exists from the start (``status.json`` says ``running``), a
     gradient-trained run checkpoints into it, and Ctrl-C or SIGTERM stop training with a
@@ -245,43 +252,27 @@ def run(
         test = pool.submit(_prepare_on, config.device, task, config.eval, config.train.length)
         with on_device(config.device):
             check_target(config, task)
+        if started is not None:
+            started()
         directory = RunDirectory.start(out, config, resume) if out is not None else None
+
+        def first(_row) -> None:
+            if not began.is_set():
+                began.set()
+                if directory is not None:
+                    directory.began()  # the run this one replaces is gone for good
+
         # refused before it began (no row of history): nothing half-written is left
         unbegun = (lambda: not began.is_set()) if not resume else None
         with owned(directory, unbegun), on_device(config.device), interrupt_on_sigterm() as sig:
-            if started is not None:
-                started()
             ckpt = directory.checkpoint if directory is not None else None
-            result = fit(config, task, [lambda _row: began.set(), *callbacks], ckpt)
+            result = fit(config, task, [first, *callbacks], ckpt)
             return conclude(config, task, result, directory, sig.received, test.result())
 
 
 def _prepare_on(device: str, task, cfg, length: int) -> TestSet:
     with on_device(device):  # JAX's default device is set per thread
         return prepare_test(task, cfg, length)
-
-
-@contextmanager
-def owned(directory: RunDirectory | None, withdraw: Callable[[], bool] | None = None):
-    """Within: an error marks ``directory`` failed (Ctrl-C: interrupted); at the end its lock
-    is released. Bad input (a :class:`LagnetError`) while ``withdraw()`` is true withdraws the
-    directory instead, under its lock."""
-    try:
-        yield
-    except BaseException as e:
-        if directory is not None and isinstance(e, LagnetError) and withdraw and withdraw():
-            with suppress(OSError):  # the refusal is what the user must read
-                directory.withdraw()
-        elif directory is not None:
-            stopped = isinstance(e, KeyboardInterrupt)
-            with suppress(LagnetError):  # a full disk refuses status.json too: say the first
-                directory.finish(
-                    "interrupted" if stopped else "failed", error=f"{type(e).__name__}: {e}"
-                )
-        raise
-    finally:
-        if directory is not None:
-            directory.close()
 
 
 def conclude(

@@ -22,12 +22,6 @@ from lagnet.runs import check_out_dir, default_run_dir, load, run
 from lagnet.tasks import build_task
 
 
-def _say(console, said: str, bar: ProgressBar) -> None:
-    """Once a run accepts its input: what it trains, then its bar."""
-    console.print(said, highlight=False, soft_wrap=True)
-    bar.start()
-
-
 def _fix_table(fix: dict) -> Table:
     t = Table(title=escape(f"before / after --fix ({fix['dir']})"))
     for col in ("", "before", "after"):
@@ -102,7 +96,7 @@ def doctor(
     if cfg is not None:
         with ProgressBar(cfg.train, err) as bar:
             said = f"training {escape(str(run_dir))} first"  # once the run accepts its input
-            run(cfg, run_dir, callbacks=[bar], started=lambda: _say(err, said, bar))
+            run(cfg, run_dir, callbacks=[bar], started=lambda: bar.start([said]))
     d = core.diagnose(run_dir, quick=quick, seed=seed)
     if fixed is not None:
         if not d.doc["overrides"]:
@@ -110,7 +104,7 @@ def doctor(
         else:
             said = f"training {escape(str(fixed))} with the suggested changes"
             with ProgressBar(core.fix_config(d, max_seconds).train, err) as bar:
-                core.fix(d, fixed, [bar], max_seconds, started=lambda: _say(err, said, bar))
+                core.fix(d, fixed, [bar], max_seconds, started=lambda: bar.start([said]))
     core.write(d)
     text = lines(d.doc["verdict"])
     out.print(f"[bold]{escape(text[0])}[/]", highlight=False, soft_wrap=True)

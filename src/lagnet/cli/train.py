@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import List, Optional
 
@@ -120,27 +121,24 @@ def train(
         """Once the run accepts its input, say what it trains. Input the run refuses (a target
         NaN on its paths) is then the one line said, with no header or bar before it."""
         inputs_note = default_inputs_note(cfg, built)
-        notes(said + ([inputs_note] if inputs_note else []) + data_notes(built, cfg))
-        if bar is not None:
-            m = cfg.model
-            trained = isinstance(m, NetConfig) and family(m.kind).trained
-            size = f"({m.hidden}×{m.num_layers})" if trained else ""
-            err.print(
-                f"[bold]lagnet[/] {escape(formula_text(cfg.target.formula))}  on  "
-                f"{escape(_describe(cfg))}  model {m.kind}{size}  inputs "
-                f"{escape(', '.join(built.inputs))}",
-                highlight=False,
-            )
-            bar.start()
+        said_all = said + ([inputs_note] if inputs_note else []) + data_notes(built, cfg)
+        if bar is None:
+            return notes(said_all)
+        m = cfg.model
+        trained = isinstance(m, NetConfig) and family(m.kind).trained
+        size = f"({m.hidden}×{m.num_layers})" if trained else ""
+        header = (
+            f"[bold]lagnet[/] {escape(formula_text(cfg.target.formula))}  on  "
+            f"{escape(_describe(cfg))}  model {m.kind}{size}  inputs "
+            f"{escape(', '.join(built.inputs))}"
+        )  # with the notes, taken away with the bar if the fit refuses the input
+        bar.start([*(f"note: {escape(n)}" for n in said_all if n), header])
 
     again = resume is not None
-    try:
+    with bar or nullcontext():
         result = tracked_run(
             tracker, cfg, target_dir, callbacks=[bar] if bar else [], resume=again, started=begin
         )
-    finally:
-        if bar is not None:
-            bar.stop()
     m = result.metrics
     data = held_out_words(m)  # observed data: which windows tested, or that none were held out
     title = f"test on {m['test']['paths']} " + (f"windows, {data}" if data else "held-out paths")

@@ -22,8 +22,8 @@ from pathlib import Path
 from lagnet.config import RunConfig
 from lagnet.models import family
 from lagnet.resources import F32, memory_limit, step_floats
-from lagnet.rundir import RunDirectory, interrupt_on_sigterm, read_status
-from lagnet.runs import conclude, enable_compilation_cache, on_device, owned, run
+from lagnet.rundir import RunDirectory, interrupt_on_sigterm, owned, read_status
+from lagnet.runs import conclude, enable_compilation_cache, on_device, run
 from lagnet.samples import Callback
 from lagnet.tasks import build_task, with_inputs
 from lagnet.training import Member, train_pack

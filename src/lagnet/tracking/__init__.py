@@ -96,30 +96,34 @@ def tracked_run(
     started: Callable[[], None] | None = None,
 ) -> Run:
     """:func:`lagnet.runs.run` under a tracker (or plainly, when ``tracker`` is None): its
-    run opens once the input is accepted (with ``started``: bad input leaves no tracked run),
-    sees every validation and closes with the result; it is marked KILLED on Ctrl-C and
-    FAILED on any other error, which propagates. A resumed run (``resume``) is a new tracked
-    run."""
+    run opens once the input is accepted (then ``started`` is called), sees every validation
+    and closes with the result; it is marked KILLED on Ctrl-C and FAILED on any other error,
+    which propagates. Input refused before the first validation leaves no tracked run (one
+    opened is discarded). A resumed run (``resume``) is a new tracked run."""
     more = {"resume": True} if resume else {}  # run() takes resume= since checkpoints
     if tracker is None:
         return run(config, out, callbacks, process=process, started=started, **more)
-    opened = []
+    rows = []
 
     def begin() -> None:
         tracker.start(config, name or (Path(out).name if out is not None else None))
-        opened.append(True)
         if started is not None:
             started()
 
+    watched = [*callbacks, tracker, rows.append]
     try:
-        result = run(config, out, [*callbacks, tracker], process=process, started=begin, **more)
+        result = run(config, out, watched, process=process, started=begin, **more)
     except KeyboardInterrupt:
-        if opened:
-            tracker.end("KILLED")
+        tracker.end("KILLED")  # nothing to end when no run was opened
+        raise
+    except LagnetError:
+        if rows or resume:
+            tracker.end("FAILED")
+        else:
+            tracker.discard()
         raise
     except BaseException:
-        if opened:
-            tracker.end("FAILED")
+        tracker.end("FAILED")
         raise
     tracker.finish(result)
     return result

@@ -147,6 +147,13 @@ class MlflowTracker:
             self.client.set_terminated(self.run_id, status)
             self.run_id = None
 
+    def discard(self) -> None:
+        """Delete the open run: bad input refused before its first validation."""
+        if self.run_id is not None:
+            self.client.set_terminated(self.run_id, "FAILED")
+            self.client.delete_run(self.run_id)
+            self.run_id = None
+
     # ------------------------------------------------------------------------- sweeps
     @contextmanager
     def parent_run(self, name: str, cfg: RunConfig | None = None) -> Iterator[str]:

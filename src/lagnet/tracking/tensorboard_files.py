@@ -8,6 +8,7 @@ with ``tensorboard --logdir runs/tensorboard``.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +81,13 @@ class TensorBoardTracker:
         if self._writer is not None:
             self._writer.close()
         self._writer, self.run_dir = None, None
+
+    def discard(self) -> None:
+        """Remove the open run's directory: bad input refused before its first validation."""
+        if self._writer is not None:
+            run_dir = self.run_dir
+            self.end()
+            shutil.rmtree(run_dir, ignore_errors=True)
 
     @contextmanager
     def parent_run(self, name: str, cfg: RunConfig | None = None) -> Iterator[str]:
