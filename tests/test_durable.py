@@ -167,8 +167,7 @@ def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path, 
     """A washout as long as the paths is refused before the run directory is made; a
     reservoir too sparse to have an eigenvalue only once it is drawn, inside the fit, after
     the directory was made: that run is withdrawn with the parents it made, and a folder it
-    did not make is kept, and a finished run it was to replace is put back. A target NaN on
-    the paths is refused with no bar drawn."""
+    did not make is kept. A target NaN on the paths is refused with no bar drawn."""
     import lagnet
     from lagnet.errors import LagnetError
     from lagnet.rundir import check_out_dir
@@ -192,8 +191,19 @@ def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path, 
         lagnet.train(**sparse, out=tmp_path / "mine")
     assert list((tmp_path / "mine").iterdir()) == []
     assert check_out_dir(tmp_path / "mine") == tmp_path / "mine"  # not "an unfinished run"
-    # a finished run the refused one was to replace is kept as it was
-    done = lagnet.train(**esn, reservoir=20, washout=2, out=tmp_path / "done")
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_put_back_when_the_run_replacing_it_is_refused(tmp_path):
+    """A finished run is kept aside while a new run starts in its directory: refused inside
+    the fit (before its first row), the new run is withdrawn and the old one is as it was."""
+    import lagnet
+    from lagnet.errors import LagnetError
+
+    esn = dict(process="ar1(rho=0.1)", target="x[t-1]", model="esn", length=20)
+    sparse = dict(esn, density=1e-4, reservoir=20)
+    small = dict(pilot_paths=64, val_paths=64, eval=dict(test_paths=64, baseline_paths=64))
+    done = lagnet.train(**esn, reservoir=20, washout=2, **small, out=tmp_path / "done")
     files = lambda: {p.name: p.read_bytes() for p in (tmp_path / "done").glob("[!.]*.*")}  # noqa: E731
     before = files()
     with pytest.raises(LagnetError, match="^model.density: 0.0001"):
