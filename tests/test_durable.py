@@ -267,3 +267,25 @@ def test_a_checkpoint_from_another_model_is_refused_in_one_line(tmp_path):
     with pytest.raises(LagnetError, match="cannot be read"):
         ck.load(dict(params={"w": jnp.ones(3)}))
     assert os.listdir(tmp_path) == ["checkpoint.safetensors"]
+
+
+def test_a_run_directory_that_cannot_be_written_leaves_no_trace(tiny_run, tmp_path, monkeypatch):
+    """A full disk refusing config.toml as a run starts: a directory the run made goes with
+    the parents it made, and a finished run it was to replace is put back as it was."""
+    import lagnet.rundir as rundir
+    from lagnet.config import load_config
+    from lagnet.errors import LagnetError
+
+    def full(path, text):
+        Path(path).write_text(text[:10])  # cut short, as a full disk leaves it
+        raise LagnetError("out", str(path), "cannot write it (No space left on device)")
+
+    cfg = load_config(tiny_run / "config.toml")
+    before = {p.name: p.read_bytes() for p in tiny_run.iterdir() if p.is_file()}
+    monkeypatch.setattr(rundir, "write_text", full)
+    for out in (tmp_path / "runs" / "new", tiny_run):
+        with pytest.raises(LagnetError, match="No space left"):
+            rundir.RunDirectory.start(out, cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-run"]
+    after = {p.name: p.read_bytes() for p in tiny_run.iterdir() if p.is_file()}
+    assert after == {k: v for k, v in before.items() if k != ".lock"}

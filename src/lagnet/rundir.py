@@ -119,6 +119,8 @@ class RunDirectory:
         made = tuple(p for p in (path, *path.parents) if not p.exists())
         path.mkdir(parents=True, exist_ok=True)
         lock = DirectoryLock(path)
+        d = cls(path, lock, made)
+        aside = False  # the old run's files moved aside: what is left here is this run's
         try:
             if not resume:  # an older, finished run here is replaced: kept aside until
                 _remove(path / REPLACED)  # this one's first row (a refusal puts it back)
@@ -127,10 +129,13 @@ class RunDirectory:
                     (path / REPLACED).mkdir()
                     for item in old:
                         item.rename(path / REPLACED / item.name)
+                aside = True
                 write_text(path / "config.toml", config_to_toml(config))
-            d = cls(path, lock, made)
             d.status("running")
         except BaseException:
+            if aside:  # a full disk refused config.toml or status.json: leave no trace
+                with suppress(OSError):
+                    d.withdraw()
             lock.release()
             raise
         return d
