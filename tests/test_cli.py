@@ -220,8 +220,8 @@ def test_bad_input_exits_2_with_one_line(args, field, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, args)
     assert res.exit_code == 2, res.output
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1, res.output
+    lines = res.output.splitlines()
+    assert len(lines) == 1, res.output  # and no blank line before it
     assert lines[0].startswith(f"error: {field}:"), lines[0]
     assert "Traceback" not in res.output
     assert list(tmp_path.iterdir()) == []  # nothing half-written

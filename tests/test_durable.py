@@ -289,3 +289,35 @@ def test_a_run_directory_that_cannot_be_written_leaves_no_trace(tiny_run, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-run"]
     after = {p.name: p.read_bytes() for p in tiny_run.iterdir() if p.is_file()}
     assert after == {k: v for k, v in before.items() if k != ".lock"}
+
+
+def test_sigterm_before_the_first_row_keeps_the_run_it_replaces(tiny_run, monkeypatch):
+    """SIGTERM is caught from before the run directory is made. Arriving as the directory is
+    made, it puts the finished run there back as it was; arriving in the fit before its first
+    row, it stops the run as interrupted, the finished run kept aside until a row comes."""
+    import lagnet.rundir as rundir
+    import lagnet.runs as runs
+    from lagnet.config import load_config
+
+    def sigterm():
+        # the default action would end this process: fail instead, saying why
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "SIGTERM not caught yet"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def write_after_sigterm(path, text):
+        sigterm()
+        Path(path).write_text(text)
+
+    cfg = load_config(tiny_run / "config.toml")
+    before = {p.name: p.read_bytes() for p in tiny_run.glob("[!.]*.*")}
+    with monkeypatch.context() as m:
+        m.setattr(rundir, "write_text", write_after_sigterm)
+        with pytest.raises(KeyboardInterrupt):
+            runs.run(cfg, tiny_run)
+    assert {p.name: p.read_bytes() for p in tiny_run.glob("[!.]*.*")} == before
+    assert not (tiny_run / rundir.REPLACED).exists()
+    monkeypatch.setattr(runs, "fit", lambda *a, **kw: sigterm())
+    with pytest.raises(KeyboardInterrupt):
+        runs.run(cfg, tiny_run)
+    assert read_status(tiny_run)["status"] == "interrupted"
+    assert (tiny_run / rundir.REPLACED / "metrics.json").read_bytes() == before["metrics.json"]

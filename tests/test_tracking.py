@@ -270,6 +270,10 @@ def test_tensorboard_runs_nest_and_never_share_a_directory(logdir):
     assert (logdir / "refused").is_dir()
     refused.discard()
     assert sorted(p.name for p in logdir.iterdir()) == ["sweep"]
+    fresh = make_tracker("tensorboard", uri=str(logdir.parent / "fresh" / "tb"))
+    fresh.start(cfg, "refused")
+    fresh.discard()  # with the folders it made
+    assert not (logdir.parent / "fresh").exists()
     scalars, texts = read_events(logdir / "sweep" / "point-2")
     assert scalars["history/val_r2"] == [(10, 0.25)] and "history/step" not in scalars
     assert "[model]" in texts["config"]

@@ -71,6 +71,8 @@ class ProgressBar:
         if self.started and not self.seen:
             self.progress.live.transient = True
             self.progress.header = []
+            self.progress.live.stop()  # not Progress.stop: off a terminal it ends with a newline
+            self.started = False
         self.stop()
 
     def __enter__(self) -> ProgressBar:

@@ -153,10 +153,12 @@ class RunDirectory:
         _remove(self.path / REPLACED)
 
     def finish(self, status: str, **extra) -> None:
-        """Mark the run ``status``; a complete run no longer needs its checkpoint."""
-        self.began()
+        """Mark the run ``status``; a complete run no longer needs its checkpoint (nor the run
+        it replaced, which a run stopped before its first row keeps aside: resuming it, or a
+        first row, removes it)."""
         self.status(status, **extra)
         if status == "complete":
+            self.began()
             self.checkpoint.remove()
 
     def close(self) -> None:

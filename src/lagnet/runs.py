@@ -252,22 +252,23 @@ def run(
         test = pool.submit(_prepare_on, config.device, task, config.eval, config.train.length)
         with on_device(config.device):
             check_target(config, task)
-        if started is not None:
-            started()
-        directory = RunDirectory.start(out, config, resume) if out is not None else None
+        with interrupt_on_sigterm() as sig:  # from before the directory: SIGTERM finds it owned
+            if started is not None:
+                started()
+            directory = RunDirectory.start(out, config, resume) if out is not None else None
 
-        def first(_row) -> None:
-            if not began.is_set():
-                began.set()
-                if directory is not None:
-                    directory.began()  # the run this one replaces is gone for good
+            def first(_row) -> None:
+                if not began.is_set():
+                    began.set()
+                    if directory is not None:
+                        directory.began()  # the run this one replaces is gone for good
 
-        # refused before it began (no row of history): nothing half-written is left
-        unbegun = (lambda: not began.is_set()) if not resume else None
-        with owned(directory, unbegun), on_device(config.device), interrupt_on_sigterm() as sig:
-            ckpt = directory.checkpoint if directory is not None else None
-            result = fit(config, task, [first, *callbacks], ckpt)
-            return conclude(config, task, result, directory, sig.received, test.result())
+            # refused before it began (no row of history): nothing half-written is left
+            unbegun = (lambda: not began.is_set()) if not resume else None
+            with owned(directory, unbegun), on_device(config.device):
+                ckpt = directory.checkpoint if directory is not None else None
+                result = fit(config, task, [first, *callbacks], ckpt)
+                return conclude(config, task, result, directory, sig.received, test.result())
 
 
 def _prepare_on(device: str, task, cfg, length: int) -> TestSet:

@@ -51,6 +51,7 @@ class TensorBoardTracker:
 
         base = Path(self.uri) / self.parent if self.parent else Path(self.uri)
         self.run_dir = _free(base / (name or (cfg.name if cfg is not None else "run")))
+        self._made = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
         self._writer = SummaryWriter(str(self.run_dir))
         if cfg is not None:
             # four-space indent: TensorBoard's text plugin reads Markdown
@@ -88,6 +89,10 @@ class TensorBoardTracker:
             run_dir = self.run_dir
             self.end()
             shutil.rmtree(run_dir, ignore_errors=True)
+            for folder in self._made[1:]:  # and the folders it made (runs/tensorboard), if empty
+                if not folder.is_dir() or any(folder.iterdir()):
+                    break
+                folder.rmdir()
 
     @contextmanager
     def parent_run(self, name: str, cfg: RunConfig | None = None) -> Iterator[str]:
