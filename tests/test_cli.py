@@ -209,10 +209,11 @@ def test_simulate(tmp_path, suffix):
             ["train", "--model", "narx", "--length", "20", "--set", "model.window=30"],
             "model.window",
         ),
-        (  # refused inside the fit, once the reservoir is drawn: the header and bar go too
+        pytest.param(  # refused inside the fit, once the reservoir is drawn: header, bar go
             ["train", "--model", "esn", "--length", "20", "--set", "model.density=0.0001"]
             + ["--set", "model.reservoir=20"],
             "model.density",
+            marks=pytest.mark.slow,  # a run started (tests/test_durable.py: the fast tier's)
         ),
     ],
 )

@@ -18,6 +18,7 @@ from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from children import lagnet, start
+from conftest import TINY_FLAGS
 from lagnet.cli import app
 from lagnet.rundir import read_status
 
@@ -177,9 +178,6 @@ def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path, 
         lagnet.train(**esn, washout=30, out=tmp_path / "new")
     sparse = dict(esn, density=1e-4, reservoir=20)
     with pytest.raises(LagnetError, match="^model.density: 0.0001"):
-        lagnet.train(**sparse, out=tmp_path / "new")
-    assert not (tmp_path / "new").exists()
-    with pytest.raises(LagnetError, match="^model.density: 0.0001"):
         lagnet.train(**sparse, out=tmp_path / "runs" / "deep" / "new")
     assert list(tmp_path.iterdir()) == []  # runs/ and runs/deep/ were made by the run
     capsys.readouterr()
@@ -321,3 +319,45 @@ def test_sigterm_before_the_first_row_keeps_the_run_it_replaces(tiny_run, monkey
         runs.run(cfg, tiny_run)
     assert read_status(tiny_run)["status"] == "interrupted"
     assert (tiny_run / rundir.REPLACED / "metrics.json").read_bytes() == before["metrics.json"]
+
+
+def test_sigterm_before_the_first_row_exits_143_from_the_cli(tmp_path, monkeypatch):
+    """SIGTERM is not Ctrl-C: a run it stops before the first row (the directory marked
+    interrupted, as tested above) leaves `lagnet train` with exit code 143, not 130."""
+    import lagnet.cli.train as train_cli
+    from lagnet.errors import Preempted
+
+    def preempted(*args, **kw):
+        raise Preempted()
+
+    monkeypatch.setattr(train_cli, "tracked_run", preempted)
+    args = ["--process", "ar1(rho=0.1)", "--target", "x[t]**2", *TINY_FLAGS]
+    res = CliRunner().invoke(app, ["train", *args, "--out", str(tmp_path / "r")])
+    assert res.exit_code == 143 and res.output.strip() == "interrupted", res.output
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_files_are_written_lets_them_be_written(tmp_path, monkeypatch):
+    """Training is done when the run evaluates and writes its files: a SIGTERM then is noted,
+    not raised, and the run completes."""
+    import lagnet.runs as runs
+    from lagnet.api import build_config
+
+    evaluate = runs.evaluate
+
+    def evaluate_after_sigterm(*args, **kw):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(*args, **kw)
+
+    monkeypatch.setattr(runs, "evaluate", evaluate_after_sigterm)
+    cfg = build_config(
+        "ar1(rho=0.1)", "x[t]**2", "gru", hidden=4, steps=5, batch=8, length=12,
+        val_every=5, val_paths=16, pilot_paths=16,
+        eval=dict(test_paths=16, baseline_paths=32, long_paths=2),
+    )  # fmt: skip
+    try:
+        r = runs.run(cfg, tmp_path / "r")
+    except KeyboardInterrupt:
+        pytest.fail("SIGTERM stopped the run as it wrote its files")
+    assert read_status(tmp_path / "r")["status"] == "complete"
+    assert r.metrics["train"]["stopped"] == "steps" and (tmp_path / "r" / "report.html").is_file()

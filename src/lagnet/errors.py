@@ -1,4 +1,5 @@
-"""The one error type for bad input: it names the field and the value in one line."""
+"""The one error type for bad input: it names the field and the value in one line; and
+:class:`Preempted`, SIGTERM raised as Ctrl-C is."""
 
 from __future__ import annotations
 
@@ -18,3 +19,8 @@ class LagnetError(ValueError):
         if isinstance(shown, str) and len(shown) > 120:
             shown = shown[:117] + "..."
         super().__init__(f"{field}: {shown} — {reason}")
+
+
+class Preempted(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: the loop checkpoints and stops the same way;
+    the CLI exits 143 (Ctrl-C: 130)."""

@@ -21,7 +21,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from lagnet.config import RunConfig, config_to_toml
-from lagnet.errors import LagnetError
+from lagnet.errors import LagnetError, Preempted
 from lagnet.files import DirectoryLock, is_locked, read_json, write_json, write_text
 from lagnet.training import Checkpoint
 
@@ -185,14 +185,12 @@ class RunDirectory:
             folder.rmdir()
 
 
-class Preempted(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be: the loop checkpoints and stops the same way."""
-
-
 class Signals:
-    """What :func:`interrupt_on_sigterm` saw: ``received`` is "SIGTERM" once one came."""
+    """What :func:`interrupt_on_sigterm` saw: ``received`` is "SIGTERM" once one came. While
+    ``deferred`` (the run writing its files), one is noted and not raised."""
 
     received: str | None = None
+    deferred: bool = False
 
 
 @contextmanager
@@ -202,7 +200,8 @@ def interrupt_on_sigterm():
 
     def handler(signum, frame):
         seen.received = "SIGTERM"
-        raise Preempted()
+        if not seen.deferred:
+            raise Preempted()
 
     try:
         previous = signal.signal(signal.SIGTERM, handler)

@@ -268,7 +268,8 @@ def run(
             with owned(directory, unbegun), on_device(config.device):
                 ckpt = directory.checkpoint if directory is not None else None
                 result = fit(config, task, [first, *callbacks], ckpt)
-                return conclude(config, task, result, directory, sig.received, test.result())
+                stop, sig.deferred = sig.received, True  # the fit is done: its files are written
+                return conclude(config, task, result, directory, stop, test.result())
 
 
 def _prepare_on(device: str, task, cfg, length: int) -> TestSet:

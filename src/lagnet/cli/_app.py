@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lagnet.errors import LagnetError
+from lagnet.errors import LagnetError, Preempted
 
 app = typer.Typer(
     add_completion=False,
@@ -42,9 +42,9 @@ def command(fn):
             raise typer.Exit(2) from None
         except typer.Exit:
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             err.print("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if isinstance(e, Preempted) else 130) from None
         except Exception as e:  # noqa: BLE001 — the CLI's last word; LAGNET_DEBUG shows the trace
             if os.environ.get("LAGNET_DEBUG"):
                 raise

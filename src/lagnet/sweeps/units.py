@@ -146,10 +146,8 @@ def run_packed(jobs: Sequence[Job], root: Path, process=None) -> list[dict]:
     ]
     with _all_owned(dirs), on_device(configs[0].device), interrupt_on_sigterm() as signals:
         results = train_pack(members)
-        runs = [
-            conclude(c, t, r, d, signals.received)
-            for c, t, r, d in zip(configs, tasks, results, dirs)
-        ]
+        stop, signals.deferred = signals.received, True  # trained: the files are written
+        runs = [conclude(c, t, r, d, stop) for c, t, r, d in zip(configs, tasks, results, dirs)]
     seconds = time.perf_counter() - t0
     return [row_of(j, r.metrics, seconds / len(jobs)) for j, r in zip(jobs, runs)]
 
