@@ -238,8 +238,8 @@ def run(
     gradient-trained run checkpoints into it, and Ctrl-C or SIGTERM stop training with a
     checkpoint, write the files of the best weights so far and mark it ``interrupted``:
     ``resume=True`` (``lagnet train --resume DIR``) goes on from the checkpoint. Input refused
-    before the fit's first row of history (``model.washout`` longer than the paths) leaves
-    nothing behind."""
+    before the fit's first row of history (a reservoir drawn too sparse) leaves nothing
+    behind, and a finished run it was to replace as it was."""
     if out is not None:
         check_out_dir(out, resume)  # a busy or foreign directory is refused first
     task = build_task(config, process=process)
