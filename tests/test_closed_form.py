@@ -169,6 +169,22 @@ def test_frols_recovers_a_sparse_polynomial_in_two_inputs():
     assert len(chosen) == 3 and abs(sum(errs) - 1.0) < 1e-10
 
 
+def test_a_washout_longer_than_the_paths_is_refused_only_where_a_fit_follows():
+    """A fit on paths no longer than the washout has no row to fit on: refused up front.
+    Evaluating a fitted reservoir on such paths is fine (its washout was spent in the fit)."""
+    cfg = make_config(
+        dict(
+            process="ar1(rho=0.1)",
+            target=dict(formula="x[t-1]"),
+            model=dict(kind="esn", washout=50),
+            train=dict(length=40),
+        )
+    )
+    with pytest.raises(LagnetError, match="^model.washout: 50"):
+        build_task(cfg)
+    assert build_task(cfg, fitting=False).c_out == 1
+
+
 @pytest.mark.slow
 def test_narx_learns_the_forum_target_exactly():
     """AR(1) ρ = 0.1, f = x_t² + 0.1·x_{t−1}²: MSE ≤ 1e-10 on fresh paths, and the printed
