@@ -105,17 +105,17 @@ def train(
     cfg, notes = resolve(process, target, model, config, **options)
     ready = process if isinstance(process, Process) else None
     tracker = make_tracker(track)
+    if not progress:
+
+        def said() -> None:  # the input accepted: say what was picked
+            for note in notes:
+                print(note, file=sys.stderr)
+
+        return tracked_run(tracker, cfg, out, process=ready, started=said)
     from rich.markup import escape
 
     from lagnet.progress import ProgressBar
 
-    with ProgressBar(cfg.train) as bar:
-
-        def started() -> None:  # the input accepted: say what was picked, draw the bar
-            if progress:  # the notes with it, taken away with it if the fit refuses the input
-                return bar.start([escape(note) for note in notes])
-            for note in notes:
-                print(note, file=sys.stderr)
-
-        more = [bar] if progress else []
-        return tracked_run(tracker, cfg, out, callbacks=more, process=ready, started=started)
+    with ProgressBar(cfg.train) as bar:  # the notes drawn with it, and taken away with it
+        drawn = [escape(note) for note in notes]  # if the fit refuses the input
+        return tracked_run(tracker, cfg, out, [bar], ready, started=lambda: bar.start(drawn))

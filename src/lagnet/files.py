@@ -129,3 +129,17 @@ def is_locked(directory: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def missing_folders(path: Path) -> tuple[Path, ...]:
+    """``path`` and its parents that do not exist yet, deepest first: what making ``path``
+    makes, for :func:`remove_empty` to take back."""
+    return tuple(p for p in (path, *path.parents) if not p.exists())
+
+
+def remove_empty(folders: tuple[Path, ...]) -> None:
+    """Remove ``folders`` (deepest first), stopping at the first that is not an empty folder."""
+    for folder in folders:
+        if not folder.is_dir() or any(folder.iterdir()):
+            break
+        folder.rmdir()

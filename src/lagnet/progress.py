@@ -15,7 +15,7 @@ from lagnet.errors import LagnetError
 class _Headed(Progress):
     """A rich Progress drawing ``header`` (lines of text) above its bar."""
 
-    header: list[Text] = []
+    header: tuple[Text, ...] | list[Text] = ()  # Live renders once in Progress.__init__
 
     def get_renderables(self):
         yield from self.header
@@ -43,14 +43,13 @@ class ProgressBar:
             console=console or Console(stderr=True),
             transient=False,
         )
-        self.started = self.seen = False
+        self.seen = False  # a validation row has come
         self.task = self.progress.add_task("train", total=cfg.steps, loss="-", r2="-", speed="-")
 
     def start(self, header: Iterable[str] = ()) -> None:
         """Draw the bar, under ``header``: lines of rich markup."""
         self.progress.header = [Text.from_markup(line) for line in header]
         self.progress.start()
-        self.started = True
 
     def _settle(self) -> None:
         """The header's lines printed for good, above the bar."""
@@ -61,18 +60,16 @@ class ProgressBar:
     def stop(self) -> None:
         """Stop drawing; a bar never started is left alone (stopping it would print a blank
         line where stderr is not a terminal)."""
-        if self.started:
+        if self.progress.live.is_started:
             self._settle()
             self.progress.stop()
-            self.started = False
 
     def discard(self) -> None:
         """Stop drawing; if no row has come, take the header and bar away."""
-        if self.started and not self.seen:
+        if self.progress.live.is_started and not self.seen:
             self.progress.live.transient = True
             self.progress.header = []
             self.progress.live.stop()  # not Progress.stop: off a terminal it ends with a newline
-            self.started = False
         self.stop()
 
     def __enter__(self) -> ProgressBar:

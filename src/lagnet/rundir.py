@@ -22,7 +22,15 @@ from pathlib import Path
 
 from lagnet.config import RunConfig, config_to_toml
 from lagnet.errors import LagnetError, Preempted
-from lagnet.files import DirectoryLock, is_locked, read_json, write_json, write_text
+from lagnet.files import (
+    DirectoryLock,
+    is_locked,
+    missing_folders,
+    read_json,
+    remove_empty,
+    write_json,
+    write_text,
+)
 from lagnet.training import Checkpoint
 
 STATUS = "status.json"
@@ -116,7 +124,7 @@ class RunDirectory:
     @classmethod
     def start(cls, out: str | Path, config: RunConfig, resume: bool = False) -> RunDirectory:
         path = check_out_dir(out, resume)
-        made = tuple(p for p in (path, *path.parents) if not p.exists())
+        made = missing_folders(path)
         path.mkdir(parents=True, exist_ok=True)
         lock = DirectoryLock(path)
         d = cls(path, lock, made)
@@ -179,10 +187,7 @@ class RunDirectory:
             kept.rmdir()
         (self.path / ".lock").unlink(missing_ok=True)  # before the lock goes: none is taken
         self.close()  # on a file about to be unlinked
-        for folder in self.made:
-            if any(folder.iterdir()):
-                break
-            folder.rmdir()
+        remove_empty(self.made)
 
 
 class Signals:

@@ -122,8 +122,13 @@ def split_list(values: Optional[List[str]]) -> list[str]:
     return items
 
 
+def note_lines(lines: list[str | None]) -> list[str]:
+    """The notes as printed (rich markup), one line each (None: nothing to say)."""
+    return [f"note: {escape(line)}" for line in filter(None, lines)]
+
+
 def notes(lines: list[str | None]) -> None:
     """What the library said on the way (settings dropped, inputs chosen), one line each
     (None: nothing to say)."""
-    for line in filter(None, lines):
-        err.print(f"note: {escape(line)}", highlight=False, soft_wrap=True)
+    for line in note_lines(lines):
+        err.print(line, highlight=False, soft_wrap=True)

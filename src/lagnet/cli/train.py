@@ -9,7 +9,17 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from lagnet.cli._app import app, command, err, formula_option, metrics_table, notes, out, split_list
+from lagnet.cli._app import (
+    app,
+    command,
+    err,
+    formula_option,
+    metrics_table,
+    note_lines,
+    notes,
+    out,
+    split_list,
+)
 from lagnet.config import load_config, merge
 from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES, family
@@ -132,7 +142,7 @@ def train(
             f"{escape(_describe(cfg))}  model {m.kind}{size}  inputs "
             f"{escape(', '.join(built.inputs))}"
         )  # with the notes, taken away with the bar if the fit refuses the input
-        bar.start([*(f"note: {escape(n)}" for n in said_all if n), header])
+        bar.start([*note_lines(said_all), header])
 
     again = resume is not None
     with bar or nullcontext():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lagnet.config import RunConfig, config_to_toml
 from lagnet.errors import LagnetError
+from lagnet.files import missing_folders, remove_empty
 from lagnet.runs import Run
 from lagnet.tracking.names import final_metrics
 
@@ -51,7 +52,7 @@ class TensorBoardTracker:
 
         base = Path(self.uri) / self.parent if self.parent else Path(self.uri)
         self.run_dir = _free(base / (name or (cfg.name if cfg is not None else "run")))
-        self._made = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
+        self._made = missing_folders(self.run_dir)
         self._writer = SummaryWriter(str(self.run_dir))
         if cfg is not None:
             # four-space indent: TensorBoard's text plugin reads Markdown
@@ -89,10 +90,7 @@ class TensorBoardTracker:
             run_dir = self.run_dir
             self.end()
             shutil.rmtree(run_dir, ignore_errors=True)
-            for folder in self._made[1:]:  # and the folders it made (runs/tensorboard), if empty
-                if not folder.is_dir() or any(folder.iterdir()):
-                    break
-                folder.rmdir()
+            remove_empty(self._made[1:])  # and the folders it made (runs/tensorboard)
 
     @contextmanager
     def parent_run(self, name: str, cfg: RunConfig | None = None) -> Iterator[str]:
