@@ -168,7 +168,8 @@ def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path, 
     """A washout as long as the paths is refused before the run directory is made; a
     reservoir too sparse to have an eigenvalue only once it is drawn, inside the fit, after
     the directory was made: that run is withdrawn with the parents it made, and a folder it
-    did not make is kept. A target NaN on the paths is refused with no bar drawn."""
+    did not make is kept; the bar drawn for it is taken away. A target NaN on the paths is
+    refused with no bar drawn."""
     import lagnet
     from lagnet.errors import LagnetError
     from lagnet.rundir import check_out_dir
@@ -178,9 +179,9 @@ def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path, 
         lagnet.train(**esn, washout=30, out=tmp_path / "new")
     sparse = dict(esn, density=1e-4, reservoir=20)
     with pytest.raises(LagnetError, match="^model.density: 0.0001"):
-        lagnet.train(**sparse, out=tmp_path / "runs" / "deep" / "new")
+        lagnet.train(**sparse, out=tmp_path / "runs" / "deep" / "new", progress=True)
     assert list(tmp_path.iterdir()) == []  # runs/ and runs/deep/ were made by the run
-    capsys.readouterr()
+    assert capsys.readouterr().err == ""  # the bar drawn for it was taken away
     with pytest.raises(LagnetError, match="^target.formula"):  # log of a negative x
         lagnet.train(**dict(esn, target="log(x[t])"), out=tmp_path / "log", progress=True)
     assert capsys.readouterr().err == "" and list(tmp_path.iterdir()) == []
