@@ -210,8 +210,8 @@ def test_simulate(tmp_path, suffix):
             "model.window",
         ),
         pytest.param(  # refused inside the fit, once the reservoir is drawn: header, bar go
-            ["train", "--model", "esn", "--length", "20", "--set", "model.density=0.0001"]
-            + ["--set", "model.reservoir=20"],
+            ["train", "--model", "esn", "--set", "model.density=0.0001"]
+            + ["--set", "model.reservoir=20", "--out", "runs/x"],  # as the README shows it
             "model.density",
             marks=pytest.mark.slow,  # a run started (tests/test_durable.py: the fast tier's)
         ),

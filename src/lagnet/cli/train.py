@@ -76,7 +76,11 @@ def train(
         help="Go on with an interrupted or killed run from its checkpoint (its directory).",
     ),
 ) -> None:
-    """Train a model, evaluate it on held-out paths, write the run directory and report."""
+    """Train a model, evaluate it on held-out paths, write the run directory and report.
+
+    Exit codes: 0 done; 2 bad input, in one line, with nothing left behind (a finished run
+    in --out is put back); 130 Ctrl-C and 143 SIGTERM, the run marked interrupted (--resume
+    goes on); 1 any other failure."""
     if config and task:
         raise LagnetError("task", task, "give a config file or a task, not both")
     if resume is not None:
