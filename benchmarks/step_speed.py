@@ -105,7 +105,7 @@ def lagnet_ms(batch, hidden, length, iters, repeats, simulate, chunk, **options)
 
         x, y, valid = task.sample(jax.random.PRNGKey(1), batch, cfg.train.length)
 
-        def step(params, opt_state, key, lr, consts):  # noqa: F811
+        def step(params, opt_state, key, lr, consts, arrays):  # noqa: F811
             sc = consts[0]
 
             def loss_fn(p):

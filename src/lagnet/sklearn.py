@@ -297,14 +297,36 @@ def _arrays_process(x: np.ndarray, y: np.ndarray, t0: int) -> CallableProcess:
     ys[:, : length - t0] = y[:, t0:]
     data = jnp.asarray(np.concatenate([x, ys], axis=2), jnp.float32)  # (N, L, C + O)
     names = [f"x{i}" for i in range(c)] + [f"y{i}" for i in range(y.shape[2])]
+    return _Rows(data, names, c)
 
-    def arrays(key, paths, steps):
-        reps = -(-steps // length)
-        rows = jax.random.randint(key, (paths, reps), 0, n)
-        seq = data[rows].reshape(paths, reps * length, len(names))[:, :steps]
-        return {name: seq[..., i] for i, name in enumerate(names)}
 
-    return CallableProcess(arrays, series=names, observed=names[:c])
+def _rows(data: jax.Array, key: jax.Array, paths: int, steps: int) -> jax.Array:
+    """``paths`` paths of ``steps`` steps from the rows of data (N, L, S): (paths, steps, S)."""
+    n, length, s = data.shape
+    reps = -(-steps // length)
+    rows = jax.random.randint(key, (paths, reps), 0, n)
+    return data[rows].reshape(paths, reps * length, s)[:, :steps]
+
+
+class _Rows(CallableProcess):
+    """A fit's rows as a process (:func:`_arrays_process`). The rows are an argument of the
+    programs that sample them (:meth:`arrays`): baked in as constants, every fit wrote them
+    into new compilation-cache entries (30 MB each for 16 MB of rows, a few per fit) and
+    kept them in memory."""
+
+    def __init__(self, data: jax.Array, names: list[str], c: int):
+        self._data = data
+        super().__init__(self._draw, series=names, observed=names[:c])
+
+    def _draw(self, key, paths, steps):
+        return self.sample_from((self._data,), key, paths, steps)
+
+    def arrays(self, length: int) -> tuple:
+        return (self._data,)
+
+    def sample_from(self, arrays: tuple, key: jax.Array, n: int, length: int) -> dict:
+        seq = _rows(arrays[0], key, int(n), int(length))
+        return {name: seq[..., i] for i, name in enumerate(self._series)}
 
 
 def _r2(y: np.ndarray, pred: np.ndarray) -> float:
@@ -339,8 +361,8 @@ def _go_on(run, process, steps: int, seed: int):
     batch, length = cfg.train.batch, cfg.train.length
 
     @eqx.filter_jit
-    def step(params, opt_state, key, lr):
-        x, y, valid = task.sample(key, batch, length)  # (N, L, C), (N, L, O), (L,)
+    def step(params, opt_state, key, lr, arrays):
+        x, y, valid = task.sample(key, batch, length, arrays=arrays)  # (N,L,C), (N,L,O), (L,)
 
         def loss(p):
             pred = eqx.combine(p, static)(model.normalise_x(x))
@@ -353,10 +375,11 @@ def _go_on(run, process, steps: int, seed: int):
         return params, opt_state, value
 
     opt_state = opt.init(params)
+    arrays = process.arrays(length)  # the fit's rows: an argument, not baked into the program
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 1 + run.metrics["train"].get("steps", 0))
     for i in range(steps):
         lr = jnp.float32(lr_at(i, steps, cfg.train))
-        params, opt_state, _ = step(params, opt_state, jax.random.fold_in(key, i), lr)
+        params, opt_state, _ = step(params, opt_state, jax.random.fold_in(key, i), lr, arrays)
     new = Normalised(
         eqx.combine(params, static), model.x_mean, model.x_std, model.y_mean, model.y_std
     )

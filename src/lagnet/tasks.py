@@ -21,25 +21,35 @@ from lagnet.registry import task_config
 from lagnet.resources import check_run, check_simulate
 from lagnet.targets import Target, compile_target
 
-# (process identity, target without its default values, inputs) -> the compiled simulation.
+# (process identity, target without its default values, inputs) -> the compiled simulation;
+# a process known only by itself keeps its own (``simulation``).
 _PROGRAMS: dict = {}
 _MAX_PROGRAMS = 64
 
 
 def simulation(task: Task):
     """Outside a trace (evaluation, the baselines, the doctor), a task's simulation and target
-    as one compiled program per (n, length), ``program(key, params, n=, length=)``, rather
+    as one compiled program per (n, length), ``program(key, params, arrays, n=, length=)``
+    (``arrays``: the process's, :meth:`~lagnet.processes.Process.arrays`), rather
     than one small program per operation. Shared by every task that samples the same paths
     — the same process, target formula and inputs — with the formula's parameters as
     arguments: a sweep over ``w`` or over seeds, or a second run in one process, compiles
     it once (a 15-point tiny sweep: 40 s -> 16 s)."""
-    ident = (task.process.identity, replace(task.target, _defaults=()), task.inputs)
-    program = _PROGRAMS.get(ident)
+    process = task.process
+    ident = (replace(task.target, _defaults=()), task.inputs)
+    if process.identity is process:
+        # A process known only by itself (a user's function, the arrays of a scikit-learn
+        # fit) keeps its programs: they live and die with it. In the shared table they kept
+        # its data alive, 250 MB a fit of 16 MB arrays, up to 64 fits.
+        programs = process.__dict__.setdefault("_programs", {})
+    else:
+        programs, ident = _PROGRAMS, (process.identity, *ident)
+    program = programs.get(ident)
     if program is None:
-        while len(_PROGRAMS) >= _MAX_PROGRAMS:
-            _PROGRAMS.pop(next(iter(_PROGRAMS)))
-        program = _PROGRAMS[ident] = jax.jit(
-            lambda key, params, n, length: task._sample(key, n, length, params),
+        while len(programs) >= _MAX_PROGRAMS:
+            programs.pop(next(iter(programs)))
+        program = programs[ident] = jax.jit(
+            lambda key, params, arrays, n, length: task._sample(key, n, length, params, arrays),
             static_argnames=("n", "length"),
         )
     return program
@@ -74,23 +84,31 @@ class Task:
         by ``build_task`` is on "train". A simulation serves every part itself."""
         return replace(self, process=self.process.part(name, self.gap))
 
-    def sample(self, key: jax.Array, n: int, length: int, params=None):
+    def sample(self, key: jax.Array, n: int, length: int, params=None, arrays=None):
         """Simulate n paths of ``length`` steps. Returns x (N, L, C) model inputs,
         y (N, L, O) target, valid (L,) bool — steps where the target is defined.
         ``params``: the formula's parameters, name -> number or JAX scalar (a tracer when
-        the step is vmapped over them); None: the task's values (``target.params``)."""
+        the step is vmapped over them); None: the task's values (``target.params``).
+        ``arrays``: what the process draws from (``process.arrays(length)``), an argument of
+        the program that samples inside a trace; None: the process's own."""
         if (
             params is None
+            and arrays is None
             and self.process.simulated
             and not isinstance(key, jax.core.Tracer)
             and _shape_ok(n)
             and _shape_ok(length)
         ):
-            return simulation(self)(key, self.param_values(), n=int(n), length=int(length))
-        return self._sample(key, n, length, params)
+            n, length = int(n), int(length)
+            arrays = self.process.arrays(length)
+            return simulation(self)(key, self.param_values(), arrays, n=n, length=length)
+        return self._sample(key, n, length, params, arrays)
 
-    def _sample(self, key, n, length, params):
-        paths = self.process.sample(key, n, length)
+    def _sample(self, key, n, length, params, arrays=None):
+        if arrays is None:
+            paths = self.process.sample(key, n, length)
+        else:
+            paths = self.process.sample_from(arrays, key, n, length)
         x = jnp.stack([paths[name] for name in self.inputs], axis=-1)  # (N, L, C)
         y, valid = self.target(paths, params)
         return x, y, valid

@@ -74,6 +74,18 @@ class Process(abc.ABC):
         inside a larger step. Never touches global random state.
         """
 
+    def arrays(self, length: int) -> tuple:
+        """The device arrays that paths of ``length`` steps are drawn from (observed data), a
+        tuple; none for a simulation. A compiled program takes them as arguments
+        (:meth:`sample_from`), never as constants baked into it: baked in, they were copied
+        into every program and its cache entry on disk, and a program kept for its shape
+        trained on a file as it was when first compiled."""
+        return ()
+
+    def sample_from(self, arrays: tuple, key: jax.Array, n: int, length: int) -> dict:
+        """:meth:`sample`, drawing from ``arrays`` (:meth:`arrays`; traced inside a program)."""
+        return self.sample(key, n, length)
+
     # ---- theory: stationary moments, where defined
     def mean(self) -> float:
         """Stationary mean of the observed series."""

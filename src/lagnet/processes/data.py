@@ -213,7 +213,13 @@ class DataProcess(Process):
 
     def sample(self, key: jax.Array, n: int, length: int) -> dict[str, jax.Array]:
         check_sample_shape(n, length)
-        windows = self._windows.sample(key, int(n), int(length))  # (S, N, L)
+        return self.sample_from(self.arrays(int(length)), key, n, length)
+
+    def arrays(self, length: int) -> tuple:
+        return self._windows.arrays(int(length))
+
+    def sample_from(self, arrays: tuple, key: jax.Array, n: int, length: int) -> dict:
+        windows = self._windows.sample_from(arrays, key, int(n), int(length))  # (S, N, L)
         return {name: windows[i] for i, name in enumerate(self._names)}
 
 

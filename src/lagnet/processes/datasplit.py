@@ -134,6 +134,17 @@ class Windows:
     def sample(self, key: jax.Array, n: int, length: int) -> jax.Array:
         """n windows of ``length`` steps, (S, N, L): a random path and start each — uniform
         over every window that crosses no gap."""
+        return self.sample_from(self.arrays(length), key, n, length)
+
+    def sample_from(self, arrays: tuple, key: jax.Array, n: int, length: int) -> jax.Array:
+        """:meth:`sample` from ``arrays`` (:meth:`arrays`, traced inside a program)."""
+        if not self.gappy:
+            return _windows(key, *arrays, n=n, length=length)
+        return _windows_at(key, *arrays, n=n, length=length)
+
+    def arrays(self, length: int) -> tuple:
+        """What windows of ``length`` steps are drawn from, on the device: (values,) and, when
+        the data has gaps, the path and start of every usable window."""
         if length > self.max_length:
             raise LagnetError(
                 "length",
@@ -142,7 +153,7 @@ class Windows:
                 + (" without a gap)" if self.gappy else ")"),
             )
         if not self.gappy:
-            return _windows(key, self._array(), n=n, length=length)
+            return (self._array(),)
         if length not in self._starts:
             clean = self._bad[:, length:] == self._bad[:, : self.steps - length + 1]
             path, start = np.nonzero(clean)
@@ -151,7 +162,7 @@ class Windows:
                     jnp.asarray(path, jnp.int32),
                     jnp.asarray(start, jnp.int32),
                 )
-        return _windows_at(key, self._array(), *self._starts[length], n=n, length=length)
+        return (self._array(), *self._starts[length])
 
 
 @functools.partial(jax.jit, static_argnames=("n", "length"))

@@ -178,6 +178,9 @@ def train_pack(members: list[Member]) -> list[FitResult]:
     opt_state, best = opt_fresh, params
     wds = [jnp.float32(m.cfg.train.weight_decay) for m in members]
     consts = _stack([(s, d, p, w) for s, d, p, w in zip(scales, datas, tparams, wds)])
+    # What the process draws from (observed data), one copy for the pack: an argument of the
+    # compiled step, so a program kept for its shape never trains on a file as it was.
+    arrays = () if tc.fixed_paths is not None else members[0].task.process.arrays(tc.length)
     n_val = min(v[0].shape[0] for v in vals)  # paths a target was not finite on are gone
     val_set = _stack([tuple(a[:n_val] for a in v[:2]) + (v[2],) for v in vals])
     progs.validate(params, _stack(scales), *val_set).block_until_ready()  # compile now
@@ -229,7 +232,7 @@ def train_pack(members: list[Member]) -> list[FitResult]:
                         for s in range(step, step + active)
                     ]
             new_params, new_state, (losses, dropped) = progs.chunk(
-                params, opt_state, keys, lrs, consts
+                params, opt_state, keys, lrs, consts, arrays
             )
             losses, dropped = np.asarray(losses)[:, :active], np.asarray(dropped)[:, :active]
             if t_train is None:

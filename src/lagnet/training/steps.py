@@ -70,30 +70,29 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(cfg.clip), optax.scale_by_adam())
 
 
-def sample(task: Task, key, n: int, length: int, tparams):
-    """``task.sample`` with the formula's parameters as (traced) arguments when it has any."""
-    if tparams:
-        return task.sample(key, n, length, params=tparams)
-    return task.sample(key, n, length)
+def sample(task: Task, key, n: int, length: int, tparams, arrays):
+    """``task.sample`` with the formula's parameters and the process's arrays (traced)."""
+    return task.sample(key, n, length, params=tparams or None, arrays=arrays)
 
 
 def make_step(task: Task, static, optimizer, cfg: TrainConfig, fixed: bool = False):
-    """The pure train step ``step(params, opt_state, key, lr, consts) -> (params, opt_state,
-    (loss, dropped))``, ``dropped`` the batch's paths whose target was not finite.
+    """The pure train step ``step(params, opt_state, key, lr, consts, arrays) -> (params,
+    opt_state, (loss, dropped))``, ``dropped`` the batch's paths whose target was not finite.
 
     ``consts = (scales, data, tparams, wd)``: the model's scalings (x_mean, x_std, y_mean,
     y_std); when ``fixed``, the fixed data set (x, y, valid) to draw batches from; the
-    formula's parameters (name → scalar); the weight decay."""
+    formula's parameters (name → scalar); the weight decay. ``arrays``: what the process draws
+    paths from (observed data; ``process.arrays(length)``), shared by a pack's members."""
 
     def loss_fn(params, x, y, valid, scales):
         x_mean, x_std, y_mean, y_std = scales
         net = eqx.combine(params, static)
         return masked_mse(net((x - x_mean) / x_std), (y - y_mean) / y_std, valid)
 
-    def step(params, opt_state, key, lr, consts):
+    def step(params, opt_state, key, lr, consts, arrays):
         scales, data, tparams, wd = consts
         if not fixed:
-            x, y, valid = sample(task, key, cfg.batch, cfg.length, tparams)
+            x, y, valid = sample(task, key, cfg.batch, cfg.length, tparams, arrays)
         else:
             idx = jax.random.choice(key, data[0].shape[0], (cfg.batch,), replace=False)
             x, y, valid = data[0][idx], data[1][idx], data[2]
@@ -107,15 +106,15 @@ def make_step(task: Task, static, optimizer, cfg: TrainConfig, fixed: bool = Fal
 
 
 def make_chunk(step):
-    """k steps in one jitted call: keys (k, 2), lrs (k,), consts -> params, opt_state,
+    """k steps in one jitted call: keys (k, 2), lrs (k,), consts, arrays -> params, opt_state,
     (losses (k,), dropped (k,))."""
     return jax.jit(_scan(step))
 
 
 def _scan(step):
-    def chunk(params, opt_state, keys, lrs, consts):
+    def chunk(params, opt_state, keys, lrs, consts, arrays=()):
         def body(carry, inp):
-            p, s, loss = step(*carry, *inp, consts)
+            p, s, loss = step(*carry, *inp, consts, arrays)
             return (p, s), loss
 
         (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), (keys, lrs))
@@ -124,11 +123,13 @@ def _scan(step):
     return chunk
 
 
-def _squeezed(fn):
-    """``fn`` over a leading member axis of size 1, which it drops and puts back inside jit."""
+def _squeezed(fn, shared: int = 0):
+    """``fn`` over a leading member axis of size 1, which it drops and puts back inside jit;
+    the last ``shared`` arguments have no member axis."""
 
     def wrapped(*args):
-        out = fn(*jax.tree_util.tree_map(lambda a: a[0], args))
+        own, common = args[: len(args) - shared], args[len(args) - shared :]
+        out = fn(*jax.tree_util.tree_map(lambda a: a[0], own), *common)
         return jax.tree_util.tree_map(lambda a: a[None], out)
 
     return wrapped
@@ -136,9 +137,9 @@ def _squeezed(fn):
 
 class Programs:
     """The compiled chunk and validation of one shape, for packs of ``members`` runs:
-    ``chunk(params, opt_state, keys (K, k, 2), lrs (K, k), consts) -> (params, opt_state,
-    (losses (K, k), dropped (K, k)))`` and ``validate(params, scales, x, y, valid) -> mse (K,)``, every argument
-    with a leading member axis."""
+    ``chunk(params, opt_state, keys (K, k, 2), lrs (K, k), consts, arrays) -> (params,
+    opt_state, (losses (K, k), dropped (K, k)))`` and ``validate(params, scales, x, y, valid) ->
+    mse (K,)``, every argument with a leading member axis but the process's ``arrays``."""
 
     def __init__(self, task: Task, static, cfg: TrainConfig, fixed: bool, members: int):
         self.optimizer = make_optimizer(cfg)
@@ -149,11 +150,14 @@ class Programs:
             model = Normalised(eqx.combine(params, static), *scales)
             return masked_mse(model(x), y, valid)
 
-        lift = _squeezed if members == 1 else jax.vmap
         # One program for the optimiser's state (eagerly, a zeros_like per weight's shape).
         self.init = jax.jit(self.optimizer.init)
-        self.chunk = jax.jit(lift(chunk))
-        self.validate = jax.jit(lift(validate))
+        if members == 1:
+            self.chunk = jax.jit(_squeezed(chunk, shared=1))
+            self.validate = jax.jit(_squeezed(validate))
+        else:
+            self.chunk = jax.jit(jax.vmap(chunk, in_axes=(0, 0, 0, 0, 0, None)))
+            self.validate = jax.jit(jax.vmap(validate))
 
 
 _CACHE: OrderedDict[str, Programs] = OrderedDict()
