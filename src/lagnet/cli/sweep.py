@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from lagnet.cli._app import app, command, err, out
+from lagnet.errors import Preempted
 from lagnet.sweeps import sweep as run_sweep
 from lagnet.sweeps.spec import load
 
@@ -93,11 +94,21 @@ def sweep(
         return
     s = load(spec, set_)[0]  # a bad spec is one line before the bar appears
     bar = None if quiet else SweepBar(s.metric, s.maximize)
-    if bar is None:
-        result = run_sweep(spec, out_dir, **kwargs)
-    else:
-        with bar.progress:
-            result = run_sweep(spec, out_dir, on_row=bar, **kwargs)
+    try:
+        if bar is None:
+            result = run_sweep(spec, out_dir, **kwargs)
+        else:
+            with bar.progress:
+                result = run_sweep(spec, out_dir, on_row=bar, **kwargs)
+    except KeyboardInterrupt as e:  # the point it stopped is recorded as interrupted
+        where = f"--out {out_dir}" if out_dir else "--out SWEEP_FOLDER"
+        err.print(
+            f"interrupted: go on with `lagnet sweep {spec} {where} --resume`",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(143 if isinstance(e, Preempted) else 130) from None
     best = result.best
     n, bad = len(result.rows), result.failed
     out.print(

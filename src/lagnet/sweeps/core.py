@@ -21,7 +21,7 @@ from pathlib import Path
 
 import jax
 
-from lagnet.errors import LagnetError
+from lagnet.errors import LagnetError, Preempted
 from lagnet.files import DirectoryLock
 from lagnet.processes import Process
 from lagnet.runs import load as load_run
@@ -35,7 +35,7 @@ from lagnet.sweeps.units import Job, make_units
 from lagnet.tasks import build_task
 from lagnet.tracking import make_tracker
 
-STATUSES = ("complete", "failed", "diverged", "killed")
+STATUSES = ("complete", "failed", "diverged", "killed", "interrupted")
 
 
 def default_pack() -> bool:
@@ -133,6 +133,7 @@ def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track)
                     if on_row is not None:
                         on_row(r, len(rows), len(jobs))
                 write_csv(list(rows.values()), fields, out / "sweep.csv")
+                _stop_if_interrupted(unit_rows)
         finally:
             if isinstance(executor, RayCluster):
                 executor.close()
@@ -140,6 +141,15 @@ def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track)
         write_csv(result_rows, fields, out / "sweep.csv")
         write_all(out, result_rows, fields, spec.metric, spec.maximize)
     return SweepResult(out, result_rows, spec, fields, [[j.id for j in u] for u in units])
+
+
+def _stop_if_interrupted(rows: Sequence[dict]) -> None:
+    """A point stopped by Ctrl-C or SIGTERM (it wrote its checkpoint and best weights so far,
+    and its row says ``interrupted``) stops the sweep as the signal stops a run: raised again
+    here, once the row is recorded; ``--resume`` goes on from there."""
+    for r in rows:
+        if r["status"] == "interrupted":
+            raise Preempted() if r.get("signal") == "SIGTERM" else KeyboardInterrupt()
 
 
 @contextmanager

@@ -22,7 +22,15 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 
 from lagnet.errors import LagnetError
-from lagnet.sweeps.units import Job, pack_key, row_of, run_unit, run_unit_shipped, unpack_dirs
+from lagnet.sweeps.units import (
+    Job,
+    pack_dirs,
+    pack_key,
+    row_of,
+    run_unit,
+    run_unit_shipped,
+    unpack_dirs,
+)
 
 # Every worker single-threaded: on 2 shared cores a second thread beside a busy process was
 # measured 12-31x slower.
@@ -232,7 +240,11 @@ class RayCluster:
     def run(self, units: Sequence[list[Job]]) -> Iterator[tuple[list[Job], list[dict]]]:
         ray = self.ray
         remote = ray.remote(num_cpus=1, max_retries=self.retries)(run_unit_shipped)
-        refs = {remote.remote(u, self.process): u for u in units}
+        # A resumed point goes on from its checkpoint: its directory travels to the worker.
+        refs = {
+            remote.remote(u, self.process, pack_dirs(self.root, u, unfinished=True)): u
+            for u in units
+        }
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
             unit = refs.pop(done[0])

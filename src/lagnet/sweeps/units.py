@@ -2,9 +2,11 @@
 program — each point into its own ordinary run directory, and one result row per point.
 
 A row: the point's id, swept values and seed, ``status`` (``complete``, ``failed``,
-``diverged``, ``killed``), ``error``, ``seconds``, and every scalar test metric as
-``test.<name>``. A unit never raises for a point's failure: the row says it, and the sweep goes
-on. A pack that fails is run again point by point, so one bad point fails alone.
+``diverged``, ``killed``, ``interrupted``), ``error``, ``seconds``, and every scalar test
+metric as ``test.<name>``. A unit never raises for a point's failure: the row says it, and the
+sweep goes on. A pack that fails is run again point by point, so one bad point fails alone. A
+point stopped by Ctrl-C or SIGTERM is ``interrupted`` (the signal in ``signal``): the sweep
+stops there (:func:`lagnet.sweeps.core.execute`), and ``--resume`` goes on with it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,11 @@ class Job:
 def pack_key(cfg: RunConfig) -> str | None:
     """Points with one key can train as one program; None: this point trains alone (a
     closed-form or chooser family, a wall-clock budget per point, a custom process)."""
-    if not family(cfg.model.kind).trained or cfg.process.kind == "custom":
+    if (
+        not family(cfg.model.kind).trained
+        or cfg.process.kind == "custom"
+        or cfg.train.max_seconds is not None  # a pack's members share one clock
+    ):
         return None
     data = cfg.model_dump(mode="json")
     for dotted in PACKABLE:
@@ -97,8 +103,10 @@ def row_of(job: Job, metrics: dict | None, seconds: float, error: str | None = N
         row["status"] = "failed"
         return row
     stopped = (metrics.get("train") or {}).get("stopped")
-    row["status"] = "diverged" if stopped == "diverged" else "complete"
+    row["status"] = stopped if stopped in ("diverged", "interrupted") else "complete"
     row["stopped"] = stopped
+    if stopped == "interrupted":
+        row["signal"] = (metrics.get("train") or {}).get("signal")
     for k, v in (metrics.get("test") or {}).items():
         if isinstance(v, (int, float)) or v is None:
             row[f"test.{k}"] = v
@@ -182,17 +190,34 @@ def run_unit(jobs: Sequence[Job], root: str | os.PathLike, process=None) -> list
         return [run_solo(j, root, process) for j in jobs]
 
 
-def run_unit_shipped(jobs: Sequence[Job], process=None) -> tuple[list[dict], bytes]:
+def run_unit_shipped(
+    jobs: Sequence[Job], process=None, given: bytes = b""
+) -> tuple[list[dict], bytes]:
     """:func:`run_unit` in a private folder, returned with the run directories as a tar (no
-    shared file system between a cluster's worker and the driver)."""
+    shared file system between a cluster's worker and the driver). ``given``: the unit's
+    unfinished run directories from the driver (:func:`pack_dirs`), which its points go on
+    from (their checkpoints)."""
     with tempfile.TemporaryDirectory(prefix="lagnet-unit-") as tmp:
+        if given:
+            with tarfile.open(fileobj=io.BytesIO(given), mode="r:gz") as tar:
+                tar.extractall(tmp, filter="data")
         rows = run_unit(jobs, tmp, process)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-            for j in jobs:
-                if (Path(tmp) / j.id).exists():
-                    tar.add(Path(tmp) / j.id, arcname=j.id, filter=_no_lock)
-        return rows, buf.getvalue()
+        return rows, pack_dirs(Path(tmp), jobs)
+
+
+def pack_dirs(root: Path, jobs: Sequence[Job], unfinished: bool = False) -> bytes:
+    """The run directories of ``jobs`` under ``root`` as a tar (their locks left out);
+    ``unfinished``: only those of points that have not completed. b"" when there are none."""
+    dirs = [root / j.id for j in jobs if (root / j.id / "config.toml").is_file()]
+    if unfinished:
+        dirs = [d for d in dirs if (read_status(d) or {}).get("status") != "complete"]
+    if not dirs:
+        return b""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for d in dirs:
+            tar.add(d, arcname=d.name, filter=_no_lock)
+    return buf.getvalue()
 
 
 def _no_lock(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
@@ -200,8 +225,19 @@ def _no_lock(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 
 def unpack_dirs(data: bytes, root: Path) -> None:
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        tar.extractall(root, filter="data")
+    """A worker's run directories (:func:`pack_dirs`) in place of the driver's copies, each
+    whole: unpacked beside them, then swapped in (nothing stale of the old copy stays)."""
+    if not data:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".unpack-", dir=root) as tmp:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            tar.extractall(tmp, filter="data")
+        for new in sorted(Path(tmp).iterdir()):
+            old, gone = root / new.name, Path(tmp) / f".old-{new.name}"
+            if old.exists():
+                old.rename(gone)
+            new.rename(old)
 
 
 def with_callbacks(jobs: Sequence[Job], callbacks: Sequence[Callback]) -> list[Job]:

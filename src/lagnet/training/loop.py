@@ -102,6 +102,17 @@ def _stack(trees):
     )
 
 
+def _padded(val, n: int):
+    """A member's validation set (x, y, valid) with paths added up to ``n``: NaN targets, which
+    :func:`masked_mse` leaves out, so each member is validated on its own paths, as alone."""
+    x, y, valid = (np.asarray(a) for a in val)
+    extra = n - x.shape[0]
+    if extra:
+        x = np.concatenate([x, np.zeros((extra, *x.shape[1:]), x.dtype)])
+        y = np.concatenate([y, np.full((extra, *y.shape[1:]), np.nan, y.dtype)])
+    return x, y, valid
+
+
 def _member(tree, i: int):
     return jax.tree_util.tree_map(lambda a: np.asarray(a)[i], tree)
 
@@ -181,8 +192,8 @@ def train_pack(members: list[Member]) -> list[FitResult]:
     # What the process draws from (observed data), one copy for the pack: an argument of the
     # compiled step, so a program kept for its shape never trains on a file as it was.
     arrays = () if tc.fixed_paths is not None else members[0].task.process.arrays(tc.length)
-    n_val = min(v[0].shape[0] for v in vals)  # paths a target was not finite on are gone
-    val_set = _stack([tuple(a[:n_val] for a in v[:2]) + (v[2],) for v in vals])
+    n_val = max(v[0].shape[0] for v in vals)  # paths a target was not finite on are gone
+    val_set = _stack([_padded(v, n_val) for v in vals])
     progs.validate(params, _stack(scales), *val_set).block_until_ready()  # compile now
     k = _chunk_size(tc.val_every)
     if tc.max_seconds is not None:  # a chunk is never more than a tenth of the budget
