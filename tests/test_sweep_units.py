@@ -117,3 +117,26 @@ def test_a_signal_stops_the_sweep_at_the_point_it_interrupted_and_resume_goes_on
     assert [r["status"] for r in rows] == ["complete", "complete"]
     first = json.loads((out / "points" / row["id"] / "metrics.json").read_text())
     assert first["train"]["steps"] == 3000
+
+
+@pytest.mark.slow
+def test_a_pool_worker_that_died_idle_is_replaced_and_its_call_made(monkeypatch):
+    """A worker that dies before its call is sent (killed while idle) is replaced: the call
+    is made by the next one (it raised BrokenPipeError out of the sweep)."""
+    import operator
+
+    from lagnet.sweeps import executors
+
+    made = []
+
+    class Dying(executors._Worker):
+        def __init__(self, ctx):
+            super().__init__(ctx)
+            made.append(self)
+            if len(made) == 1:
+                self.proc.kill()
+                self.proc.join()
+
+    monkeypatch.setattr(executors, "_Worker", Dying)
+    results = list(executors.Pool(None, 1)._calls([("k", operator.add, (1, 2))]))
+    assert results == [("k", "ok", 3)] and len(made) == 2

@@ -151,7 +151,8 @@ class Pool:
                     if w.job is None and queue:
                         w.job = _next(queue, w, workers, groups)
                         w.group = groups.get(w.job[0])
-                        w.conn.send((w.job[1], w.job[2]))
+                        with suppress(OSError):  # died idle: replaced below, the call retried
+                            w.conn.send((w.job[1], w.job[2]))
                 busy = [w for w in workers if w.job]
                 ready = mp_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
                 for i, w in enumerate(list(workers)):
@@ -252,6 +253,10 @@ class RayCluster:
                 rows, data = ray.get(done[0])
             except ray.exceptions.WorkerCrashedError as e:
                 yield unit, killed_rows(unit, f"worker died (killed): {str(e).splitlines()[0]}")
+                continue
+            except ray.exceptions.RayTaskError as e:  # the unit raised: failed, not killed
+                error = f"{type(e.cause).__name__}: {str(e.cause).splitlines()[0][:300]}"
+                yield unit, [row_of(j, None, 0.0, error) for j in unit]
                 continue
             except ray.exceptions.RayError as e:
                 yield unit, killed_rows(unit, f"{type(e).__name__}: {str(e).splitlines()[0]}")
