@@ -3,7 +3,7 @@ pays, recorded as it finishes, summarised at the end. ``lagnet sweep`` is this f
 
 A sweep folder::
 
-    spec.toml      the spec as given (a resumed sweep reads its points again from it)
+    spec.toml      the spec as given, with its --set values (a resume must give the same)
     points/<id>/   one ordinary run directory per point (config, metrics, report, …)
     sweep.csv      one row per run: swept fields, seed, test metrics, seconds, status, error
     summary.md     per configuration: mean ± 95% interval over seeds, best in bold
@@ -93,7 +93,7 @@ def sweep(
         base = base.model_copy(update=dict(process=process.config))
         points = [point(base, p.values, p.seed) for p in points]
     if spec_obj.mode == "tpe":
-        return tpe(spec_obj, base, spec, out, workers, ray, resume, dry_run, process, on_row)
+        return tpe(spec_obj, base, spec, out, workers, ray, resume, dry_run, process, on_row, sets)
     for p in points:  # every point must be able to start: refuse before anything runs
         build_task(p.config, process=process)
     fields = list(spec_obj.grid) + list(spec_obj.random)
@@ -106,7 +106,7 @@ def sweep(
     if dry_run:
         return SweepResult(None, [], spec_obj, fields, [[j.id for j in u] for u in units],
                            estimate(points, workers))  # fmt: skip
-    out = prepare_folder(out, spec, resume)
+    out = prepare_folder(out, spec, resume, sets)
     with DirectoryLock(out, "out"):
         return execute(out, spec_obj, fields, jobs, pack, workers, ray, process, on_row, track)
 

@@ -4,6 +4,7 @@ points read back as rows."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import tomli_w
@@ -11,23 +12,58 @@ import tomli_w
 from lagnet.errors import LagnetError
 from lagnet.files import read_json, write_text
 from lagnet.rundir import read_status
-from lagnet.sweeps.spec import load_spec
+from lagnet.sweeps.spec import as_stored, effective, sweep_fields
 from lagnet.sweeps.units import Job, row_of
 
 
-def prepare_folder(out: str | Path | None, spec, resume: bool) -> Path:
+def prepare_folder(out: str | Path | None, spec, resume: bool, sets: Sequence[str] = ()) -> Path:
+    """The sweep's folder with its ``spec.toml`` (the spec as given, with ``sets``), once
+    :func:`check_folder` lets it be."""
     out = Path(out or Path("sweeps") / time.strftime("sweep-%Y%m%d-%H%M%S")).resolve()
+    if check_folder(out, spec, resume, sets):
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "spec.toml", tomli_w.dumps(_plain(as_stored(spec, sets))))
+    (out / "points").mkdir(exist_ok=True)
+    return out
+
+
+def check_folder(out: str | Path | None, spec, resume: bool, sets: Sequence[str] = ()) -> bool:
+    """Refuse, in one line and before anything is written, a folder this sweep may not write:
+    one that is not a sweep's, one that holds a sweep (unless ``resume``) or one that holds
+    another sweep (its spec or ``--set`` values differ; ``trials`` may). A folder that does not
+    exist yet is made. True when its ``spec.toml`` is (re)written: a new folder, or more (or
+    fewer) trials."""
+    if out is None:
+        return True
+    out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise LagnetError("out", str(out), "exists and is not a folder")
-    if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()) and not resume:
-        if not (out / "spec.toml").is_file():
-            raise LagnetError("out", str(out), "exists and is not a sweep folder; choose another")
-        raise LagnetError("out", str(out), "holds a sweep: --resume it, or choose another folder")
-    (out / "points").mkdir(parents=True, exist_ok=True)
-    data = spec if isinstance(spec, dict) else load_spec(spec)[0].model_dump(exclude_none=True)
+    if not out.is_dir() or not any(p.name != ".lock" for p in out.iterdir()):
+        return True
     if not (out / "spec.toml").is_file():
-        write_text(out / "spec.toml", tomli_w.dumps(_plain(data)))
-    return out
+        raise LagnetError("out", str(out), "exists and is not a sweep folder; choose another")
+    if not resume:
+        raise LagnetError("out", str(out), "holds a sweep: --resume it, or choose another folder")
+    return not _same_sweep(out, spec, sets)
+
+
+def _same_sweep(out: Path, spec, sets: Sequence[str]) -> bool:
+    """Raise unless the folder's spec makes the same sweep as ``spec`` with ``sets``; True if
+    it holds the same ``trials`` too."""
+    given_spec, given_base = effective(spec, sets)
+    try:
+        held_spec, held_base = effective(out / "spec.toml")
+    except LagnetError as e:
+        raise LagnetError("spec", str(out / "spec.toml"), f"cannot be read again ({e})") from None
+    given, held = sweep_fields(given_spec, given_base), sweep_fields(held_spec, held_base)
+    for name in [*given, *(k for k in held if k not in given)]:
+        if given.get(name) != held.get(name):
+            raise LagnetError(
+                "spec", f"{name} = {given.get(name)}", f"{out} holds a different spec "
+                f"({name} = {held.get(name)} there): resume with the spec and --set values that "
+                "made it, or choose another --out"
+            )  # fmt: skip
+    return given_spec.trials == held_spec.trials
 
 
 def _plain(obj):

@@ -11,7 +11,7 @@ import math
 import os
 from pathlib import Path
 
-from lagnet.errors import LagnetError
+from lagnet.errors import LagnetError, Preempted
 from lagnet.files import DirectoryLock
 from lagnet.samples import StopTraining
 from lagnet.sweeps.executors import RayCluster, make_executor
@@ -58,7 +58,9 @@ def suggest(trial, name: str, dist: dict):
     return trial.suggest_float(name, float(arg[0]), float(arg[1]), log=kind == "log_uniform")
 
 
-def tpe(spec, base, source, out, workers, ray, resume, dry_run, process, on_row) -> SweepResult:
+def tpe(
+    spec, base, source, out, workers, ray, resume, dry_run, process, on_row, sets=()
+) -> SweepResult:
     try:
         import optuna
     except ImportError:
@@ -68,7 +70,7 @@ def tpe(spec, base, source, out, workers, ray, resume, dry_run, process, on_row)
     workers = workers or os.cpu_count() or 1
     if dry_run:
         return SweepResult(None, [], spec, fields, [], None)
-    out = prepare_folder(out, source, resume)
+    out = prepare_folder(out, source, resume, sets)
     root = out / "points"
     storage = f"sqlite:///{Path(out) / 'optuna.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -80,46 +82,70 @@ def tpe(spec, base, source, out, workers, ray, resume, dry_run, process, on_row)
             direction="maximize" if spec.maximize else "minimize",
             pruner=optuna.pruners.MedianPruner(n_startup_trials=2),
         )
-        # Seeded by the trials already told, so a resumed study does not propose its first
+        # Seeded by the trials already asked, so a resumed study does not propose its first
         # trials again (a fresh sampler with the same seed would).
         study.sampler = optuna.samplers.TPESampler(seed=spec.sample_seed + len(study.trials))
         states = optuna.trial.TrialState
-        for t in study.get_trials(states=(states.RUNNING,)):  # left by a killed driver
-            study.tell(t.number, state=states.FAIL)
         rows: dict[str, dict] = {}
         for t in study.get_trials(states=(states.COMPLETE, states.PRUNED, states.FAIL)):
             for pid, seed in t.user_attrs.get("points", []):
                 job = Job(pid, t.params, seed, base)
                 rows[pid] = finished_row(job, root) or _missing(job)
-        done = len(study.get_trials(states=(states.COMPLETE, states.PRUNED)))
+        # Trials left running by a killed driver go on (their points from their checkpoints);
+        # one killed before its values were all chosen failed.
+        left = []
+        for t in study.get_trials(states=(states.RUNNING,)):
+            if set(t.params) == set(spec.random):
+                left.append((t.number, t._trial_id, {k: t.params[k] for k in spec.random}))
+            else:
+                study.tell(t.number, state=states.FAIL)
+        asked = len(study.trials)  # failed trials count: a resume does not ask for them again
+        known = set(rows)
         executor = make_executor(root, workers, ray, process, workers)
         try:
-            while done < spec.trials:
-                batch = [study.ask() for _ in range(min(workers, spec.trials - done))]
-                units, by_trial = [], {}
-                for trial in batch:
+            while left or asked < spec.trials:
+                batch, left = left[:workers], left[workers:]
+                for _ in range(min(workers - len(batch), spec.trials - asked)):
+                    trial = study.ask()
                     values = {name: suggest(trial, name, d) for name, d in spec.random.items()}
+                    batch.append((trial.number, trial._trial_id, values))
+                    asked += 1
+                units, by_trial, queued = [], {}, set()
+                for number, trial_id, values in batch:
                     jobs = []
                     for i, seed in enumerate(spec.seed_list):
+                        cbs = [OptunaPruning(storage, trial_id, spec.maximize)] if i == 0 else []
                         p = point(base, values, seed)
-                        cbs = (
-                            [OptunaPruning(storage, trial._trial_id, spec.maximize)]
-                            if i == 0
-                            else []
-                        )
                         jobs.append(Job(point_id(values, seed), values, seed, p.config, cbs))
+                    trial = optuna.trial.Trial(study, trial_id)
                     trial.set_user_attr("points", [[j.id, j.seed] for j in jobs])
-                    by_trial[trial.number] = jobs
-                    units += [[j] for j in jobs]
+                    by_trial[number] = jobs
+                    # values proposed again (by an earlier trial or one of this batch) run
+                    # once, and the trials share their rows; a point that finished before a
+                    # killed driver recorded it is read back
+                    fresh = []
+                    for j in jobs:
+                        if j.id in queued or (j.id in rows and not _is_missing(rows[j.id])):
+                            continue
+                        done = finished_row(j, root)
+                        if done is not None:
+                            rows[j.id] = done
+                        else:
+                            fresh.append(j)
+                    queued.update(j.id for j in fresh)
+                    known.update(j.id for j in jobs)
+                    units += [[j] for j in fresh]
+                later = max(spec.trials - asked, 0) + len(left)
+                total = len(known) + later * len(spec.seed_list)
                 for _, unit_rows in executor.run(units):
                     for r in unit_rows:
                         rows[r["id"]] = r
                         if on_row is not None:
-                            on_row(r, len(rows), spec.trials * len(spec.seed_list))
+                            on_row(r, len(rows), total)
                     write_csv(list(rows.values()), fields, out / "sweep.csv")
+                    _stop_if_interrupted(unit_rows)
                 for number, jobs in by_trial.items():
                     _tell(study, number, [rows[j.id] for j in jobs], spec.metric)
-                done += len(batch)
         finally:
             if isinstance(executor, RayCluster):
                 executor.close()
@@ -129,9 +155,24 @@ def tpe(spec, base, source, out, workers, ray, resume, dry_run, process, on_row)
     return SweepResult(out, result, spec, fields)
 
 
+def _stop_if_interrupted(rows: list[dict]) -> None:
+    """A point stopped by Ctrl-C or SIGTERM stops the search, its trial left running: a resume
+    goes on with it."""
+    for r in rows:
+        if r["status"] == "interrupted":
+            raise Preempted() if r.get("signal") == "SIGTERM" else KeyboardInterrupt()
+
+
+MISSING = "no finished run directory for this trial"
+
+
+def _is_missing(row: dict) -> bool:
+    return row.get("error") == MISSING
+
+
 def _missing(job: Job) -> dict:
     return dict(id=job.id, values=job.values, seed=job.seed, seconds=0.0, status="failed",
-                error="no finished run directory for this trial")  # fmt: skip
+                error=MISSING)  # fmt: skip
 
 
 def _tell(study, number: int, rows: list[dict], metric: str) -> None:

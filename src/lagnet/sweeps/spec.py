@@ -16,8 +16,11 @@ formula = "x[t-1]*x[t]"
 ```
 
 Every swept field is a dotted config field (``--set`` names); each of its values is applied to
-the base config and validated, so an unknown field, an empty grid, or a distribution a field
-cannot take is one line naming it, before a single point runs.
+the base config and validated, so an unknown field, an empty grid, a value listed twice, a
+swept ``seed`` (``seeds`` sweeps it), a distribution a field cannot take, fewer distinct
+``[random]`` points than ``trials`` or an unknown metric is one line naming it, before a single
+point runs. ``sets = ["a.b=value", ...]`` are ``--set`` values applied to the base (a sweep
+folder's ``spec.toml`` keeps the ``--set`` values of the command that made it there).
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ from lagnet.settings import Settings, first_error
 
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 MAXIMIZE = ("r2", "memory_r2", "reachable_share")
+# The sweep.csv columns a metric may name: the numbers of a run's metrics.json "test" section
+# (lagnet.evaluation.evaluate; reachable_share where the optimum is known) and the memoryless
+# baseline's R² (lagnet.sweeps.units.row_of).
+METRICS = tuple(
+    f"test.{m}"
+    for m in ("mse", "rmse", "nrmse", "r2", "memory_r2", "reachable_share", "memoryless_r2",
+              "nonfinite_paths", "paths", "length")
+)  # fmt: skip
 
 
 class SweepSpec(Settings):
@@ -54,6 +65,7 @@ class SweepSpec(Settings):
     metric: str = "test.mse"
     direction: Optional[Literal["minimize", "maximize"]] = None
     sample_seed: int = Field(0, ge=0)
+    sets: list[str] = Field(default_factory=list)
 
     @field_validator("seeds")
     @classmethod
@@ -98,7 +110,7 @@ class Point:
 
 
 def point_id(values: dict, seed: int) -> str:
-    text = json.dumps(values, sort_keys=True, default=str)
+    text = _key(values)
     digest = hashlib.sha1(text.encode()).hexdigest()[:8]
     return f"p{digest}-s{seed}"
 
@@ -131,12 +143,12 @@ def base_config(spec: SweepSpec, root: Path) -> RunConfig:
     return cfg if cfg is not None else merge()[0]
 
 
-def _dotted(table: dict, prefix: str = "") -> dict:
+def _dotted(table: dict, prefix: str = "", always: bool = False) -> dict:
     out = {}
     for k, v in table.items():
         name = f"{prefix}{k}"
-        if isinstance(v, dict) and name not in ("process", "target.params"):
-            out.update(_dotted(v, name + "."))
+        if isinstance(v, dict) and (always or name not in ("process", "target.params")):
+            out.update(_dotted(v, name + ".", always))
         else:
             out[name] = v
     return out
@@ -194,15 +206,19 @@ def validate(spec: SweepSpec, base: RunConfig) -> None:
     if not spec.grid and not spec.random and len(spec.seed_list) < 2:
         raise LagnetError("grid", {}, "nothing varies: add [grid], [random] or several seeds")
     for name, values in spec.grid.items():
+        _not_seed("grid", name, values)
         if not isinstance(values, list) or not values:
             raise LagnetError(f"grid.{name}", values, "must be a non-empty list of values")
-        for v in values:
+        for i, v in enumerate(values):
             _check_value(base, name, v, "grid")
+            if any(_same(v, w) for w in values[:i]):
+                raise LagnetError(f"grid.{name}", v, "is listed twice: give each value once")
     overlap = set(spec.grid) & set(spec.random)
     if overlap:
         raise LagnetError("random", sorted(overlap)[0], "is also in [grid]; sweep it in one")
     rng = np.random.default_rng(spec.sample_seed)
     for name, dist in spec.random.items():
+        _not_seed("random", name, dist)
         check_distribution(name, dist)
         ((kind, arg),) = dist.items()
         probes = arg if kind == "choice" else [*arg, draw(dist, rng)]
@@ -212,8 +228,42 @@ def validate(spec: SweepSpec, base: RunConfig) -> None:
         raise LagnetError("trials", spec.trials, "[random] needs trials = N (N >= 1)")
     if spec.mode == "tpe" and not spec.random:
         raise LagnetError("search", "tpe", "searches the [random] fields: add some")
-    if not spec.metric.startswith("test."):
-        raise LagnetError("metric", spec.metric, "must name a test metric, e.g. test.mse")
+    size = space_size(spec.random)
+    if spec.mode in ("random", "tpe") and spec.random and size < spec.trials:
+        raise LagnetError(
+            "trials", spec.trials, f"the [random] fields have only {size} distinct points: "
+            f"ask for at most {size} trials, or sweep them in [grid]"
+        )  # fmt: skip
+    if spec.metric not in METRICS:
+        raise LagnetError("metric", spec.metric, f"must be one of {', '.join(METRICS)}")
+
+
+def _not_seed(where: str, name: str, values: Any) -> None:
+    if name == "seed":  # every point's seed is one of seeds: a swept seed would be overwritten
+        raise LagnetError(f"{where}.seed", values, "sweep the seed with seeds = [...] instead")
+
+
+def _key(v: Any) -> str:
+    """A value as a point's id sees it: equal keys, equal ids."""
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return _key(a) == _key(b) or (_is_num(a) and _is_num(b) and a == b)  # 1 and 1.0 too
+
+
+def space_size(random: dict[str, dict]) -> float:
+    """How many distinct points the ``[random]`` fields have (inf for a continuous one)."""
+    size = 1
+    for dist in random.values():
+        ((kind, arg),) = dist.items()
+        if kind == "choice":
+            size *= len({_key(v) for v in arg})
+        elif kind == "int_uniform":
+            size *= arg[1] - arg[0] + 1
+        else:
+            return math.inf
+    return size
 
 
 def grid_values(spec: SweepSpec) -> list[dict]:
@@ -222,8 +272,21 @@ def grid_values(spec: SweepSpec) -> list[dict]:
 
 
 def random_values(spec: SweepSpec) -> list[dict]:
+    """``trials`` distinct draws (a draw equal to an earlier one is drawn again): the first N
+    of them do not change when ``trials`` grows."""
     rng = np.random.default_rng(spec.sample_seed)
-    return [{k: draw(d, rng) for k, d in spec.random.items()} for _ in range(spec.trials)]
+    drawn: dict[str, dict] = {}
+    limit = 1000 + 100 * spec.trials
+    for _ in range(limit):
+        if len(drawn) == spec.trials:
+            break
+        values = {k: draw(d, rng) for k, d in spec.random.items()}
+        drawn.setdefault(_key(values), values)
+    if len(drawn) < spec.trials:
+        raise LagnetError(
+            "trials", spec.trials, f"only {len(drawn)} distinct points in {limit} draws"
+        )
+    return list(drawn.values())
 
 
 def expand(spec: SweepSpec, base: RunConfig) -> list[Point]:
@@ -240,12 +303,44 @@ def point(base: RunConfig, values: dict, seed: int) -> Point:
     return Point(values=values, seed=seed, config=_apply(base, values, seed))
 
 
+def effective(source: str | Path | dict, sets: Sequence[str] = ()) -> tuple[SweepSpec, RunConfig]:
+    """The spec and its base config, with the spec's ``sets`` and then ``sets`` applied."""
+    spec, root = load_spec(source)
+    return spec, merge(base_config(spec, root), None, [*spec.sets, *sets])[0]
+
+
 def load(
     source: str | Path | dict, sets: Sequence[str] = ()
 ) -> tuple[SweepSpec, RunConfig, list[Point]]:
     """Spec, base config (with ``sets``, ``a.b=value``, applied to it) and points; raises
     :class:`LagnetError` on the first bad thing."""
-    spec, root = load_spec(source)
-    base = merge(base_config(spec, root), None, sets)[0]
+    spec, base = effective(source, sets)
     validate(spec, base)
     return spec, base, ([] if spec.mode == "tpe" else expand(spec, base))
+
+
+def as_stored(source: str | Path | dict, sets: Sequence[str] = ()) -> dict:
+    """The spec as a sweep folder keeps it: as given, with ``sets`` added to its own and a base
+    file by its full path, so it reads back the same from anywhere."""
+    spec, root = load_spec(source)
+    data = dict(source) if isinstance(source, dict) else spec.model_dump(exclude_none=True)
+    if isinstance(spec.base, str):
+        data["base"] = str(root / spec.base)  # an absolute path stays as it is
+    data["sets"] = [*spec.sets, *sets]
+    if not data["sets"]:
+        del data["sets"]
+    return data
+
+
+def sweep_fields(spec: SweepSpec, base: RunConfig) -> dict[str, Any]:
+    """What decides a sweep's points and their scores, by name (``trials`` aside: more trials
+    go on with the same first draws): two specs with equal fields make the same sweep."""
+    fields: dict[str, Any] = dict(
+        seeds=spec.seed_list, search=spec.mode, metric=spec.metric,
+        direction="maximize" if spec.maximize else "minimize", sample_seed=spec.sample_seed,
+    )  # fmt: skip
+    fields.update({f"grid.{k}": sorted(v, key=_key) for k, v in spec.grid.items()})
+    fields.update({f"random.{k}": d for k, d in spec.random.items()})
+    fields["random"] = list(spec.random)  # the order the fields are drawn in
+    fields.update(_dotted(base.model_dump(mode="json"), always=True))
+    return fields
