@@ -53,6 +53,14 @@ def test_a_swept_seed_is_refused_for_seeds(tmp_path, kind):
     assert line.startswith(f"{kind}.seed: ") and "seeds" in line.split("—")[1]
 
 
+@pytest.mark.parametrize("seeds", [True, "3", [0, True], 2.5, 0, [1, 1]])
+def test_seeds_that_are_no_seeds_are_refused(tmp_path, seeds):
+    """A count or a list of whole numbers: true and "3" were taken as 1 and 3."""
+    line = refused(tmp_path, tiny_spec(seeds=seeds))
+    assert line.startswith("seeds: ") and "Value error" not in line
+    assert "seeds" in line.split("—")[1]
+
+
 def test_random_draws_are_distinct_and_a_small_space_is_refused(tmp_path):
     narrow = {"model.hidden": {"int_uniform": [4, 6]}}
     for sample_seed in range(4):  # drawn independently, 3 of 3 values repeat 7 times in 9

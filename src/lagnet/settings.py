@@ -38,7 +38,7 @@ def first_error(err: ValidationError, prefix: str = "") -> LagnetError:
     msg = (
         "unknown setting"
         if e["type"] == "extra_forbid" or e["type"] == "extra_forbidden"
-        else e["msg"]
+        else e["msg"].removeprefix("Value error, ")  # a validator's ValueError: its words
     )
     return LagnetError(field, e.get("input"), msg)
 

@@ -67,9 +67,14 @@ class SweepSpec(Settings):
     sample_seed: int = Field(0, ge=0)
     sets: list[str] = Field(default_factory=list)
 
-    @field_validator("seeds")
+    @field_validator("seeds", mode="before")
     @classmethod
     def _seeds(cls, v: Any) -> Any:
+        def whole(s: Any) -> bool:
+            return isinstance(s, int) and not isinstance(s, bool)
+
+        if not (whole(v) or (isinstance(v, list) and all(whole(s) for s in v))):
+            raise ValueError("must be a count of seeds or a list of whole-number seeds")
         if isinstance(v, int) and v < 1:
             raise ValueError("must be a positive count or a list of seeds")
         if isinstance(v, list) and (not v or any(s < 0 for s in v) or len(set(v)) != len(v)):
