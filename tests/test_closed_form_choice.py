@@ -109,6 +109,31 @@ def test_the_choice_is_fixed_by_the_seed():
     assert a["chosen"] == b["chosen"] and a["search"]["val_mse"] == b["search"]["val_mse"]
 
 
+@pytest.mark.slow
+def test_the_search_and_the_fit_keep_to_the_budget(monkeypatch):
+    """Trials of 0.2 s and a 1.5 s budget: the search stops in time for the final fit, which
+    takes fewer paths (the 5 s NARMA-30 command's ESN fitted 31.6 s: 12 trials, 1000 paths)."""
+    import time as clock
+
+    from lagnet.models import esn_fit
+
+    real = esn_fit.Search.sums
+
+    def slow(self, point):
+        clock.sleep(0.2)
+        return real(self, point)
+
+    monkeypatch.setattr(esn_fit.Search, "sums", slow)
+    d = data()
+    d = FitData(**{**d.__dict__, "x": np.tile(d.x, (20, 1, 1)), "y": np.tile(d.y, (20, 1, 1))})
+    t0 = clock.perf_counter()
+    net, info = fit_esn(ESNConfig(reservoir=30), FitData(**{**d.__dict__, "seconds": 1.5}))
+    assert clock.perf_counter() - t0 < 1.5 * 1.1
+    assert 1 <= info["search"]["trials"] < 7 and 32 <= info["paths"] < 960
+    unbounded = fit_esn(ESNConfig(reservoir=30), d)[1]
+    assert unbounded["search"]["trials"] > info["search"]["trials"] and unbounded["paths"] == 960
+
+
 def test_without_a_validation_set_the_last_training_paths_serve():
     d = data()
     d = FitData(**{**d.__dict__, "val": None})
@@ -219,3 +244,25 @@ def test_frols_on_the_gram_matrix_equals_gram_schmidt_on_the_rows(
     if noise == 0.0:  # the exact target is explained whole, in a handful of terms
         chosen, errs = frols(p, y, 25, 1e-12)
         assert len(chosen) <= 5 and abs(sum(errs) - 1.0) < 1e-10
+
+
+def test_auto_gives_each_closed_form_candidate_a_share_of_the_budget(monkeypatch):
+    """Its ESN searched without a limit: 18.5 s of a 6 s `--model auto` command."""
+    from lagnet import fitting
+    from lagnet.api import build_config
+    from lagnet.errors import LagnetError
+    from lagnet.tasks import build_task
+
+    asked = {}
+
+    def refuse(cfg, task, *rest):
+        asked[cfg.model.kind] = cfg.train.max_seconds
+        raise LagnetError("model", cfg.model.kind, "not fitted here")
+
+    monkeypatch.setattr(fitting, "fit_closed_form", refuse)
+    monkeypatch.setattr(fitting, "fit", refuse)
+    cfg = build_config("ar1(rho=0.1)", "x[t-1]", "auto", max_seconds=8.0, length=20,
+                       val_paths=16, pilot_paths=16)  # fmt: skip
+    with pytest.raises(LagnetError, match="no candidate could be fitted"):
+        fitting.fit_chooser(cfg, build_task(cfg))
+    assert asked["narx"] == asked["esn"] == 2.0 and asked["gru"] > 5.0

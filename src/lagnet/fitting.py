@@ -39,6 +39,7 @@ from lagnet.tasks import Task
 from lagnet.training import train
 
 AUTO_SECONDS = 60.0  # a chooser's whole budget when train.max_seconds is unset
+AUTO_CLOSED_SHARE = 0.25  # of the budget, for each closed-form candidate's search and fit
 AUTO_MIN_GRU_SECONDS = 2.0  # less than this left: a network would not get past compiling
 # A closed-form candidate whose validation MSE is below this share of the target's variance
 # fits to float32 rounding: no network can do better, so ``auto`` trains none.
@@ -113,7 +114,7 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
         kind=m.kind,
         steps=0,
         seconds=seconds,
-        sequences=int(x.shape[0]),
+        sequences=int(details.pop("paths", x.shape[0])),  # a budget may fit fewer
         stopped="closed form",
         ms_per_step=None,
         best_step=None,
@@ -176,8 +177,9 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
     kinds = family(cfg.model.kind).candidates
     closed = [k for k in kinds if family(k).closed_form]
     trained = [k for k in kinds if not family(k).closed_form]
+    share = AUTO_CLOSED_SHARE * budget  # each closed-form candidate's: a search keeps to it
     for kind in closed:
-        consider(kind, lambda kind=kind: fit_closed_form(variant(kind), task))
+        consider(kind, lambda kind=kind: fit_closed_form(variant(kind, max_seconds=share), task))
     for i, kind in enumerate(trained):
         left = (budget - (time.perf_counter() - t0)) / (len(trained) - i)
         if best is not None and best.info["best_val_mse"] <= AUTO_EXACT * y_var:

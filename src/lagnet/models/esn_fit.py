@@ -96,6 +96,7 @@ class Search:
         paths = max(math.ceil(ROWS_PER_FEATURE * (c_in + cfg.reservoir) / length), 32)
         self.train = (xt[:paths], yt[:paths])
         self.val = (xv[:paths], yv[:paths])
+        self.paths = len(self.train[0]) + len(self.val[0])  # a trial's pass
         self.chunk = min(data.batch, paths)
         if cfg.washout is not None:
             kept_steps(self.valid, length, cfg.washout)  # a bad washout fails here, named
@@ -155,27 +156,47 @@ def tune(cfg: ESNConfig, data: FitData) -> tuple[ESNConfig, dict]:
 
     The coordinate search scores each point at the washout of the start (0 when unset: paths
     and reservoir both start at rest, so the first steps are learnable); the washout is then
-    chosen at the best point."""
+    chosen at the best point.
+
+    Under a time budget (``data.seconds``) the search keeps to 90% of it with the final fit:
+    each trial's time prices a pass over one path, the final fit takes as many training paths
+    as 45% of the budget allows (at least the search sample's; ``record["fit_paths"]``), and
+    no trial starts that would leave too little for it."""
     t0 = time.perf_counter()
     search = Search(cfg, data)
+    n_fit = search.n_final
     point = {k: (START[k] if getattr(cfg, k) is None else getattr(cfg, k)) for k in STEPS}
     free = [k for k in STEPS if getattr(cfg, k) is None]
     washout = search.washouts[0] if cfg.washout is None else cfg.washout
     seen: dict[tuple, tuple] = {}
     kept: dict[tuple, tuple] = {}  # the sums of the best point so far
 
+    pace = [0.0]  # seconds per path of the last trial
+
     def score(p: dict) -> tuple:
         key = tuple(round(p[k], 12) for k in STEPS)
         if key not in seen:
+            t = time.perf_counter()
             parts, val = search.sums(p)
             seen[key] = search.best(parts, val, [washout])
+            pace[0] = (time.perf_counter() - t) / search.paths
             if not kept or seen[key][0] < kept["score"][0]:
                 kept.update(score=seen[key], sums=(parts, val))
         return seen[key]
 
+    def in_time() -> bool:
+        """Time for one more trial and then the final fit (always, without a budget)."""
+        nonlocal n_fit
+        if data.seconds is None:
+            return True
+        share = int(0.45 * data.seconds / max(pace[0], 1e-9))
+        n_fit = min(search.n_final, max(share, len(search.train[0])))
+        ahead = pace[0] * (search.paths + n_fit)
+        return time.perf_counter() - t0 + ahead <= 0.9 * data.seconds
+
     best = score(point)
     factors = dict(STEPS)
-    while free and len(seen) < MAX_TRIALS:
+    while free and len(seen) < MAX_TRIALS and in_time():
         moved = False
         for k in free:
             lo, hi = BOUNDS[k]
@@ -183,7 +204,11 @@ def tune(cfg: ESNConfig, data: FitData) -> tuple[ESNConfig, dict]:
                 dict(point, **{k: float(np.clip(point[k] * f, lo, hi))})
                 for f in (factors[k], 1.0 / factors[k])
             ]
-            results = [(score(p), p) for p in tries if len(seen) < MAX_TRIALS or p == point]
+            results = [
+                (score(p), p)
+                for p in tries
+                if (len(seen) < MAX_TRIALS and in_time()) or p == point
+            ]
             for r, p in results:
                 if r[0] < best[0]:
                     best, point, moved = r, p, True
@@ -193,7 +218,10 @@ def tune(cfg: ESNConfig, data: FitData) -> tuple[ESNConfig, dict]:
                 break
     if cfg.washout is None and len(search.washouts) > 1:
         best = search.best(*kept["sums"], search.washouts)
-    values = dict(point, ridge=best[1], washout=best[2])
+    in_time()  # the final fit's paths, from the last trial's pace
+    # The ridge carries over per row of the final fit (Search.final_rows): fewer paths, less.
+    ridge = best[1] * n_fit / search.n_final
+    values = dict(point, ridge=ridge, washout=best[2])
     chosen = {k: values[k] for k in TUNED if getattr(cfg, k) is None}
     record = dict(
         chosen=chosen,
@@ -203,6 +231,7 @@ def tune(cfg: ESNConfig, data: FitData) -> tuple[ESNConfig, dict]:
             val_mse=best[0],
             seconds=time.perf_counter() - t0,
         ),
+        fit_paths=n_fit,
     )
     return cfg.model_copy(update=chosen), record
 
@@ -212,10 +241,13 @@ def fit_esn(cfg: ESNConfig, data: FitData) -> tuple[ESN, dict]:
     record = {}
     if cfg.unset():
         cfg, record = tune(cfg, data)
+    n = record.pop("fit_paths", data.x.shape[0])
     net = draw_reservoir(cfg, data.x.shape[2], data.y.shape[2], data.key)
     net, details = fit_readout(
-        net, data.x, data.y, data.valid, ridge=cfg.ridge, washout=cfg.washout, chunk=data.batch
-    )
+        net, data.x[:n], data.y[:n], data.valid, ridge=cfg.ridge, washout=cfg.washout,
+        chunk=data.batch,
+    )  # fmt: skip
+    details["paths"] = int(n)
     return net, dict(details, ridge=cfg.ridge, washout=cfg.washout, **record)
 
 
