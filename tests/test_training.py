@@ -149,3 +149,26 @@ def test_under_a_budget_a_chunk_is_at_most_a_tenth_of_it():
     assert budget_chunk(50, tc, 100.0, 512) == 1  # never below one step
     odd = TrainConfig(max_seconds=15.0, batch=128, val_every=7)
     assert budget_chunk(7, odd, 0.5, 512) == 1  # 4 does not divide 7: the next divisor down
+
+
+def test_a_large_target_is_not_taken_for_an_exploded_one():
+    """Validation sees the target in the user's units: a target near 2e6 (prices in cents) is
+    not 'exploded' — the threshold is in standard deviations. Left out, every path gave a
+    validation MSE of 0 and the first weights were kept."""
+    y = jnp.full((3, 4, 1), 2e6) + jnp.arange(12.0).reshape(3, 4, 1)
+    pred, valid = y + 1.0, jnp.ones(4, bool)
+    scale = (jnp.full((1,), 2e6), jnp.full((1,), 3.0))
+    assert float(masked_mse(pred, y, valid, scale)) == pytest.approx(1.0)
+    blown = y.at[0, 2, 0].set(2e6 + 1e9)  # 3e8 standard deviations out: left out
+    assert float(masked_mse(pred, blown, valid, scale)) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_a_run_on_a_large_target_validates_and_keeps_its_best_weights():
+    import lagnet
+
+    run = lagnet.train(process="ar1(rho=0.5)", target="x[t-1] + 2e6", model="gru", hidden=8,
+                       steps=120, length=20, batch=16, val_every=20, val_paths=64,
+                       pilot_paths=64, eval=dict(test_paths=64, long_paths=4, baseline_paths=100))  # fmt: skip
+    val = run.history["val_mse"]
+    assert min(val) > 0 and val[-1] < val[0] and run.metrics["train"]["best_step"] > 20

@@ -34,13 +34,16 @@ from lagnet.samples import EXPLODED
 from lagnet.tasks import Task
 
 
-def masked_mse(pred: jax.Array, y: jax.Array, valid: jax.Array) -> jax.Array:
+def masked_mse(pred: jax.Array, y: jax.Array, valid: jax.Array, scale=None) -> jax.Array:
     """Mean squared error over paths, outputs and the valid steps only. pred, y: (N, L, O).
 
-    Paths whose target is not finite, or more than ``EXPLODED`` from zero, on a valid step (a
-    recursion that exploded on a rare path; in training ``y`` is normalised, so that is that
-    many standard deviations) are left out of the mean; their NaNs never reach the gradient."""
-    ok = jnp.isfinite(y) & (jnp.abs(y) < EXPLODED)
+    Paths whose target is not finite, or more than ``EXPLODED`` standard deviations from its
+    mean, on a valid step (a recursion that exploded on a rare path) are left out of the mean;
+    their NaNs never reach the gradient. ``scale``: (y_mean, y_std) when ``y`` is in the user's
+    units (validation), None when it is normalised (training). A threshold on raw values left
+    out every path of a target of 1e6 (prices in cents): validation MSE 0 at every row."""
+    z = y if scale is None else (y - scale[0]) / scale[1]
+    ok = jnp.isfinite(y) & (jnp.abs(z) < EXPLODED)
     path_ok = jnp.all(ok | ~valid[None, :, None], axis=(1, 2))  # (N,)
     w = (valid[None, :, None] & path_ok[:, None, None]).astype(pred.dtype)  # (N, L, 1)
     err = pred - jnp.where(ok, y, 0.0)
@@ -148,7 +151,7 @@ class Programs:
 
         def validate(params, scales, x, y, valid):
             model = Normalised(eqx.combine(params, static), *scales)
-            return masked_mse(model(x), y, valid)
+            return masked_mse(model(x), y, valid, scales[2:])
 
         # One program for the optimiser's state (eagerly, a zeros_like per weight's shape).
         self.init = jax.jit(self.optimizer.init)
