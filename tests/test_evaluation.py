@@ -86,7 +86,7 @@ def test_drift_check_compares_windows():
 
 def _metrics(mr2, mem_r2=0.99):
     return dict(
-        test=dict(r2=0.999, memory_r2=mr2, length=101),
+        test=dict(mse=0.001, r2=0.999, memory_r2=mr2, length=101),
         baselines=dict(memoryless=dict(r2=mem_r2), linear_lags=dict(r2=0.0, lags=2)),
         target=dict(memory_share=1 - mem_r2),
         long_horizon=dict(length=1010, ratio=1.1),
@@ -106,6 +106,11 @@ def test_verdict_words():
     undefined = _metrics(None)
     undefined["test"]["r2"] = float("nan")
     assert "undefined" in verdict(undefined)["headline"]
+    # Predictions that are NaN: said so, not read as a target that does not vary.
+    broken = _metrics(0.95)
+    broken["test"].update(mse=float("nan"), r2=float("nan"), memory_r2=float("nan"))
+    v = verdict(broken)
+    assert v["learned_past"] is False and "predictions are not finite" in v["headline"]
 
 
 def test_memoryless_gram_blocks_equal_the_dense_product():

@@ -244,6 +244,33 @@ def test_leaderboard_shows_the_optimum_beside_the_best_family():
     assert "| g | " not in md.split("optimal filter")[-1]
 
 
+def test_the_table_the_heat_map_and_the_optimum_rank_by_one_statistic(tmp_path, monkeypatch):
+    """gru 0.10, 0.11, 0.90 against lstm 0.20, 0.21, 0.22: the mean ranks lstm first, the
+    median gru. The table bolded lstm while the heat map (medians) showed gru best."""
+    import matplotlib.axes
+
+    from lagnet.leaderboard import plot
+
+    opt = dict(optimal="Kalman filter", optimal_mse=0.59, optimal_nrmse=0.64, optimal_r2=0.59)
+    rows = [
+        dict(task="f", model=m, seed=s, test_nrmse=v, test_r2=1 - v * v, time_to_best_s=1.0,
+             reachable_share=0.9, error="", **opt)
+        for m, vals in {"gru": [0.10, 0.11, 0.90], "lstm": [0.20, 0.21, 0.22]}.items()
+        for s, v in enumerate(vals)
+    ]  # fmt: skip
+    md = markdown(rows, 15)
+    assert "**0.21 ±" in md and "| f | Kalman filter | 0.59 | 0.64 | lstm | 0.21 |" in md
+    drawn = []
+    real_text = matplotlib.axes.Axes.text
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "text",
+        lambda self, x, y, s, **kw: drawn.append(s) or real_text(self, x, y, s, **kw),
+    )
+    plot(rows, tmp_path / "p.png", 15)
+    assert drawn[:2] == ["0.37", "0.21"]  # the means, as the table ranks them
+
+
 # ----------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_a_filtering_run_reports_its_optimum(tmp_path):

@@ -284,7 +284,13 @@ def verdict(metrics: dict) -> dict:
     test, base = metrics["test"], metrics["baselines"]
     mr2, share = test["memory_r2"], metrics["target"]["memory_share"]
     details = []
-    if not np.isfinite(test["r2"]):
+    if not np.isfinite(test["mse"]):
+        learned, headline = (
+            False,
+            "The model's predictions are not finite (NaN or infinite) on the test paths: "
+            "nothing was learned that can be scored.",
+        )
+    elif not np.isfinite(test["r2"]):
         learned, headline = (
             None,
             ("The target does not vary on the test paths, so R² and memory_r2 are undefined."),
