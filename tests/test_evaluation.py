@@ -106,6 +106,11 @@ def test_verdict_words():
     undefined = _metrics(None)
     undefined["test"]["r2"] = float("nan")
     assert "undefined" in verdict(undefined)["headline"]
+    # Test paths left out (their target exploded): the first detail says how many.
+    some = _metrics(0.95)
+    some["test"].update(paths=1000, nonfinite_paths=4)
+    assert verdict(some)["details"][0].startswith("4 of 1000 test paths were left out")
+    assert not any("left out" in d for d in verdict(_metrics(0.95))["details"])
     # Predictions that are NaN: said so, not read as a target that does not vary.
     broken = _metrics(0.95)
     broken["test"].update(mse=float("nan"), r2=float("nan"), memory_r2=float("nan"))

@@ -365,6 +365,14 @@ def verdict(metrics: dict) -> dict:
             "10-step window"
             + (" (no late-step drift)." if dr["ratio"] <= 1.5 else " — later periods are worse.")
         )
+    dropped = metrics["test"].get("nonfinite_paths") or 0
+    if dropped:  # every metric is over the rest: say so where the numbers are read
+        details.insert(
+            0,
+            f"{dropped} of {metrics['test']['paths']} test paths were left out: their "
+            "target was not finite or exploded (over a million deviations from its median); "
+            "every metric is over the rest.",
+        )
     if (metrics.get("data") or {}).get("in_sample"):  # every window of one file, everywhere
         headline = f"In-sample fit, not a test: {headline[0].lower()}{headline[1:]}"
         details.insert(0, IN_SAMPLE_DETAIL)
