@@ -13,6 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from lagnet.cli._app import app, command, err, out
 from lagnet.errors import Preempted
 from lagnet.sweeps import sweep as run_sweep
+from lagnet.sweeps.core import check_options
+from lagnet.sweeps.executors import join_ray
 from lagnet.sweeps.folder import check_folder
 from lagnet.sweeps.spec import load
 
@@ -93,8 +95,12 @@ def sweep(
         if result.estimate_seconds is not None:
             out.print(f"estimated time: about {result.estimate_seconds:.0f} s", highlight=False)
         return
-    s = load(spec, set_)[0]  # a bad spec or --out is one line before the bar appears
+    # a bad spec, --workers, --track, --out or --ray is one line before the bar appears
+    s = load(spec, set_)[0]
+    check_options(workers, track)
     check_folder(out_dir, spec, resume, set_)
+    if ray is not None:
+        join_ray(ray)
     bar = None if quiet else SweepBar(s.metric, s.maximize)
     try:
         if bar is None:

@@ -25,15 +25,15 @@ from lagnet.errors import LagnetError, Preempted
 from lagnet.files import DirectoryLock
 from lagnet.processes import Process
 from lagnet.runs import load as load_run
-from lagnet.sweeps.executors import RayCluster, make_executor
-from lagnet.sweeps.folder import finished_row, prepare_folder
+from lagnet.sweeps.executors import RayCluster, join_ray, make_executor
+from lagnet.sweeps.folder import check_folder, finished_row, prepare_folder
 from lagnet.sweeps.outputs import write_all, write_csv
 from lagnet.sweeps.result import SweepResult
 from lagnet.sweeps.search import tpe
 from lagnet.sweeps.spec import Point, load, point
 from lagnet.sweeps.units import Job, make_units
 from lagnet.tasks import build_task
-from lagnet.tracking import make_tracker
+from lagnet.tracking import TRACKERS, make_tracker
 
 STATUSES = ("complete", "failed", "diverged", "killed", "interrupted")
 
@@ -92,23 +92,41 @@ def sweep(
     if process is not None:
         base = base.model_copy(update=dict(process=process.config))
         points = [point(base, p.values, p.seed) for p in points]
+    check_options(workers, track)
     if spec_obj.mode == "tpe":
+        if not dry_run:
+            _join(ray, out, spec, resume, sets)
         return tpe(spec_obj, base, spec, out, workers, ray, resume, dry_run, process, on_row, sets)
     for p in points:  # every point must be able to start: refuse before anything runs
         build_task(p.config, process=process)
     fields = list(spec_obj.grid) + list(spec_obj.random)
     workers = workers or os.cpu_count() or 1
-    if workers < 1:
-        raise LagnetError("workers", workers, "must be at least 1")
     pack = default_pack() if pack is None else pack
     jobs = [Job(p.id, p.values, p.seed, p.config) for p in points]
     units = make_units(jobs, pack)
     if dry_run:
         return SweepResult(None, [], spec_obj, fields, [[j.id for j in u] for u in units],
                            estimate(points, workers))  # fmt: skip
+    _join(ray, out, spec, resume, sets)
     out = prepare_folder(out, spec, resume, sets)
     with DirectoryLock(out, "out"):
         return execute(out, spec_obj, fields, jobs, pack, workers, ray, process, on_row, track)
+
+
+def check_options(workers: int | None, track: str | None) -> None:
+    """Refuse, in one line, a worker count or a tracker no sweep can use (a dry run too)."""
+    if workers is not None and workers < 1:
+        raise LagnetError("workers", workers, "must be at least 1")
+    if track is not None and track not in (*TRACKERS, "none"):
+        raise LagnetError("track", track, f"unknown tracker; one of: {', '.join(TRACKERS)}, none")
+
+
+def _join(ray: str | None, out, spec, resume: bool, sets: Sequence[str]) -> None:
+    """With ``ray``: join the cluster before the sweep's folder is made (a cluster that
+    cannot be reached is refused in seconds, and leaves no folder behind)."""
+    if ray is not None:
+        check_folder(out, spec, resume, sets)
+        join_ray(ray)
 
 
 def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track) -> SweepResult:

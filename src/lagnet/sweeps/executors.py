@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import wait as mp_wait
@@ -217,26 +218,67 @@ def _next(queue: list, worker: _Worker, workers: list[_Worker], groups: dict):
     return queue.pop(0)
 
 
+# Ray's own connection gives up after 20 tries of about 40 s each (a sweep at an unreachable
+# address never ended); with these, one try of about 15 s. Ray reads them when it is imported;
+# a value already in the environment wins.
+RAY_CONNECT_ENV = {
+    "RAY_gcs_server_port_wait_time_s": "1",
+    "RAY_gcs_rpc_server_connect_timeout_s": "5",
+    "RAY_py_gcs_connect_timeout_s": "5",
+}
+PROBE_SECONDS = 5.0
+
+
+def _probe(address: str) -> None:
+    """Refuse, at once, a ``HOST:PORT`` that nothing answers on (Ray would wait for it).
+    ``auto`` and what does not look like an address are left to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise LagnetError(
+            "--ray", address, f"cannot join the Ray cluster (nothing answers there: {why})"
+        ) from None
+
+
+def join_ray(address: str):
+    """Connect this process to the Ray cluster at ``address`` (again: a no-op) and return the
+    ``ray`` module, or refuse in one line, within seconds. A sweep calls it before its folder
+    is made, so a refused address leaves nothing behind."""
+    try:
+        for k, v in RAY_CONNECT_ENV.items():
+            os.environ.setdefault(k, v)
+        import ray
+    except ImportError:
+        raise LagnetError("--ray", address, "needs Ray: pip install 'lagnet[ray]'") from None
+    if ray.is_initialized():
+        return ray
+    _probe(address)
+    try:
+        ray.init(
+            address=address,
+            ignore_reinit_error=True,
+            include_dashboard=False,
+            logging_level="ERROR",
+            log_to_driver=False,
+            runtime_env={"env_vars": WORKER_ENV},
+        )
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        with suppress(Exception):
+            ray.shutdown()
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise LagnetError("--ray", address, f"cannot join the Ray cluster ({why})") from None
+    return ray
+
+
 class RayCluster:
     name = "ray"
 
     def __init__(self, root: Path, address: str, process=None, retries: int = 2):
-        try:
-            import ray
-        except ImportError:
-            raise LagnetError("--ray", address, "needs Ray: pip install 'lagnet[ray]'") from None
-        self.ray, self.root, self.process, self.retries = ray, root, process, retries
-        try:
-            ray.init(
-                address=address,
-                ignore_reinit_error=True,
-                include_dashboard=False,
-                logging_level="ERROR",
-                log_to_driver=False,
-                runtime_env={"env_vars": WORKER_ENV},
-            )
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise LagnetError("--ray", address, f"cannot join the Ray cluster ({e})") from None
+        self.ray, self.root, self.process, self.retries = join_ray(address), root, process, retries
 
     def run(self, units: Sequence[list[Job]]) -> Iterator[tuple[list[Job], list[dict]]]:
         ray = self.ray
