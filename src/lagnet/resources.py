@@ -17,8 +17,12 @@ overrides it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from lagnet.errors import LagnetError
 
@@ -159,24 +163,114 @@ def evaluation_bytes(ev, c_in: int, c_out: int, length: int, lags: int) -> float
     return F64 * (test + base + long)
 
 
+_EVALUATING: ContextVar[bool] = ContextVar("evaluating", default=False)
+# The settings a request's size comes from, in the order a tie names them.
+TRAINING_SETTINGS = (
+    "train.batch",
+    "model.hidden",
+    "model.reservoir",
+    "model.layers",
+    "model.heads",
+    "model.context",
+    "train.length",
+    "train.val_paths",
+    "train.pilot_paths",
+    "train.fixed_paths",
+)
+EVALUATION_SETTINGS = (
+    "eval.test_paths",
+    "train.length",
+    "eval.baseline_paths",
+    "eval.long_paths",
+    "eval.long_factor",
+)
+
+
+@contextmanager
+def evaluating():
+    """Within it, :func:`check_run` checks an evaluation of a trained model only (no
+    training follows), and names the test paths or the length, the settings an evaluation
+    is given."""
+    token = _EVALUATING.set(True)
+    try:
+        yield
+    finally:
+        _EVALUATING.reset(token)
+
+
+def _get(cfg, name: str):
+    part, field = name.split(".")
+    return getattr(getattr(cfg, part), field, None)
+
+
+def _with(cfg, name: str, value):
+    part, field = name.split(".")
+    section = getattr(cfg, part).model_copy(update={field: value})
+    return cfg.model_copy(update={part: section})
+
+
+def culprit(cfg, need: Callable[[object], float], names: tuple[str, ...]) -> tuple[str, object]:
+    """(the setting, its value) a refusal names: of the settings ``names`` that are above
+    their defaults, the one whose default would shrink ``need(cfg)`` the most — the width of
+    a network far too wide, not the batch it is trained on; the first of ``names`` when none
+    is above its default."""
+    best, best_need = names[0], math.inf
+    for name in names:
+        part, field = name.split(".")
+        info = type(getattr(cfg, part)).model_fields.get(field)
+        value = _get(cfg, name)
+        if info is None or not isinstance(value, int) or isinstance(value, bool):
+            continue
+        default = info.default
+        if default is not None and not (isinstance(default, int) and value > default):
+            continue
+        smaller = need(_with(cfg, name, default))
+        if smaller < best_need:
+            best, best_need = name, smaller
+    return best, _get(cfg, best)
+
+
 def check_run(
     cfg, series: int, c_in: int, c_out: int, lags: int, gradient=True, closed_form=False
 ) -> None:
     """Refuse a run (training, on the host and on its accelerator, and its evaluation on
-    the host) that cannot fit in memory."""
-    need = training_bytes(cfg, series, c_in, c_out, gradient, closed_form)
-    what = f"training {cfg.model.kind} on batches of {cfg.train.batch} paths × {cfg.train.length} steps"
-    check("train.batch", cfg.train.batch, need, what)
-    accelerator = device_limit(cfg.device)
-    if accelerator is not None:
-        check("train.batch", cfg.train.batch, need, what, accelerator)
-    check(
-        "eval.test_paths",
-        cfg.eval.test_paths,
-        evaluation_bytes(cfg.eval, c_in, c_out, cfg.train.length, lags),
-        f"evaluating on {cfg.eval.test_paths} test paths (and {cfg.eval.baseline_paths} "
-        f"baseline, {cfg.eval.long_paths} long) × {cfg.train.length} steps",
-    )
+    the host) that cannot fit in memory, naming the setting that makes it too large. Within
+    :func:`evaluating`, the evaluation only."""
+    evaluating_only = _EVALUATING.get()
+    if not evaluating_only:
+
+        def train_need(c) -> float:
+            return training_bytes(c, series, c_in, c_out, gradient, closed_form)
+
+        need = train_need(cfg)
+        limits = [memory_limit()]
+        accelerator = device_limit(cfg.device)
+        if accelerator is not None:
+            limits.append(accelerator)
+        if any(need > limit for limit, _ in limits):
+            field, value = culprit(cfg, train_need, TRAINING_SETTINGS)
+            width, layers = _width(cfg.model)
+            what = (
+                f"training {cfg.model.kind} on batches of {cfg.train.batch} paths × "
+                f"{cfg.train.length} steps (width {width}"
+                + (f", {layers} layers)" if layers > 1 else ")")
+            )
+            for limit in limits:
+                check(field, value, need, what, limit)
+
+    def eval_need(c) -> float:
+        return evaluation_bytes(c.eval, c_in, c_out, c.train.length, lags)
+
+    need, ev = eval_need(cfg), cfg.eval
+    limit = memory_limit()
+    if need > limit[0]:
+        names = EVALUATION_SETTINGS[:2] if evaluating_only else EVALUATION_SETTINGS
+        field, value = culprit(cfg, eval_need, names)
+        what = (
+            f"evaluating on {ev.test_paths} test paths (and {ev.baseline_paths} baseline, "
+            f"{ev.long_paths} long) × {cfg.train.length} steps"
+        )
+        check(field, value, need, what, limit)
 
 
 def writing_bytes(suffix: str, paths: int, length: int, series: int) -> float:

@@ -10,6 +10,7 @@ import typer
 from lagnet.cli._app import app, command, formula_option, metrics_table, notes, out
 from lagnet.errors import LagnetError
 from lagnet.report import held_out_words
+from lagnet.resources import evaluating
 from lagnet.rundir import interrupted_note, unfinished
 from lagnet.runs import evaluate_run, render
 from lagnet.targets import formula_text
@@ -27,7 +28,15 @@ def eval_(
     seed: Optional[int] = typer.Option(None, help="Seed of the test set (default: the run's)."),
 ) -> None:
     """Evaluate a trained run again, on a test set of any size and length."""
-    cfg, ev = evaluate_run(run_dir, formula_option(target), paths=paths, length=length, seed=seed)
+    try:
+        with evaluating():  # nothing is trained: a refusal names --paths or --length
+            cfg, ev = evaluate_run(
+                run_dir, formula_option(target), paths=paths, length=length, seed=seed
+            )
+    except LagnetError as e:
+        if e.field != "train.length":  # the other settings it names are eval.* ones
+            raise
+        raise LagnetError("--length", e.value, e.reason) from None
     notes([interrupted_note(run_dir)])
     out.print(
         metrics_table(
