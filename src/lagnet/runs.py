@@ -17,7 +17,6 @@ half-written directory that looks complete.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import shutil
@@ -35,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.checkpoint import load_model, save_model
+from lagnet.checkpoint import json_object, load_model, npz_arrays, read_file, save_model
 from lagnet.config import RunConfig, config_to_toml, load_config, merge
 from lagnet.errors import LagnetError
 from lagnet.evaluation import TestSet, evaluate, prepare_test, verdict
@@ -325,12 +324,12 @@ def load(directory: str | Path) -> Run:
             raise LagnetError("run_dir", str(directory), f"not a run directory (no {name})")
     config = load_config(directory / "config.toml")
     model, _ = load_model(directory)
-    metrics = json.loads((directory / "metrics.json").read_text())
-    history = {k: v.tolist() for k, v in read_history(directory / "history.csv").items()}
+    metrics = read_file(directory / "metrics.json", json_object)
+    history = read_file(directory / "history.csv", read_history)
+    history = {k: v.tolist() for k, v in history.items()}
     preds = {}
     if (directory / "predictions.npz").is_file():
-        with np.load(directory / "predictions.npz") as z:
-            preds = {k: z[k] for k in z.files}
+        preds = read_file(directory / "predictions.npz", npz_arrays)
     return Run(
         config=config,
         model=model,
