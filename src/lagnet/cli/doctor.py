@@ -14,6 +14,7 @@ from rich.table import Table
 from lagnet.cli._app import app, command, err, notes, out
 from lagnet.config import load_config
 from lagnet.doctor import core
+from lagnet.doctor.html import target_note
 from lagnet.doctor.verdict import lines
 from lagnet.errors import LagnetError
 from lagnet.progress import ProgressBar
@@ -34,7 +35,9 @@ def _fix_table(fix: dict) -> Table:
         ("effective memory", "effective_memory"),
     ):
         t.add_row(label, *(_cell(fix[side][key]) for side in ("before", "after")))
-    t.caption = escape("changed: " + ", ".join(f"{k} = {v}" for k, v in fix["overrides"].items()))
+    caption = "changed: " + ", ".join(f"{k} = {v}" for k, v in fix["overrides"].items())
+    note = target_note(fix)
+    t.caption = escape(caption + (f"\n{note}" if note else ""))
     return t
 
 

@@ -271,6 +271,19 @@ def _summary(metrics: dict, effective: Optional[int]) -> dict:
     )
 
 
+def _same_formula(a: str, b: str) -> bool:
+    return "".join(a.split()) == "".join(b.split())
+
+
+def _evaluated(evaluations: list[dict], formula: str) -> dict:
+    """The summary of the run's last recorded evaluation against ``formula``
+    (``lagnet eval --target``): its test metrics; n/a where it has none."""
+    for e in reversed(evaluations):
+        if _same_formula(formula_text(e.get("formula", "")), formula):
+            return _summary(dict(test=e.get("test") or {}), None)
+    return _summary({}, None)
+
+
 def fix_config(d: Diagnosis, max_seconds: Optional[float] = None) -> RunConfig:
     """The run's config with the diagnosis's suggested changes, and ``max_seconds`` (when
     given) as the training budget: a remedy of more steps can take minutes. The budget given
@@ -296,8 +309,12 @@ def fix(
         return None
     out = check_out_dir(out if out is not None else fixed_dir(d.run_dir))
     cfg = fix_config(d, max_seconds)
+    applied = dict(overrides)
+    if max_seconds is not None:  # the budget given replaced a remedy's
+        applied["train.max_seconds"] = max_seconds
     new = run(cfg, out, callbacks=callbacks, started=started)
-    same_target = formula_text(cfg.target.formula) == formula_text(d.config.target.formula)
+    trained, fixed = (formula_text(c.target.formula) for c in (d.config, cfg))
+    same_target = _same_formula(trained, fixed)
     after_eff = None
     if same_target:
         x_test, y_test, t0 = d._oracle_test
@@ -305,11 +322,22 @@ def fix(
         after_eff = memory.effective_memory(
             o["k"], o["mse"], _model_mse(new.model, x_test, y_test, t0)
         )
+        before = _summary(d.metrics, d.doc["memory"]["effective"])
+    else:  # the fix trains on another target: before is the run scored on that one
+        before = _evaluated(d.doc["run"].get("evaluations") or [], fixed)
     d.doc["fix"] = dict(
         dir=str(out),
-        overrides=overrides,
+        overrides=applied,
         max_seconds=max_seconds,  # the budget the caller gave the fix, None if none
-        before=_summary(d.metrics, d.doc["memory"]["effective"]),
+        before=before,
         after=_summary(new.metrics, after_eff),
+        # what the run and the fix were trained on, and what "before" was scored on: the
+        # run's own target, or the fix's where the run was evaluated on it (lagnet eval
+        # --target); None where it never was, and before is n/a
+        targets=dict(
+            run=trained,
+            fix=fixed,
+            before=trained if same_target else (fixed if before["mse"] is not None else None),
+        ),
     )
     return d.doc["fix"]

@@ -62,6 +62,24 @@ def _image(path: Path, name: str) -> str:
     )
 
 
+def target_note(fix: dict) -> str | None:
+    """What a before/after comparison is on, when the fix trained on another target than
+    the run's (a remedy for targets that differ): None when both trained on the same."""
+    targets = fix.get("targets")
+    if not targets or targets["before"] == targets["run"]:
+        return None
+    if targets["before"] is not None:
+        return (
+            f"The fix trained on {targets['fix']}, the run on {targets['run']}: before is the "
+            f"run evaluated on {targets['fix']} (lagnet eval --target)."
+        )
+    return (
+        f"The fix trained on {targets['fix']}, the run on {targets['run']}: the run was never "
+        f"evaluated on {targets['fix']}, so there is no before to compare (lagnet eval RUN "
+        "--target gives one)."
+    )
+
+
 def _fix_table(fix: dict) -> str:
     rows = [
         ("test MSE", "mse"),
@@ -76,9 +94,10 @@ def _fix_table(fix: dict) -> str:
         for label, k in rows
     )
     changes = ", ".join(f"{k} = {json.dumps(v)}" for k, v in fix["overrides"].items())
+    note = target_note(fix)
     return (
         f"<h3>After --fix</h3>\n<p>Trained again with {_e(changes)} into "
-        f"<code>{_e(fix['dir'])}</code>.</p>\n"
+        f"<code>{_e(fix['dir'])}</code>.{' ' + _e(note) if note else ''}</p>\n"
         f"<table><tr><th></th><th>before</th><th>after</th></tr>\n{body}</table>"
     )
 
