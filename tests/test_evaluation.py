@@ -118,22 +118,6 @@ def test_verdict_words():
     assert v["learned_past"] is False and "predictions are not finite" in v["headline"]
 
 
-def test_memoryless_gram_blocks_equal_the_dense_product():
-    """The baseline's Gram matrix, summed block by block (bincounts for a B-spline block with
-    itself), equals FᵀF of the dense design matrix."""
-    import scipy.sparse
-
-    from lagnet.baselines import _cross
-
-    x = np.random.default_rng(3).normal(size=(3000, 2))
-    base = MemorylessBaseline().fit(x, x[:, :1] ** 2)
-    blocks = base._features(x)
-    assert sum(scipy.sparse.issparse(b) for b in blocks) == 2
-    dense = np.concatenate([b.toarray() if scipy.sparse.issparse(b) else b for b in blocks], 1)
-    gram = np.block([[_cross(p, q) for q in blocks] for p in blocks])
-    np.testing.assert_allclose(gram, dense.T @ dense, rtol=1e-10, atol=1e-9)
-
-
 def test_a_test_set_made_beforehand_evaluates_the_same(tiny_run_dir):
     """A run makes its test set and baselines while the model trains (in a second thread);
     the metrics it stored equal an evaluation made from scratch afterwards, exactly."""

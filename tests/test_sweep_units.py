@@ -140,3 +140,16 @@ def test_a_pool_worker_that_died_idle_is_replaced_and_its_call_made(monkeypatch)
     monkeypatch.setattr(executors, "_Worker", Dying)
     results = list(executors.Pool(None, 1)._calls([("k", operator.add, (1, 2))]))
     assert results == [("k", "ok", 3)] and len(made) == 2
+
+
+def test_a_sweep_may_choose_on_the_validation_paths():
+    """``metric = "val.mse"`` (the best validation MSE) chooses without looking at the test
+    paths; the summary says which paths chose."""
+    from lagnet.sweeps.outputs import summary
+
+    spec = tiny_spec(grid={}, seeds=[0, 1], metric="val.mse")
+    job = _jobs(spec)[0]
+    row = row_of(job, {"train": {"best_val_mse": 0.25}, "test": {"mse": 0.3}}, 1.0)
+    assert row["val.mse"] == 0.25 and load(spec)[0].metric == "val.mse"
+    assert "chosen on the validation paths" in summary([row], [], "val.mse", False)
+    assert "flatter it" in summary([row], [], "test.mse", False)

@@ -36,7 +36,7 @@ def save_figure(fig: Figure, path: Path) -> None:
 
 
 def columns(rows: Sequence[dict], fields: Sequence[str]) -> list[str]:
-    metrics = sorted({k for r in rows for k in r if k.startswith("test.")})
+    metrics = sorted({k for r in rows for k in r if k.startswith(("test.", "val."))})
     first = ["test.mse", "test.r2", "test.memory_r2"]
     return [*fields, "seed", *first, *[m for m in metrics if m not in first], *FIXED[1:], "id"]
 
@@ -106,7 +106,13 @@ def summary(rows: Sequence[dict], fields: Sequence[str], metric: str, maximize: 
         f"# Sweep: {len(rows)} runs, {len(groups)} configurations",
         "",
         f"Mean ± 95% interval over seeds of complete runs; best {metric} "
-        f"({'highest' if maximize else 'lowest'}) in bold.",
+        f"({'highest' if maximize else 'lowest'}) in bold"
+        + (
+            " — chosen on the test paths, so the best row's test numbers flatter it "
+            '(metric = "val.mse" chooses on the validation paths).'
+            if metric.startswith("test.")
+            else " — chosen on the validation paths; the test numbers are untouched by it."
+        ),
         "",
         "| " + " | ".join([*fields, *shown, "runs"]) + " |",
         "|" + "---|" * (len(fields) + len(shown) + 1),

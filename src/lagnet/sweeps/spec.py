@@ -45,13 +45,23 @@ from lagnet.settings import Settings, first_error
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 MAXIMIZE = ("r2", "memory_r2", "reachable_share")
 # The sweep.csv columns a metric may name: the numbers of a run's metrics.json "test" section
-# (lagnet.evaluation.evaluate; reachable_share where the optimum is known) and the memoryless
-# baseline's R² (lagnet.sweeps.units.row_of).
+# (lagnet.evaluation.evaluate; reachable_share where the optimum is known), the memoryless
+# baseline's R² and the best validation MSE (lagnet.sweeps.units.row_of).
 METRICS = tuple(
     f"test.{m}"
-    for m in ("mse", "rmse", "nrmse", "r2", "memory_r2", "reachable_share", "memoryless_r2",
-              "nonfinite_paths", "paths", "length")
-)  # fmt: skip
+    for m in (
+        "mse",
+        "rmse",
+        "nrmse",
+        "r2",
+        "memory_r2",
+        "reachable_share",
+        "memoryless_r2",
+        "nonfinite_paths",
+        "paths",
+        "length",
+    )
+) + ("val.mse",)  # fmt: skip — the best validation MSE: a choice that leaves the test paths alone
 
 
 class SweepSpec(Settings):
