@@ -278,3 +278,18 @@ def test_a_fix_on_another_target_compares_on_that_target(tmp_path, monkeypatch, 
     assert f"The fix trained on {other}, the run on x[t-1]" in caption
     said = "before is the run evaluated on" if evaluated else "no before to compare"
     assert said in caption and said in html_table(fix)
+
+
+def test_a_data_spec_takes_the_split_as_a_list_of_shares(tmp_path, monkeypatch):
+    """The process spec takes ``split`` as TOML does, a list of three shares, besides the
+    string forms (it was refused: 'expected a string')."""
+    from lagnet.errors import LagnetError
+    from lagnet.processes import parse_process_spec
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("x\n" + "\n".join(str(i % 7) for i in range(50)) + "\n")
+    listed = parse_process_spec('data(path="d.csv", split=[0.7, 0.15, 0.15])')
+    assert listed.split == (0.7, 0.15, 0.15)
+    assert parse_process_spec('data(path="d.csv", split="0.7,0.15,0.15")').split == listed.split
+    with pytest.raises(LagnetError, match="^process.split"):
+        parse_process_spec('data(path="d.csv", split=[0.7, "a", 0.15])')

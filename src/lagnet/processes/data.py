@@ -44,6 +44,7 @@ from lagnet.processes.datasplit import PARTS, Windows, blocks, cut, split_kind
 from lagnet.processes.family import (
     NUM,
     PROCESSES,
+    SHARES,
     STR,
     STRS,
     ProcessConfig,
@@ -247,7 +248,7 @@ PROCESSES.register(
                     "path": STR,
                     "columns": STRS,
                     "window": NUM,
-                    "split": STR,
+                    "split": SHARES,
                     "split_by": STR,
                     "gap": NUM,
                     "test_path": STR,

@@ -24,6 +24,7 @@ from lagnet.settings import Registry, Settings, validate_member
 NUM, NUMS, STR = "a number", "a list of numbers", "a string"
 STRS, MAT = "a list of strings", "a matrix (a list of lists of numbers)"
 MATS = "a matrix or a list of matrices"
+SHARES = "a string or a list of numbers"  # the data process's split: "none", "0.6,0.2,0.2", [..]
 
 
 class ProcessConfig(Settings):

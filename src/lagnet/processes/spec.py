@@ -23,6 +23,7 @@ from lagnet.processes.family import (
     NUM,
     NUMS,
     PROCESSES,
+    SHARES,
     STR,
     STRS,
     ProcessConfig,
@@ -169,6 +170,10 @@ def _typed(value: Any, kind: str, field: str) -> Any:
         return tuple(value) if isinstance(value, list) else (value,)
     if kind == STR and isinstance(value, str):
         return value
+    if kind == SHARES and isinstance(value, str):
+        return value
+    if kind == SHARES and _is_list(value) and all(map(_is_num, value)):
+        return tuple(value)
     if kind == STRS and _is_list(value) and all(_is_str(v) for v in value):
         return tuple(value)
     if kind == MAT and _is_matrix(value):
