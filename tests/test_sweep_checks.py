@@ -240,3 +240,25 @@ def test_a_resumed_tpe_search_asks_for_no_trial_beyond_trials(tmp_path, monkeypa
     assert [t.state.name for t in trials] == ["FAIL", "FAIL", "COMPLETE"]
     assert trials[2].value == pytest.approx(1 + hidden / 100)
     assert runs.units[2:] == [[specs.point_id({"model.hidden": hidden}, 1)]]
+
+
+@pytest.mark.slow
+def test_a_tracked_tpe_search_logs_each_point(tmp_path, monkeypatch):
+    """``track`` reaches a tpe search as it does a grid (it was silently left out): one parent
+    run, a child run per point."""
+    from contextlib import contextmanager
+
+    pytest.importorskip("optuna")
+    monkeypatch.setattr(search, "make_executor", FakeRuns())
+    opened, logged = [], []
+
+    @contextmanager
+    def parent(track, out):
+        opened.append(track)
+        yield "parent"
+
+    monkeypatch.setattr(search, "tracked", parent)
+    monkeypatch.setattr(search, "track_row", lambda t, row, root: logged.append((t, row["id"])))
+    result = lg.sweep(tpe_spec(2), tmp_path / "sw", workers=1, track="mlflow")
+    assert opened == ["mlflow"] and {t for t, _ in logged} == {"parent"}
+    assert sorted(i for _, i in logged) == sorted(r["id"] for r in result.rows)

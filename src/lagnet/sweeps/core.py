@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import jax
@@ -24,16 +23,16 @@ import jax
 from lagnet.errors import LagnetError, Preempted
 from lagnet.files import DirectoryLock
 from lagnet.processes import Process
-from lagnet.runs import load as load_run
 from lagnet.sweeps.executors import RayCluster, join_ray, make_executor
 from lagnet.sweeps.folder import check_folder, finished_row, prepare_folder
 from lagnet.sweeps.outputs import write_all, write_csv
 from lagnet.sweeps.result import SweepResult
 from lagnet.sweeps.search import tpe
 from lagnet.sweeps.spec import Point, load, point
+from lagnet.sweeps.tracked import track_row, tracked
 from lagnet.sweeps.units import Job, make_units
 from lagnet.tasks import build_task
-from lagnet.tracking import TRACKERS, make_tracker
+from lagnet.tracking import TRACKERS
 
 STATUSES = ("complete", "failed", "diverged", "killed", "interrupted")
 
@@ -96,7 +95,9 @@ def sweep(
     if spec_obj.mode == "tpe":
         if not dry_run:
             _join(ray, out, spec, resume, sets)
-        return tpe(spec_obj, base, spec, out, workers, ray, resume, dry_run, process, on_row, sets)
+        return tpe(
+            spec_obj, base, spec, out, workers, ray, resume, dry_run, process, on_row, sets, track
+        )
     for p in points:  # every point must be able to start: refuse before anything runs
         build_task(p.config, process=process)
     fields = list(spec_obj.grid) + list(spec_obj.random)
@@ -141,13 +142,12 @@ def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track)
             todo.append(j)
     units = make_units(todo, pack)
     executor = make_executor(root, workers, ray, process, len(units))
-    tracker = make_tracker(track) if track else None
-    with _parent(tracker, out):
+    with tracked(track, out) as tracker:
         try:
             for _, unit_rows in executor.run(units):
                 for r in unit_rows:
                     rows[r["id"]] = r
-                    _track(tracker, r, root)
+                    track_row(tracker, r, root)
                     if on_row is not None:
                         on_row(r, len(rows), len(jobs))
                 write_csv(list(rows.values()), fields, out / "sweep.csv")
@@ -168,25 +168,3 @@ def _stop_if_interrupted(rows: Sequence[dict]) -> None:
     for r in rows:
         if r["status"] == "interrupted":
             raise Preempted() if r.get("signal") == "SIGTERM" else KeyboardInterrupt()
-
-
-@contextmanager
-def _parent(tracker, out: Path):
-    """With a tracker: one parent run for the sweep; its points are logged as child runs."""
-    if tracker is None:
-        yield
-        return
-    with tracker.parent_run(f"sweep {out.name}"):
-        yield
-
-
-def _track(tracker, row: dict, root: Path) -> None:
-    """Log a finished point as a child run of the sweep's (history, metrics, report)."""
-    if tracker is None or row["status"] not in ("complete", "diverged"):
-        return
-    r = load_run(root / row["id"])
-    child = tracker.child()
-    child.start(r.config, row["id"])
-    for i in range(len(r.history.get("step", []))):
-        child({k: v[i] for k, v in r.history.items()})
-    child.finish(r)

@@ -19,6 +19,7 @@ from lagnet.sweeps.folder import finished_row, prepare_folder
 from lagnet.sweeps.outputs import write_all, write_csv
 from lagnet.sweeps.result import SweepResult
 from lagnet.sweeps.spec import point, point_id
+from lagnet.sweeps.tracked import track_row, tracked
 from lagnet.sweeps.units import Job
 
 STUDY = "lagnet"
@@ -59,7 +60,7 @@ def suggest(trial, name: str, dist: dict):
 
 
 def tpe(
-    spec, base, source, out, workers, ray, resume, dry_run, process, on_row, sets=()
+    spec, base, source, out, workers, ray, resume, dry_run, process, on_row, sets=(), track=None
 ) -> SweepResult:
     try:
         import optuna
@@ -74,7 +75,7 @@ def tpe(
     root = out / "points"
     storage = f"sqlite:///{Path(out) / 'optuna.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with DirectoryLock(out, "out"):
+    with DirectoryLock(out, "out"), tracked(track, out) as tracker:
         study = optuna.create_study(
             storage=storage,
             study_name=STUDY,
@@ -140,6 +141,7 @@ def tpe(
                 for _, unit_rows in executor.run(units):
                     for r in unit_rows:
                         rows[r["id"]] = r
+                        track_row(tracker, r, root)
                         if on_row is not None:
                             on_row(r, len(rows), total)
                     write_csv(list(rows.values()), fields, out / "sweep.csv")
