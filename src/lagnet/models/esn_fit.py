@@ -205,9 +205,7 @@ def tune(cfg: ESNConfig, data: FitData) -> tuple[ESNConfig, dict]:
                 for f in (factors[k], 1.0 / factors[k])
             ]
             results = [
-                (score(p), p)
-                for p in tries
-                if (len(seen) < MAX_TRIALS and in_time()) or p == point
+                (score(p), p) for p in tries if (len(seen) < MAX_TRIALS and in_time()) or p == point
             ]
             for r, p in results:
                 if r[0] < best[0]:
