@@ -186,7 +186,7 @@ def _simulate(out):
 
 def test_an_unwritable_location_leaves_nothing(tmp_path):
     (tmp_path / "file").write_text("")
-    assert "cannot write it" in _one_line(_simulate(tmp_path / "file" / "p.npz"), "out")
+    assert "is a file, not a folder" in _one_line(_simulate(tmp_path / "file" / "p.npz"), "out")
     # /proc refuses new files even to root
     assert "cannot write it" in _one_line(_simulate("/proc/lagnet-test.csv"), "out")
     assert not os.path.exists("/proc/lagnet-test.csv")

@@ -1,5 +1,19 @@
-"""``python -m lagnet`` — the same as the ``lagnet`` command."""
+"""``python -m lagnet`` — the same as the ``lagnet`` command.
 
-from lagnet.cli import main
+Ctrl-C while the command line is still being loaded (importing JAX takes a second or more)
+is a quiet exit 130, like Ctrl-C anywhere else, not a traceback of the import."""
 
-main()
+import sys
+
+
+def main() -> None:
+    try:
+        from lagnet.cli import main as run
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    run()
+
+
+if __name__ == "__main__":
+    main()

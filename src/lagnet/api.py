@@ -9,7 +9,7 @@ from typing import Any
 from lagnet.config import EvalConfig, RunConfig, TrainConfig, merge
 from lagnet.errors import LagnetError
 from lagnet.models.family import all_settings
-from lagnet.processes import Process
+from lagnet.processes import Process, build_process
 from lagnet.runs import Run
 from lagnet.tracking import make_tracker, tracked_run
 
@@ -44,12 +44,16 @@ def resolve(
     if isinstance(process, Process):  # a ready process: record its config
         values["process"] = process.config.model_dump()
     elif process is not None:
-        values["process"] = process if isinstance(process, str) else _as_dict(process)
+        values["process"] = (
+            process
+            if isinstance(process, str)
+            else _as_dict(process, "process", "a spec string, a process config or its dict")
+        )
     values["target.formula"] = target
     if isinstance(model, str):
         values["model.kind"] = model
     elif model is not None:
-        for k, v in _as_dict(model).items():
+        for k, v in _as_dict(model, "model", "a family's name, a model config or its dict").items():
             values[f"model.{k}"] = v
     for key, value in options.items():
         if key in _TOP:
@@ -61,7 +65,8 @@ def resolve(
                 raise LagnetError("target.params", value, "must map names to numbers")
             values.update({f"target.params.{k}": v for k, v in value.items()})
         elif key == "eval":
-            values.update({f"eval.{k}": v for k, v in _as_dict(value).items()})
+            table = _as_dict(value, "eval", "a dict of eval settings")
+            values.update({f"eval.{k}": v for k, v in table.items()})
         elif key in TrainConfig.model_fields:
             values[f"train.{key}"] = value
         elif key in all_settings():
@@ -70,11 +75,23 @@ def resolve(
             values[f"eval.{key}"] = value
         else:
             raise LagnetError(key, value, "unknown option")
-    return merge(config, values)
+    cfg, notes = merge(config, values)
+    if not isinstance(process, Process) and cfg.process.kind not in _BUILT_LATER:
+        build_process(cfg.process)  # checked now, as train would (an AR that is not stationary)
+    return cfg, notes
 
 
-def _as_dict(obj: Any) -> dict:
-    return obj.model_dump() if hasattr(obj, "model_dump") else dict(obj)
+# processes not built here: a data file is read when the run starts; a user's simulator
+# cannot be rebuilt from its config
+_BUILT_LATER = ("data", "custom")
+
+
+def _as_dict(obj: Any, field: str, what: str) -> dict:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()
+    if isinstance(obj, dict):
+        return dict(obj)
+    raise LagnetError(field, obj, f"must be {what}")
 
 
 def train(

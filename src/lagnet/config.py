@@ -39,6 +39,29 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+# ----------------------------------------------------------------------------- seeds
+SEEDS = 2**32  # JAX's PRNGKey takes 32 bits: a larger seed wrapped onto a smaller one's run
+
+
+def check_seed(value: Any, field: str = "seed") -> Any:
+    """A seed in [0, 2**32) as given (pydantic then makes it an int); anything else is one
+    line naming ``field``. The one range every seed input shares: a config's, every command's
+    ``--seed``, the Python API's."""
+    number = value
+    if isinstance(value, str):  # "7" from a TOML string or a form: read as a whole number
+        try:
+            number = int(value.strip())
+        except ValueError:
+            return value  # pydantic's own words for it
+    if isinstance(number, bool):
+        raise LagnetError(field, value, "must be a whole number in [0, 2**32)")
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if isinstance(number, int) and not 0 <= number < SEEDS:
+        raise LagnetError(field, value, "must be in [0, 2**32)")
+    return value
+
+
 # ----------------------------------------------------------------------------- target
 class TargetConfig(Settings):
     """The function to learn, as a formula over named series (``x[t]**2 + 0.1*x[t-1]**2``) or
@@ -53,6 +76,21 @@ class TargetConfig(Settings):
     init: float = 0.0
     inputs: Optional[tuple[str, ...]] = None
     params: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _inputs(cls, v: Any) -> Any:
+        # One name, or names separated by commas as --inputs takes them, is a list of one
+        # (or several); a series named twice would be two input channels of one series.
+        if isinstance(v, str):
+            v = [name.strip() for name in v.split(",")]
+        if isinstance(v, (list, tuple)):
+            if not all(isinstance(name, str) and name.strip() for name in v):
+                raise ValueError("must be names of series (non-empty strings)")
+            twice = sorted({name for name in v if list(v).count(name) > 1})
+            if twice:
+                raise ValueError(f"names {twice[0]} twice; name each series once")
+        return v
 
     @field_validator("params", mode="before")
     @classmethod
@@ -112,23 +150,46 @@ class EvalConfig(Settings):
     """The held-out test: a fixed, seeded set of paths, independent of the run's seed, so
     runs with different seeds are compared on the same paths."""
 
-    seed: int = Field(20_231_130, ge=0, lt=2**63)
+    seed: int = Field(20_231_130)
     test_paths: int = Field(1000, gt=0)
     long_factor: int = Field(10, gt=1)
     long_paths: int = Field(200, gt=0)
     baseline_paths: int = Field(4000, gt=0)
     linear_lags: Optional[int] = Field(None, gt=0)
 
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed(cls, v: Any) -> Any:
+        return check_seed(v, "eval.seed")
+
 
 class RunConfig(Settings):
     name: str = "run"
-    seed: int = Field(0, ge=0, lt=2**63)
+    seed: int = 0
     device: Literal["auto", "cpu", "gpu"] = "auto"
     process: SerializeAsAny[ProcessConfig] = ARMAConfig(ar=(0.1,))
     target: TargetConfig = TargetConfig()
     model: SerializeAsAny[ModelConfig] = Field(default_factory=lambda: model_config())
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed(cls, v: Any) -> Any:
+        return check_seed(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        # The name is a folder's name under runs/ (runs/<name>-<date>): a separator would
+        # nest folders, and ``..`` write outside runs/.
+        if not v.strip():
+            raise ValueError("must not be empty: it names the run's folder under runs/")
+        if "/" in v or "\\" in v or v.strip() in (".", ".."):
+            raise ValueError("must be a plain folder name: no / or \\, not . or ..")
+        if not v.isprintable():
+            raise ValueError("must be a plain folder name: no line breaks or control characters")
+        return v
 
     @field_validator("process", mode="before")
     @classmethod
@@ -155,10 +216,18 @@ def make_config(data: dict | None = None, **overrides: Any) -> RunConfig:
 def read_toml(path: str | Path, field: str = "config") -> dict:
     """A TOML file's table; a missing file or bad TOML is one line naming ``field``."""
     path = Path(path)
+    if path.is_dir():
+        raise LagnetError(field, str(path), "is a folder, not a TOML file")
     if not path.is_file():
         raise LagnetError(field, str(path), "no such file")
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM is no error
+    except UnicodeDecodeError:
+        raise LagnetError(field, str(path), "not UTF-8 text") from None
+    except OSError as err:
+        raise LagnetError(field, str(path), f"cannot read it ({err.strerror or err})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise LagnetError(field, str(path), f"not valid TOML ({err})") from None
 

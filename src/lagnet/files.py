@@ -131,6 +131,20 @@ def is_locked(directory: Path) -> bool:
     return False
 
 
+def check_parents(path: str | os.PathLike, field: str = "out") -> None:
+    """Refuse, in one line naming ``field``, a ``path`` that cannot be made because one of
+    its parents is a file (``d.csv/run``): making it failed with NotADirectoryError, or
+    FileExistsError, once the run had begun."""
+    given = Path(path)
+    for parent in Path(os.path.abspath(given)).parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                shown = next((p for p in given.parents if p.resolve() == parent.resolve()), parent)
+                what = "a file" if parent.is_file() else "something else"
+                raise LagnetError(field, str(given), f"{shown} is {what}, not a folder")
+            return
+
+
 def missing_folders(path: Path) -> tuple[Path, ...]:
     """``path`` and its parents that do not exist yet, deepest first: what making ``path``
     makes, for :func:`remove_empty` to take back."""

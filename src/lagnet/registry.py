@@ -157,7 +157,7 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             "ar1-square-lag",
             "x_t² + w·x_{t-1}² of an AR(1) with ρ = 0.1 — the forum task",
-            "the forum post behind lagnet (../shared/seeds)",
+            "the forum post behind lagnet",
             _ar1_square_lag,
             {"w": 0.1},
         ),
@@ -248,9 +248,9 @@ def parse_task(spec: str) -> tuple[TaskSpec, dict[str, float]]:
             raise LagnetError("task", spec, "parameters must be given by name: name(param=value)")
         for kw in call.keywords:
             node = kw.value
-            sign = 1.0
-            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-                sign, node = -1.0, node.operand
+            negative = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+            if negative:
+                node = node.operand
             if kw.arg is None:
                 raise LagnetError(
                     "task", spec, "parameters must be given by name: name(param=value)"
@@ -261,7 +261,8 @@ def parse_task(spec: str) -> tuple[TaskSpec, dict[str, float]]:
                 or not isinstance(node.value, (int, float))
             ):
                 raise LagnetError(f"task.{kw.arg}", ast.unparse(kw.value), "must be a number")
-            params[kw.arg] = sign * node.value
+            # as given (an int stays one): an error shows ``k: -1``, not ``k: -1.0``
+            params[kw.arg] = -node.value if negative else node.value
     return task, params
 
 

@@ -24,6 +24,7 @@ from lagnet.config import RunConfig, config_to_toml
 from lagnet.errors import LagnetError, Preempted
 from lagnet.files import (
     DirectoryLock,
+    check_parents,
     is_locked,
     missing_folders,
     read_json,
@@ -81,6 +82,7 @@ def is_run_dir(directory: Path) -> bool:
 def check_out_dir(directory: str | Path, resume: bool = False) -> Path:
     """The absolute output path, if writing a run there destroys nothing but an older, finished
     run (or, with ``resume``, if there is a run to go on with)."""
+    check_parents(directory, "resume" if resume else "out")
     directory = Path(directory).resolve()
     if resume:
         if not (directory / "config.toml").is_file():

@@ -16,15 +16,39 @@ import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from lagnet.errors import LagnetError
 
+# The largest finite float32: every number of a config ends up in a float32 computation,
+# where a larger one is an infinity (1e308 as a learning rate trained 0 steps; as a budget,
+# its deadline overflowed).
+FLOAT32_MAX = 3.4028234663852886e38
+
 
 class Settings(BaseModel):
-    """A frozen config: unknown settings, NaN and infinities are refused."""
+    """A frozen config: unknown settings, NaN and infinities are refused, and so are numbers
+    beyond float32's finite range."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite_float32(cls, v: Any) -> Any:
+        if _too_large(v):
+            raise ValueError(f"must be finite in float32 (at most {FLOAT32_MAX:.4g} in size)")
+        return v
+
+
+def _too_large(v: Any) -> bool:
+    """A float (or one inside a list, tuple or table) beyond float32's range, NaN or infinite."""
+    if isinstance(v, float):
+        return not abs(v) <= FLOAT32_MAX
+    if isinstance(v, (list, tuple)):
+        return any(_too_large(x) for x in v)
+    if isinstance(v, dict):
+        return any(_too_large(x) for x in v.values())
+    return False
 
 
 def first_error(err: ValidationError, prefix: str = "") -> LagnetError:

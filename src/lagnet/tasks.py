@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lagnet.config import RunConfig
+from lagnet.config import RunConfig, check_seed
 from lagnet.errors import LagnetError
 from lagnet.models.family import family
 from lagnet.processes import Process, build_process, parse_process_spec
@@ -291,8 +291,16 @@ def simulate(
     for field, value in (("paths", paths), ("length", length)):
         if value <= 0:
             raise LagnetError(field, value, "must be positive")
-    if (process is None) == (task is None):
-        raise LagnetError("process", process, "give exactly one of --process and --task")
+    check_seed(seed)
+    if process is None and task is None:
+        raise LagnetError(
+            "process",
+            "(not given)",
+            'give --process (a process spec, e.g. "ar1(rho=0.1)") or --task (a named task, '
+            "see `lagnet tasks`)",
+        )
+    if process is not None and task is not None:
+        raise LagnetError("task", task, "give --process or --task, not both")
     target = None
     if task is not None:
         built = build_task(task_config(task), length=length, resources=False, fitting=False)

@@ -22,6 +22,7 @@ from lagnet.cli import tasks as _tasks  # noqa: F401 — registers `tasks`, `ben
 from lagnet.cli import train as _train  # noqa: F401 — registers `train`
 from lagnet.cli._app import app as app
 from lagnet.cli._app import err
+from lagnet.errors import Preempted
 
 # the order `lagnet --help` lists the commands in: the daily ones first
 ORDER = ("train", "eval", "report", "doctor", "sweep", "bench", "tasks", "simulate")
@@ -63,6 +64,9 @@ def main() -> None:
         code = usage_in_one_line()
     except SystemExit as e:
         code = e.code
+    except KeyboardInterrupt as e:  # outside a command (parsing its line): no traceback
+        err.print("interrupted")
+        code = 143 if isinstance(e, Preempted) else 130
     if not isinstance(code, int):  # sys.exit("message") or sys.exit(None)
         if code is not None:
             print(code, file=sys.stderr)

@@ -9,6 +9,7 @@ import typer
 
 from lagnet.cli._app import app, command, err, out
 from lagnet.errors import LagnetError
+from lagnet.files import check_parents
 from lagnet.processes.datafiles import WRITES, write_series
 from lagnet.tasks import simulate as simulate_series
 
@@ -32,6 +33,7 @@ def simulate(
     With --task the target is written too, NaN where it is undefined (before its lags)."""
     if out_file.suffix.lower() not in WRITES:
         raise LagnetError("out", str(out_file), f"must end in {', '.join(WRITES)}")
+    check_parents(out_file)  # d.csv/s.csv: refused before anything is simulated
     # refused before anything is simulated when it cannot fit in memory
     series, proc, key = simulate_series(process, task, paths, length, seed, out_file.suffix.lower())
     write_series(out_file, series)

@@ -81,10 +81,12 @@ def train(
     Exit codes: 0 done; 2 bad input, in one line, with nothing left behind (a finished run
     in --out is put back); 130 Ctrl-C and 143 SIGTERM, the run marked interrupted (--resume
     goes on); 1 any other failure."""
-    if config and task:
+    if config is not None and task is not None:
         raise LagnetError("task", task, "give a config file or a task, not both")
     if resume is not None:
-        given = [n for n, v in (("config", config), ("task", task), ("--out", out_dir)) if v]
+        given = [
+            n for n, v in (("config", config), ("task", task), ("--out", out_dir)) if v is not None
+        ]
         if given:
             raise LagnetError(
                 "resume", str(resume), f"takes its settings from the run; drop {given[0]}"
@@ -97,10 +99,10 @@ def train(
                 soft_wrap=True,
             )
             return
-    base = task_config(task) if task else config
+    base = task_config(task) if task is not None else config  # "" is refused there
     values = {
         # the task's recommendation for the family asked for (a window MLP's window)
-        **(family_settings(task, model) if task else {}),
+        **(family_settings(task, model) if task is not None else {}),
         "process": process,
         "target.formula": formula_option(target),
         "target.inputs": split_list([inputs]) if inputs is not None else None,
