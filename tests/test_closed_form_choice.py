@@ -266,3 +266,15 @@ def test_auto_gives_each_closed_form_candidate_a_share_of_the_budget(monkeypatch
     with pytest.raises(LagnetError, match="no candidate could be fitted"):
         fitting.fit_chooser(cfg, build_task(cfg))
     assert asked["narx"] == asked["esn"] == 2.0 and asked["gru"] > 5.0
+
+
+def test_the_summary_gives_auto_s_kept_candidate_its_own_time():
+    """It gave narx the chooser's 18.8 s while its own line said 0.3 s."""
+    from lagnet.cli.train import fit_summary
+
+    candidates = [dict(kind="narx", val_mse=0.0, seconds=0.3, kept=True),
+                  dict(kind="esn", val_mse=0.02, seconds=18.5)]  # fmt: skip
+    info = dict(stopped="closed form", kind="narx", sequences=1000, seconds=18.8,
+                candidates=candidates)  # fmt: skip
+    assert fit_summary(info)[0] == "fitted narx in closed form on 1000 paths in 0.3 s"
+    assert fit_summary(dict(info, candidates=[]))[0].endswith("in 18.8 s")

@@ -235,15 +235,15 @@ def data_notes(task, cfg) -> list[str]:
 def fit_summary(info: dict) -> list[str]:
     """How the model was fitted: gradient steps or one closed-form pass, the candidates
     ``auto`` tried, and the formula a NARX recovered."""
+    # auto: the kept candidate's own time (info["seconds"] is every candidate's)
+    kept = [c["seconds"] for c in info.get("candidates", []) if c.get("kept")]
+    seconds = kept[0] if kept else info["seconds"]
     if info.get("stopped") == "closed form":
         lines = [
-            f"fitted {info['kind']} in closed form on {info['sequences']} paths in "
-            f"{info['seconds']:.1f} s"
+            f"fitted {info['kind']} in closed form on {info['sequences']} paths in {seconds:.1f} s"
         ]
     else:
-        lines = [
-            f"trained {info['steps']} steps in {info['seconds']:.1f} s (stopped: {info['stopped']})"
-        ]
+        lines = [f"trained {info['steps']} steps in {seconds:.1f} s (stopped: {info['stopped']})"]
     for c in info.get("candidates", []):
         result = f"val MSE {c['val_mse']:.4g}" if c["val_mse"] is not None else c["note"]
         lines.append(
