@@ -237,3 +237,18 @@ def test_ctrl_c_outside_a_command_is_a_quiet_130(monkeypatch, capsys):
         cli.main()
     assert e.value.code == 130
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["bench", "--tasks", "memory-k(k=3)", "--models", "narx"],
+                                     ["sweep", "SPEC"]])  # fmt: skip
+def test_bench_and_sweep_refuse_an_out_under_a_file(command, in_tmp):
+    """As train and simulate do: one line naming the file, nothing made (bench made folders
+    and failed with NotADirectoryError)."""
+    from test_sweep import tiny_spec, write_spec
+
+    (in_tmp / "d.csv").write_text("x\n1\n")
+    spec = write_spec(in_tmp / "s.toml", tiny_spec())
+    args = [str(spec) if a == "SPEC" else a for a in command]
+    res = CliRunner().invoke(app, [*args, "--out", "d.csv/x"])
+    assert res.exit_code == 2, res.output
+    assert "d.csv is a file, not a folder" in res.output and res.output.count("\n") == 1

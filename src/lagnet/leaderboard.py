@@ -34,6 +34,7 @@ import numpy as np
 
 from lagnet.config import RunConfig, merge
 from lagnet.errors import LagnetError
+from lagnet.files import check_parents
 from lagnet.models import FAMILIES
 from lagnet.registry import family_settings, parse_task
 from lagnet.sweeps.executors import make_executor
@@ -180,13 +181,13 @@ def bench(
         raise LagnetError("seeds", seeds, "must be at least 1")
     if not max_seconds > 0:
         raise LagnetError("max_seconds", max_seconds, "must be positive")
+    if workers < 1:
+        raise LagnetError("workers", workers, "must be at least 1")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LagnetError("out", str(out), "exists and is not a directory")
+    check_parents(out)  # d.csv/x: one line, before anything is made
     out.mkdir(parents=True, exist_ok=True)
-
-    if workers < 1:
-        raise LagnetError("workers", workers, "must be at least 1")
     cells = [Cell(t, m, s) for t in tasks for m in models for s in range(seeds)]
     executor = make_executor(None, workers, ray, None, len(cells))
     rows: list[dict] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 import tomli_w
 
 from lagnet.errors import LagnetError
-from lagnet.files import read_json, write_text
+from lagnet.files import check_parents, read_json, write_text
 from lagnet.rundir import read_status
 from lagnet.sweeps.spec import as_stored, effective, sweep_fields
 from lagnet.sweeps.units import Job, row_of
@@ -35,6 +35,7 @@ def check_folder(out: str | Path | None, spec, resume: bool, sets: Sequence[str]
     fewer) trials."""
     if out is None:
         return True
+    check_parents(out)  # d.csv/x: one line, before anything is made
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise LagnetError("out", str(out), "exists and is not a folder")
