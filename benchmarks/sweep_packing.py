@@ -52,12 +52,12 @@ def measure(hidden: int, batch: int, members: int, chunk: int, repeats: int, len
     )
     keys = jnp.stack([_step_keys(run_keys(s)[2], jnp.arange(chunk)) for s in range(members)])
     lrs = jnp.full((members, chunk), 1e-3, jnp.float32)
-    out = progs.chunk(params, state, keys, lrs, consts)
+    out = progs.chunk(params, state, keys, lrs, consts, ())
     jax.block_until_ready(out)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = progs.chunk(params, state, keys, lrs, consts)
+        out = progs.chunk(params, state, keys, lrs, consts, ())
         jax.block_until_ready(out)
         times.append(time.perf_counter() - t0)
     seconds = statistics.median(times)
