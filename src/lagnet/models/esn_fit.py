@@ -164,7 +164,6 @@ def tune(cfg: ESNConfig, data: FitData) -> tuple[ESNConfig, dict]:
     no trial starts that would leave too little for it."""
     t0 = time.perf_counter()
     search = Search(cfg, data)
-    n_fit = search.n_final
     point = {k: (START[k] if getattr(cfg, k) is None else getattr(cfg, k)) for k in STEPS}
     free = [k for k in STEPS if getattr(cfg, k) is None]
     washout = search.washouts[0] if cfg.washout is None else cfg.washout
@@ -184,14 +183,19 @@ def tune(cfg: ESNConfig, data: FitData) -> tuple[ESNConfig, dict]:
                 kept.update(score=seen[key], sums=(parts, val))
         return seen[key]
 
+    def fit_paths() -> int:
+        """The final fit's paths: all, or as many as 45% of the budget allows at the last
+        trial's pace (at least the search sample's)."""
+        if data.seconds is None:
+            return search.n_final
+        share = int(0.45 * data.seconds / max(pace[0], 1e-9))
+        return min(search.n_final, max(share, len(search.train[0])))
+
     def in_time() -> bool:
         """Time for one more trial and then the final fit (always, without a budget)."""
-        nonlocal n_fit
         if data.seconds is None:
             return True
-        share = int(0.45 * data.seconds / max(pace[0], 1e-9))
-        n_fit = min(search.n_final, max(share, len(search.train[0])))
-        ahead = pace[0] * (search.paths + n_fit)
+        ahead = pace[0] * (search.paths + fit_paths())
         return time.perf_counter() - t0 + ahead <= 0.9 * data.seconds
 
     best = score(point)
@@ -216,7 +220,7 @@ def tune(cfg: ESNConfig, data: FitData) -> tuple[ESNConfig, dict]:
                 break
     if cfg.washout is None and len(search.washouts) > 1:
         best = search.best(*kept["sums"], search.washouts)
-    in_time()  # the final fit's paths, from the last trial's pace
+    n_fit = fit_paths()
     # The ridge carries over per row of the final fit (Search.final_rows): fewer paths, less.
     ridge = best[1] * n_fit / search.n_final
     values = dict(point, ridge=ridge, washout=best[2])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import jax
 
-from lagnet.errors import LagnetError, Preempted
+from lagnet.errors import LagnetError
 from lagnet.files import DirectoryLock
 from lagnet.processes import Process
 from lagnet.sweeps.executors import RayCluster, join_ray, make_executor
@@ -30,7 +30,7 @@ from lagnet.sweeps.result import SweepResult
 from lagnet.sweeps.search import tpe
 from lagnet.sweeps.spec import Point, load, point
 from lagnet.sweeps.tracked import track_row, tracked
-from lagnet.sweeps.units import Job, make_units
+from lagnet.sweeps.units import Job, make_units, stop_if_interrupted
 from lagnet.tasks import build_task
 from lagnet.tracking import TRACKERS
 
@@ -151,7 +151,7 @@ def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track)
                     if on_row is not None:
                         on_row(r, len(rows), len(jobs))
                 write_csv(list(rows.values()), fields, out / "sweep.csv")
-                _stop_if_interrupted(unit_rows)
+                stop_if_interrupted(unit_rows)
         finally:
             if isinstance(executor, RayCluster):
                 executor.close()
@@ -159,12 +159,3 @@ def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track)
         write_csv(result_rows, fields, out / "sweep.csv")
         write_all(out, result_rows, fields, spec.metric, spec.maximize)
     return SweepResult(out, result_rows, spec, fields, [[j.id for j in u] for u in units])
-
-
-def _stop_if_interrupted(rows: Sequence[dict]) -> None:
-    """A point stopped by Ctrl-C or SIGTERM (it wrote its checkpoint and best weights so far,
-    and its row says ``interrupted``) stops the sweep as the signal stops a run: raised again
-    here, once the row is recorded; ``--resume`` goes on from there."""
-    for r in rows:
-        if r["status"] == "interrupted":
-            raise Preempted() if r.get("signal") == "SIGTERM" else KeyboardInterrupt()

@@ -11,7 +11,7 @@ import math
 import os
 from pathlib import Path
 
-from lagnet.errors import LagnetError, Preempted
+from lagnet.errors import LagnetError
 from lagnet.files import DirectoryLock
 from lagnet.samples import StopTraining
 from lagnet.sweeps.executors import RayCluster, make_executor
@@ -20,7 +20,7 @@ from lagnet.sweeps.outputs import write_all, write_csv
 from lagnet.sweeps.result import SweepResult
 from lagnet.sweeps.spec import point, point_id
 from lagnet.sweeps.tracked import track_row, tracked
-from lagnet.sweeps.units import Job
+from lagnet.sweeps.units import Job, stop_if_interrupted
 
 STUDY = "lagnet"
 
@@ -145,7 +145,7 @@ def tpe(
                         if on_row is not None:
                             on_row(r, len(rows), total)
                     write_csv(list(rows.values()), fields, out / "sweep.csv")
-                    _stop_if_interrupted(unit_rows)
+                    stop_if_interrupted(unit_rows)  # its trial left running
                 for number, jobs in by_trial.items():
                     _tell(study, number, [rows[j.id] for j in jobs], spec.metric)
         finally:
@@ -155,14 +155,6 @@ def tpe(
         write_csv(result, fields, out / "sweep.csv")
         write_all(out, result, fields, spec.metric, spec.maximize)
     return SweepResult(out, result, spec, fields)
-
-
-def _stop_if_interrupted(rows: list[dict]) -> None:
-    """A point stopped by Ctrl-C or SIGTERM stops the search, its trial left running: a resume
-    goes on with it."""
-    for r in rows:
-        if r["status"] == "interrupted":
-            raise Preempted() if r.get("signal") == "SIGTERM" else KeyboardInterrupt()
 
 
 MISSING = "no finished run directory for this trial"

@@ -47,21 +47,11 @@ MAXIMIZE = ("r2", "memory_r2", "reachable_share")
 # The sweep.csv columns a metric may name: the numbers of a run's metrics.json "test" section
 # (lagnet.evaluation.evaluate; reachable_share where the optimum is known), the memoryless
 # baseline's R² and the best validation MSE (lagnet.sweeps.units.row_of).
-METRICS = tuple(
-    f"test.{m}"
-    for m in (
-        "mse",
-        "rmse",
-        "nrmse",
-        "r2",
-        "memory_r2",
-        "reachable_share",
-        "memoryless_r2",
-        "nonfinite_paths",
-        "paths",
-        "length",
-    )
-) + ("val.mse",)  # fmt: skip — the best validation MSE: a choice that leaves the test paths alone
+METRICS = (
+    *(f"test.{m}" for m in ("mse", "rmse", "nrmse", "r2", "memory_r2", "reachable_share")),
+    *(f"test.{m}" for m in ("memoryless_r2", "nonfinite_paths", "paths", "length")),
+    "val.mse",  # the best validation MSE: a choice that leaves the test paths alone
+)
 
 
 class SweepSpec(Settings):

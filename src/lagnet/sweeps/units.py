@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lagnet.config import RunConfig
+from lagnet.errors import Preempted
 from lagnet.models import family
 from lagnet.resources import F32, memory_limit, step_floats
 from lagnet.rundir import RunDirectory, interrupt_on_sigterm, owned, read_status
@@ -114,6 +115,15 @@ def row_of(job: Job, metrics: dict | None, seconds: float, error: str | None = N
     row["test.memoryless_r2"] = memoryless.get("r2")
     row["val.mse"] = (metrics.get("train") or {}).get("best_val_mse")  # to choose on
     return row
+
+
+def stop_if_interrupted(rows: Sequence[dict]) -> None:
+    """A point stopped by Ctrl-C or SIGTERM (it wrote its checkpoint and best weights so far,
+    and its row says ``interrupted``) stops the sweep as the signal stops a run: raised again
+    once the row is recorded; ``--resume`` goes on from there."""
+    for r in rows:
+        if r["status"] == "interrupted":
+            raise Preempted() if r.get("signal") == "SIGTERM" else KeyboardInterrupt()
 
 
 def _describe(e: BaseException) -> str:
