@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lagnet.checkpoint import json_object, load_model, npz_arrays, read_file, save_model
+from lagnet.compiling import one_compilation_at_a_time
 from lagnet.config import RunConfig, config_to_toml, load_config, merge
 from lagnet.errors import LagnetError
 from lagnet.evaluation import TestSet, evaluate, prepare_test, verdict
@@ -245,7 +246,11 @@ def run(
     config = with_inputs(config, task)  # recorded as used, so config.toml reproduces them
     enable_compilation_cache()
     began = Event()  # set by the fit's first row of history
-    with ThreadPoolExecutor(1, thread_name_prefix="lagnet-test-set") as pool:
+    # the test set is made beside the fit: their compilations take turns (see compiling.py)
+    with (
+        one_compilation_at_a_time(),
+        ThreadPoolExecutor(1, thread_name_prefix="lagnet-test-set") as pool,
+    ):
         # The test set and its baselines need no model: made while the target is checked and
         # the model trains (checked first, its compile would not overlap the test set's).
         test = pool.submit(_prepare_on, config.device, task, config.eval, config.train.length)
