@@ -2,6 +2,7 @@
 text, numbers beyond float32, run names that are paths, and smaller slips. Each is one line
 naming the field and the value, exit 2, with nothing made; none of these tests trains."""
 
+import subprocess
 import sys
 import types
 
@@ -217,6 +218,25 @@ def test_ctrl_c_while_loading_the_command_is_a_quiet_130(monkeypatch, capsys):
         entry.main()
     assert e.value.code == 130
     assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_the_command_catches_ctrl_c_from_its_first_import():
+    """The `lagnet` script starts in ``lagnet.__main__`` (which catches a Ctrl-C while the
+    command loads), and importing the package on the way there loads no JAX: a Ctrl-C in the
+    second JAX takes to load was a traceback of the import."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "lagnet"]
+    assert script.value == "lagnet.__main__:main"
+    code = (
+        "import sys, lagnet, lagnet.__main__; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'equinox', 'typer')))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
+    assert lagnet.train.__module__ == "lagnet.api" and "train" in dir(lagnet)
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        _ = lagnet.trian
 
 
 def test_ctrl_c_outside_a_command_is_a_quiet_130(monkeypatch, capsys):
