@@ -15,12 +15,12 @@ from lagnet.checkpoint import load_model, save_model
 from lagnet.cli import app
 from lagnet.config import make_config
 from lagnet.errors import LagnetError
+from lagnet.evaluate_again import evaluate_run
 from lagnet.fitting import fit
 from lagnet.models import Normalised, build_net, identity_scaling, model_config
 from lagnet.models.esn import draw_reservoir, fit_readout
 from lagnet.models.narx import fit_narx, frols
 from lagnet.report import write_report
-from lagnet.runs import evaluate_run
 from lagnet.tasks import build_task
 
 FORUM = "x[t]**2 + 0.1*x[t-1]**2"

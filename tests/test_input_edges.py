@@ -272,3 +272,26 @@ def test_bench_and_sweep_refuse_an_out_under_a_file(command, in_tmp):
     res = CliRunner().invoke(app, [*args, "--out", "d.csv/x"])
     assert res.exit_code == 2, res.output
     assert "d.csv is a file, not a folder" in res.output and res.output.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- lengths
+def test_paths_too_short_for_the_baseline_are_refused_before_a_run_starts(in_tmp):
+    """The default linear-lags baseline reads the formula's lags: a length not above them is
+    refused naming the length (it named eval.linear_lags, never set), before the fit (it was
+    refused after training, leaving a failed run directory)."""
+    refused(["train", *AR1, "--length", "2", "--steps", "2"], "train.length: 2", "above 2")
+    assert not (in_tmp / "runs").exists()
+    nothing_made(in_tmp)
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (["--paths", "-1"], "error: paths: -1"),
+        (["--length", "2"], "error: length: 2 — must be above 2"),
+        (["--seed", "-4"], "error: seed: -4"),
+    ],
+)
+def test_eval_names_the_options_it_was_given(tiny_run, args, line):
+    """`lagnet eval RUN --paths -1` said `eval.test_paths: -1`: named as typed now."""
+    assert refused(["eval", str(tiny_run), *args]).startswith(line)

@@ -166,7 +166,7 @@ def test_a_pack_gives_each_point_the_metrics_it_has_alone(tmp_path):
                 continue
             assert math.isclose(a[m], b[m], rel_tol=2e-3, abs_tol=1e-6), (m, a[m], b[m])
     # a point evaluated against another formula keeps only the parameters that formula reads
-    from lagnet.runs import evaluate_run
+    from lagnet.evaluate_again import evaluate_run
 
     cfg, ev = evaluate_run(packed.out / "points" / packed.rows[0]["id"], "x[t]**2")
     assert cfg.target.params == {} and math.isfinite(ev.metrics["test"]["mse"])

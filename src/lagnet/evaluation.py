@@ -143,6 +143,23 @@ class TestSet:
     optimal: object  # optimum.prediction(...) or None
 
 
+def baseline_lags(task: Task, cfg: EvalConfig, length: int) -> int:
+    """The lags the linear-lags baseline reads: ``cfg.linear_lags``, or by default the
+    formula's, at most LINEAR_LAGS_MAX (its design matrix is paths × L × lags floats; at lag
+    1000 that would be tens of GB). Refused, naming the setting to change, when the paths are
+    not longer than that: checked before a run starts."""
+    lags = cfg.linear_lags or min(max(task.target.max_lag + 1, 2), LINEAR_LAGS_MAX)
+    if lags >= length:
+        if cfg.linear_lags:  # set by the user
+            raise LagnetError("eval.linear_lags", lags, f"must be below the path length ({length})")
+        raise LagnetError(  # the default lags: the length is what to change
+            "train.length",
+            length,
+            f"must be above {lags}: the linear-lags baseline reads {lags} lags",
+        )
+    return lags
+
+
 def prepare_test(task: Task, cfg: EvalConfig, length: int, paths: int | None = None) -> TestSet:
     """The model-free part of :func:`evaluate`: a fixed set of ``cfg.test_paths`` paths from
     ``cfg.seed`` (independent of the training seed; observed data: windows of its test part),
@@ -150,11 +167,7 @@ def prepare_test(task: Task, cfg: EvalConfig, length: int, paths: int | None = N
     and their predictions, the optimal filter's where it is known, and the long-horizon
     paths."""
     paths = cfg.test_paths if paths is None else paths
-    # default: the formula's lags, at most LINEAR_LAGS_MAX (its design matrix is
-    # paths × L × lags floats; at lag 1000 that would be tens of GB)
-    lags = cfg.linear_lags or min(max(task.target.max_lag + 1, 2), LINEAR_LAGS_MAX)
-    if lags >= length:
-        raise LagnetError("eval.linear_lags", lags, f"must be below the path length ({length})")
+    lags = baseline_lags(task, cfg, length)
     k_test, k_base, k_long = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
     test_task = task.part("test")  # observed data: its held-out test part (or second file)
     # Paths whose target is not finite (a recursion that exploded) are dropped and counted;

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -36,16 +35,15 @@ import numpy as np
 
 from lagnet.checkpoint import json_object, load_model, npz_arrays, read_file, save_model
 from lagnet.compiling import one_compilation_at_a_time
-from lagnet.config import RunConfig, config_to_toml, load_config, merge
+from lagnet.config import RunConfig, config_to_toml, load_config
 from lagnet.errors import LagnetError
-from lagnet.evaluation import TestSet, evaluate, prepare_test, verdict
+from lagnet.evaluation import TestSet, baseline_lags, evaluate, prepare_test, verdict
 from lagnet.files import atomic_write, write_json, write_text
 from lagnet.fitting import fit
 from lagnet.models import Normalised, count_parameters, predict
 from lagnet.notebook import run_html
 from lagnet.plots import read_history, save_plots
 from lagnet.processes import Process
-from lagnet.records import record_evaluation
 from lagnet.report import write_report
 from lagnet.rundir import (
     STATUS,
@@ -244,6 +242,7 @@ def run(
         check_out_dir(out, resume)  # a busy or foreign directory is refused first
     task = build_task(config, process=process)
     config = with_inputs(config, task)  # recorded as used, so config.toml reproduces them
+    baseline_lags(task, config.eval, config.train.length)  # paths too short: refused first
     enable_compilation_cache()
     began = Event()  # set by the fit's first row of history
     # the test set is made beside the fit: their compilations take turns (see compiling.py)
@@ -348,50 +347,3 @@ def load(directory: str | Path) -> Run:
 def default_run_dir(cfg: RunConfig) -> Path:
     """Where a run goes when no ``--out`` is given: ``runs/<name>-<date>-<time>``."""
     return Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def evaluate_run(
-    run_dir: str | Path,
-    formula=None,
-    *,
-    paths: int | None = None,
-    length: int | None = None,
-    seed: int | None = None,
-):
-    """Evaluate a saved run again — on another test set (``paths``, ``length``, ``seed``;
-    default the run's) or against another ``formula`` — and record it in the run directory
-    (``evaluations.json``), so that the doctor can tell when training and evaluation targets
-    differ. Returns (the config evaluated, the :class:`~lagnet.evaluation.Evaluation`)."""
-    r = load(run_dir)
-    params = r.config.target.params
-    if formula is not None and params:  # keep the parameters the other formula reads
-        text = " ".join([formula] if isinstance(formula, str) else list(formula))
-        used = {k: v for k, v in params.items() if re.search(rf"\b{re.escape(k)}\b", text)}
-        r.config = r.config.model_copy(
-            update=dict(target=r.config.target.model_copy(update=dict(params=used)))
-        )
-    values = {
-        "target.formula": formula,
-        "eval.seed": seed,
-        "eval.test_paths": paths,
-        "train.length": length,
-    }
-    cfg, _ = merge(r.config, values)
-    task = build_task(cfg, fitting=False)  # the model is fitted: its washout is spent
-    c_out = int(r.model.y_mean.shape[0])
-    if task.c_out != c_out:
-        raise LagnetError(
-            "target.formula",
-            cfg.target.formula,
-            f"has {task.c_out} output(s); the model has {c_out}",
-        )
-    ev = evaluate(r.model, task, cfg.eval, cfg.train.length)
-    record_evaluation(
-        run_dir,
-        cfg.target.formula,
-        ev.metrics,
-        paths=cfg.eval.test_paths,
-        length=cfg.train.length,
-        seed=cfg.eval.seed,
-    )
-    return cfg, ev

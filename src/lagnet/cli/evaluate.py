@@ -9,10 +9,11 @@ import typer
 
 from lagnet.cli._app import app, command, formula_option, metrics_table, notes, out
 from lagnet.errors import LagnetError
+from lagnet.evaluate_again import evaluate_run
 from lagnet.report import held_out_words
 from lagnet.resources import evaluating
 from lagnet.rundir import interrupted_note, unfinished
-from lagnet.runs import evaluate_run, render
+from lagnet.runs import render
 from lagnet.targets import formula_text
 
 
