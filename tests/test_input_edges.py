@@ -295,3 +295,17 @@ def test_paths_too_short_for_the_baseline_are_refused_before_a_run_starts(in_tmp
 def test_eval_names_the_options_it_was_given(tiny_run, args, line):
     """`lagnet eval RUN --paths -1` said `eval.test_paths: -1`: named as typed now."""
     assert refused(["eval", str(tiny_run), *args]).startswith(line)
+
+
+# ----------------------------------------------------------------------------- settings
+def test_another_familys_setting_given_at_its_default_is_refused(in_tmp):
+    """`--set model.activation=tanh` on a GRU trained without a word (an Elman network's
+    setting at its default); a run directory's config.toml of that shape still loads."""
+    refused(["train", *AR1, "--model", "gru", "--set", "model.activation=tanh"], "not a setting")
+    with pytest.raises(LagnetError, match="model.activation: tanh — not a setting of gru"):
+        lagnet.build_config("ar1(rho=0.1)", "x[t-1]", "gru", activation="tanh")
+    assert lagnet.build_config("ar1(rho=0.1)", "x[t-1]", "rnn", activation="relu").model
+    (in_tmp / "c.toml").write_text('[model]\nkind = "gru"\nactivation = "tanh"\n')
+    assert lagnet.load_config(in_tmp / "c.toml").model.kind == "gru"
+    nothing_made_but = sorted(p.name for p in in_tmp.iterdir())
+    assert nothing_made_but == ["c.toml", "d.csv"]

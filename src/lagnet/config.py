@@ -331,6 +331,13 @@ def merge(
         if dotted != "model.kind":
             _assign(data, dotted, value)
     cfg = make_config(data)
+    # A setting another family has, at its default, is let through by the model's validation
+    # (run directories of older versions load so); given here, it was asked for: refused.
+    own = type(cfg.model).model_fields
+    for dotted, value in pairs:
+        section, _, name = dotted.partition(".")
+        if section == "model" and name and "." not in name and name not in own:
+            raise LagnetError(dotted, value, f"not a setting of {cfg.model.kind}")
     sized, note = budget.pick(cfg)
     if sized:
         for dotted, value in sized.items():
