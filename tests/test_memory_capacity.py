@@ -91,6 +91,8 @@ def test_undeclared_recurrence_reads_what_step_carries():
 def test_bad_lags_are_refused(tiny_run_dir):
     """The field and the value named, before any work (the shared tiny GRU run)."""
     run = lagnet.load(tiny_run_dir[0])
-    for field, value in (("lags", -1), ("lags", 1.5), ("lags", True), ("paths", "10")):
+    bad = [("lags", -1), ("lags", 1.5), ("lags", True), ("paths", "10")]
+    bad += [("seed", -1), ("seed", 2**32), ("seed", 1.5), ("seed", "3")]  # 2**32 was seed 0's
+    for field, value in bad:
         with pytest.raises(LagnetError, match=field):
             memory_capacity(run, **{field: value})

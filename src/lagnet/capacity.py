@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lagnet.config import check_seed
 from lagnet.errors import LagnetError
 from lagnet.models import batched, family
 from lagnet.models.window import lag_stack
@@ -153,9 +154,10 @@ def memory_capacity(
     width = int(np.asarray(reader(jnp.asarray(z_probe))).shape[2])
     if lags is None:
         lags = min(2 * (reach or width), MAX_LAGS)
-    for field, value in (("lags", lags), ("paths", paths)):
+    for field, value in (("lags", lags), ("paths", paths), ("seed", seed)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise LagnetError(field, value, "must be an int")
+    check_seed(seed)  # PRNGKey wraps a seed beyond 32 bits onto another's input
     if lags < 0:
         raise LagnetError("lags", lags, "must be at least 0")
     t0 = max(lags, reach - 1) + (0 if reach else WASHOUT)
