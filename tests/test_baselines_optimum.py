@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lagnet import baselines_splines as sp
-from lagnet.baselines import LinearLagsBaseline, MemorylessBaseline
+from lagnet.baselines import MAX_PAIRS, LinearLagsBaseline, MemorylessBaseline, screen_pairs
 
 
 def _ratio(rng, f, lag, channels, paths, length=100):
@@ -20,6 +20,24 @@ def _ratio(rng, f, lag, channels, paths, length=100):
     base = MemorylessBaseline().fit(x[:, 1:].reshape(-1, channels), y.reshape(-1, 1))
     pred = base.predict(xt[:, 1:].reshape(-1, channels)).reshape(best.shape)
     return np.mean((yt - pred) ** 2) / np.mean((yt - best) ** 2)
+
+
+def _seven(*x):
+    return x[2] ** 2 * x[5] ** 2 + np.sin(x[0]) * x[3] + np.abs(x[1]) + 0.5 * x[6]
+
+
+def test_many_inputs_keep_the_pairs_that_interact():
+    """With 7 inputs (21 pairs) the screen keeps MAX_PAIRS, the interacting pairs among them
+    (all 21 pairs made the baseline's fit take minutes); with 4 inputs, all 6 pairs."""
+    z = np.random.default_rng(1).normal(size=(20_000, 7))
+    pairs = screen_pairs(z, _seven(*z.T)[:, None])
+    assert len(pairs) == MAX_PAIRS and {(2, 5), (0, 3)} <= set(pairs)
+    assert screen_pairs(z[:, :4], z[:, :1]) == [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+
+
+@pytest.mark.slow
+def test_many_inputs_reach_the_memoryless_optimum():
+    assert _ratio(np.random.default_rng(1), _seven, lambda *x: 0.3 * x[4], 7, paths=1000) < 1.05
 
 
 @pytest.mark.parametrize(

@@ -190,3 +190,11 @@ def test_budget_grid_smoke():
     (row,) = json_lines(proc.stdout)
     assert row["steps"] == 10 and row["task"] == "ar1-square-lag" and finite(row["nrmse"])
     assert "smoke: OK" in proc.stdout
+
+
+@pytest.mark.slow
+def test_baseline_memory_smoke():
+    proc = smoke("baseline_memory.py")
+    (row,) = json_lines(proc.stdout)
+    assert row["inputs"] == 2 and 0 < row["peak_mb"] <= row["estimate_mb"]
+    assert "smoke: OK" in proc.stdout

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from lagnet.baselines import MAX_PAIRS
 from lagnet.errors import LagnetError
 
 SAFETY = 0.8  # share of the available memory a request may plan to use
@@ -35,7 +36,13 @@ F32, F64 = 4, 8
 ACTIVATIONS = 10
 ATTENTION = 6
 STATE_CHUNK = 256  # paths whose states a closed-form fit holds at once (the ESN reads 128)
-SPLINE_FEATURES = 70  # columns per input of the memoryless baseline (polynomial + B-spline)
+# The memoryless baseline's fit (baselines.py), measured by tracemalloc and by the peak RSS
+# for 1-12 inputs and 20 000-400 000 rows (benchmarks/baseline_memory.py): Gram matrices of its
+# columns (at most 512 + 3 per input, 128 + 3 with several inputs; 121 per pair of inputs)
+# and, for every row, its blocks' values and indices. The constants bound what was measured.
+SPLINE_GRAMS = 10  # floats per Gram entry (both halves, their sums, the solver's copies)
+SPLINE_ROW = 64  # floats per row, and SPLINE_ROW_INPUT per input, SPLINE_ROW_PAIR per pair
+SPLINE_ROW_INPUT, SPLINE_ROW_PAIR = 32, 16
 WRITE_BUFFERS = 500_000  # bytes: zlib's and the CSV writer's buffers, whatever the size
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
@@ -157,10 +164,24 @@ def evaluation_bytes(ev, c_in: int, c_out: int, length: int, lags: int) -> float
     """An evaluation on the host, in float64: the test paths with their predictions, the
     baselines' sample and design matrices, the long-horizon paths."""
     test = ev.test_paths * length * (c_in + 3 * c_out)
-    features = 1 + c_in * SPLINE_FEATURES + 3 * c_in * (c_in - 1) // 2
-    base = ev.baseline_paths * length * (c_in + c_out + 2 * max(features, c_in * lags + 1))
-    long = ev.long_paths * length * ev.long_factor * (c_in + 2 * c_out)
-    return F64 * (test + base + long)
+    rows = ev.baseline_paths * length
+    return F64 * (
+        test
+        + rows * (c_in + c_out)
+        + max(
+            memoryless_floats(rows, c_in),
+            2 * rows * (c_in * lags + 1),  # the linear-lags design
+        )
+        + ev.long_paths * length * ev.long_factor * (c_in + 2 * c_out)
+    )
+
+
+def memoryless_floats(rows: int, c_in: int) -> int:
+    """At most the floats the memoryless baseline's fit holds at once, beyond its sample."""
+    pairs = min(c_in * (c_in - 1) // 2, MAX_PAIRS)
+    columns = 1 + 3 * c_in + c_in * ((512 if c_in == 1 else 128) + 3) + pairs * 121
+    per_row = SPLINE_ROW + SPLINE_ROW_INPUT * c_in + SPLINE_ROW_PAIR * pairs
+    return SPLINE_GRAMS * columns**2 + rows * per_row
 
 
 _EVALUATING: ContextVar[bool] = ContextVar("evaluating", default=False)
