@@ -12,6 +12,7 @@ Legend: N paths, L time steps, C input channels, O outputs.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 
@@ -27,12 +28,14 @@ from lagnet.samples import (
     FitResult,
     check_target_finite,
     drop_nonfinite,
+    error_share,
     fit_scales,
     host,
+    output_vars,
     pilot_sample,
     run_keys,
     training_sample,
-    validation_mse,
+    validation_mses,
     validation_set,
 )
 from lagnet.tasks import Task
@@ -60,14 +63,14 @@ def fit(
     return fit_chooser(cfg, task, callbacks)
 
 
-def _one_row(seconds: float, loss: float, val_mse: float, y_var: float) -> dict[str, list]:
+def _one_row(seconds: float, loss: float, val_mse: float, share: float) -> dict[str, list]:
     row = dict(
         step=1,
         seconds=seconds,
         lr=float("nan"),
         loss=loss,
         val_mse=val_mse,
-        val_r2=1.0 - val_mse / y_var if y_var > 0 else float("nan"),
+        val_r2=1.0 - share,  # NaN when no output varies
     )
     return {k: [row[k]] for k in HISTORY_COLUMNS}
 
@@ -104,10 +107,10 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
     net, details = fam.fit(m, data)
     model = Normalised(net, *scales)
     loss = details.pop("train_mse") * float(np.mean(y_std**2))  # in the user's units
-    val = validation_mse(model, val_set)
-    y_var = float(np.var(val_set[1][:, val_set[2]]))
+    mses = validation_mses(model, val_set)
     seconds = time.perf_counter() - t0
-    history = _one_row(seconds, loss, val, y_var)
+    history = _one_row(seconds, loss, float(np.mean(mses)), error_share(mses, output_vars(val_set)))
+    val = float(np.mean(mses))
     for cb in callbacks:
         cb(dict({k: v[0] for k, v in history.items()}, planned=1, steps_per_s=0.0))
     info = dict(
@@ -141,7 +144,7 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
     check_target_finite(cfg, held_out)
     held_out = drop_nonfinite(held_out)
     val_set = validation_set(cfg, task, held_out)
-    y_var = float(np.var(val_set[1][:, val_set[2]]))
+    variances = output_vars(val_set)
 
     def variant(kind: str, **train_settings) -> RunConfig:
         model = model_config(switch_kind(cfg.model.model_dump(), kind)[0])
@@ -151,9 +154,10 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
 
     candidates: list[dict] = []
     best: FitResult | None = None
+    best_share = math.inf  # the kept candidate's error as a share of each output's variance
 
     def consider(kind: str, run) -> None:
-        nonlocal best
+        nonlocal best, best_share
         start = time.perf_counter()
         try:
             result = run()
@@ -168,10 +172,11 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
             )
             return
         result.info.setdefault("kind", kind)
-        val = validation_mse(result.model, val_set)
+        mses = validation_mses(result.model, val_set)
+        val, share = float(np.mean(mses)), error_share(mses, variances)
         candidates.append(dict(kind=kind, val_mse=val, seconds=time.perf_counter() - start))
-        if best is None or val < best.info["best_val_mse"]:
-            result.info["best_val_mse"] = val
+        if best is None or share < best_share:  # outputs weighted alike, as training weighs them
+            result.info["best_val_mse"], best_share = val, share
             best = result
 
     kinds = family(cfg.model.kind).candidates
@@ -182,7 +187,7 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
         consider(kind, lambda kind=kind: fit_closed_form(variant(kind, max_seconds=share), task))
     for i, kind in enumerate(trained):
         left = (budget - (time.perf_counter() - t0)) / (len(trained) - i)
-        if best is not None and best.info["best_val_mse"] <= AUTO_EXACT * y_var:
+        if best is not None and best_share <= AUTO_EXACT:
             candidates.append(
                 dict(
                     kind=kind,

@@ -5,9 +5,9 @@ one run or a pack of runs trained as one program (``loop.py``), and the checkpoi
 builds."""
 
 from lagnet.training.durable import Checkpoint as Checkpoint
-from lagnet.training.loop import Member as Member
 from lagnet.training.loop import train as train
 from lagnet.training.loop import train_pack as train_pack
+from lagnet.training.member import Member as Member
 from lagnet.training.steps import lr_at as lr_at
 from lagnet.training.steps import make_chunk as make_chunk
 from lagnet.training.steps import make_optimizer as make_optimizer

@@ -17,8 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 import equinox as eqx
 import jax
@@ -29,56 +28,24 @@ from lagnet.config import RunConfig
 from lagnet.errors import LagnetError
 from lagnet.models import Normalised, build_net
 from lagnet.samples import (
-    HISTORY_COLUMNS,
     Callback,
     FitResult,
     StopTraining,
     check_target_finite,
     drop_nonfinite,
+    error_share,
     fit_scales,
+    output_vars,
     pilot_sample,
     run_keys,
     validation_set,
 )
 from lagnet.tasks import Task
 from lagnet.training.durable import Checkpoint
+from lagnet.training.member import Member
 from lagnet.training.steps import compiled, lr_at
 
 CHUNK_MAX = 50  # steps per jitted call: long enough to hide dispatch, short enough for Ctrl-C
-
-
-@dataclass
-class Member:
-    """One run of a pack, and its host-side state."""
-
-    cfg: RunConfig
-    task: Task
-    callbacks: Sequence[Callback] = ()
-    checkpoint: Checkpoint | None = None
-    lr_factor: float = 1.0
-    divergences: int = 0
-    bad_vals: int = 0
-    best_val: float = math.inf
-    best_step: int = 0
-    stopped: str | None = None
-    steps: int = 0
-    loss_acc: list = field(default_factory=list)
-    dropped: int = 0  # training paths whose target was not finite, left out of the loss
-    history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_COLUMNS})
-
-    HOST = ("lr_factor", "divergences", "bad_vals", "best_val", "best_step", "stopped", "steps")
-
-    def host_state(self) -> dict:
-        return dict(
-            {k: getattr(self, k) for k in self.HOST},
-            loss_acc=list(self.loss_acc),
-            dropped=self.dropped,
-            history=self.history,
-        )
-
-    def restore(self, state: dict) -> None:
-        for k in (*self.HOST, "loss_acc", "dropped", "history"):
-            setattr(self, k, state[k])
 
 
 @jax.jit
@@ -178,7 +145,7 @@ def train_pack(members: list[Member]) -> list[FitResult]:
         datas.append(fixed)
         val = validation_set(m.cfg, m.task, held_out)
         vals.append(val)
-        y_vars.append(float(np.var(np.asarray(val[1])[:, np.asarray(val[2])])))
+        y_vars.append(output_vars(val))
         param_values = getattr(m.task, "param_values", None)
         tparams.append(param_values() if param_values else {})
         k_trains.append(k_train)
@@ -355,8 +322,8 @@ def _member_jnp(tree, i: int):
 
 def _validated(m, i, step, seconds, lrs, active, val_mse, y_vars, loss_units, planned, speed):
     """Record member ``i``'s validation; True when it improved on its best."""
-    v = float(val_mse[i])
-    r2 = 1.0 - v / y_vars[i] if y_vars[i] > 0 else float("nan")
+    v, share = float(np.mean(val_mse[i])), error_share(val_mse[i], y_vars[i])
+    r2 = 1.0 - share  # NaN when no output varies
     row = dict(
         step=step,
         seconds=seconds,
@@ -368,9 +335,10 @@ def _validated(m, i, step, seconds, lrs, active, val_mse, y_vars, loss_units, pl
     m.loss_acc = []
     for name, value in row.items():
         m.history[name].append(value)
-    improved = v < m.best_val * (1 - 1e-4)
+    score = v if math.isnan(share) else share  # outputs weighted alike, as training weighs them
+    improved = score < m.best_share * (1 - 1e-4)
     if improved:
-        m.best_val, m.best_step, m.bad_vals = v, step, 0
+        m.best_val, m.best_share, m.best_step, m.bad_vals = v, score, step, 0
     else:
         m.bad_vals += 1
     try:

@@ -34,8 +34,11 @@ from lagnet.samples import EXPLODED
 from lagnet.tasks import Task
 
 
-def masked_mse(pred: jax.Array, y: jax.Array, valid: jax.Array, scale=None) -> jax.Array:
-    """Mean squared error over paths, outputs and the valid steps only. pred, y: (N, L, O).
+def masked_mse(
+    pred: jax.Array, y: jax.Array, valid: jax.Array, scale=None, per_output: bool = False
+) -> jax.Array:
+    """Mean squared error over paths, outputs and the valid steps only. pred, y: (N, L, O);
+    ``per_output``: one per output (O,), over paths and valid steps.
 
     Paths whose target is not finite, or more than ``EXPLODED`` standard deviations from its
     mean, on a valid step (a recursion that exploded on a rare path) are left out of the mean;
@@ -47,6 +50,8 @@ def masked_mse(pred: jax.Array, y: jax.Array, valid: jax.Array, scale=None) -> j
     path_ok = jnp.all(ok | ~valid[None, :, None], axis=(1, 2))  # (N,)
     w = (valid[None, :, None] & path_ok[:, None, None]).astype(pred.dtype)  # (N, L, 1)
     err = pred - jnp.where(ok, y, 0.0)
+    if per_output:
+        return jnp.sum(w * err**2, axis=(0, 1)) / jnp.maximum(jnp.sum(w), 1.0)
     return jnp.sum(w * err**2) / jnp.maximum(jnp.sum(w) * pred.shape[2], 1.0)
 
 
@@ -142,7 +147,7 @@ class Programs:
     """The compiled chunk and validation of one shape, for packs of ``members`` runs:
     ``chunk(params, opt_state, keys (K, k, 2), lrs (K, k), consts, arrays) -> (params,
     opt_state, (losses (K, k), dropped (K, k)))`` and ``validate(params, scales, x, y, valid) ->
-    mse (K,)``, every argument with a leading member axis but the process's ``arrays``."""
+    mse per output (K, O)``, every argument with a leading member axis but the process's ``arrays``."""
 
     def __init__(self, task: Task, static, cfg: TrainConfig, fixed: bool, members: int):
         self.optimizer = make_optimizer(cfg)
@@ -151,7 +156,7 @@ class Programs:
 
         def validate(params, scales, x, y, valid):
             model = Normalised(eqx.combine(params, static), *scales)
-            return masked_mse(model(x), y, valid, scales[2:])
+            return masked_mse(model(x), y, valid, scales[2:], per_output=True)
 
         # One program for the optimiser's state (eagerly, a zeros_like per weight's shape).
         self.init = jax.jit(self.optimizer.init)
