@@ -43,7 +43,8 @@ class MemorylessBaseline:
         m, c = x.shape
         sd = x.std(axis=0)
         self.centre, self.scale = x.mean(axis=0), np.where(sd > 0, sd, 1.0)
-        most = max(4, min(self.knots if c == 1 else min(self.knots, 128), m // 50))
+        held, self.distinct = held_out(x, y)  # the rows that choose the knot and bin counts
+        most = max(4, min(self.knots if c == 1 else min(self.knots, 128), self.distinct // 50))
         self.pairs = screen_pairs((x - self.centre) / self.scale, y)
         self.main, self.pair = [], []
         self._sorted = [np.sort(v) for v in x.T]
@@ -58,9 +59,8 @@ class MemorylessBaseline:
         if m > (keep := max(50_000, int(1e8 // width**2))):  # the pairs' cost: rows × width²
             rows = np.linspace(0, m - 1, keep).astype(int)
             blocks = self._blocks(x[rows])
-        held = np.arange(m) % 5 == 4  # the rows that choose the knot counts
         gram, rhs, yy = sp.moments(blocks, y[rows], held[rows].astype(int), 2)
-        part, self.coef = self._choose(gram, rhs, yy, rows.size)
+        part, self.coef = self._choose(gram, rhs, yy, rows.size, min(rows.size, self.distinct))
         both = y[:, None, :] - sp.predict_blocks(full, np.stack([part, self.coef], 1)).reshape(
             m, 2, -1
         )
@@ -109,7 +109,7 @@ class MemorylessBaseline:
         out += [scipy.sparse.kron(pair[a], pair[b], format="csr") for a, b in self.pairs]
         return out
 
-    def _choose(self, gram, rhs, yy, n) -> tuple[np.ndarray, np.ndarray]:
+    def _choose(self, gram, rhs, yy, n, distinct) -> tuple[np.ndarray, np.ndarray]:
         """The knot counts per output by the error on the held-out rows (group 1) of the fit
         on the others (group 0); returns that fit's and the fit on all rows' coefficients
         (on the finest knots)."""
@@ -119,7 +119,7 @@ class MemorylessBaseline:
         self._refined = {}
         sizes = [t.size - 1 for t in self.main if t is not None] or [4]
         kms = [k for k in (16, 32, 64, 128, 256, 512) if k <= max(sizes)] or [max(sizes)]
-        kps = [k for k in (1, 2, 4, 8) if (k + 3) ** 2 * 20 <= n] or [1]
+        kps = [k for k in (1, 2, 4, 8) if (k + 3) ** 2 * 20 <= distinct] or [1]
         if len(self.main) == 1:
             kps = [1]
         fit = scipy.sparse.csr_matrix(gram[0])
@@ -159,7 +159,7 @@ class MemorylessBaseline:
         none) chosen per output on the held-out rows: ``left_part`` is the residual of the
         fit without them, ``left`` of the fit on all rows."""
         m, o = left.shape
-        finest = _pow2(min(4096, m // 25))
+        finest = _pow2(min(4096, self.distinct // 25))
         self.bins = []
         for k in range(x.shape[1]):
             if self.main[k] is None or finest < 16:
@@ -194,6 +194,23 @@ class MemorylessBaseline:
             if b is not None:
                 out = out + b[1][np.searchsorted(b[0], x[:, k], side="right")]
         return out
+
+
+def held_out(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
+    """The fifth of the rows that chooses the memoryless baseline's knot and bin counts, and
+    the number of distinct rows. Copies of one row are held out together or not at all, so
+    that no held-out row is a copy of a fitted one: overlapping windows of an observed series
+    repeat each of its rows dozens of times, and with every fifth row held out a baseline
+    fitted on windows of 14 000 distinct rows chose its finest knots and scored R² -0.61 on
+    the series' test part (0.05 fitted on the distinct rows). When the rows are all distinct,
+    or fewer than 1000 are (discrete inputs and targets, whose repeats are their
+    distribution), every fifth row."""
+    m = x.shape[0]
+    _, inverse = np.unique(np.concatenate([x, y], axis=1), axis=0, return_inverse=True)
+    distinct = int(inverse.max()) + 1 if m else 0
+    if distinct == m or distinct < 1000:
+        return np.arange(m) % 5 == 4, distinct
+    return inverse.ravel() % 5 == 4, distinct
 
 
 MAX_PAIRS = 6  # pairs of inputs given a tensor-product spline: all of them up to 4 inputs
