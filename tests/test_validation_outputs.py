@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import lagnet
-from lagnet.samples import error_share, output_vars
+from lagnet.evaluation import average_metrics
+from lagnet.models import batched
+from lagnet.samples import error_share, exploded_paths, output_vars
 from lagnet.training.loop import _validated
 from lagnet.training.member import Member
 from lagnet.training.steps import masked_mse
@@ -67,3 +69,29 @@ def test_val_r2_of_two_outputs_agrees_with_the_test_r2():
     )
     val_r2 = run.history["val_r2"][-1] if isinstance(run.history, dict) else None
     assert val_r2 is not None and abs(val_r2 - run.metrics["test"]["r2"]) < 0.1
+
+
+def test_a_constant_output_beside_a_varying_one_flags_no_path():
+    """One median and spread of all outputs' values: with half of them exactly 2.0 the spread
+    was about 3e-6 and every path of the other output was taken for an exploded one (the run
+    then failed: no baseline paths left)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 4000, 101)).astype(np.float32)
+    y = np.stack([a * b, np.full_like(a, 2.0)], axis=-1)
+    valid = np.arange(101) >= 1
+    assert not exploded_paths(y, valid).any()
+    y[9, 60, 0] = 1e9  # exploded in the varying output: found
+    y[7, 50, 1] = 1e9  # the constant one has no spread to judge by
+    y[5, 40, 1] = np.nan  # but a NaN is a NaN
+    assert np.flatnonzero(exploded_paths(y, valid)).tolist() == [5, 9]
+
+
+def test_a_constant_output_is_left_out_of_the_averages():
+    out = [dict(mse=0.4, nrmse=0.5, r2=0.75), dict(mse=1e-4, nrmse=float("nan"), r2=float("nan"))]
+    avg = average_metrics(out)
+    assert avg["r2"] == 0.75 and avg["nrmse"] == 0.5 and np.isclose(avg["mse"], 0.20005)
+
+
+def test_no_paths_predict_to_an_empty_array():
+    out = batched(lambda xb: np.zeros((xb.shape[0], xb.shape[1], 2)), np.zeros((0, 7, 3)))
+    assert out.shape == (0, 7, 2)

@@ -63,15 +63,19 @@ def output_metrics(y: np.ndarray, y_hat: np.ndarray, valid: np.ndarray) -> list[
 
 
 def average_metrics(per_output: list[dict[str, float]]) -> dict[str, float]:
-    """The headline of per-output metrics: mean MSE, its root, mean NRMSE and mean R²."""
+    """The headline of per-output metrics: mean MSE, its root, and the mean NRMSE and R² of
+    the outputs that vary (an output constant on the test paths has neither: averaged in, it
+    made every headline number NaN)."""
     if len(per_output) == 1:
         return dict(per_output[0])
     mse = float(np.mean([m["mse"] for m in per_output]))
+
+    def mean_defined(name: str) -> float:
+        values = [m[name] for m in per_output if np.isfinite(m[name])]
+        return float(np.mean(values)) if values else float("nan")
+
     return dict(
-        mse=mse,
-        rmse=float(np.sqrt(mse)),
-        nrmse=float(np.mean([m["nrmse"] for m in per_output])),
-        r2=float(np.mean([m["r2"] for m in per_output])),
+        mse=mse, rmse=float(np.sqrt(mse)), nrmse=mean_defined("nrmse"), r2=mean_defined("r2")
     )
 
 
@@ -170,14 +174,15 @@ def prepare_test(task: Task, cfg: EvalConfig, length: int, paths: int | None = N
     lags = baseline_lags(task, cfg, length)
     k_test, k_base, k_long = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
     test_task = task.part("test")  # observed data: its held-out test part (or second file)
-    # Paths whose target is not finite (a recursion that exploded) are dropped and counted;
-    # a target finite on none of them is refused (training refuses it at 1%, before it starts).
-    test_sample = host(test_task.sample(k_test, paths, length))
-    if nonfinite_share(test_sample) == 1.0:
-        refuse_exploded(task.target.formula, test_sample)
-    x, y, valid = drop_nonfinite(test_sample)
+
+    def finite(sample):  # paths whose target exploded are dropped and counted; a target
+        if nonfinite_share(sample) == 1.0:  # finite on none is refused (training: at 1%)
+            refuse_exploded(task.target.formula, sample)
+        return drop_nonfinite(sample)
+
+    x, y, valid = finite(host(test_task.sample(k_test, paths, length)))
     # Baselines, fitted on their own sample, scored on the test set.
-    xb, yb, vb = drop_nonfinite(host(task.sample(k_base, cfg.baseline_paths, length)))
+    xb, yb, vb = finite(host(task.sample(k_base, cfg.baseline_paths, length)))
     memoryless = MemorylessBaseline().fit(
         xb[:, vb].reshape(-1, xb.shape[2]), yb[:, vb].reshape(-1, yb.shape[2])
     )
@@ -349,8 +354,11 @@ def verdict(metrics: dict) -> dict:
         headline = f"{headline.rstrip('.')} — averaged over {len(outputs)} outputs."
         for i, out in enumerate(outputs):
             m = out["memory_r2"]
+            name = f"Output {i + 1} ({out['formula']})"
             details.append(
-                f"Output {i + 1} ({out['formula']}): test R² {out['r2']:.4f}, "
+                f"{name} does not vary on the test paths: left out of the averages."
+                if not np.isfinite(out["r2"])
+                else f"{name}: test R² {out['r2']:.4f}, "
                 + ("needs no memory" if m is None else f"memory_r2 {m:.3f}")
                 + f", memoryless R² {out['memoryless']['r2']:.4f}."
             )

@@ -107,13 +107,14 @@ def exploded_paths(y, valid) -> np.ndarray:
     infinity: its square would overflow the loss before it reached inf)."""
     yv = np.asarray(y, np.float64)[:, np.asarray(valid)]  # (N, L', O)
     bad = ~np.isfinite(yv)
-    finite = yv[~bad]
-    if finite.size:
-        centre = np.median(finite)
-        spread = np.median(np.abs(finite - centre))
-        if spread > 0:
-            with np.errstate(invalid="ignore"):
-                bad |= np.abs(yv - centre) > EXPLODED * spread
+    for o in range(yv.shape[2]):  # each output on its own scale: pooled, a constant output
+        finite = yv[..., o][~bad[..., o]]  # (MAD 0 beside a varying one) flagged every path
+        if finite.size:
+            centre = np.median(finite)
+            spread = np.median(np.abs(finite - centre))
+            if spread > 0:
+                with np.errstate(invalid="ignore"):
+                    bad[..., o] |= np.abs(yv[..., o] - centre) > EXPLODED * spread
     return np.any(bad, axis=(1, 2)) if yv.size else np.zeros(yv.shape[0], bool)
 
 

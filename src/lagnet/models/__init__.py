@@ -43,7 +43,10 @@ def predict(model, x: jax.Array) -> jax.Array:
 
 def batched(fn, x: np.ndarray, batch: int = 256, pad: bool = False) -> np.ndarray:
     """``fn`` over x (N, L, C) ``batch`` paths at a time, as one NumPy array. With ``pad`` the
-    last batch is padded with zeros to the same shape, so ``fn`` compiles once."""
+    last batch is padded with zeros to the same shape, so ``fn`` compiles once. No paths: an
+    empty array of ``fn``'s output shape."""
+    if x.shape[0] == 0:
+        return np.asarray(fn(np.zeros((1, *x.shape[1:]), x.dtype)))[:0]
     size = min(batch, x.shape[0])
     extra = -x.shape[0] % size if pad else 0
     xp = np.concatenate([x, np.zeros((extra, *x.shape[1:]), x.dtype)]) if extra else x
