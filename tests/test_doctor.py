@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from lagnet.api import build_config
 from lagnet.cli import app
 from lagnet.config import load_config, make_config
 from lagnet.doctor import diagnose, read_evaluations
 from lagnet.doctor.flow import flow_summary, horizon_summary, sensitivity_by_lag
 from lagnet.doctor.memory import effective_memory, lag_oracle, memory_probe, needed_memory
+from lagnet.models.family import grow_net
 from lagnet.runs import run
 
 runner = CliRunner()
@@ -250,3 +252,14 @@ def test_flow_summary_calls_overflowing_gradients_exploding():
     s = flow_summary(g, 11, False)
     assert s["state"] == "exploding"
     assert "overflow" in power_of_ten(s["decades"])
+
+
+def test_growing_a_budget_run_doubles_its_budget_not_its_step_ceiling():
+    """A run with --max-seconds has steps = 1 000 000 as a ceiling: the doctor advised
+    train.steps = 2000000."""
+    cfg = build_config("ar1(rho=0.1)", "x[t-1]", "gru", max_seconds=10)
+    words, changes = grow_net(cfg.model, cfg.train)
+    assert changes == {"model.hidden": 2 * cfg.model.hidden, "train.max_seconds": 20}
+    assert words.endswith("train.max_seconds = 20")
+    cfg = build_config("ar1(rho=0.1)", "x[t-1]", "gru", steps=300)
+    assert grow_net(cfg.model, cfg.train)[1]["train.steps"] == 600

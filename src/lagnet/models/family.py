@@ -234,9 +234,16 @@ def widen_window(cfg: Any, need: int) -> tuple[str, str, dict]:
 
 
 def grow_net(cfg: NetConfig, train: Any) -> tuple[str, dict]:
-    """The remedy for a network too small or trained too briefly: twice as wide and long."""
+    """The remedy for a network too small or trained too briefly: twice as wide and long —
+    twice the time budget where the run had one (its steps are then only a ceiling: doubling
+    them advised two million steps)."""
+    longer = (
+        ("train.max_seconds", 2 * train.max_seconds)
+        if getattr(train, "max_seconds", None)
+        else ("train.steps", 2 * train.steps)
+    )
     return (
         f"a wider model trained longer: model.hidden = {2 * cfg.hidden}, "
-        f"train.steps = {2 * train.steps}",
-        {"model.hidden": 2 * cfg.hidden, "train.steps": 2 * train.steps},
+        f"{longer[0]} = {longer[1]:g}",
+        {"model.hidden": 2 * cfg.hidden, longer[0]: longer[1]},
     )
