@@ -3,6 +3,8 @@ f(x_t) + g(x_{t-1}) is f(x_t) + E[g], so the memoryless baseline's MSE must come
 percent of that optimum's, on the same paths; the linear-lags baseline is fitted on every
 step it is scored on."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from lagnet.baselines import (
     held_out,
     screen_pairs,
 )
+from lagnet.evaluation import verdict
 
 
 def _ratio(rng, f, lag, channels, paths, length=100):
@@ -198,3 +201,14 @@ def test_windows_of_one_series_do_not_overfit_the_baseline():
     test = 6000 + np.flatnonzero(np.all((x[6000:] > lo) & (x[6000:] < hi), axis=1))
     r2 = 1 - np.mean((y[test] - base.predict(x[test])) ** 2) / np.var(y[test])
     assert base.distinct < 6000 and r2 > -0.03  # every fifth row held out: -3.0
+
+
+@pytest.mark.parametrize("inputs, said", [(1, None), (3, "in pairs:"), (5, "(the 6 pairs")])
+def test_the_verdict_says_what_the_baseline_cannot_see(tiny_run, inputs, said):
+    """With 3 or more inputs a three-way interaction of current inputs counts as memory (an
+    8-input target of current products read 'learned the past', memory_r2 0.94): said."""
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    metrics["baselines"]["memoryless"]["inputs"] = inputs
+    details = " ".join(verdict(metrics)["details"])
+    assert ("three or more current inputs" in details) == (said is not None)
+    assert said is None or said in details

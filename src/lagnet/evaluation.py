@@ -30,11 +30,8 @@ from lagnet.errors import LagnetError
 from lagnet.models import predict_batched
 from lagnet.samples import drop_nonfinite, host, nonfinite_share, refuse_exploded
 from lagnet.tasks import Task
+from lagnet.verdict import verdict as verdict
 
-IN_SAMPLE_DETAIL = (
-    'process.split = "none": the test windows come from the same file, and the same windows, '
-    "as the training ones, so these numbers measure fit to this data, not generalisation."
-)
 MEMORYLESS_ENOUGH = 0.9999  # memoryless R² at which memory_r2 is meaningless (null)
 
 
@@ -242,7 +239,7 @@ def evaluate(
     metrics = dict(
         test=test,
         baselines=dict(
-            memoryless=dict(mse=mem["mse"], r2=mem["r2"]),
+            memoryless=dict(mse=mem["mse"], r2=mem["r2"], inputs=int(x.shape[2])),
             linear_lags=dict(mse=lin["mse"], r2=lin["r2"], lags=lags),
             **({} if opt is None else {"optimal": optimum.entry(optimal, opt)}),
         ),
@@ -293,108 +290,3 @@ def evaluate(
         input_names=np.array(task.inputs),
     )
     return Evaluation(metrics=metrics, predictions=predictions)
-
-
-# ----------------------------------------------------------------------------- verdict
-def verdict(metrics: dict) -> dict:
-    """Say in words whether the past was learned. Returns learned_past (True/False/None),
-    a headline and detail sentences."""
-    test, base = metrics["test"], metrics["baselines"]
-    mr2, share = test["memory_r2"], metrics["target"]["memory_share"]
-    details = []
-    if not np.isfinite(test["mse"]):
-        learned, headline = (
-            False,
-            "The model's predictions are not finite (NaN or infinite) on the test paths: "
-            "nothing was learned that can be scored.",
-        )
-    elif not np.isfinite(test["r2"]):
-        learned, headline = (
-            None,
-            ("The target does not vary on the test paths, so R² and memory_r2 are undefined."),
-        )
-    elif mr2 is None:
-        learned, headline = (
-            None,
-            (
-                f"The target needs no memory: the current input alone explains it "
-                f"(memoryless R² {base['memoryless']['r2']:.5f}). Test R² {test['r2']:.4f}."
-            ),
-        )
-    else:
-        pct = 100 * mr2
-        if mr2 >= 0.9:
-            learned = True
-            headline = (
-                f"The model learned the past: it removed {pct:.1f}% of the error that "
-                f"needs memory (memory_r2 {mr2:.3f}; test R² {test['r2']:.4f})."
-            )
-        elif mr2 >= 0.5:
-            learned = False
-            headline = (
-                f"The model learned the past only in part: memory_r2 {mr2:.3f} — it "
-                f"removed {pct:.1f}% of the error that needs memory (test R² "
-                f"{test['r2']:.4f})."
-            )
-        else:
-            learned = False
-            headline = (
-                f"The model did not learn the past: memory_r2 {mr2:.3f} (test R² "
-                f"{test['r2']:.4f}, a model that ignores the past gets "
-                f"{base['memoryless']['r2']:.4f})."
-            )
-        learned, headline = optimum.judgement(metrics) or (learned, headline)
-        details.append(
-            f"The part of the target that depends on the past carries {100 * share:.2f}% of its "
-            f"variance; a model that ignores the past reaches R² {base['memoryless']['r2']:.4f}, "
-            "so R² alone cannot show whether the past was learned — memory_r2 can."
-        )
-    outputs = metrics.get("outputs") or []
-    if outputs:
-        headline = f"{headline.rstrip('.')} — averaged over {len(outputs)} outputs."
-        for i, out in enumerate(outputs):
-            m = out["memory_r2"]
-            name = f"Output {i + 1} ({out['formula']})"
-            details.append(
-                f"{name} does not vary on the test paths: left out of the averages."
-                if not np.isfinite(out["r2"])
-                else f"{name}: test R² {out['r2']:.4f}, "
-                + ("needs no memory" if m is None else f"memory_r2 {m:.3f}")
-                + f", memoryless R² {out['memoryless']['r2']:.4f}."
-            )
-    details.append(
-        f"A linear model on the last {base['linear_lags']['lags']} inputs reaches "
-        f"R² {base['linear_lags']['r2']:.4f}."
-    )
-    details += optimum.details(metrics)
-    lh = metrics["long_horizon"]
-    if lh["ratio"] is not None:
-        ok = lh["ratio"] <= 1.5
-        details.append(
-            f"On paths {lh['length']} steps long ({lh['length'] // metrics['test']['length']}× "
-            f"the test length) the MSE is {lh['ratio']:.2f}× the "
-            + (
-                "test MSE: it holds up at long horizons."
-                if ok
-                else "test MSE: the model drifts at long horizons."
-            )
-        )
-    dr = metrics["drift"]
-    if dr["ratio"] is not None:
-        details.append(
-            f"The last 10 steps' MSE is {dr['ratio']:.2f}× that of the median "
-            "10-step window"
-            + (" (no late-step drift)." if dr["ratio"] <= 1.5 else " — later periods are worse.")
-        )
-    dropped = metrics["test"].get("nonfinite_paths") or 0
-    if dropped:  # every metric is over the rest: say so where the numbers are read
-        details.insert(
-            0,
-            f"{dropped} of {metrics['test']['paths']} test paths were left out: their "
-            "target was not finite or exploded (over a million deviations from its median); "
-            "every metric is over the rest.",
-        )
-    if (metrics.get("data") or {}).get("in_sample"):  # every window of one file, everywhere
-        headline = f"In-sample fit, not a test: {headline[0].lower()}{headline[1:]}"
-        details.insert(0, IN_SAMPLE_DETAIL)
-    return dict(learned_past=learned, headline=headline, details=details)

@@ -1,0 +1,127 @@
+"""The verdict: in words, whether a run learned the past, from its metrics (``evaluate``'s
+``metrics.json``): a headline, and details that say per output, per baseline and per
+horizon what the numbers mean."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lagnet import optimal as optimum
+from lagnet.baselines import MAX_PAIRS
+
+IN_SAMPLE_DETAIL = (
+    'process.split = "none": the test windows come from the same file, and the same windows, '
+    "as the training ones, so these numbers measure fit to this data, not generalisation."
+)
+
+
+def verdict(metrics: dict) -> dict:
+    """Say in words whether the past was learned. Returns learned_past (True/False/None),
+    a headline and detail sentences."""
+    test, base = metrics["test"], metrics["baselines"]
+    mr2, share = test["memory_r2"], metrics["target"]["memory_share"]
+    details = []
+    if not np.isfinite(test["mse"]):
+        learned, headline = (
+            False,
+            "The model's predictions are not finite (NaN or infinite) on the test paths: "
+            "nothing was learned that can be scored.",
+        )
+    elif not np.isfinite(test["r2"]):
+        learned, headline = (
+            None,
+            ("The target does not vary on the test paths, so R² and memory_r2 are undefined."),
+        )
+    elif mr2 is None:
+        learned, headline = (
+            None,
+            (
+                f"The target needs no memory: the current input alone explains it "
+                f"(memoryless R² {base['memoryless']['r2']:.5f}). Test R² {test['r2']:.4f}."
+            ),
+        )
+    else:
+        pct = 100 * mr2
+        if mr2 >= 0.9:
+            learned = True
+            headline = (
+                f"The model learned the past: it removed {pct:.1f}% of the error that "
+                f"needs memory (memory_r2 {mr2:.3f}; test R² {test['r2']:.4f})."
+            )
+        elif mr2 >= 0.5:
+            learned = False
+            headline = (
+                f"The model learned the past only in part: memory_r2 {mr2:.3f} — it "
+                f"removed {pct:.1f}% of the error that needs memory (test R² "
+                f"{test['r2']:.4f})."
+            )
+        else:
+            learned = False
+            headline = (
+                f"The model did not learn the past: memory_r2 {mr2:.3f} (test R² "
+                f"{test['r2']:.4f}, a model that ignores the past gets "
+                f"{base['memoryless']['r2']:.4f})."
+            )
+        learned, headline = optimum.judgement(metrics) or (learned, headline)
+        details.append(
+            f"The part of the target that depends on the past carries {100 * share:.2f}% of its "
+            f"variance; a model that ignores the past reaches R² {base['memoryless']['r2']:.4f}, "
+            "so R² alone cannot show whether the past was learned — memory_r2 can."
+        )
+    outputs = metrics.get("outputs") or []
+    if outputs:
+        headline = f"{headline.rstrip('.')} — averaged over {len(outputs)} outputs."
+        for i, out in enumerate(outputs):
+            m = out["memory_r2"]
+            name = f"Output {i + 1} ({out['formula']})"
+            details.append(
+                f"{name} does not vary on the test paths: left out of the averages."
+                if not np.isfinite(out["r2"])
+                else f"{name}: test R² {out['r2']:.4f}, "
+                + ("needs no memory" if m is None else f"memory_r2 {m:.3f}")
+                + f", memoryless R² {out['memoryless']['r2']:.4f}."
+            )
+    inputs = base["memoryless"].get("inputs", 1)
+    if inputs >= 3 and mr2 is not None:
+        details.append(
+            f"With {inputs} inputs the memoryless baseline sees each one alone and in pairs"
+            + (f" (the {MAX_PAIRS} pairs that interact most)" if inputs > 4 else "")
+            + ": what the target draws from three or more current inputs at once (x1·x2·x3) "
+            "it books as needing memory."
+        )
+    details.append(
+        f"A linear model on the last {base['linear_lags']['lags']} inputs reaches "
+        f"R² {base['linear_lags']['r2']:.4f}."
+    )
+    details += optimum.details(metrics)
+    lh = metrics["long_horizon"]
+    if lh["ratio"] is not None:
+        ok = lh["ratio"] <= 1.5
+        details.append(
+            f"On paths {lh['length']} steps long ({lh['length'] // metrics['test']['length']}× "
+            f"the test length) the MSE is {lh['ratio']:.2f}× the "
+            + (
+                "test MSE: it holds up at long horizons."
+                if ok
+                else "test MSE: the model drifts at long horizons."
+            )
+        )
+    dr = metrics["drift"]
+    if dr["ratio"] is not None:
+        details.append(
+            f"The last 10 steps' MSE is {dr['ratio']:.2f}× that of the median "
+            "10-step window"
+            + (" (no late-step drift)." if dr["ratio"] <= 1.5 else " — later periods are worse.")
+        )
+    dropped = metrics["test"].get("nonfinite_paths") or 0
+    if dropped:  # every metric is over the rest: say so where the numbers are read
+        details.insert(
+            0,
+            f"{dropped} of {metrics['test']['paths']} test paths were left out: their "
+            "target was not finite or exploded (over a million deviations from its median); "
+            "every metric is over the rest.",
+        )
+    if (metrics.get("data") or {}).get("in_sample"):  # every window of one file, everywhere
+        headline = f"In-sample fit, not a test: {headline[0].lower()}{headline[1:]}"
+        details.insert(0, IN_SAMPLE_DETAIL)
+    return dict(learned_past=learned, headline=headline, details=details)
