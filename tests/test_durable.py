@@ -362,3 +362,29 @@ def test_sigterm_while_the_files_are_written_lets_them_be_written(tmp_path, monk
         pytest.fail("SIGTERM stopped the run as it wrote its files")
     assert read_status(tmp_path / "r")["status"] == "complete"
     assert r.metrics["train"]["stopped"] == "steps" and (tmp_path / "r" / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_a_run_that_failed_with_nothing_to_go_on_with_can_be_trained_again(tmp_path, monkeypatch):
+    """A run that failed in its evaluation left its directory refused by every command
+    (`--out` and eval: 'unfinished run (failed); go on with --resume', and --resume failed
+    the same way): with no checkpoint in it, `--out` replaces it and eval names the error."""
+    import lagnet.runs
+
+    out = tmp_path / "r"
+    args = ["train", *FORUM, *TINY_FLAGS, "--out", str(out)]
+
+    def broken(*a, **k):
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(lagnet.runs, "evaluate", broken)
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code != 0 and read_status(out)["status"] == "failed"
+    assert not (out / "checkpoint.safetensors").exists()
+    res = CliRunner().invoke(app, ["eval", str(out)])
+    assert res.exit_code == 2 and "failed, with nothing to read (RuntimeError" in res.output
+    monkeypatch.undo()
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert read_status(out) is None or read_status(out)["status"] == "complete"
+    assert (out / "metrics.json").is_file()

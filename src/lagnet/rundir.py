@@ -54,12 +54,22 @@ def unfinished(directory: str | Path) -> None:
     status = read_status(directory)
     if status is not None and status.get("status") in ("running", "killed", "failed"):
         step = f" at step {status['step']}" if "step" in status else ""
+        if not Checkpoint(directory).exists() and status.get("status") == "failed":
+            raise LagnetError(
+                "run_dir",
+                str(directory),
+                f"is a run that failed, with nothing to read{_why(status)}",
+            )
         raise LagnetError(
             "run_dir",
             str(directory),
             f"is an unfinished run ({status['status']}{step}); go on with "
             f"`lagnet train --resume {directory}`",
         )
+
+
+def _why(status: dict) -> str:
+    return f" ({status['error']})" if status.get("error") else ""
 
 
 def interrupted_note(directory: str | Path) -> str | None:
@@ -94,6 +104,9 @@ def check_out_dir(directory: str | Path, resume: bool = False) -> Path:
                 "out", str(directory), "exists and is not a run directory; choose another path"
             )
         status = read_status(directory)
+        failed = status and status.get("status") == "failed"
+        if failed and not Checkpoint(directory).exists() and not is_locked(directory):
+            return directory  # a run that failed with nothing to go on with: replaced
         if status and status.get("status") in (*UNFINISHED, "killed"):
             if is_locked(directory):
                 raise LagnetError("out", str(directory), "is in use by another lagnet process")
