@@ -37,10 +37,21 @@ def test_run_has_metrics_and_predicts_in_user_units(run):
 
 
 def test_predict_refuses_bad_arrays(run):
-    with pytest.raises(LagnetError, match="^x:"):
+    """One line naming the shape as given, the first bad value by its index, or the type."""
+    with pytest.raises(LagnetError, match=r"^x: shape \(2, 5, 3\) — expected \(N, L\)"):
         run.predict(np.zeros((2, 5, 3)))
-    with pytest.raises(LagnetError, match="finite"):
-        run.predict(np.full((2, 5), np.nan))
+    x = np.zeros((2, 5))
+    x[1, 3] = np.nan
+    with pytest.raises(LagnetError, match=r"^x\[1, 3\]: nan — inputs must be finite"):
+        run.predict(x)
+    x[1, 3] = 1e40  # finite in float64, inf in float32 (a RuntimeWarning and 'NaN/inf')
+    with pytest.raises(LagnetError, match=r"^x\[1, 3\]: 1e\+40"):
+        run.predict(x)
+    with pytest.raises(LagnetError, match="dtype complex128 — expected real numbers"):
+        run.predict(np.ones((2, 5)) * 1j)  # the imaginary part was dropped without a word
+    with pytest.raises(LagnetError, match="^x: dtype <U1"):
+        run.predict([["a", "b"]])
+    assert run.predict(np.ones((2, 5), bool)).shape == (2, 5)
 
 
 def test_save_load_round_trip(run, tmp_path):

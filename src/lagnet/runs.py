@@ -54,6 +54,7 @@ from lagnet.rundir import (
     unfinished,
 )
 from lagnet.samples import HISTORY_COLUMNS, Callback, check_target
+from lagnet.settings import FLOAT32_MAX
 from lagnet.tasks import build_task, with_inputs
 
 
@@ -118,15 +119,7 @@ class Run:
     def predict(self, x) -> np.ndarray:
         """Predict on inputs in the user's units: x (N, L) for one input series or (N, L, C).
         Returns (N, L) for a single output from (N, L) input, else (N, L, O)."""
-        x = np.asarray(x, np.float32)
-        squeeze = x.ndim == 2
-        if squeeze:
-            x = x[..., None]
-        c_in = int(self.model.x_mean.shape[0])
-        if x.ndim != 3 or x.shape[2] != c_in:
-            raise LagnetError("x", f"shape {x.shape}", f"expected (N, L) or (N, L, {c_in})")
-        if not np.all(np.isfinite(x)):
-            raise LagnetError("x", "NaN/inf", "inputs must be finite")
+        x, squeeze = model_inputs(x, int(self.model.x_mean.shape[0]))
         y = np.asarray(predict(self.model, jnp.asarray(x)))
         return y[..., 0] if squeeze and y.shape[2] == 1 else y
 
@@ -342,6 +335,31 @@ def load(directory: str | Path) -> Run:
         predictions=preds,
         path=directory,
     )
+
+
+def model_inputs(x, c_in: int) -> tuple[np.ndarray, bool]:
+    """``x`` as (N, L, C) float32 for a model of ``c_in`` inputs, and whether it came as (N,
+    L). Bad input is one line naming it: the shape as given, the first value that is not
+    finite in float32 by its index (a NaN was 'x: NaN/inf'; 1e40 overflowed to inf), text or
+    complex numbers (cast, or dropped the imaginary part without a word)."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":
+        hint = " (complex: give the real and imaginary parts as two inputs)"
+        raise LagnetError(
+            "x", f"dtype {a.dtype}", "expected real numbers" + hint * (a.dtype.kind == "c")
+        )
+    given, squeeze = a.shape, a.ndim == 2
+    a = a[..., None] if squeeze else a
+    if a.ndim != 3 or a.shape[2] != c_in:
+        one = " (one path of L steps: x[None])" if len(given) == 2 and given[1] == c_in > 1 else ""
+        expected = "(N, L) or (N, L, 1)" if c_in == 1 else f"(N, L, {c_in})"
+        raise LagnetError("x", f"shape {given}", f"expected {expected}{one}")
+    bad = ~(np.abs(a.astype(np.float64)) <= FLOAT32_MAX)  # NaN, inf, or beyond float32
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"x[{at[0]}, {at[1]}]" if squeeze else f"x[{at[0]}, {at[1]}, {at[2]}]"
+        raise LagnetError(where, float(a[at]), "inputs must be finite in float32")
+    return a.astype(np.float32), squeeze
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
