@@ -368,3 +368,21 @@ def test_evaluation_tests_on_the_test_part_only(tmp_path):
     x = ev.predictions["x"][..., 0]  # the test windows: [1700 + 3, 2000)
     assert x.shape == (30, 20) and x.min() >= 1703 and np.all(np.diff(x, axis=1) == 1)
     assert ev.metrics["data"]["parts"]["test"]["steps"] == 297
+
+
+@pytest.mark.slow
+def test_eval_at_a_longer_length_shortens_the_long_horizon_to_fit_the_data(tmp_path):
+    """`lagnet eval RUN --length L` on observed data: a long-horizon window of long_factor·L
+    steps that the test part cannot hold was refused naming eval.long_factor, which eval
+    cannot set; the factor is halved until it fits (at least 2)."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=3000).astype(np.float32))
+    out = tmp_path / "r"
+    args = ["train", "--process", f'data(path="{tmp_path / "d.npz"}")', "--target", "x[t-1]"]
+    args += ["--steps", "5", "--hidden", "4", "--length", "40", "--out", str(out)]
+    res = runner.invoke(app, [*args, "--set", "eval.long_factor=4", "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["eval", str(out), "--length", "120", "--paths", "20"])
+    assert res.exit_code == 0, res.output  # 480 steps do not fit in the test part (329)
+    assert json.loads((out / "evaluations.json").read_text())[-1]["length"] == 120
+    assert "model, 240-step paths" in " ".join(res.output.split())

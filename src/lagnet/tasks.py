@@ -190,7 +190,7 @@ def build_task(
         )
     gap = reach(cfg, target, length)
     task = Task(process.part("train", gap), target, inputs, gap=gap)
-    _check_parts(cfg, task, length)
+    _check_parts(cfg, task, length, fitting)
     if resources:
         lags = cfg.eval.linear_lags or min(target.max_lag + 1, 64)
         fam = family(cfg.model.kind)  # a closed-form fit takes no gradient; auto tries both
@@ -210,15 +210,15 @@ def reach(cfg: RunConfig, target: Target, length: int) -> int:
     return (length if target.recursive else target.max_lag) + (model or length)
 
 
-def _check_parts(cfg: RunConfig, task: Task, length: int) -> None:
+def _check_parts(cfg: RunConfig, task: Task, length: int, fitting: bool = True) -> None:
     """Each held-out part of observed data holds a window of ``length`` steps (the test part
-    one of the long-horizon length, too)."""
+    one of the long-horizon length, too); the validation part only for a fit."""
     if task.process.simulated:
         return
     long = length * cfg.eval.long_factor
     for name, need, field, value in (
         ("train", length, "train.length", length),
-        ("val", length, "train.length", length),
+        *((("val", length, "train.length", length),) if fitting else ()),
         ("test", length, "train.length", length),
         ("test", long, "eval.long_factor", cfg.eval.long_factor),
     ):
