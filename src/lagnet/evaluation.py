@@ -17,6 +17,7 @@ Legend: N paths, L time steps, C input channels, O outputs. All metrics use vali
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import jax
@@ -142,6 +143,7 @@ class TestSet:
     y_lin: np.ndarray  # the linear-lags baseline's
     lags: int
     optimal: object  # optimum.prediction(...) or None
+    seconds: float = 0.0  # to make it (in a run, beside the fit)
 
 
 def baseline_lags(task: Task, cfg: EvalConfig, length: int) -> int:
@@ -167,6 +169,7 @@ def prepare_test(task: Task, cfg: EvalConfig, length: int, paths: int | None = N
     the memoryless and linear-lags baselines fitted on a fresh sample (of the training part)
     and their predictions, the optimal filter's where it is known, and the long-horizon
     paths."""
+    t0 = time.perf_counter()
     paths = cfg.test_paths if paths is None else paths
     lags = baseline_lags(task, cfg, length)
     k_test, k_base, k_long = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
@@ -189,7 +192,8 @@ def prepare_test(task: Task, cfg: EvalConfig, length: int, paths: int | None = N
     optimal = optimum.prediction(task, x, jax.random.fold_in(k_test, 1))
     long_len = length * cfg.long_factor
     long = drop_nonfinite(host(test_task.sample(k_long, cfg.long_paths, long_len)))
-    return TestSet(x, y, valid, paths, long, y_mem, y_lin, lags, optimal)
+    seconds = time.perf_counter() - t0
+    return TestSet(x, y, valid, paths, long, y_mem, y_lin, lags, optimal, seconds)
 
 
 def evaluate(

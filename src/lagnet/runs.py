@@ -291,6 +291,8 @@ def conclude(
     if signal:
         metrics["train"]["signal"] = signal
     metrics["eval_seconds"] = time.perf_counter() - t0
+    if test is not None:  # made beside the fit: the baselines' fits are most of it
+        metrics["test_set_seconds"] = test.seconds
     metrics["model"] = dict(
         kind=config.model.kind,
         parameters=count_parameters(result.model.net),
