@@ -374,7 +374,7 @@ def test_evaluation_tests_on_the_test_part_only(tmp_path):
 def test_eval_at_a_longer_length_shortens_the_long_horizon_to_fit_the_data(tmp_path):
     """`lagnet eval RUN --length L` on observed data: a long-horizon window of long_factor·L
     steps that the test part cannot hold was refused naming eval.long_factor, which eval
-    cannot set; the factor is halved until it fits (at least 2)."""
+    cannot set; it gets the largest factor that fits (at least 2)."""
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", x=rng.normal(size=3000).astype(np.float32))
     out = tmp_path / "r"
@@ -386,3 +386,5 @@ def test_eval_at_a_longer_length_shortens_the_long_horizon_to_fit_the_data(tmp_p
     assert res.exit_code == 0, res.output  # 480 steps do not fit in the test part (329)
     assert json.loads((out / "evaluations.json").read_text())[-1]["length"] == 120
     assert "model, 240-step paths" in " ".join(res.output.split())
+    res = runner.invoke(app, ["eval", str(out), "--length", "200", "--paths", "20"])
+    assert res.exit_code == 2 and res.output.startswith("error: length: 200 — leaves no room")

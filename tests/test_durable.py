@@ -388,3 +388,13 @@ def test_a_run_that_failed_with_nothing_to_go_on_with_can_be_trained_again(tmp_p
     assert res.exit_code == 0, res.output
     assert read_status(out) is None or read_status(out)["status"] == "complete"
     assert (out / "metrics.json").is_file()
+
+
+def test_a_failed_runs_error_is_named_in_one_line(tmp_path, tiny_run):
+    """Its status holds the error as raised: an XLA error runs to dozens of lines."""
+    (tiny_run / "metrics.json").unlink()
+    status = dict(status="failed", error="XlaRuntimeError: RESOURCE_EXHAUSTED\nBuffer\n stats")
+    (tiny_run / "status.json").write_text(json.dumps(status))
+    res = CliRunner().invoke(app, ["eval", str(tiny_run)])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert res.output.strip().endswith("(XlaRuntimeError: RESOURCE_EXHAUSTED)")

@@ -113,6 +113,17 @@ def test_dry_run_lists_points_and_packs(tmp_path):
     assert "4 points in 4 units (0 packs" in res.output
 
 
+def test_a_point_too_short_for_the_baseline_is_refused_before_anything_runs(tmp_path):
+    """lagnet.run refuses paths not longer than the linear-lags baseline's lags; a sweep's
+    dry run accepted such a point, and a pack trained it and failed in its evaluation."""
+    spec = tiny_spec(grid={"train.length": [2, 20]})
+    spec["base"]["target"] = {"formula": "x[t-1]"}
+    res = CliRunner().invoke(
+        app, ["sweep", str(write_spec(tmp_path / "s.toml", spec)), "--dry-run"]
+    )
+    assert res.exit_code == 2 and res.output.startswith("error: train.length: 2 — must be above")
+
+
 def test_the_time_estimate_follows_the_sizes_and_the_budget():
     """Steps at the fitted rate, a budget caps a point, workers share the points. (How close
     it comes is measured, not tested: the forum sweep estimated 177 s and took 198 s.)"""

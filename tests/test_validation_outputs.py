@@ -3,11 +3,13 @@ of the best weights read each output's error as a share of that output's varianc
 variance of all outputs' values pooled made a second output, 100 + x[t-2], read as val R²
 0.9999 where the test R² was 0.74; its raw MSE let the output of largest scale choose)."""
 
+import json
+
 import numpy as np
 import pytest
 
 import lagnet
-from lagnet.evaluation import average_metrics
+from lagnet.evaluation import average_metrics, verdict
 from lagnet.models import batched
 from lagnet.samples import error_share, exploded_paths, output_vars
 from lagnet.training.loop import _validated
@@ -90,8 +92,37 @@ def test_a_constant_output_is_left_out_of_the_averages():
     out = [dict(mse=0.4, nrmse=0.5, r2=0.75), dict(mse=1e-4, nrmse=float("nan"), r2=float("nan"))]
     avg = average_metrics(out)
     assert avg["r2"] == 0.75 and avg["nrmse"] == 0.5 and np.isclose(avg["mse"], 0.20005)
+    inf = dict(mse=float("inf"), nrmse=float("inf"), r2=-float("inf"))  # predicted inf
+    assert average_metrics([out[0], inf])["r2"] == -float("inf")
+    nan = dict(mse=float("nan"), nrmse=float("nan"), r2=float("nan"))  # predicted NaN
+    assert np.isnan(average_metrics([out[0], nan])["r2"])
 
 
 def test_no_paths_predict_to_an_empty_array():
     out = batched(lambda xb: np.zeros((xb.shape[0], xb.shape[1], 2)), np.zeros((0, 7, 3)))
     assert out.shape == (0, 7, 2)
+
+
+def test_a_checkpoint_without_the_best_share_resumes_on_its_best_validation():
+    """A checkpoint written before best_share: its best validation (MSE 0.10) still holds; a
+    first validation after resuming at MSE 5.0 replaced the best weights (best_share inf)."""
+    m = Member(cfg=lagnet.build_config("ar1(rho=0.5)", "x[t-1]"), task=None)
+    state = m.host_state()
+    del state["best_share"]
+    state.update(best_val=0.10, best_step=1000, bad_vals=2)
+    m.restore(state)
+    lrs, variances = np.ones((1, 1)), [np.array([2.0])]
+    assert not _validated(m, 0, 2000, 0.0, lrs, 1, np.array([[5.0]]), variances, [1.0], 9, 0.0)
+    assert m.best_step == 1000 and m.bad_vals == 3 and m.best_share == pytest.approx(0.05)
+    assert _validated(m, 0, 3000, 0.0, lrs, 1, np.array([[0.09]]), variances, [1.0], 9, 0.0)
+
+
+def test_the_verdict_names_a_constant_output_and_counts_the_others(tiny_run):
+    """As metrics.json stores it (NaN as null): 'averaged over the 1 of 2 outputs that vary'."""
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    first = dict(formula="x[t]", mse=0.4, r2=0.6, memory_r2=0.5, memoryless=dict(r2=0.1))
+    flat = dict(formula="2 + 0*x[t]", mse=1e-4, r2=None, memory_r2=None, memoryless=dict(r2=None))
+    metrics["outputs"] = [first, flat]
+    said = verdict(metrics)
+    assert said["headline"].endswith("averaged over the 1 of 2 outputs that vary.")
+    assert "Output 2 (2 + 0*x[t]) does not vary on the test paths" in " ".join(said["details"])

@@ -53,7 +53,8 @@ def one_compilation_at_a_time() -> Iterator[None]:
         with _STATE:
             _users -= 1
             if _users == 0:
-                setattr(_compiler, name, _original)
+                if getattr(getattr(_compiler, name), "__wrapped__", None) is _original:
+                    setattr(_compiler, name, _original)  # not another's patch made since
                 _original = None
 
 

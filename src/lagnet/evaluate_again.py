@@ -81,12 +81,21 @@ def evaluate_run(
 def _task_fitting_the_data(cfg):
     """The task to evaluate on, and its config. Observed data whose test part cannot hold a
     long-horizon window of ``eval.long_factor`` test lengths (a longer ``--length``) gets the
-    largest factor it holds, halving it down to 2: ``lagnet eval`` has no ``--set`` to lower
-    it by hand, and it refused, naming eval.long_factor."""
-    while True:
-        try:  # the model is fitted: its washout is spent
-            return build_task(cfg, fitting=False), cfg
-        except LagnetError as e:
-            if e.field != "eval.long_factor" or cfg.eval.long_factor <= 2:
-                raise
-            cfg, _ = merge(cfg, {"eval.long_factor": max(2, cfg.eval.long_factor // 2)})
+    largest factor it holds (at least 2): ``lagnet eval`` has no ``--set`` to lower it by
+    hand, and it refused, naming eval.long_factor."""
+    try:  # the model is fitted: its washout is spent
+        return build_task(cfg, fitting=False), cfg
+    except LagnetError as e:
+        limit = getattr(e, "limit", None)
+        if e.field != "eval.long_factor" or limit is None:
+            raise
+    length = cfg.train.length
+    if limit // length < 2:
+        raise LagnetError(
+            "train.length",  # named `length`, as eval's option, by named_as_given
+            length,
+            f"leaves no room for the long-horizon check: the data's test part holds {limit} "
+            f"steps without a gap, twice the length ({2 * length}) are needed",
+        )
+    cfg, _ = merge(cfg, {"eval.long_factor": limit // length})
+    return build_task(cfg, fitting=False), cfg

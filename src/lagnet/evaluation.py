@@ -68,8 +68,10 @@ def average_metrics(per_output: list[dict[str, float]]) -> dict[str, float]:
         return dict(per_output[0])
     mse = float(np.mean([m["mse"] for m in per_output]))
 
-    def mean_defined(name: str) -> float:
-        values = [m[name] for m in per_output if np.isfinite(m[name])]
+    def mean_defined(name: str) -> float:  # a constant output: R² NaN, its MSE finite (NaN
+        values = [  # or infinite predictions keep their NaN or -inf in the average)
+            m[name] for m in per_output if not (np.isnan(m["r2"]) and np.isfinite(m["mse"]))
+        ]
         return float(np.mean(values)) if values else float("nan")
 
     return dict(

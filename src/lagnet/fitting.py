@@ -174,6 +174,8 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
         result.info.setdefault("kind", kind)
         mses = validation_mses(result.model, val_set)
         val, share = float(np.mean(mses)), error_share(mses, variances)
+        share = val if math.isnan(share) else share  # no output varies: the MSE
+        share = math.inf if math.isnan(share) else share  # NaN predictions: never the best
         candidates.append(dict(kind=kind, val_mse=val, seconds=time.perf_counter() - start))
         if best is None or share < best_share:  # outputs weighted alike, as training weighs them
             result.info["best_val_mse"], best_share = val, share

@@ -69,7 +69,9 @@ def unfinished(directory: str | Path) -> None:
 
 
 def _why(status: dict) -> str:
-    return f" ({status['error']})" if status.get("error") else ""
+    """The error a run failed with, its first line (an XLA error runs to dozens)."""
+    lines = str(status.get("error") or "").strip().splitlines()
+    return f" ({lines[0][:200]})" if lines else ""
 
 
 def interrupted_note(directory: str | Path) -> str | None:

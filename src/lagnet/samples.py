@@ -180,11 +180,6 @@ def validation_mses(model, data, batch: int = 256) -> np.ndarray:
     return np.sum(err[:, valid] ** 2, axis=(0, 1)) / (x.shape[0] * int(valid.sum()))
 
 
-def validation_mse(model, data, batch: int = 256) -> float:
-    """:func:`validation_mses` averaged over the outputs."""
-    return float(np.mean(validation_mses(model, data, batch)))
-
-
 def output_vars(data) -> np.ndarray:
     """The variance of each output of data = (x, y, valid) over its valid steps: (O,)."""
     y, valid = np.asarray(data[1]), np.asarray(data[2])

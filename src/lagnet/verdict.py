@@ -70,13 +70,16 @@ def verdict(metrics: dict) -> dict:
         )
     outputs = metrics.get("outputs") or []
     if outputs:
-        headline = f"{headline.rstrip('.')} — averaged over {len(outputs)} outputs."
+        varying = sum(not _constant(o) for o in outputs)
+        over = f"{len(outputs)} outputs" if varying == len(outputs) else f"the {varying} of"
+        over += "" if varying == len(outputs) else f" {len(outputs)} outputs that vary"
+        headline = f"{headline.rstrip('.')} — averaged over {over}."
         for i, out in enumerate(outputs):
             m = out["memory_r2"]
             name = f"Output {i + 1} ({out['formula']})"
             details.append(
                 f"{name} does not vary on the test paths: left out of the averages."
-                if not np.isfinite(out["r2"])
+                if _constant(out)
                 else f"{name}: test R² {out['r2']:.4f}, "
                 + ("needs no memory" if m is None else f"memory_r2 {m:.3f}")
                 + f", memoryless R² {out['memoryless']['r2']:.4f}."
@@ -125,3 +128,10 @@ def verdict(metrics: dict) -> dict:
         headline = f"In-sample fit, not a test: {headline[0].lower()}{headline[1:]}"
         details.insert(0, IN_SAMPLE_DETAIL)
     return dict(learned_past=learned, headline=headline, details=details)
+
+
+def _constant(out: dict) -> bool:
+    """An output that does not vary on the test paths: no R², a finite MSE (metrics.json
+    stores NaN as null)."""
+    r2, mse = (float("nan") if out[k] is None else out[k] for k in ("r2", "mse"))
+    return bool(np.isnan(r2) and np.isfinite(mse))

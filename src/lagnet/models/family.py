@@ -244,6 +244,6 @@ def grow_net(cfg: NetConfig, train: Any) -> tuple[str, dict]:
     )
     return (
         f"a wider model trained longer: model.hidden = {2 * cfg.hidden}, "
-        f"{longer[0]} = {longer[1]:g}",
+        f"{longer[0]} = {int(longer[1]) if float(longer[1]).is_integer() else longer[1]}",
         {"model.hidden": 2 * cfg.hidden, longer[0]: longer[1]},
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 import jax
 
 from lagnet.errors import LagnetError
+from lagnet.evaluation import baseline_lags
 from lagnet.files import DirectoryLock
 from lagnet.processes import Process
 from lagnet.sweeps.executors import RayCluster, join_ray, make_executor
@@ -99,7 +100,8 @@ def sweep(
             spec_obj, base, spec, out, workers, ray, resume, dry_run, process, on_row, sets, track
         )
     for p in points:  # every point must be able to start: refuse before anything runs
-        build_task(p.config, process=process)
+        task = build_task(p.config, process=process)
+        baseline_lags(task, p.config.eval, p.config.train.length)  # as lagnet.run checks
     fields = list(spec_obj.grid) + list(spec_obj.random)
     workers = workers or os.cpu_count() or 1
     pack = default_pack() if pack is None else pack

@@ -336,6 +336,9 @@ def _validated(m, i, step, seconds, lrs, active, val_mse, y_vars, loss_units, pl
     for name, value in row.items():
         m.history[name].append(value)
     score = v if math.isnan(share) else share  # outputs weighted alike, as training weighs them
+    if math.isnan(m.best_share):  # resumed from a checkpoint that lacks it: best_val scaled
+        scaled = m.best_val * (score / v if v > 0 else 1.0)
+        m.best_share = scaled if math.isfinite(m.best_val) else math.inf
     improved = score < m.best_share * (1 - 1e-4)
     if improved:
         m.best_val, m.best_share, m.best_step, m.bad_vals = v, score, step, 0

@@ -45,6 +45,9 @@ class Member:
         )
 
     def restore(self, state: dict) -> None:
+        # A checkpoint from before best_share: NaN, "not known" (inf made the first
+        # validation after resuming replace the best weights, however bad).
+        self.best_share = math.nan
         for k in (*self.HOST, "loss_acc", "dropped", "history"):
-            if k in state:  # a checkpoint from before best_share keeps the default
+            if k in state:
                 setattr(self, k, state[k])
