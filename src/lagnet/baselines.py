@@ -40,7 +40,8 @@ class MemorylessBaseline:
     def fit(self, x: np.ndarray, y: np.ndarray) -> MemorylessBaseline:
         """x: (M, C) inputs at t, y: (M, O) targets at t."""
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        keep, self.distinct = distinct_rows(x, y)
+        keep, copies, self.distinct = distinct_rows(x, y)
+        w = np.ones(len(x)) if keep is None else copies.astype(np.float64)  # row weights
         if keep is not None:
             x, y = x[keep], y[keep]
         m, c = x.shape
@@ -62,12 +63,13 @@ class MemorylessBaseline:
         if m > (keep := max(50_000, int(1e8 // width**2))):  # the pairs' cost: rows × width²
             rows = np.linspace(0, m - 1, keep).astype(int)
             blocks = self._blocks(x[rows])
-        gram, rhs, yy = sp.moments(blocks, y[rows], held[rows].astype(int), 2)
-        part, self.coef = self._choose(gram, rhs, yy, rows.size, min(rows.size, self.distinct))
+        gram, rhs, yy = sp.moments(blocks, y[rows], held[rows].astype(int), 2, w[rows])
+        n = float(w[rows].sum())
+        part, self.coef = self._choose(gram, rhs, yy, n, min(rows.size, self.distinct))
         both = y[:, None, :] - sp.predict_blocks(full, np.stack([part, self.coef], 1)).reshape(
             m, 2, -1
         )
-        self._bins(x, both[:, 0], both[:, 1], held)
+        self._bins(x, both[:, 0], both[:, 1], held, w)
         del self._sorted
         return self
 
@@ -157,7 +159,7 @@ class MemorylessBaseline:
         del self._refined
         return part, full
 
-    def _bins(self, x, left_part, left, held) -> None:
+    def _bins(self, x, left_part, left, held, w) -> None:
         """Per input in turn, the mean of the residual in quantile bins, the bin count (or
         none) chosen per output on the held-out rows: ``left_part`` is the residual of the
         fit without them, ``left`` of the fit on all rows."""
@@ -173,20 +175,20 @@ class MemorylessBaseline:
             nb = edges.size + 1
             table = np.zeros((nb, o))
             for j in range(o):
-                best, best_err = None, np.sum(left_part[held, j] ** 2)
+                best, best_err = None, np.sum(w[held] * left_part[held, j] ** 2)
                 for count in (16, 64, 256, 1024, 4096):
                     if count > finest:
                         break
                     group = fine // -(-nb // count)
-                    mean = _means(group[~held], left_part[~held, j], nb)
-                    err = np.sum((left_part[held, j] - mean[group[held]]) ** 2)
+                    mean = _means(group[~held], left_part[~held, j], nb, w[~held])
+                    err = np.sum(w[held] * (left_part[held, j] - mean[group[held]]) ** 2)
                     if err < best_err:
                         best, best_err = count, err
                 if best is None:
                     continue
                 group = fine // -(-nb // best)
-                left_part[:, j] -= _means(group[~held], left_part[~held, j], nb)[group]
-                table[:, j] = _means(group, left[:, j], nb)[np.arange(nb) // -(-nb // best)]
+                left_part[:, j] -= _means(group[~held], left_part[~held, j], nb, w[~held])[group]
+                table[:, j] = _means(group, left[:, j], nb, w)[np.arange(nb) // -(-nb // best)]
                 left[:, j] -= table[fine, j]
             self.bins.append((edges, table))
 
@@ -199,21 +201,24 @@ class MemorylessBaseline:
         return out
 
 
-def distinct_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, int]:
-    """One copy of each row, in order, when rows repeat — overlapping windows of an observed
-    series repeat each of its rows dozens of times, and fitted on the copies, with every
-    fifth row held out, the baseline chose its knots on copies of fitted rows (R² -0.61 on
-    the series' test part; 0.05 fitted on the distinct rows) — and the number of distinct
-    rows. None (every row) when they are all distinct, or when fewer than 1000 are (discrete
-    inputs and targets, whose repeats are their distribution). A row's key is its dot with
-    fixed random weights (0.04 s for 400 000 rows; np.unique over rows took 0.5 s)."""
+def distinct_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, int]:
+    """When rows repeat: one copy of each, in order of first appearance, and how many copies
+    each has (the fit weighs a row by them: the same fit as on every copy); and the number
+    of distinct rows. Overlapping windows of an observed series repeat each of its rows dozens
+    of times, and with every fifth copy held out the baseline chose its knots on copies of
+    fitted rows (R² -0.61 on the series' test part; 0.05 on the distinct rows); held out
+    among distinct rows, no held-out row is a copy of a fitted one. (None, None, n) when all
+    rows are distinct, or fewer than 1000 are (discrete inputs and targets: every fifth row).
+    A row's key is its dot with fixed random weights (0.04 s for 400 000 rows; np.unique
+    over rows took 0.5 s)."""
     rows = np.concatenate([x, y], axis=1)
     key = rows @ np.random.default_rng(0).normal(size=rows.shape[1])
-    _, first = np.unique(key, return_index=True)
+    _, first, copies = np.unique(key, return_index=True, return_counts=True)
     distinct = first.size
     if distinct == len(rows) or distinct < 1000:
-        return None, distinct
-    return np.sort(first), distinct
+        return None, None, distinct
+    order = np.argsort(first)
+    return first[order], copies[order], distinct
 
 
 MAX_PAIRS = 6  # pairs of inputs given a tensor-product spline: all of them up to 4 inputs
@@ -251,10 +256,10 @@ def _pow2(n: int) -> int:
     return 1 << max(int(n), 1).bit_length() - 1
 
 
-def _means(group: np.ndarray, v: np.ndarray, size: int) -> np.ndarray:
-    """Per group 0 … size-1, the mean of v (0 for an empty group)."""
-    n = np.bincount(group, minlength=size)
-    return np.bincount(group, v, minlength=size) / np.maximum(n, 1)
+def _means(group: np.ndarray, v: np.ndarray, size: int, w: np.ndarray) -> np.ndarray:
+    """Per group 0 … size-1, the mean of v weighted by w (0 for an empty group)."""
+    n = np.bincount(group, w, minlength=size)
+    return np.bincount(group, v * w, minlength=size) / np.where(n > 0, n, 1.0)
 
 
 def lag_features(x: np.ndarray, lags: int) -> np.ndarray:

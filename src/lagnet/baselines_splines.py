@@ -107,10 +107,12 @@ def dense_block(d: np.ndarray) -> Block:
     return Block(np.zeros(d.shape[0], int), d, np.arange(d.shape[1])[None], d.shape[1])
 
 
-def moments(blocks: list[Block], y: np.ndarray, group: np.ndarray, groups: int):
-    """Per group of rows (0 … groups-1): the Gram matrix XᵀX (groups, P, P), Xᵀy (groups, P,
-    O) and yᵀy (groups, O) of the design made of ``blocks``. Each entry is a bincount over
-    the pairs of cells, so the cost is rows × (Σ r)² / 2, not rows × P²."""
+def moments(blocks: list[Block], y: np.ndarray, group: np.ndarray, groups: int, weight=None):
+    """Per group of rows (0 … groups-1): the Gram matrix XᵀWX (groups, P, P), XᵀWy (groups,
+    P, O) and yᵀWy (groups, O) of the design made of ``blocks``, W the rows' weights (None:
+    1). Each entry is a bincount over the pairs of cells, so the cost is rows × (Σ r)² / 2,
+    not rows × P²."""
+    weight = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
     starts = np.cumsum([0] + [b.width for b in blocks])
     p, o = starts[-1], y.shape[1]
     gram = np.zeros((groups, p, p))
@@ -126,7 +128,7 @@ def moments(blocks: list[Block], y: np.ndarray, group: np.ndarray, groups: int):
             local = np.zeros((pairs.size, groups, ra, rb))
             for i in range(ra):
                 for j in range(i if a == b else 0, rb):
-                    w = ba.vals[:, i] * bb.vals[:, j]
+                    w = ba.vals[:, i] * bb.vals[:, j] * weight
                     s = np.bincount(idx, w, minlength=pairs.size * groups).reshape(-1, groups)
                     local[:, :, i, j] = s
                     if a == b:
@@ -146,11 +148,13 @@ def moments(blocks: list[Block], y: np.ndarray, group: np.ndarray, groups: int):
         idx = ba.cells * groups + group
         for i in range(ba.vals.shape[1]):
             for k in range(o):
-                s = np.bincount(idx, ba.vals[:, i] * y[:, k], minlength=n * groups)
+                s = np.bincount(idx, ba.vals[:, i] * y[:, k] * weight, minlength=n * groups)
                 np.add.at(
                     rhs[:, :, k], (slice(None), ba.cols[:, i] + starts[a]), s.reshape(n, groups).T
                 )
-    yy = np.stack([np.bincount(group, y[:, k] ** 2, minlength=groups) for k in range(o)], 1)
+    yy = np.stack(
+        [np.bincount(group, weight * y[:, k] ** 2, minlength=groups) for k in range(o)], 1
+    )
     return gram, rhs, yy
 
 
