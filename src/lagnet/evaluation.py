@@ -31,6 +31,7 @@ from lagnet.errors import LagnetError
 from lagnet.models import predict_batched
 from lagnet.samples import drop_nonfinite, host, nonfinite_share, refuse_exploded
 from lagnet.tasks import Task
+from lagnet.verdict import constant_output
 from lagnet.verdict import verdict as verdict
 
 MEMORYLESS_ENOUGH = 0.9999  # memoryless R² at which memory_r2 is meaningless (null)
@@ -68,10 +69,8 @@ def average_metrics(per_output: list[dict[str, float]]) -> dict[str, float]:
         return dict(per_output[0])
     mse = float(np.mean([m["mse"] for m in per_output]))
 
-    def mean_defined(name: str) -> float:  # a constant output: R² NaN, its MSE finite (NaN
-        values = [  # or infinite predictions keep their NaN or -inf in the average)
-            m[name] for m in per_output if not (np.isnan(m["r2"]) and np.isfinite(m["mse"]))
-        ]
+    def mean_defined(name: str) -> float:
+        values = [m[name] for m in per_output if not constant_output(m)]
         return float(np.mean(values)) if values else float("nan")
 
     return dict(

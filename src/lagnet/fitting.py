@@ -27,6 +27,7 @@ from lagnet.samples import (
     Callback,
     FitResult,
     check_target_finite,
+    choice_score,
     drop_nonfinite,
     error_share,
     fit_scales,
@@ -108,9 +109,9 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
     model = Normalised(net, *scales)
     loss = details.pop("train_mse") * float(np.mean(y_std**2))  # in the user's units
     mses = validation_mses(model, val_set)
-    seconds = time.perf_counter() - t0
-    history = _one_row(seconds, loss, float(np.mean(mses)), error_share(mses, output_vars(val_set)))
     val = float(np.mean(mses))
+    seconds = time.perf_counter() - t0
+    history = _one_row(seconds, loss, val, error_share(mses, output_vars(val_set)))
     for cb in callbacks:
         cb(dict({k: v[0] for k, v in history.items()}, planned=1, steps_per_s=0.0))
     info = dict(
@@ -173,9 +174,8 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
             return
         result.info.setdefault("kind", kind)
         mses = validation_mses(result.model, val_set)
-        val, share = float(np.mean(mses)), error_share(mses, variances)
-        share = val if math.isnan(share) else share  # no output varies: the MSE
-        share = math.inf if math.isnan(share) else share  # NaN predictions: never the best
+        val = float(np.mean(mses))
+        share = choice_score(val, error_share(mses, variances))
         candidates.append(dict(kind=kind, val_mse=val, seconds=time.perf_counter() - start))
         if best is None or share < best_share:  # outputs weighted alike, as training weighs them
             result.info["best_val_mse"], best_share = val, share

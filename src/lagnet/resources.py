@@ -24,7 +24,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from lagnet.baselines import MAX_PAIRS
+from lagnet.baselines import KNOTS, KNOTS_SEVERAL, MAX_PAIRS, PAIR_KNOTS
 from lagnet.errors import LagnetError
 
 SAFETY = 0.8  # share of the available memory a request may plan to use
@@ -36,10 +36,10 @@ F32, F64 = 4, 8
 ACTIVATIONS = 10
 ATTENTION = 6
 STATE_CHUNK = 256  # paths whose states a closed-form fit holds at once (the ESN reads 128)
-# The memoryless baseline's fit (baselines.py), measured by tracemalloc and by the peak RSS
-# for 1-12 inputs and 20 000-400 000 rows (benchmarks/baseline_memory.py): Gram matrices of its
-# columns (at most 512 + 3 per input, 128 + 3 with several inputs; 121 per pair of inputs)
-# and, for every row, its blocks' values and indices. The constants bound what was measured.
+# The memoryless baseline's fit (baselines.py), measured by its peak RSS for 1-12 inputs and
+# 20 000-400 000 rows (benchmarks/baseline_memory.py): Gram matrices of its columns (a cubic
+# spline's knots + 3 per input, (PAIR_KNOTS + 3)² per pair of inputs) and, for every row, its
+# blocks' values and indices. The constants bound what was measured.
 SPLINE_GRAMS = 10  # floats per Gram entry (both halves, their sums, the solver's copies)
 SPLINE_ROW = 64  # floats per row, and SPLINE_ROW_INPUT per input, SPLINE_ROW_PAIR per pair
 SPLINE_ROW_INPUT, SPLINE_ROW_PAIR = 32, 16
@@ -179,7 +179,8 @@ def evaluation_bytes(ev, c_in: int, c_out: int, length: int, lags: int) -> float
 def memoryless_floats(rows: int, c_in: int) -> int:
     """At most the floats the memoryless baseline's fit holds at once, beyond its sample."""
     pairs = min(c_in * (c_in - 1) // 2, MAX_PAIRS)
-    columns = 1 + 3 * c_in + c_in * ((512 if c_in == 1 else 128) + 3) + pairs * 121
+    knots = KNOTS if c_in == 1 else KNOTS_SEVERAL
+    columns = 1 + 3 * c_in + c_in * (knots + 3) + pairs * (PAIR_KNOTS + 3) ** 2
     per_row = SPLINE_ROW + SPLINE_ROW_INPUT * c_in + SPLINE_ROW_PAIR * pairs
     return SPLINE_GRAMS * columns**2 + rows * per_row
 

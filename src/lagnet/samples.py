@@ -7,6 +7,7 @@ Legend: N paths, L time steps, C input channels, O outputs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -194,3 +195,10 @@ def error_share(mses, variances) -> float:
     mses, variances = np.asarray(mses, np.float64), np.asarray(variances, np.float64)
     varies = variances > 0
     return float(np.mean(mses[varies] / variances[varies])) if varies.any() else float("nan")
+
+
+def choice_score(val_mse: float, share: float) -> float:
+    """What chooses the best weights or family, lower better: the :func:`error_share`; the
+    MSE when no output varies; +inf for NaN predictions (never the best)."""
+    score = val_mse if math.isnan(share) else share
+    return math.inf if math.isnan(score) else score

@@ -225,7 +225,7 @@ def _check_parts(cfg: RunConfig, task: Task, length: int, fitting: bool = True) 
         limit = task.part(name).process.max_length
         if need > limit:
             where = "test" if name == "test" else "training" if name == "train" else "validation"
-            raise _with_limit(limit)(
+            error = LagnetError(
                 field,
                 value,
                 f"a window of {need} steps does not fit in the {where} part of the data "
@@ -234,18 +234,8 @@ def _check_parts(cfg: RunConfig, task: Task, length: int, fitting: bool = True) 
                 "lower train.length or eval.long_factor, change process.split or process.gap, "
                 "or test on a second file (--test-data)",
             )
-
-
-def _with_limit(limit: int):
-    """LagnetError, carrying the steps the part holds (``lagnet eval`` sizes its long horizon
-    by them)."""
-
-    def error(*args) -> LagnetError:
-        e = LagnetError(*args)
-        e.limit = limit
-        return e
-
-    return error
+            error.limit = limit  # the steps the part holds: lagnet eval sizes its long horizon
+            raise error
 
 
 def resolve_inputs(inputs: tuple[str, ...] | None, process: Process) -> tuple[str, ...]:

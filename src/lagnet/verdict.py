@@ -70,7 +70,7 @@ def verdict(metrics: dict) -> dict:
         )
     outputs = metrics.get("outputs") or []
     if outputs:
-        varying = sum(not _constant(o) for o in outputs)
+        varying = sum(not constant_output(o) for o in outputs)
         over = f"{len(outputs)} outputs" if varying == len(outputs) else f"the {varying} of"
         over += "" if varying == len(outputs) else f" {len(outputs)} outputs that vary"
         headline = f"{headline.rstrip('.')} — averaged over {over}."
@@ -79,7 +79,7 @@ def verdict(metrics: dict) -> dict:
             name = f"Output {i + 1} ({out['formula']})"
             details.append(
                 f"{name} does not vary on the test paths: left out of the averages."
-                if _constant(out)
+                if constant_output(out)
                 else f"{name}: test R² {out['r2']:.4f}, "
                 + ("needs no memory" if m is None else f"memory_r2 {m:.3f}")
                 + f", memoryless R² {out['memoryless']['r2']:.4f}."
@@ -130,8 +130,8 @@ def verdict(metrics: dict) -> dict:
     return dict(learned_past=learned, headline=headline, details=details)
 
 
-def _constant(out: dict) -> bool:
-    """An output that does not vary on the test paths: no R², a finite MSE (metrics.json
-    stores NaN as null)."""
+def constant_output(out: dict) -> bool:
+    """An output that does not vary on the test paths: no R², a finite MSE (NaN or infinite
+    predictions have no finite MSE; metrics.json stores NaN as null)."""
     r2, mse = (float("nan") if out[k] is None else out[k] for k in ("r2", "mse"))
     return bool(np.isnan(r2) and np.isfinite(mse))

@@ -29,15 +29,10 @@ def eval_(
     seed: Optional[int] = typer.Option(None, help="Seed of the test set (default: the run's)."),
 ) -> None:
     """Evaluate a trained run again, on a test set of any size and length."""
-    try:
-        with evaluating():  # nothing is trained: a refusal names --paths or --length
-            cfg, ev = evaluate_run(
-                run_dir, formula_option(target), paths=paths, length=length, seed=seed
-            )
-    except LagnetError as e:
-        if e.field != "train.length":  # the other settings it names are eval.* ones
-            raise
-        raise LagnetError("--length", e.value, e.reason) from None
+    with evaluating():  # nothing is trained: a refusal names paths or length, as given
+        cfg, ev = evaluate_run(
+            run_dir, formula_option(target), paths=paths, length=length, seed=seed
+        )
     notes([interrupted_note(run_dir)])
     out.print(
         metrics_table(

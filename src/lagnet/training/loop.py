@@ -32,6 +32,7 @@ from lagnet.samples import (
     FitResult,
     StopTraining,
     check_target_finite,
+    choice_score,
     drop_nonfinite,
     error_share,
     fit_scales,
@@ -335,7 +336,7 @@ def _validated(m, i, step, seconds, lrs, active, val_mse, y_vars, loss_units, pl
     m.loss_acc = []
     for name, value in row.items():
         m.history[name].append(value)
-    score = v if math.isnan(share) else share  # outputs weighted alike, as training weighs them
+    score = choice_score(v, share)  # outputs weighted alike, as training weighs them
     if math.isnan(m.best_share):  # resumed from a checkpoint that lacks it: best_val scaled
         scaled = m.best_val * (score / v if v > 0 else 1.0)
         m.best_share = scaled if math.isfinite(m.best_val) else math.inf

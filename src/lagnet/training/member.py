@@ -33,8 +33,16 @@ class Member:
     dropped: int = 0  # training paths whose target was not finite, left out of the loss
     history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_COLUMNS})
 
-    HOST = ("lr_factor", "divergences", "bad_vals", "best_val", "best_share", "best_step")
-    HOST += ("stopped", "steps")
+    HOST = (
+        "lr_factor",
+        "divergences",
+        "bad_vals",
+        "best_val",
+        "best_share",
+        "best_step",
+        "stopped",
+        "steps",
+    )
 
     def host_state(self) -> dict:
         return dict(
