@@ -15,16 +15,13 @@ import numpy as np
 _FOUR = np.arange(4)
 
 
-def cubic_basis(
-    x: np.ndarray, inner: np.ndarray, extend: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """The cubic B-splines on ``inner`` knots (ends repeated), at x clipped to their range
-    (``extend``: past it, the end intervals' cubics go on): each row's interval i (its
-    non-zero splines are i … i+3) and their (M, 4) values (Cox–de Boor)."""
+def cubic_basis(x: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cubic B-splines on ``inner`` knots (ends repeated), at x clipped to their range:
+    each row's interval i (its non-zero splines are i … i+3) and their (M, 4) values
+    (Cox–de Boor)."""
     k = inner.size - 1
     t = np.r_[[inner[0]] * 3, inner, [inner[-1]] * 3]
-    if not extend:
-        x = np.clip(x, inner[0], inner[-1])
+    x = np.clip(x, inner[0], inner[-1])
     i = np.clip(np.searchsorted(inner, x, side="right") - 1, 0, k - 1)
     mu = i + 3
     n = [np.ones_like(x)]
@@ -88,8 +85,8 @@ class Block:
     width: int  # columns of the block
 
 
-def spline_block(x: np.ndarray, inner: np.ndarray, extend: bool = False) -> Block:
-    i, v = cubic_basis(x, inner, extend)
+def spline_block(x: np.ndarray, inner: np.ndarray) -> Block:
+    i, v = cubic_basis(x, inner)
     k = inner.size - 1
     return Block(i, v, np.arange(k)[:, None] + _FOUR, k + 3)
 
