@@ -149,7 +149,10 @@ def test_a_sweep_may_choose_on_the_validation_paths():
 
     spec = tiny_spec(grid={}, seeds=[0, 1], metric="val.mse")
     job = _jobs(spec)[0]
-    row = row_of(job, {"train": {"best_val_mse": 0.25}, "test": {"mse": 0.3}}, 1.0)
+    row = row_of(
+        job, {"train": {"best_val_mse": 0.25, "best_val_r2": 0.9}, "test": {"mse": 0.3}}, 1.0
+    )
     assert row["val.mse"] == 0.25 and load(spec)[0].metric == "val.mse"
+    assert row["val.r2"] == 0.9 and load(tiny_spec(grid={}, metric="val.r2"))[0].maximize
     assert "chosen on the validation paths" in summary([row], [], "val.mse", False)
     assert "flatter it" in summary([row], [], "test.mse", False)

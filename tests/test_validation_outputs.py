@@ -71,6 +71,8 @@ def test_val_r2_of_two_outputs_agrees_with_the_test_r2():
     )
     val_r2 = run.history["val_r2"][-1] if isinstance(run.history, dict) else None
     assert val_r2 is not None and abs(val_r2 - run.metrics["test"]["r2"]) < 0.1
+    best = run.metrics["train"]["best_val_r2"]  # what a sweep's val.r2 chooses on
+    assert best == pytest.approx(max(run.history["val_r2"]), abs=1e-6)
 
 
 def test_a_constant_output_beside_a_varying_one_flags_no_path():

@@ -35,6 +35,7 @@ from lagnet.samples import (
     output_vars,
     pilot_sample,
     run_keys,
+    share_r2,
     training_sample,
     validation_mses,
     validation_set,
@@ -111,7 +112,8 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
     mses = validation_mses(model, val_set)
     val = float(np.mean(mses))
     seconds = time.perf_counter() - t0
-    history = _one_row(seconds, loss, val, error_share(mses, output_vars(val_set)))
+    share = error_share(mses, output_vars(val_set))
+    history = _one_row(seconds, loss, val, share)
     for cb in callbacks:
         cb(dict({k: v[0] for k, v in history.items()}, planned=1, steps_per_s=0.0))
     info = dict(
@@ -123,6 +125,7 @@ def fit_closed_form(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = 
         ms_per_step=None,
         best_step=None,
         best_val_mse=val,
+        best_val_r2=share_r2(share),
         divergences=0,
         **details,
     )
@@ -179,6 +182,7 @@ def fit_chooser(cfg: RunConfig, task: Task, callbacks: Iterable[Callback] = ()) 
         candidates.append(dict(kind=kind, val_mse=val, seconds=time.perf_counter() - start))
         if best is None or share < best_share:  # outputs weighted alike, as training weighs them
             result.info["best_val_mse"], best_share = val, share
+            result.info["best_val_r2"] = share_r2(error_share(mses, variances))
             best = result
 
     kinds = family(cfg.model.kind).candidates

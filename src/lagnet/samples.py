@@ -197,6 +197,12 @@ def error_share(mses, variances) -> float:
     return float(np.mean(mses[varies] / variances[varies])) if varies.any() else float("nan")
 
 
+def share_r2(share: float) -> float | None:
+    """1 - the :func:`error_share` (the validation R², outputs weighted alike): None when no
+    output varies or the predictions are not finite."""
+    return 1.0 - share if math.isfinite(share) else None
+
+
 def choice_score(val_mse: float, share: float) -> float:
     """What chooses the best weights or family, lower better: the :func:`error_share`; the
     MSE when no output varies; +inf for NaN predictions (never the best)."""

@@ -109,7 +109,7 @@ def summary(rows: Sequence[dict], fields: Sequence[str], metric: str, maximize: 
         f"({'highest' if maximize else 'lowest'}) in bold"
         + (
             " — chosen on the test paths, so the best row's test numbers flatter it "
-            '(metric = "val.mse" chooses on the validation paths).'
+            '(metric = "val.r2" or "val.mse" chooses on the validation paths).'
             if metric.startswith("test.")
             else " — chosen on the validation paths; the test numbers are untouched by it."
         ),

@@ -46,11 +46,12 @@ DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 MAXIMIZE = ("r2", "memory_r2", "reachable_share")
 # The sweep.csv columns a metric may name: the numbers of a run's metrics.json "test" section
 # (lagnet.evaluation.evaluate; reachable_share where the optimum is known), the memoryless
-# baseline's R² and the best validation MSE (lagnet.sweeps.units.row_of).
+# baseline's R², the best validation MSE and R² (lagnet.sweeps.units.row_of).
 METRICS = (
     *(f"test.{m}" for m in ("mse", "rmse", "nrmse", "r2", "memory_r2", "reachable_share")),
     *(f"test.{m}" for m in ("memoryless_r2", "nonfinite_paths", "paths", "length")),
     "val.mse",  # the best validation MSE: a choice that leaves the test paths alone
+    "val.r2",  # and its R², each output's error as a share of its variance (several outputs)
 )
 
 

@@ -114,6 +114,7 @@ def row_of(job: Job, metrics: dict | None, seconds: float, error: str | None = N
     memoryless = (metrics.get("baselines") or {}).get("memoryless") or {}
     row["test.memoryless_r2"] = memoryless.get("r2")
     row["val.mse"] = (metrics.get("train") or {}).get("best_val_mse")  # to choose on
+    row["val.r2"] = (metrics.get("train") or {}).get("best_val_r2")  # outputs weighted alike
     return row
 
 

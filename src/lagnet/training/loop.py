@@ -39,6 +39,7 @@ from lagnet.samples import (
     output_vars,
     pilot_sample,
     run_keys,
+    share_r2,
     validation_set,
 )
 from lagnet.tasks import Task
@@ -308,6 +309,7 @@ def train_pack(members: list[Member]) -> list[FitResult]:
             ms_per_step=1e3 * train_seconds / steps_timed if steps_timed else None,
             best_step=m.best_step,
             best_val_mse=m.best_val,
+            best_val_r2=share_r2(m.best_share) if np.any(y_vars[i] > 0) else None,
             divergences=m.divergences,
             nonfinite_paths=m.dropped,
         )
