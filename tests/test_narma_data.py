@@ -241,6 +241,16 @@ BAD = {  # writer, extra spec arguments, what the one line must say
         ["bad.csv", "line 4", "path 1 has 1 steps", "ragged"],
     ),
     "gap in t": (_csv("path,t,x\n0,0,1\n0,2,2\n"), "", ["bad.csv", "line 3", "'t'"]),
+    "rows missing": (  # named by their t, not as a path shorter than the others
+        _csv("path,t,x\n0,0,1\n0,3,2\n1,0,3\n1,1,3\n1,2,3\n1,3,3\n"),
+        "",
+        ["bad.csv", "line 3", "path 0 goes from t=0 to t=3"],
+    ),
+    "t twice": (
+        _csv("path,t,x\n0,0,1\n0,1,2\n0,1,2\n1,0,3\n1,1,3\n"),
+        "",
+        ["bad.csv", "path 0 has t=1 twice"],
+    ),
     "unknown column": (_csv("x\n1\n"), ', columns=["z"]', ["process.columns: z", "bad.csv"]),
     "parquet null": (
         _parquet({"x": pa.array([1.0, None, 2.0])}),

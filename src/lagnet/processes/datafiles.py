@@ -342,6 +342,17 @@ def _long_to_paths(path, values, keys, where):
             )
     order = np.lexsort((t, pid))  # by path, then t
     pid, t, values = pid[order], t[order], values[:, order]
+    jump = np.nonzero((np.diff(t) != 1) & (np.diff(pid) == 0))[0]  # first: it names the t
+    if len(jump):
+        i = int(jump[0]) + 1
+        said = (
+            f"has t={t[i]:g} twice"
+            if t[i] == t[i - 1]
+            else f"goes from t={t[i - 1]:g} to t={t[i]:g} (steps must be consecutive)"
+        )
+        raise LagnetError(
+            "process.path", path, f"{where(int(order[i]))}, column 't': path {pid[i]:g} {said}"
+        )
     ids, starts, counts = np.unique(pid, return_index=True, return_counts=True)
     for j in range(len(ids)):
         if counts[j] != counts[0]:
@@ -351,15 +362,6 @@ def _long_to_paths(path, values, keys, where):
                 f"{where(int(order[starts[j]]))}: path {ids[j]:g} has {counts[j]} "
                 f"steps, path {ids[0]:g} has {counts[0]} (ragged paths)",
             )
-    jump = np.nonzero((np.diff(t) != 1) & (np.diff(pid) == 0))[0]
-    if len(jump):
-        i = int(jump[0]) + 1
-        raise LagnetError(
-            "process.path",
-            path,
-            f"{where(int(order[i]))}, column 't': path {pid[i]:g} goes from "
-            f"t={t[i - 1]:g} to t={t[i]:g} (steps must be consecutive)",
-        )
     return values.reshape(values.shape[0], len(ids), int(counts[0]))  # (S, P, T)
 
 
