@@ -16,7 +16,7 @@ from lagnet.sweeps import sweep as run_sweep
 from lagnet.sweeps.core import check_options
 from lagnet.sweeps.executors import join_ray
 from lagnet.sweeps.folder import check_folder
-from lagnet.sweeps.spec import load
+from lagnet.sweeps.spec import Point, load
 
 
 class SweepBar:
@@ -46,6 +46,11 @@ class SweepBar:
             self.best = v if better else self.best
         best = "-" if self.best is None else f"{self.metric.split('.')[-1]} {self.best:.4g}"
         self.progress.update(self.task, completed=done, total=total, failed=self.failed, best=best)
+
+
+def point_values(p: Point) -> str:
+    """A point's swept values and seed, as a dry run lists them beside its id."""
+    return ", ".join([*(f"{k}={v}" for k, v in p.values.items()), f"seed={p.seed}"])
 
 
 @app.command()
@@ -88,10 +93,12 @@ def sweep(
             f"({len(packs)} packs of same-shape points)",
             highlight=False,
         )
+        points = {p.id: p for p in load(spec, set_)[2]}
         for u in result.units:
-            out.print(
-                ("pack: " if len(u) > 1 else "  ") + ", ".join(u), markup=False, highlight=False
-            )
+            if len(u) > 1:
+                out.print(f"pack of {len(u)}:", highlight=False)
+            for pid in u:
+                out.print(f"  {pid}  {point_values(points[pid])}", markup=False, highlight=False)
         if result.estimate_seconds is not None:
             out.print(f"estimated time: about {result.estimate_seconds:.0f} s", highlight=False)
         return

@@ -5,9 +5,12 @@ A sweep folder::
 
     spec.toml      the spec as given, with its --set values (a resume must give the same)
     points/<id>/   one ordinary run directory per point (config, metrics, report, …)
-    sweep.csv      one row per run: swept fields, seed, test metrics, seconds, status, error
-    summary.md     per configuration: mean ± 95% interval over seeds, best in bold
-    plots/         the metric against each numeric swept field; a heat map for two fields
+    sweep.csv      one row per run: swept fields, seed, test metrics, seconds (the point's
+                   wall time, kept by a resume), status, error
+    summary.md     per configuration: mean ± 95% interval over seeds (one seed: its value,
+                   marked so), best in bold
+    plots/         the metric against each numeric swept field, a curve per configuration of
+                   the others; a heat map for two fields
     sweep.html     every point's report, linked
 """
 

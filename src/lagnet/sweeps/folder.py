@@ -3,6 +3,8 @@ points read back as rows."""
 
 from __future__ import annotations
 
+import csv
+import functools
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +14,7 @@ import tomli_w
 from lagnet.errors import LagnetError
 from lagnet.files import check_parents, read_json, write_text
 from lagnet.rundir import read_status
+from lagnet.sweeps.outputs import read_csv
 from lagnet.sweeps.spec import as_stored, effective, sweep_fields
 from lagnet.sweeps.units import Job, row_of
 
@@ -76,13 +79,43 @@ def _plain(obj):
 
 
 def finished_row(job: Job, root: Path) -> dict | None:
-    """The row of a point that already finished (a resumed sweep skips it), else None."""
+    """The row of a point that already finished (a resumed sweep skips it), else None. Its
+    ``seconds`` is the wall time the point took, as the sweep recorded it when it finished."""
     d = root / job.id
     if (read_status(d) or {}).get("status") != "complete":
         return None
     metrics = read_json(d / "metrics.json")
-    return (
-        None
-        if metrics is None
-        else row_of(job, metrics, (metrics.get("train") or {}).get("seconds", 0.0))
-    )
+    return None if metrics is None else row_of(job, metrics, point_seconds(job.id, root))
+
+
+def point_seconds(point: str, root: Path) -> float | None:
+    """The wall time a finished point took: its ``seconds`` in the sweep's ``sweep.csv``
+    (beside ``root``, the ``points/`` folder), written when the point finished and carried
+    over by every resume; if the driver died before writing it, the time its run directory
+    was held (``status.json``: started to finished). Not ``metrics.json``'s train seconds:
+    those are training alone, without the point's compilation and evaluation."""
+    csv_path = root.parent / "sweep.csv"
+    if csv_path.is_file():
+        st = csv_path.stat()
+        held = _recorded_seconds(str(csv_path), st.st_mtime_ns, st.st_size).get(point)
+        if held is not None:
+            return held
+    status = read_status(root / point) or {}
+    started, updated = status.get("started"), status.get("updated")
+    return updated - started if started is not None and updated is not None else None
+
+
+@functools.lru_cache(maxsize=4)
+def _recorded_seconds(path: str, mtime_ns: int, size: int) -> dict[str, float]:
+    """Seconds by point id of the complete rows of a ``sweep.csv`` (a row of an earlier,
+    failed try of a point is not its time), read once per version of the file: a resume asks
+    for every point."""
+    try:
+        rows = read_csv(Path(path))
+    except (OSError, UnicodeDecodeError, csv.Error):  # unreadable: the status times serve
+        return {}
+    return {
+        str(r["id"]): float(r["seconds"])
+        for r in rows
+        if r.get("status") == "complete" and isinstance(r.get("seconds"), (int, float))
+    }

@@ -1,8 +1,9 @@
 """What a sweep writes beside its ``points/``: ``sweep.csv`` (a row a run), ``summary.md`` (per
 configuration: mean and 95% interval over seeds, the best in bold, the failures named), plots
-(the metric against each numeric swept field with a band over seeds; a heat map for two
-fields) and ``sweep.html``, a page linking every point's report. Each file is written
-atomically, after every finished point for the CSV, so a killed driver leaves a true record."""
+(the metric against each numeric swept field, a curve per configuration of the other fields
+with a band over seeds; a heat map for two fields) and ``sweep.html``, a page linking every
+point's report. Each file is written atomically, after every finished point for the CSV, so a
+killed driver leaves a true record."""
 
 from __future__ import annotations
 
@@ -92,21 +93,42 @@ def interval(values: Sequence[float]) -> tuple[float, float]:
     return float(v.mean()), float(stdtrit(v.size - 1, 0.975) * v.std(ddof=1) / math.sqrt(v.size))
 
 
+def mean_text(values: Sequence[float], number=lambda v: f"{v:.4g}") -> str:
+    """The finite ``values`` as a cell: ``mean ± half-width`` of the 95% interval; one value
+    alone with ``(1 seed)``, as one run gives no interval (``± 0`` would read as certainty);
+    ``—`` for none."""
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    mean, half = interval(v)
+    if not v:
+        return "—"
+    return f"{number(mean)} (1 seed)" if len(v) == 1 else f"{number(mean)} ± {half:.2g}"
+
+
+def seed_count(rows: Sequence[dict]) -> int:
+    return len({r["seed"] for r in rows})
+
+
 def summary(rows: Sequence[dict], fields: Sequence[str], metric: str, maximize: bool) -> str:
     shown = [metric] + [m for m in ("test.mse", "test.r2", "test.memory_r2") if m != metric]
     groups = configurations(rows, fields)
     stats_ = []
     for _, members in groups:
         ok = [r for r in members if r["status"] == "complete"]
-        stats_.append({m: interval([r.get(m) for r in ok]) for m in shown})
-    means = [s[metric][0] for s in stats_]
+        stats_.append({m: [r.get(m) for r in ok] for m in shown})
+    means = [interval(s[metric])[0] for s in stats_]
     finite = [m for m in means if math.isfinite(m)]
     best = (max if maximize else min)(finite) if finite else None
+    seeds = seed_count(rows)
+    over = (
+        "One seed: each value is its configuration's one run (no interval: that needs two seeds)"
+        if seeds == 1
+        else f"Mean ± 95% interval over the {seeds} seeds' complete runs (one complete run: its "
+        "value, marked (1 seed))"
+    )
     lines = [
         f"# Sweep: {len(rows)} runs, {len(groups)} configurations",
         "",
-        f"Mean ± 95% interval over seeds of complete runs; best {metric} "
-        f"({'highest' if maximize else 'lowest'}) in bold"
+        f"{over}; best {metric} ({'highest' if maximize else 'lowest'}) in bold"
         + (
             " — chosen on the test paths, so the best row's test numbers flatter it "
             '(metric = "val.r2" or "val.mse" chooses on the validation paths).'
@@ -117,11 +139,10 @@ def summary(rows: Sequence[dict], fields: Sequence[str], metric: str, maximize: 
         "| " + " | ".join([*fields, *shown, "runs"]) + " |",
         "|" + "---|" * (len(fields) + len(shown) + 1),
     ]
-    for (key, members), s in zip(groups, stats_):
+    for (key, members), s, mean in zip(groups, stats_, means):
         cells = list(key)
         for m in shown:
-            mean, half = s[m]
-            text = "—" if not math.isfinite(mean) else f"{mean:.4g} ± {half:.2g}"
+            text = mean_text(s[m])
             cells.append(f"**{text}**" if m == metric and mean == best else text)
         done = sum(r["status"] == "complete" for r in members)
         cells.append(f"{done}/{len(members)}")
@@ -138,52 +159,88 @@ def numeric(rows: Sequence[dict], name: str) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
 
 
+MAX_CURVES = 6  # configurations of the other fields drawn one by one; more are pooled, and said so
+
+
 def plot_curves(rows, fields, metrics, baseline: str | None, path: Path) -> bool:
-    """Each metric against each numeric swept field, mean over seeds with a 95% band."""
+    """Each metric against each numeric swept field: a curve per configuration of the other
+    swept fields, the mean over its seeds with a 95% band where a point has two runs or more.
+    Past ``MAX_CURVES`` configurations one curve pools them, and its label names what it
+    pooled: its band is then their spread, not the seeds' alone."""
     xs = [f for f in fields if numeric(rows, f)]
     if not xs:
         return False
+    done = [r for r in rows if r["status"] == "complete"]
     fig, axes = figure_grid(len(xs), len(metrics), (4.2 * len(metrics), 3.2 * len(xs)))
     axes = np.atleast_2d(axes)
+    pooled = False
     for i, f in enumerate(xs):
+        curves = curve_groups(done, fields, f)
+        pooled = pooled or any(n > 1 for _, n, _ in curves)
         for j, m in enumerate(metrics):
             ax = axes[i, j]
-            for name, style in (
-                (m, "-o"),
-                *((baseline, "--s"),) * (m == "test.r2" and bool(baseline)),
-            ):
-                pts = _curve(rows, f, name)
-                if not pts:
-                    continue
-                x, mean, half = (np.asarray(a) for a in zip(*pts))
-                label = "memoryless baseline" if name == baseline else "model"
-                ax.plot(x, mean, style, label=label, ms=4)
-                ax.fill_between(x, mean - half, mean + half, alpha=0.25)
+            with_baseline = m == "test.r2" and bool(baseline)
+            for name, style in ((m, "-o"), *((baseline, "--s"),) * with_baseline):
+                for c, (label, _, members) in enumerate(curves):
+                    pts = _curve(members, f, name)
+                    if not pts:
+                        continue
+                    x, mean, half, n = (np.asarray(a, float) for a in zip(*pts))
+                    shown = label
+                    if name == baseline:  # one legend entry for every configuration's baseline
+                        shown = "memoryless baseline (dashed)" if c == 0 else None
+                    ax.plot(x, mean, style, color=f"C{c % 10}", label=shown, ms=4)
+                    if (n >= 2).any():  # one run has no interval: no band
+                        ax.fill_between(x, mean - half, mean + half, where=n >= 2,
+                                        color=f"C{c % 10}", alpha=0.2)  # fmt: skip
             ax.set_xlabel(f)
             ax.set_ylabel(m)
             ax.grid(alpha=0.3)
-            if m == "test.r2" and baseline:
-                ax.legend(fontsize=8)
-    seeds = max((len(v) for v in _groups(rows, xs[0]).values()), default=1)
-    fig.suptitle(f"mean over {seeds} seed{'s' * (seeds > 1)}; band: 95% interval", fontsize=10)
+            labelled = ax.get_legend_handles_labels()[0]
+            if labelled and (with_baseline or any(label != "model" for label, _, _ in curves)):
+                ax.legend(fontsize=7)
+    fig.suptitle(curves_title(rows, pooled), fontsize=10)
     save_figure(fig, path)
     return True
 
 
-def _groups(rows, field):
-    groups: dict[float, list] = {}
-    for r in rows:
-        if r["status"] == "complete":
-            groups.setdefault(float(r["values"][field]), []).append(r)
-    return groups
+def curve_groups(done, fields, field) -> list[tuple[str, int, list[dict]]]:
+    """The complete runs ``done`` as curves against ``field``: (label, configurations pooled,
+    runs), one per configuration of the other swept fields, or one pooling them all past
+    ``MAX_CURVES``."""
+    others = [g for g in fields if g != field]
+    if not others:
+        return [("model", 1, done)]
+    groups = configurations(done, others)
+    if len(groups) <= MAX_CURVES:
+        return [(", ".join(f"{g}={v}" for g, v in zip(others, key)), 1, m) for key, m in groups]
+    seeds = seed_count(done)
+    label = (
+        f"pooled: mean over {len(groups)} configurations of {', '.join(others)}"
+        f" × {seeds} seed{'s' * (seeds != 1)}"
+    )
+    return [(label, len(groups), done)]
+
+
+def curves_title(rows, pooled: bool) -> str:
+    """The figure's title: the true number of seeds, and what a pooled curve's band spans."""
+    seeds = seed_count(rows)
+    text = (
+        "1 seed: a point is one run, no band"
+        if seeds == 1
+        else f"mean over {seeds} seeds; band: 95% interval"
+    )
+    return text + "\npooled curve: mean, 95% interval over its runs" * pooled
 
 
 def _curve(rows, field, metric):
+    """(x, mean, half-width, runs) at each value of ``field``."""
     groups: dict[float, list] = {}
     for r in rows:
-        if r["status"] == "complete" and r.get(metric) is not None:
-            groups.setdefault(float(r["values"][field]), []).append(r[metric])
-    return [(x, *interval(v)) for x, v in sorted(groups.items())]
+        v = r.get(metric)
+        if r["status"] == "complete" and v is not None and math.isfinite(v):
+            groups.setdefault(float(r["values"][field]), []).append(v)
+    return [(x, *interval(v), len(v)) for x, v in sorted(groups.items())]
 
 
 def plot_heatmap(rows, fields, metric, path: Path) -> bool:

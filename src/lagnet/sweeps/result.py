@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lagnet.notebook import card
-from lagnet.sweeps.outputs import configurations, interval
+from lagnet.notebook import card, fmt
+from lagnet.sweeps.outputs import configurations, mean_text
 from lagnet.sweeps.spec import SweepSpec
 
 
@@ -45,15 +45,16 @@ def _finite(v) -> bool:
 
 
 def sweep_html(result: SweepResult) -> str:
-    """The sweep in a notebook: the best run, a row per configuration (mean over seeds of
-    complete runs) and the sweep's plots inline."""
+    """The sweep in a notebook: the best run, a row per configuration (mean ± 95% interval
+    over seeds of complete runs; one run's value is marked ``(1 seed)``) and the sweep's plots
+    inline."""
     metric = result.spec.metric
     shown = [metric] + [m for m in ("test.r2", "test.memory_r2") if m != metric]
     rows = []
     for key, members in configurations(result.rows, result.fields):
         ok = [r for r in members if r["status"] == "complete"]
-        means = [interval([r.get(m) for r in ok])[0] for m in shown]
-        rows.append([", ".join(key) or "base", *means, f"{len(ok)}/{len(members)}"])
+        cells = [mean_text([r.get(m) for r in ok], fmt) for m in shown]
+        rows.append([", ".join(key) or "base", *cells, f"{len(ok)}/{len(members)}"])
     best = result.best
     verdict = None
     if best is not None:
