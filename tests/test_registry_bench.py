@@ -218,8 +218,9 @@ def test_bench_markdown_marks_the_best_and_lists_failures():
     ]
     md = markdown(rows, 10)
     # the mean over seeds ± the 95% interval's half-width (t with 1 degree of freedom:
-    # 12.7 × 0.1414 / √2 = 1.27), the best in bold, the winner named
-    assert "| a | 0.5 ± 0 | **0.2 ± 1.3** | — | m2 |" in md
+    # 12.7 × 0.1414 / √2 = 1.27), the best in bold, the winner named; one run alone gives no
+    # interval (it read "0.5 ± 0", as if certain)
+    assert "| a | 0.5 (1 seed) | **0.2 ± 1.3** | — | m2 |" in md
     assert "mean ± 95% interval over 2 seeds" in md
     assert "boom" in md
 

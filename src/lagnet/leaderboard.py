@@ -267,8 +267,10 @@ def markdown(rows: Sequence[dict], max_seconds: float) -> str:
         for j in range(len(models)):
             v = row[j]
             s = "—" if not np.isfinite(v) else f"{v:.3g}"
-            if np.isfinite(v) and seeds > 1:
-                s += f" ± {half[i, j]:.2g}"
+            runs = [r.get("test_nrmse") for r in rows if (r["task"], r["model"]) == (t, models[j])]
+            if np.isfinite(v) and seeds > 1:  # one finite run gives no interval ("± 0" read
+                one = sum(x is not None and math.isfinite(x) for x in runs) == 1  # as certain)
+                s += " (1 seed)" if one else f" ± {half[i, j]:.2g}"
             cells.append(f"**{s}**" if j == best else s)
         lines.append(
             f"| {t} | " + " | ".join(cells) + f" | {models[best] if best is not None else '—'} |"

@@ -16,6 +16,7 @@ from lagnet.sweeps import sweep as run_sweep
 from lagnet.sweeps.core import check_options
 from lagnet.sweeps.executors import join_ray
 from lagnet.sweeps.folder import check_folder
+from lagnet.sweeps.result import best_line
 from lagnet.sweeps.spec import Point, load
 
 
@@ -124,17 +125,12 @@ def sweep(
             soft_wrap=True,
         )
         raise typer.Exit(143 if isinstance(e, Preempted) else 130) from None
-    best = result.best
     n, bad = len(result.rows), result.failed
     out.print(
         f"{n - len(bad)}/{n} runs complete in {time.perf_counter() - t0:.0f} s", highlight=False
     )
-    if best is not None:
-        values = ", ".join(f"{k}={v}" for k, v in best["values"].items()) or "base"
-        out.print(
-            f"best {s.metric} = {best[s.metric]:.4g}: {escape(values)}, seed {best['seed']}",
-            highlight=False,
-        )
+    for best in result.best_per_problem:
+        out.print(escape(best_line(result, best)), highlight=False)
     for r in bad:
         out.print(
             f"{r['status']}: {r['id']} — {escape(str(r.get('error') or ''))}", highlight=False

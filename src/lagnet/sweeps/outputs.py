@@ -104,6 +104,20 @@ def mean_text(values: Sequence[float], number=lambda v: f"{v:.4g}") -> str:
     return f"{number(mean)} (1 seed)" if len(v) == 1 else f"{number(mean)} ± {half:.2g}"
 
 
+PROBLEM = ("target.", "process.")  # fields that change the problem, not how it is solved
+
+
+def problem_fields(fields: Sequence[str]) -> list[str]:
+    """The swept fields that make each point another problem (a formula's parameter, the
+    process): the best is chosen per value of them, as memory_r2 at w = 0.1 and at w = 0.5
+    measure different things."""
+    return [f for f in fields if f.startswith(PROBLEM)]
+
+
+def problem_of(row: dict, fields: Sequence[str]) -> tuple:
+    return tuple(str(row["values"].get(f)) for f in problem_fields(fields))
+
+
 def seed_count(rows: Sequence[dict]) -> int:
     return len({r["seed"] for r in rows})
 
@@ -116,8 +130,12 @@ def summary(rows: Sequence[dict], fields: Sequence[str], metric: str, maximize: 
         ok = [r for r in members if r["status"] == "complete"]
         stats_.append({m: [r.get(m) for r in ok] for m in shown})
     means = [interval(s[metric])[0] for s in stats_]
-    finite = [m for m in means if math.isfinite(m)]
-    best = (max if maximize else min)(finite) if finite else None
+    problems = [problem_of(members[0], fields) for _, members in groups]
+    best = {}  # per problem, the best configuration's mean
+    for p, m in zip(problems, means):
+        if math.isfinite(m) and (p not in best or (m > best[p] if maximize else m < best[p])):
+            best[p] = m
+    per = problem_fields(fields)
     seeds = seed_count(rows)
     over = (
         "One seed: each value is its configuration's one run (no interval: that needs two seeds)"
@@ -129,6 +147,7 @@ def summary(rows: Sequence[dict], fields: Sequence[str], metric: str, maximize: 
         f"# Sweep: {len(rows)} runs, {len(groups)} configurations",
         "",
         f"{over}; best {metric} ({'highest' if maximize else 'lowest'}) in bold"
+        + (f", per {', '.join(per)} (each value another problem)" if per else "")
         + (
             " — chosen on the test paths, so the best row's test numbers flatter it "
             '(metric = "val.r2" or "val.mse" chooses on the validation paths).'
@@ -139,11 +158,11 @@ def summary(rows: Sequence[dict], fields: Sequence[str], metric: str, maximize: 
         "| " + " | ".join([*fields, *shown, "runs"]) + " |",
         "|" + "---|" * (len(fields) + len(shown) + 1),
     ]
-    for (key, members), s, mean in zip(groups, stats_, means):
+    for (key, members), s, mean, p in zip(groups, stats_, means, problems):
         cells = list(key)
         for m in shown:
             text = mean_text(s[m])
-            cells.append(f"**{text}**" if m == metric and mean == best else text)
+            cells.append(f"**{text}**" if m == metric and mean == best.get(p) else text)
         done = sum(r["status"] == "complete" for r in members)
         cells.append(f"{done}/{len(members)}")
         lines.append("| " + " | ".join(cells) + " |")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lagnet.notebook import card, fmt
-from lagnet.sweeps.outputs import configurations, mean_text
+from lagnet.sweeps.outputs import configurations, mean_text, problem_fields, problem_of
 from lagnet.sweeps.spec import SweepSpec
 
 
@@ -28,6 +28,8 @@ class SweepResult:
 
     @property
     def best(self) -> dict | None:
+        """The best complete run over the whole sweep (see :attr:`best_per_problem` when the
+        sweep varies the target or the process)."""
         ok = [
             r for r in self.rows if r["status"] == "complete" and _finite(r.get(self.spec.metric))
         ]
@@ -36,8 +38,34 @@ class SweepResult:
         pick = max if self.spec.maximize else min
         return pick(ok, key=lambda r: r[self.spec.metric])
 
+    @property
+    def best_per_problem(self) -> list[dict]:
+        """The best complete run per value of the swept target and process fields (one
+        problem each: memory_r2 at w = 0.1 and at w = 0.5 are not comparable); the best run
+        alone when the sweep varies neither."""
+        if not problem_fields(self.fields):
+            return [self.best] if self.best is not None else []
+        pick = max if self.spec.maximize else min
+        groups: dict[tuple, list[dict]] = {}
+        for r in self.rows:
+            if r["status"] == "complete" and _finite(r.get(self.spec.metric)):
+                groups.setdefault(problem_of(r, self.fields), []).append(r)
+        return [pick(g, key=lambda r: r[self.spec.metric]) for _, g in sorted(groups.items())]
+
     def _repr_html_(self) -> str:  # a notebook's view: per configuration, then the plots
         return sweep_html(self)
+
+
+def best_line(result: SweepResult, best: dict) -> str:
+    """``best <metric> = <value>: <its values>, seed <seed>``, per problem where the sweep has
+    several (``best for target.params.w=0.5 …``)."""
+    per = problem_fields(result.fields)
+    values = ", ".join(f"{k}={v}" for k, v in best["values"].items() if k not in per) or "base"
+    where = ", ".join(f"{k}={best['values'][k]}" for k in per)
+    metric = result.spec.metric
+    return f"best {metric}{f' for {where}' if where else ''} = {best[metric]:.4g}: {values}, " + (
+        f"seed {best['seed']}"
+    )
 
 
 def _finite(v) -> bool:
@@ -55,11 +83,7 @@ def sweep_html(result: SweepResult) -> str:
         ok = [r for r in members if r["status"] == "complete"]
         cells = [mean_text([r.get(m) for r in ok], fmt) for m in shown]
         rows.append([", ".join(key) or "base", *cells, f"{len(ok)}/{len(members)}"])
-    best = result.best
-    verdict = None
-    if best is not None:
-        values = ", ".join(f"{k}={v}" for k, v in best["values"].items()) or "base"
-        verdict = f"best {metric} = {best[metric]:.4g}: {values}, seed {best['seed']}"
+    verdict = "; ".join(best_line(result, r) for r in result.best_per_problem) or None
     images = []
     if result.out is not None:
         images = sorted((Path(result.out) / "plots").glob("sweep_*.png"))
