@@ -75,18 +75,26 @@ def test_no_budget_or_no_row_changes_nothing():
     assert notes == [] and cfg.train.batch == 128
 
 
-def test_the_choice_is_recorded_and_not_made_again(tmp_path):
-    """Once sized, a config carries its sizes: merging again (a sweep point, a seed) or
-    reading its config.toml back changes nothing, even with another budget."""
+def test_the_choice_is_recorded_and_made_again_only_for_what_nobody_chose(tmp_path):
+    """A config's config.toml carries its sizes: read back, nothing changes, even with another
+    budget. Merged again (a sweep's point), the table's sizes are the table's, not the
+    user's: another budget sizes it for that budget (a sweep over budgets kept the first
+    one's sizes), and a size the point chooses leaves the rest at their defaults, as
+    ``lagnet train`` does (tests/test_budget_clock.py)."""
     cfg, _ = merge(values={"train.max_seconds": 10})
-    again, notes = merge(cfg, {"seed": 3, "train.max_seconds": 300})
+    again, notes = merge(cfg, {"seed": 3})
     assert (again.model.hidden, again.train.batch, again.train.lr) == (16, 16, 0.02)
-    assert notes == []
+    longer, notes = merge(cfg, {"seed": 3, "train.max_seconds": 300})
+    sizes = next(s for m, s in budget.TABLE["gru"] if m >= 300)
+    assert longer.model.hidden == sizes["model.hidden"] and notes
     from lagnet.config import config_to_toml
 
     path = tmp_path / "config.toml"
     path.write_text(config_to_toml(cfg))
-    assert load_config(path) == cfg
+    loaded = load_config(path)
+    assert loaded.model_dump() == cfg.model_dump()
+    kept = merge(loaded, {"train.max_seconds": 300})[0]  # read back: chosen, as written
+    assert (kept.model.hidden, kept.train.batch) == (16, 16)
 
 
 def test_a_task_is_sized_for_its_budget():

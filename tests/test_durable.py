@@ -30,7 +30,7 @@ SMALL = [
     "--set", "eval.baseline_paths=60", "--set", "eval.long_paths=5",
     "--set", "model.head=[8]", "--set", "train.checkpoint_seconds=0.05",
 ]  # fmt: skip
-TIMING = {"seconds", "ms_per_step", "eval_seconds", "test_set_seconds", "signal"}
+TIMING = {"seconds", "ms_per_step", "compile_seconds", "eval_seconds", "test_set_seconds", "signal"}
 
 
 def weights(run_dir: Path) -> dict[str, np.ndarray]:

@@ -107,6 +107,10 @@ def train(
 ) -> Run:
     """Train a model to learn ``target`` on paths of ``process`` and evaluate it honestly.
 
+    Left out, ``process``, ``target`` and ``model`` come from ``config`` when one is given,
+    else from the defaults, which are the forum's question: ``process="ar1(rho=0.1)"``,
+    ``target="x[t]**2 + 0.1*x[t-1]**2"``, ``model="gru"``.
+
     ``process``: a spec string, a process config (or its dict), or a ready :class:`Process`
     such as ``CallableProcess(fn, series=[...])`` — the run uses that object, and its config
     records it (``kind = "custom"`` for a user's simulator, which cannot be rebuilt from the

@@ -18,6 +18,7 @@ from typing import Any, Literal, Optional, Union
 import tomli_w
 from pydantic import (
     Field,
+    PrivateAttr,
     SerializeAsAny,
     ValidationError,
     field_validator,
@@ -164,6 +165,7 @@ class EvalConfig(Settings):
 
 
 class RunConfig(Settings):
+    _budget_picked: frozenset = PrivateAttr(default=frozenset())  # set by merge
     name: str = "run"
     seed: int = 0
     device: Literal["auto", "cpu", "gpu"] = "auto"
@@ -232,8 +234,20 @@ def read_toml(path: str | Path, field: str = "config") -> dict:
         raise LagnetError(field, str(path), f"not valid TOML ({err})") from None
 
 
+# keys of a sweep spec (lagnet.sweeps.spec.SweepSpec) that no run config has
+SWEEP_KEYS = ("base", "grid", "random", "trials", "seeds", "search", "metric", "direction")
+SWEEP_KEYS += ("sample_seed", "sets")
+
+
 def load_config(path: str | Path) -> RunConfig:
-    return make_config(read_toml(path))
+    data = read_toml(path)
+    try:
+        return make_config(data)
+    except LagnetError as e:
+        if not any(k in data for k in SWEEP_KEYS):
+            raise
+        hint = "; this looks like a sweep spec: run it with lagnet sweep"
+        raise LagnetError(e.field, e.value, e.reason + hint) from None
 
 
 def _drop_none(obj: Any) -> Any:
@@ -344,6 +358,7 @@ def merge(
             _assign(data, dotted, value)
         cfg = make_config(data)
         notes.append(note)
+    cfg._budget_picked = frozenset(sized)
     return cfg, notes
 
 
@@ -353,6 +368,9 @@ def _as_data(cfg: RunConfig) -> dict:
     from a default (the budget table sizes only what nobody chose)."""
     data = cfg.model_dump()
     chosen = cfg.model_dump(include={"model", "train"}, exclude_unset=True)
+    for dotted in cfg._budget_picked:  # the table's, not the user's: sized again (a sweep's
+        section, _, name = dotted.partition(".")  # model.hidden kept the base's batch and lr)
+        chosen.get(section, {}).pop(name, None)
     data["train"] = chosen.get("train", {})
     data["model"] = {**chosen.get("model", {}), "kind": cfg.model.kind}
     return data

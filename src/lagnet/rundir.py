@@ -12,13 +12,17 @@ go on. Every file is written atomically (:mod:`lagnet.files`).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from safetensors import SafetensorError, safe_open
 
 from lagnet.config import RunConfig, config_to_toml
 from lagnet.errors import LagnetError, Preempted
@@ -94,12 +98,13 @@ def is_run_dir(directory: Path) -> bool:
 def check_out_dir(directory: str | Path, resume: bool = False) -> Path:
     """The absolute output path, if writing a run there destroys nothing but an older, finished
     run (or, with ``resume``, if there is a run to go on with)."""
-    check_parents(directory, "resume" if resume else "out")
-    directory = Path(directory).resolve()
+    field = "resume" if resume else "out"
+    check_parents(directory, field)
+    given, directory = directory, Path(directory).resolve()
     if resume:
         if not (directory / "config.toml").is_file():
             raise LagnetError("resume", str(directory), "is not a run directory (no config.toml)")
-        return directory
+        return check_writable(given, field)
     if directory.exists():
         if not directory.is_dir() or (any(directory.iterdir()) and not is_run_dir(directory)):
             raise LagnetError(
@@ -108,7 +113,7 @@ def check_out_dir(directory: str | Path, resume: bool = False) -> Path:
         status = read_status(directory)
         failed = status and status.get("status") == "failed"
         if failed and not Checkpoint(directory).exists() and not is_locked(directory):
-            return directory  # a run that failed with nothing to go on with: replaced
+            return check_writable(given, field)  # failed with nothing to go on: replaced
         if status and status.get("status") in (*UNFINISHED, "killed"):
             if is_locked(directory):
                 raise LagnetError("out", str(directory), "is in use by another lagnet process")
@@ -118,7 +123,38 @@ def check_out_dir(directory: str | Path, resume: bool = False) -> Path:
                 f"holds an unfinished run ({status['status']}); go on with "
                 f"`lagnet train --resume {directory}`, or choose another path",
             )
+    return check_writable(given, field)
+
+
+def check_writable(path: str | Path, field: str = "out") -> Path:
+    """The absolute ``path``, if a folder can be made in it or, while it does not exist, in
+    its nearest existing parent (tried: a permission, a read-only disk or a system folder
+    such as /proc refuses only then); else one line naming ``field`` and the path, before
+    anything is trained."""
+    directory = Path(path).resolve()
+    parent = next(p for p in (directory, *directory.parents) if p.exists())
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lagnet-probe-", dir=parent))
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise LagnetError(
+            field, str(path), f"cannot be written: no folder can be made in {parent} ({why})"
+        ) from None
     return directory
+
+
+def checkpoint_step(directory: str | Path) -> int | None:
+    """The step a run's checkpoint holds (None: no checkpoint, or one that cannot be read:
+    resuming then says why)."""
+    ckpt = Checkpoint(directory)
+    if not ckpt.exists():
+        return None
+    try:
+        with safe_open(str(ckpt.path), framework="numpy") as f:
+            state = json.loads((f.metadata() or {})["state"])
+        return int(state["shared"][0])  # (step, since_val, planned, elapsed)
+    except (OSError, KeyError, IndexError, TypeError, ValueError, SafetensorError):
+        return None
 
 
 def _remove(item: Path) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import types
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from lagnet.errors import LagnetError
 
@@ -28,9 +29,21 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 class Settings(BaseModel):
     """A frozen config: unknown settings, NaN and infinities are refused, and so are numbers
-    beyond float32's finite range."""
+    beyond float32's finite range, and true or false where a number is asked for (pydantic
+    reads ``steps=True`` as 1 step)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, v: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _holds_bool(v):
+            kinds = _scalar_types(field.annotation)
+            if kinds & {int, float} and not kinds & {bool, Any}:
+                whole = float not in kinds
+                raise ValueError(f"must be a {'whole ' if whole else ''}number, not true or false")
+        return v
 
     @field_validator("*", mode="after")
     @classmethod
@@ -38,6 +51,40 @@ class Settings(BaseModel):
         if _too_large(v):
             raise ValueError(f"must be finite in float32 (at most {FLOAT32_MAX:.4g} in size)")
         return v
+
+
+def _holds_bool(v: Any) -> bool:
+    """``v`` is true or false, or a list, tuple or table holding one."""
+    if isinstance(v, bool):
+        return True
+    if isinstance(v, (list, tuple)):
+        return any(_holds_bool(x) for x in v)
+    if isinstance(v, dict):
+        return any(_holds_bool(x) for x in v.values())
+    return False
+
+
+def _scalar_types(tp: Any) -> set:
+    """The types a field's values (or their items) may take: ``Optional[tuple[float, ...]]``
+    → {float, NoneType}; a nested config is left to its own validation (``Any``)."""
+    origin = get_origin(tp)
+    if tp is Any or (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return {Any}
+    if origin is Literal:
+        return {type(a) for a in get_args(tp)}
+    if origin is Union or origin is types.UnionType or origin in (list, tuple, set):
+        found: set = set()
+        for arg in get_args(tp):
+            if arg is not Ellipsis:
+                found |= _scalar_types(arg)
+        return found or {Any}  # a bare list: anything
+    if origin is dict:
+        args = get_args(tp)
+        return _scalar_types(args[1]) if len(args) == 2 else {Any}
+    if origin is not None:  # Annotated, SerializeAsAny, ...: the type inside
+        args = get_args(tp)
+        return _scalar_types(args[0]) if args else {Any}
+    return {tp} if isinstance(tp, type) else {Any}
 
 
 def _too_large(v: Any) -> bool:
@@ -57,14 +104,19 @@ def first_error(err: ValidationError, prefix: str = "") -> LagnetError:
     inner = (e.get("ctx") or {}).get("error")
     if isinstance(inner, LagnetError):  # raised by a validator (a spec, a family): keep it
         return inner
-    loc = ".".join(str(p) for p in e["loc"])
-    field = ".".join(p for p in (prefix, loc) if p) or "config"
+    loc = [str(p) for p in e["loc"]]
+    value = e.get("input")
+    unknown = e["type"] in ("extra_forbid", "extra_forbidden")
+    while unknown and isinstance(value, dict) and value:  # foo.bar=1: foo.bar and 1, not
+        name, value = next(iter(value.items()))  # foo and {'bar': 1}
+        loc.append(str(name))
+    field = ".".join(p for p in (prefix, *loc) if p) or "config"
     msg = (
         "unknown setting"
-        if e["type"] == "extra_forbid" or e["type"] == "extra_forbidden"
+        if unknown
         else e["msg"].removeprefix("Value error, ")  # a validator's ValueError: its words
     )
-    return LagnetError(field, e.get("input"), msg)
+    return LagnetError(field, value, msg)
 
 
 M = TypeVar("M")

@@ -63,8 +63,10 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
     ``model``: a family (gru, lstm, rnn, lru, tcn, window, transformer, esn, narx, auto);
     ``steps``, ``max_seconds``: the training budget (None: lagnet's defaults; a wall-clock
     budget makes fits differ between runs); ``seed``: all randomness; ``warm_start``: a second
-    ``fit`` goes on from the fitted weights (gradient-trained families) for ``steps`` more steps
-    at the final learning rate; ``**options``: any other lagnet option (``hidden``, ``layers``,
+    ``fit`` goes on from the fitted weights (gradient-trained families) for ``steps`` (None:
+    100) more steps, with a fresh Adam state and the learning-rate schedule started again:
+    warm-up to ``lr``, then cosine decay to ``lr * end_lr_factor`` over those steps;
+    ``**options``: any other lagnet option (``hidden``, ``layers``,
     ``head``, ``batch``, ``lr``, ``window``, ``reservoir``, ``eval={…}``, …), which
     ``get_params`` / ``set_params`` see like the named ones.
     """

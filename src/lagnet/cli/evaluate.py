@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from lagnet.cli._app import app, command, formula_option, metrics_table, notes, out
+from lagnet.config import load_config
 from lagnet.errors import LagnetError
 from lagnet.evaluate_again import evaluate_run
 from lagnet.report import held_out_words
@@ -33,7 +34,7 @@ def eval_(
         cfg, ev = evaluate_run(
             run_dir, formula_option(target), paths=paths, length=length, seed=seed
         )
-    notes([interrupted_note(run_dir)])
+    notes([other_target(run_dir, cfg.target.formula), interrupted_note(run_dir)])
     out.print(
         metrics_table(
             ev.metrics,
@@ -43,6 +44,22 @@ def eval_(
             + (f": {data}" if (data := held_out_words(ev.metrics)) else ""),
         )
     )
+
+
+def other_target(run_dir: Path, formula) -> str | None:
+    """A line when ``formula`` is not the one the run was trained on (a sign written the other
+    way round is easy to miss in the table's title). ``lagnet eval`` takes no process: the
+    run's is always the one evaluated on."""
+    trained = load_config(run_dir / "config.toml").target.formula
+    if _plain(formula) == _plain(trained):
+        return None
+    return f"evaluating against {formula_text(formula)}; trained on {formula_text(trained)}"
+
+
+def _plain(formula) -> list[str]:
+    """The formulas without their spaces: ``x[t]**2+0.1*x[t-1]**2`` is the same formula."""
+    formulas = [formula] if isinstance(formula, str) else list(formula)
+    return ["".join(f.split()) for f in formulas]
 
 
 @app.command()

@@ -20,17 +20,23 @@ from lagnet.cli._app import (
     out,
     split_list,
 )
-from lagnet.config import load_config, merge
+from lagnet.config import RunConfig, load_config, merge
 from lagnet.errors import LagnetError
 from lagnet.models import FAMILIES, family
 from lagnet.models.family import NetConfig
 from lagnet.registry import family_settings, task_config
 from lagnet.report import held_out_words
-from lagnet.rundir import read_status
+from lagnet.rundir import checkpoint_step, read_status
 from lagnet.runs import check_out_dir, default_run_dir, on_device
 from lagnet.targets import formula_text
 from lagnet.tasks import build_task, default_inputs_note
 from lagnet.tracking import make_tracker, tracked_run
+from lagnet.training import Checkpoint
+
+# what a run trains when neither a config, a task, --process nor --target says: the forum's
+# question (the defaults of lagnet.config.RunConfig)
+DEFAULT_PROCESS = "ar1(rho=0.1)"
+DEFAULT_TARGET = RunConfig().target.formula
 
 
 @app.command()
@@ -40,9 +46,15 @@ def train(
     task: Optional[str] = typer.Option(
         None, help='A named task (see `lagnet tasks`), e.g. "narma10" or "memory-k(k=20)".'
     ),
-    process: Optional[str] = typer.Option(None, help='Process spec, e.g. "ar1(rho=0.1)".'),
+    process: Optional[str] = typer.Option(
+        None,
+        help=f'Process spec, e.g. "{DEFAULT_PROCESS}", the default where neither a config nor '
+        "a task gives one.",
+    ),
     target: Optional[List[str]] = typer.Option(
-        None, help='Formula, e.g. "x[t]**2 + 0.1*x[t-1]**2"; give it again for more outputs.'
+        None,
+        help=f'Formula, e.g. "{DEFAULT_TARGET}", the default where neither a config nor a task '
+        "gives one; give it again for more outputs.",
     ),
     inputs: Optional[str] = typer.Option(
         None,
@@ -73,7 +85,8 @@ def train(
     resume: Optional[Path] = typer.Option(
         None,
         "--resume",
-        help="Go on with an interrupted or killed run from its checkpoint (its directory).",
+        help="Go on with an interrupted or killed run from its checkpoint (its directory), "
+        "with the run's own settings: only --quiet and --track may be given with it.",
     ),
 ) -> None:
     """Train a model, evaluate it on held-out paths, write the run directory and report.
@@ -83,14 +96,35 @@ def train(
     goes on); 1 any other failure."""
     if config is not None and task is not None:
         raise LagnetError("task", task, "give a config file or a task, not both")
+    resumed: str | None = None  # the line that says where a resumed run goes on from
     if resume is not None:
-        given = [
-            n for n, v in (("config", config), ("task", task), ("--out", out_dir)) if v is not None
-        ]
-        if given:
-            raise LagnetError(
-                "resume", str(resume), f"takes its settings from the run; drop {given[0]}"
-            )
+        options = {
+            "config": config,
+            "--task": task,
+            "--out": out_dir,
+            "--process": process,
+            "--target": formula_option(target),
+            "--inputs": inputs,
+            "--model": model,
+            "--hidden": hidden,
+            "--layers": layers,
+            "--steps": steps,
+            "--batch": batch,
+            "--length": length,
+            "--lr": lr,
+            "--max-seconds": max_seconds,
+            "--seed": seed,
+            "--device": device,
+            "--set": set_[0] if set_ else None,
+            "--test-data": test_data,
+        }  # refused on a complete run too: it would be dropped without a word
+        for name, value in options.items():
+            if value is not None:
+                raise LagnetError(
+                    name,
+                    str(value) if isinstance(value, Path) else value,
+                    f"--resume goes on with the run's own settings; drop {name}",
+                )
         config, out_dir = resume_config(resume), resume
         if config is None:
             out.print(
@@ -99,6 +133,7 @@ def train(
                 soft_wrap=True,
             )
             return
+        resumed = resume_line(resume)
     base = task_config(task) if task is not None else config  # "" is refused there
     values = {
         # the task's recommendation for the family asked for (a window MLP's window)
@@ -117,10 +152,8 @@ def train(
         "seed": seed,
         "device": device,
     }
-    if resume is not None and (set_ or any(v is not None for v in values.values())):
-        given = next(k for k, v in values.items() if v is not None) if not set_ else set_[0]
-        raise LagnetError("resume", str(resume), f"takes its settings from the run; drop {given}")
     cfg, said = merge(base, values, set_)
+    said = [resumed, *said]
     if test_data is not None:
         cfg = with_test_data(cfg, test_data)
     target_dir = out_dir or default_run_dir(cfg)
@@ -190,6 +223,17 @@ def resume_config(run_dir: Path):
             "resume", str(run_dir), "its process is a Python simulator: resume it from Python"
         )
     return run_dir / "config.toml"
+
+
+def resume_line(run_dir: Path) -> str:
+    """Where a resumed run goes on from: its checkpoint's step, or the start when it was
+    stopped before its first checkpoint (or its family keeps none: fitted in closed form)."""
+    step = checkpoint_step(run_dir)
+    if step is not None:
+        return f"resuming {run_dir} from step {step}"
+    if Checkpoint(run_dir).exists():  # unreadable: the fit names it when it loads it
+        return f"resuming {run_dir} from its checkpoint"
+    return f"{run_dir}: no checkpoint yet: starting again from step 0"
 
 
 def with_test_data(cfg, path: Path):
