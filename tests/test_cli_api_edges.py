@@ -191,3 +191,22 @@ def test_the_warm_start_docstring_says_the_schedule_starts_again():
     assert "final learning rate" not in doc
     assert "learning-rate schedule started again" in doc
     assert "schedule started again" in " ".join(_go_on.__doc__.split())
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_sweep_into_a_folder_that_cannot_be_made_is_refused_before_a_point_runs(tmp_path):
+    """``lagnet sweep SPEC --out /proc/sw`` showed its bar, then failed with a
+    FileNotFoundError and exit 1."""
+    from test_sweep import tiny_spec
+
+    with pytest.raises(LagnetError) as e:
+        lagnet.sweep(tiny_spec(), "/proc/lagnet-sweep", workers=1)
+    assert e.value.field == "out" and "cannot be written" in str(e.value)
+
+
+def test_a_run_prints_as_one_line(tiny_run):
+    """print(run) dumped 15 000 characters of predictions and history."""
+    run = lagnet.load(tiny_run)
+    text = repr(run)
+    assert len(text) < 300 and "\n" not in text
+    assert "model=gru" in text and "x[t]**2 + 0.1*x[t-1]**2" in text and "memory_r2=" in text

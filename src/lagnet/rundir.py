@@ -12,7 +12,6 @@ go on. Every file is written atomically (:mod:`lagnet.files`).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -21,8 +20,6 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from pathlib import Path
-
-from safetensors import SafetensorError, safe_open
 
 from lagnet.config import RunConfig, config_to_toml
 from lagnet.errors import LagnetError, Preempted
@@ -146,15 +143,7 @@ def check_writable(path: str | Path, field: str = "out") -> Path:
 def checkpoint_step(directory: str | Path) -> int | None:
     """The step a run's checkpoint holds (None: no checkpoint, or one that cannot be read:
     resuming then says why)."""
-    ckpt = Checkpoint(directory)
-    if not ckpt.exists():
-        return None
-    try:
-        with safe_open(str(ckpt.path), framework="numpy") as f:
-            state = json.loads((f.metadata() or {})["state"])
-        return int(state["shared"][0])  # (step, since_val, planned, elapsed)
-    except (OSError, KeyError, IndexError, TypeError, ValueError, SafetensorError):
-        return None
+    return Checkpoint(directory).step()
 
 
 def _remove(item: Path) -> None:

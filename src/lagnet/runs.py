@@ -116,6 +116,19 @@ class Run:
     predictions: dict = field(default_factory=dict)
     path: Path | None = None
 
+    def __repr__(self) -> str:
+        """A line, not the arrays (printing a run dumped 15 000 characters of predictions)."""
+        train, test = self.metrics.get("train") or {}, self.metrics.get("test") or {}
+
+        def num(v):
+            return "None" if v is None else f"{v:.4g}"
+
+        return (
+            f"Run(path={str(self.path) if self.path else None!r}, model={self.config.model.kind},"
+            f" target={self.config.target.formula!r}, steps={train.get('steps')}, "
+            f"test_r2={num(test.get('r2'))}, memory_r2={num(test.get('memory_r2'))})"
+        )
+
     def predict(self, x) -> np.ndarray:
         """Predict on inputs in the user's units: x (N, L) for one input series or (N, L, C).
         Returns (N, L) for a single output from (N, L) input, else (N, L, O)."""

@@ -13,7 +13,7 @@ import tomli_w
 
 from lagnet.errors import LagnetError
 from lagnet.files import check_parents, read_json, write_text
-from lagnet.rundir import read_status
+from lagnet.rundir import check_writable, read_status
 from lagnet.sweeps.outputs import read_csv
 from lagnet.sweeps.spec import as_stored, effective, sweep_fields
 from lagnet.sweeps.units import Job, row_of
@@ -42,6 +42,7 @@ def check_folder(out: str | Path | None, spec, resume: bool, sets: Sequence[str]
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise LagnetError("out", str(out), "exists and is not a folder")
+    check_writable(out, "out")  # /proc/sw failed after the first point, exit 1
     if not out.is_dir() or not any(p.name != ".lock" for p in out.iterdir()):
         return True
     if not (out / "spec.toml").is_file():

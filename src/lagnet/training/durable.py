@@ -82,5 +82,16 @@ class Checkpoint:
             raise LagnetError("checkpoint", str(self.path), f"cannot be read ({e})") from None
         return out, state
 
+    def step(self) -> int | None:
+        """The step it holds (None: none, or one that cannot be read: resuming says why).
+        The loop's shared state is (step, since_val, planned, elapsed)."""
+        if not self.exists():
+            return None
+        try:
+            with safe_open(str(self.path), framework="numpy") as f:
+                return int(json.loads((f.metadata() or {})["state"])["shared"][0])
+        except (OSError, KeyError, IndexError, TypeError, ValueError, SafetensorError):
+            return None
+
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
