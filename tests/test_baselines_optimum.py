@@ -244,3 +244,20 @@ def test_a_more_volatile_test_part_does_not_make_the_baseline_wild(seed):
     base = MemorylessBaseline().fit(x[rows], y[rows])
     r2 = 1 - np.mean((y[6000:] - base.predict(x[6000:])) ** 2) / np.mean(y[6000:] ** 2)
     assert r2 > -0.5
+
+
+def test_past_the_range_a_trend_goes_on_and_a_step_stays_flat():
+    """Past the sample, each input goes on by the rule that predicts the fit's own outermost
+    rows better: a square exactly (with secants only, x[t]**2 fitted on 800 rows read
+    memory_r2 -205 in a run's metrics, where it needs no memory), a step about flat from the
+    fit's value at the end (a cubic swung to 3.5× the noise's error)."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(800, 1))
+    square = MemorylessBaseline().fit(x, x**2)
+    far = np.array([[-6.0], [-4.5], [4.5], [7.0]])
+    np.testing.assert_allclose(square.predict(far)[:, 0], far[:, 0] ** 2, rtol=1e-6)
+    x = rng.normal(size=(50_000, 1))
+    step = MemorylessBaseline().fit(x, (x > 0.5) + 0.03 * rng.normal(size=x.shape))
+    ends = step.predict(np.array([[x.min()], [x.max()]]))[:, 0]
+    assert not step.edges.use_trend.any()
+    assert np.all(np.abs(step.predict(np.array([[-6.0], [7.0]]))[:, 0] - ends) < 0.2)

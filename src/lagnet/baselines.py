@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lagnet import baselines_splines as sp
+from lagnet.baselines_edges import Edges
 
 KNOTS, KNOTS_SEVERAL = 512, 128  # knot intervals per input, at most: one input, several
 PAIR_KNOTS = 8  # knot intervals per input of a pair's tensor product, at most
@@ -37,11 +38,8 @@ class MemorylessBaseline:
     product: the fit's cost grows with the square of the number of pairs (with all 15 pairs
     of 6 inputs it took 36 s on 400 000 rows; with the 6 screened, 10.5 s).
 
-    Past the sample's range it goes on along a secant of its fit (see :meth:`predict`). It
-    used to let each part of the fit go on as it would; the polynomials and splines are
-    collinear, and past the range their parts no longer cancelled: on a series whose test
-    part is 1.5× as volatile as its training part, a target that needs the past only read
-    R² -39 and -137 on two of six draws (now -0.36 and -0.32; tests/test_baselines_optimum.py)."""
+    Past the sample's range it goes on by a rule checked on its own fit
+    (:mod:`lagnet.baselines_edges`)."""
 
     def __init__(self, knots: int = KNOTS):
         self.knots = knots  # at most, per input; fewer on small samples (≥ 50 rows a knot)
@@ -80,24 +78,9 @@ class MemorylessBaseline:
             m, 2, -1
         )
         self._bins(x, both[:, 0], both[:, 1], held, w)  # both[:, 1] is then what is left
-        self._edges(x, y - both[:, 1])
+        self.edges = Edges(self._fit_at, x, y - both[:, 1], w, self.centre, self.scale)
         del self._sorted
         return self
-
-    def _edges(self, x: np.ndarray, fitted: np.ndarray) -> None:
-        """What carries a prediction past the sample's range: the range of each input and of
-        the fitted values, and per input and end the span of its outermost rows (0.1% of
-        them, at least 50), over which the fit's slope is taken: a secant that wide averages
-        the wiggles of a noisy edge, where the end spline's own tangent did not."""
-        self.low, self.high = x.min(axis=0), x.max(axis=0)
-        self.bounds = fitted.min(axis=0), fitted.max(axis=0)
-        tail = min(len(x) - 1, max(50, len(x) // 1000))
-        part = np.sort(x, axis=0)
-        floor = 1e-3 * np.maximum(self.high - self.low, 1e-300)
-        self.spans = (
-            np.maximum(part[tail] - self.low, floor),
-            np.maximum(self.high - part[-1 - tail], floor),
-        )
 
     def _q(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         s = self._sorted[k]
@@ -219,28 +202,9 @@ class MemorylessBaseline:
             self.bins.append((edges, table))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Within the sample's range, the fit; past it, the fit at the nearest point of the
-        range and, along each input that is past, the line through it and the fit a span
-        further in (see _edges). The fit there is clipped to the values it took on the
-        sample: an empty corner of a pair's grid can take any value."""
-        x = np.asarray(x, np.float64)
-        inside = np.clip(x, self.low, self.high)
-        if np.array_equal(inside, x):
-            return self._fit_at(x)
-        out = np.clip(self._fit_at(inside), *self.bounds)
-        past = np.flatnonzero(np.any(inside != x, axis=1))
-        for k in range(x.shape[1]):
-            for d, span in (
-                (x[:, k] - self.high[k], self.spans[1][k]),
-                (x[:, k] - self.low[k], -self.spans[0][k]),
-            ):
-                rows = past[(d[past] > 0) if span > 0 else (d[past] < 0)]
-                if rows.size:
-                    back = inside[rows].copy()
-                    back[:, k] -= span
-                    slope = (out[rows] - np.clip(self._fit_at(back), *self.bounds)) / span
-                    out[rows] += slope * d[rows, None]
-        return out
+        """Within the sample's range, the fit; past it, carried on as
+        :mod:`lagnet.baselines_edges` says."""
+        return self.edges.extend(self._fit_at, np.asarray(x, np.float64))
 
     def _fit_at(self, x: np.ndarray) -> np.ndarray:
         out = sp.predict_blocks(self._blocks(x), self.coef)
