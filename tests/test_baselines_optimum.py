@@ -259,5 +259,7 @@ def test_past_the_range_a_trend_goes_on_and_a_step_stays_flat():
     x = rng.normal(size=(50_000, 1))
     step = MemorylessBaseline().fit(x, (x > 0.5) + 0.03 * rng.normal(size=x.shape))
     ends = step.predict(np.array([[x.min()], [x.max()]]))[:, 0]
+    near = step.predict(np.array([[x.min() + 0.1], [x.max() - 0.1]]))[:, 0]
+    assert np.all(np.abs(near - [0, 1]) < 0.1)  # knots with no rows between: 0.65 for 0
     assert not step.edges.use_trend.any()
     assert np.all(np.abs(step.predict(np.array([[-6.0], [7.0]]))[:, 0] - ends) < 0.2)

@@ -65,13 +65,25 @@ def nested(inner: np.ndarray, k: int) -> np.ndarray:
     return inner[pick.astype(int)]
 
 
+LEAST_ROWS = 10  # rows in a knot interval, at least
+
+
 def knots(s: np.ndarray, k: int, spread: float) -> np.ndarray:
     """k intervals between the ends of a sorted sample s, at quantiles of a mixture: (1 -
     spread) of the sample's distribution and ``spread`` of the uniform one on its range (so
-    that the tails, where few rows lie, still get knots); repeated knots merged."""
+    that the tails, where few rows lie, still get knots); repeated knots merged, and so are
+    intervals of fewer than LEAST_ROWS rows (with none, a spline is held only by its
+    neighbours and the ridge: a step's fit read 0.65 just inside its range, where it is 0)."""
     lo, hi = s[0], s[-1]
     cdf = (1 - spread) * np.linspace(0, 1, s.size) + spread * (s - lo) / max(hi - lo, 1e-300)
-    return np.unique(np.interp(np.linspace(0, 1, k + 1), cdf, s))
+    t = np.unique(np.interp(np.linspace(0, 1, k + 1), cdf, s))
+    below = np.searchsorted(s, t, side="left")  # rows before each knot
+    keep, last = [0], below[0]
+    for j in range(1, t.size - 1):  # inner knots closer than LEAST_ROWS rows are merged
+        if below[j] - last >= LEAST_ROWS and s.size - below[j] >= LEAST_ROWS:
+            keep.append(j)
+            last = below[j]
+    return t[[*keep, t.size - 1]] if t.size > 1 else t
 
 
 @dataclass
