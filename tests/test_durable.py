@@ -164,6 +164,7 @@ def test_a_refused_run_writes_nothing_and_a_complete_run_is_not_resumed(tmp_path
     assert res.exit_code == 2 and "not a run directory" in res.output
 
 
+@pytest.mark.slow
 def test_a_run_refused_once_its_paths_are_drawn_leaves_nothing_behind(tmp_path, capsys):
     """A washout as long as the paths is refused before the run directory is made; a
     reservoir too sparse to have an eigenvalue only once it is drawn, inside the fit, after

@@ -133,6 +133,7 @@ def test_lru_defaults_follow_the_paper():
     np.testing.assert_allclose(np.std(np.asarray(layer.c_im)), 1 / math.sqrt(4000), rtol=0.02)
 
 
+@pytest.mark.slow
 def test_lru_recurrent_parameters_take_half_the_step():
     """One step of lagnet's optimiser (clip, Adam; p - lr·update): on its first step Adam moves
     every weight by lr (g/|g|); ν, θ and γ, in their own units, move by half that."""
@@ -156,6 +157,7 @@ def test_lru_recurrent_parameters_take_half_the_step():
     np.testing.assert_allclose(np.abs(np.asarray(moved.d - layer.d)), lr, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_lru_without_norm_is_the_block_formula():
     """``lru_norm = "none"``, the default: each block is h + GLU(gelu(LRU(h))) with no
     normalisation (stepping equals the whole sequence: the model contract, on the defaults)."""

@@ -152,6 +152,7 @@ def test_grid_filter_is_the_kalman_filter_on_a_linear_gaussian_model(key):
     assert np.abs(coarse - exact).max() > 1e-6  # the check can fail: 20 points are too few
 
 
+@pytest.mark.slow
 def test_particle_filter_agrees_with_the_grid_filter_on_stochastic_volatility(key):
     """The two filters of the SV model, one by Monte Carlo and one by quadrature, agree to the
     particle filter's own error (posterior sd ~0.6, 1000 particles: ~0.03)."""
@@ -184,6 +185,7 @@ def test_each_filtering_task_has_its_optimum(key, name, filt):
     assert mse < np.var(y[:, valid])  # better than the target's mean
 
 
+@pytest.mark.slow
 def test_no_optimum_for_other_targets(key):
     cfg = task_config("noisy-ar-filter")
     smoothing = cfg.target.model_copy(update=dict(formula="s[t-1]"))  # not the filter's target

@@ -86,7 +86,7 @@ def test_the_simulate_limit_follows_the_estimate(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("suffix, n, length", [(".csv", 100, 200), (".npz", 200, 500)])
-@pytest.mark.parametrize("n_series", [1, 3])
+@pytest.mark.parametrize("n_series", [1, pytest.param(3, marks=pytest.mark.slow)])
 def test_the_writing_estimate_covers_what_writing_allocates(suffix, n, length, n_series, tmp_path):
     """The estimate against numpy's own allocations (tracemalloc sees them), within 3×."""
     rng = np.random.default_rng(0)
