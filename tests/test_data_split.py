@@ -388,3 +388,17 @@ def test_eval_at_a_longer_length_shortens_the_long_horizon_to_fit_the_data(tmp_p
     assert "model, 240-step paths" in " ".join(res.output.split())
     res = runner.invoke(app, ["eval", str(out), "--length", "200", "--paths", "20"])
     assert res.exit_code == 2 and res.output.startswith("error: length: 200 — leaves no room")
+
+
+def test_the_table_title_says_when_test_windows_are_drawn_again():
+    """1000 test windows drawn from 349 distinct read as 'test on 1000 windows'."""
+    from lagnet.cli.train import table_title
+
+    held = dict(path="d.csv", split="time", shares=[0.7, 0.15, 0.15], gap=9, in_sample=False)
+    held["parts"] = {"test": dict(windows=349)}
+    m = _metrics(held)
+    m["test"]["paths"] = 1000
+    assert table_title(m).startswith("test on 1000 windows (drawn from 349 distinct), held out")
+    held["parts"]["test"]["windows"] = 1000
+    assert table_title(_metrics(held) | {"test": m["test"]}).startswith("test on 1000 windows, ")
+    assert table_title(_metrics(None)).endswith("held-out paths")

@@ -27,6 +27,11 @@ def named_as_given(values: dict):
     except LagnetError as e:
         if e.field in _ARGUMENTS and values.get(e.field) is not None:
             raise LagnetError(_ARGUMENTS[e.field], e.value, e.reason) from None
+        if e.field in _ARGUMENTS:  # the run's own value: the option that changes it is named
+            name = _ARGUMENTS[e.field]
+            raise LagnetError(
+                name, e.value, f"{e.reason} (the run's {name}: give another)"
+            ) from None
         raise
 
 

@@ -179,7 +179,11 @@ def build_task(
             cfg.eval.long_factor,
             f"the long-horizon test needs {cfg.eval.long_factor} × {length} = "
             f"{length * cfg.eval.long_factor} steps, the series have {limit}; "
-            "lower eval.long_factor or train.length",
+            + (
+                "lower eval.long_factor or train.length"
+                if 2 * length <= limit  # a factor of 2 at least: the long test is longer
+                else f"lower train.length to at most {limit // 2}"
+            ),
         )
     if fitting:
         family(cfg.model.kind).check(cfg.model, length)

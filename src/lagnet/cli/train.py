@@ -189,9 +189,7 @@ def train(
             tracker, cfg, target_dir, callbacks=[bar] if bar else [], resume=again, started=begin
         )
     m = result.metrics
-    data = held_out_words(m)  # observed data: which windows tested, or that none were held out
-    title = f"test on {m['test']['paths']} " + (f"windows, {data}" if data else "held-out paths")
-    out.print(metrics_table(m, title))
+    out.print(metrics_table(m, table_title(m)))
     out.print(escape(m["verdict"]["headline"]), highlight=False)
     for line in fit_summary(m["train"]):
         out.print(escape(line), highlight=False)
@@ -223,6 +221,20 @@ def resume_config(run_dir: Path):
             "resume", str(run_dir), "its process is a Python simulator: resume it from Python"
         )
     return run_dir / "config.toml"
+
+
+def table_title(m: dict) -> str:
+    """The metrics table's title: what was tested on. Windows of observed data are drawn
+    again when the test part holds fewer than the test paths: it says from how many (1000
+    windows read as 1000 where 349 were distinct)."""
+    data = held_out_words(m)  # observed data: which windows tested, or that none were held out
+    if not data:
+        return f"test on {m['test']['paths']} held-out paths"
+    distinct = (((m.get("data") or {}).get("parts") or {}).get("test") or {}).get("windows")
+    drawn = (
+        f" (drawn from {distinct} distinct)" if distinct and distinct < m["test"]["paths"] else ""
+    )
+    return f"test on {m['test']['paths']} windows{drawn}, {data}"
 
 
 def resume_line(run_dir: Path) -> str:

@@ -42,6 +42,13 @@ def targets(f: Facts) -> Finding:
             "construction: one Target serves the loss, validation and test" + also + ".",
         )
     last = differ[-1]
+    if _same(other[-1], trained):  # the latest evaluation used it: the advice was followed
+        return Finding(
+            "same_target",
+            "note",
+            f"The latest evaluation used the trained formula, {trained}; an earlier one "
+            f"(lagnet eval --target) used {last}, which says nothing about this run's learning.",
+        )
     return Finding(
         "targets_differ",
         "cause",

@@ -314,6 +314,8 @@ def _from_table(path, header, cells, where, columns, missing="refuse"):
         col = _numbers(path, name, cells[name], where, columns is not None, missing)
         if col is not None:
             series[name] = col
+    if not series and columns is not None and not list(columns):
+        raise LagnetError("process.columns", [], f"names no series of {path}")
     if not series:
         raise LagnetError("process.path", path, "no numeric series in the file")
     names = tuple(series)
