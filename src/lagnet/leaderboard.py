@@ -16,7 +16,9 @@ One statistic ranks every view: the table's bold cell, the heat map and the opti
 family" are the lowest mean NRMSE over seeds.
 
 A cell that fails (a model that cannot represent a task's inputs, a divergence) is recorded
-with its error and the bench goes on.
+with its error and the bench goes on; ``lagnet bench`` then exits 1, naming each failed cell.
+The cells themselves (configs, the checks on what is asked, one cell's run):
+:mod:`lagnet.leaderboard_cells`.
 """
 
 from __future__ import annotations
@@ -24,19 +26,17 @@ from __future__ import annotations
 import csv
 import math
 import os
-import time
+import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from lagnet.config import RunConfig, merge
 from lagnet.errors import LagnetError
 from lagnet.files import check_parents
-from lagnet.models import FAMILIES
-from lagnet.registry import family_settings, parse_task
+from lagnet.leaderboard_cells import Cell, cell_config, check_unique, model_set_notes, run_cell
+from lagnet.leaderboard_cells import standard_models as standard_models
 from lagnet.sweeps.executors import make_executor
 from lagnet.sweeps.outputs import interval
 
@@ -70,86 +70,6 @@ COLUMNS = (
     "reachable_share",
     "error",
 )
-# A lighter test than a single run's default: the bench compares families, it does not
-# certify one model, and 8 tasks × 8 families must fit in half an hour on 2 cores.
-BENCH_EVAL = dict(test_paths=500, long_paths=50, baseline_paths=2000)
-
-
-@dataclass(frozen=True)
-class Cell:
-    task: str
-    model: str
-    seed: int
-
-
-def standard_models() -> list[str]:
-    """Every family that declares itself fit for the leaderboard (choosers excluded)."""
-    return [f.kind for f in FAMILIES if f.in_bench and not f.candidates]
-
-
-def cell_config(
-    task: str, model: str, seed: int, max_seconds: float, overrides: Sequence[str] = ()
-) -> tuple[RunConfig, list[str]]:
-    """The run config of one cell and the notes on it: the task's config moved to the family
-    (keeping the task's model settings that the family has, such as a window), the budget,
-    then the user's ``a.b=value`` overrides (applied to every cell)."""
-    spec, params = parse_task(task)
-    values = {
-        **family_settings(task, model),
-        "model.kind": model,
-        "seed": seed,
-        "name": f"{task}-{model}-{seed}",
-        "train.max_seconds": max_seconds,
-        "train.steps": 1_000_000,
-        **{f"eval.{k}": v for k, v in BENCH_EVAL.items()},
-    }
-    return merge(spec.config(**params), values, overrides)
-
-
-def _time_to_best(history: dict) -> float | None:
-    val, secs = history.get("val_mse") or [], history.get("seconds") or []
-    pairs = [(v, s) for v, s in zip(val, secs) if v is not None and math.isfinite(v)]
-    return min(pairs)[1] if pairs else None
-
-
-def _first_not_none(*values):
-    return next((v for v in values if v is not None), None)
-
-
-def run_cell(cell: Cell, max_seconds: float, overrides: Sequence[str] = ()) -> dict:
-    """Train and test one cell; never raises for a failing model (the error is recorded)."""
-    from lagnet.models import count_parameters
-    from lagnet.runs import run
-
-    row = dict(task=cell.task, model=cell.model, seed=cell.seed, error="")
-    t0 = time.perf_counter()
-    try:
-        cfg, notes = cell_config(cell.task, cell.model, cell.seed, max_seconds, overrides)
-        row["notes"] = notes
-        r = run(cfg)
-    except Exception as err:  # noqa: BLE001 — any failure of one cell is recorded, the bench goes on
-        text = (str(err).splitlines() or [""])[0][:200]
-        row.update(error=f"{type(err).__name__}: {text}", total_s=time.perf_counter() - t0)
-        return row
-    test, info = r.metrics["test"], r.metrics.get("train", {})
-    opt = r.metrics["baselines"].get("optimal") or {}
-    row.update(
-        test_nrmse=test.get("nrmse"),
-        test_r2=test.get("r2"),
-        memory_r2=test.get("memory_r2"),
-        test_mse=test.get("mse"),
-        time_to_best_s=_first_not_none(_time_to_best(r.history), info.get("seconds")),
-        train_s=info.get("seconds"),
-        total_s=time.perf_counter() - t0,
-        steps=info.get("steps"),
-        parameters=count_parameters(r.model.net),
-        optimal=opt.get("name"),
-        optimal_mse=opt.get("mse"),
-        optimal_nrmse=opt.get("nrmse"),
-        optimal_r2=opt.get("r2"),
-        reachable_share=test.get("reachable_share"),
-    )
-    return row
 
 
 def bench(
@@ -162,18 +82,24 @@ def bench(
     on_row: Callable[[dict], None] | None = None,
     workers: int = 1,
     ray: str | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Run every (task, model, seed) cell and write the leaderboard files into ``out``.
-    ``models``: None = :func:`standard_models`. ``overrides`` (``a.b=value``) apply to every
-    cell, e.g. ``train.batch=64``. ``workers``: cells at once on a local process pool (the
-    sweep's executors, :mod:`lagnet.sweeps.executors`); ``ray``: a Ray cluster's address.
-    Cells running side by side share the machine: give each its cores, or compare times with
-    care."""
+    ``models``: None = :func:`standard_models`; a task or model named twice is refused.
+    ``overrides`` (``a.b=value``) apply to every cell, e.g. ``train.batch=64``; a model
+    setting (``model.reservoir=20``) to the families that have it, with a note naming those
+    run without it (to ``on_note``, else stderr), and one that no family here has is refused.
+    ``workers``: cells at once on a local process pool (the sweep's executors,
+    :mod:`lagnet.sweeps.executors`); ``ray``: a Ray cluster's address. Cells running side by
+    side share the machine: give each its cores, or compare times with care. A failed cell
+    is a row with its ``error``; the CLI then exits 1."""
     known = standard_models()
-    models = known if models is None else list(models)
+    tasks, models = list(tasks), known if models is None else list(models)
     for m in models:
         if m not in known:
             raise LagnetError("models", m, f"unknown model (known: {', '.join(known)})")
+    check_unique(tasks, models)
+    said = model_set_notes(models, overrides)
     for t in tasks:  # fail on a bad name or override before any training
         for m in models:
             cell_config(t, m, 0, max_seconds, overrides)
@@ -187,6 +113,11 @@ def bench(
     if out.exists() and not out.is_dir():
         raise LagnetError("out", str(out), "exists and is not a directory")
     check_parents(out)  # d.csv/x: one line, before anything is made
+    for note in said:
+        if on_note is not None:
+            on_note(note)
+        else:
+            print(f"note: {note}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     cells = [Cell(t, m, s) for t in tasks for m in models for s in range(seeds)]
     executor = make_executor(None, workers, ray, None, len(cells))

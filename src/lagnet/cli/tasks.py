@@ -75,7 +75,8 @@ def bench(
         None, help='Run the cells on a Ray cluster: its address, or "auto".'
     ),
 ) -> None:
-    """Train every model family on every task under the same budget; write a leaderboard."""
+    """Train every model family on every task under the same budget; write a leaderboard.
+    Exits 1 if some cell failed (the files are still written; each failure is named)."""
     task_list = split_list(tasks) or list(leaderboard.STANDARD_TASKS)
     model_list = split_list(models) or None
     total = len(task_list) * len(model_list or leaderboard.standard_models()) * seeds
@@ -87,7 +88,7 @@ def bench(
         notes([n for n in row.get("notes", []) if n not in said])
         said.update(row.get("notes", []))
         if row.get("error"):
-            status = f"[red]failed[/red]: {escape(row['error'])}"
+            status = f"failed: {row['error']}"  # printed as is (markup=False)
         else:
             mr2 = row.get("memory_r2")
             status = (
@@ -99,7 +100,11 @@ def bench(
             markup=False,
         )
 
-    leaderboard.bench(
+    def on_note(note: str) -> None:
+        notes([note])
+        said.add(note)
+
+    rows = leaderboard.bench(
         task_list,
         model_list,
         seeds,
@@ -109,6 +114,7 @@ def bench(
         on_row=on_row,
         workers=workers,
         ray=ray,
+        on_note=on_note,
     )
     out.print((out_dir / "leaderboard.md").read_text(), markup=False, highlight=False)
     out.print(
@@ -116,3 +122,14 @@ def bench(
         markup=False,
         soft_wrap=True,
     )
+    bad = [r for r in rows if r.get("error")]
+    if bad:
+        out.print(f"{len(rows) - len(bad)}/{len(rows)} cells complete", highlight=False)
+        for r in bad:
+            out.print(
+                f"failed: {r['task']} × {r['model']} (seed {r['seed']}) — {r['error']}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(1)
