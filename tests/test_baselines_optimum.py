@@ -263,3 +263,16 @@ def test_past_the_range_a_trend_goes_on_and_a_step_stays_flat():
     assert np.all(np.abs(near - [0, 1]) < 0.1)  # knots with no rows between: 0.65 for 0
     assert not step.edges.use_trend.any()
     assert np.all(np.abs(step.predict(np.array([[-6.0], [7.0]]))[:, 0] - ends) < 0.2)
+
+
+def test_a_row_within_the_range_is_predicted_alike_in_any_batch():
+    """A row past the range clipped every row of its batch to the fit's range: the baseline
+    behind memory_r2 moved for all test rows when one fell outside."""
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=5000)
+    x = np.stack([z, z + 0.05 * rng.normal(size=5000)], 1)
+    base = MemorylessBaseline().fit(x, (x[:, :1] - x[:, 1:]) + 0.1 * rng.normal(size=(5000, 1)))
+    corner = np.array([[x[:, 0].max(), x[:, 1].min()]])  # within both inputs' ranges
+    alone = base.predict(corner)
+    beside = base.predict(np.concatenate([corner, [[x[:, 0].max() + 1, 0.0]]]))[:1]
+    np.testing.assert_array_equal(alone, beside)

@@ -28,7 +28,8 @@ def test_the_long_test_advice_names_what_can_be_lowered(short_file):
     values = {"process": process, "target.formula": "x[t-1]", "train.length": 101}
     with pytest.raises(LagnetError) as e:
         build_task(merge(values=values)[0])
-    assert e.value.field == "eval.long_factor" and e.value.reason.endswith("at most 100")
+    assert e.value.field == "eval.long_factor"
+    assert e.value.reason.endswith("at most 20 (at most 100 with eval.long_factor = 2, its least)")
     with pytest.raises(LagnetError) as e:  # here a lower factor would do
         build_task(merge(values={**values, "train.length": 50})[0])
     assert e.value.reason.endswith("lower eval.long_factor or train.length")

@@ -135,4 +135,6 @@ def test_a_resumed_sweep_keeps_its_seconds_column(tmp_path):
     after = {r["id"]: r["seconds"] for r in read_csv(out / "sweep.csv")}
     assert after == before and all(s > 0 for s in after.values()), (before, after)
     md = (out / "summary.md").read_text()
-    assert md.count("(1 seed)") == 6 and "± 0" not in md, md  # 2 configurations × 3 metrics
+    # 2 configurations × 3 metrics, less w = 0's memory_r2: x[t]**2 needs no memory (null, —)
+    assert md.count("(1 seed)") == 5 and "± 0" not in md, md
+    assert "| 0.0 |" in md and md.split("| 0.0 |")[1].split("\n")[0].count("—") == 1, md

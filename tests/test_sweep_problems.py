@@ -30,6 +30,7 @@ def test_the_target_and_process_fields_are_the_problems():
         "target.params.w",
         "process.ar",
     ]
+    assert problem_fields(["process", "model.hidden"]) == ["process"]  # a grid of specs
 
 
 def test_the_summary_marks_the_best_of_each_problem():

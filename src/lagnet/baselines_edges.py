@@ -1,10 +1,12 @@
 """How the memoryless baseline goes on past the range of the sample it was fitted on.
 
 Past the range there are no rows to fit, and any rule is a guess; the baseline's is one that
-is checked on the fit itself. It starts from the fit at the nearest point of the range,
-clipped to the values the fit took on the sample (an empty corner of a pair's grid can take
-any value), and goes on along each input that is past by one of two rules, per input, end
-and output:
+is checked on the fit itself. Every prediction is first clipped to the values the fit took on
+the sample: a row within each input's range can still lie in an empty corner of a pair's
+grid, where the fit can take any value (clipped only in a batch that held a row past the
+range, a row's prediction depended on what else was asked). A row past the range starts
+from the fit at the nearest point of the range and goes on along each input that is past by
+one of two rules, per input, end and output:
 
 - **secant**: the line through that point and the fit a span further in (the span of the
   input's outermost 0.1% of rows, so that it averages the wiggles of a noisy edge);
@@ -102,9 +104,7 @@ class Edges:
     def extend(self, fit: Fit, x: np.ndarray) -> np.ndarray:
         """Predictions at x: the fit within the range, carried on past it (see the module)."""
         inside = np.clip(x, self.low, self.high)
-        if np.array_equal(inside, x):
-            return fit(x)
-        out = np.clip(fit(inside), *self.bounds)
+        out = np.clip(fit(inside), *self.bounds)  # every row alike, whatever else is asked
         past = np.flatnonzero(np.any(inside != x, axis=1))
         for k in range(x.shape[1]):
             for end, ends in ((0, self.low), (1, self.high)):

@@ -167,6 +167,15 @@ class EvalConfig(Settings):
 class RunConfig(Settings):
     _budget_picked: frozenset = PrivateAttr(default=frozenset())  # set by merge
     name: str = "run"
+
+    def __eq__(self, other: object) -> bool:
+        """The settings alike (what the budget table picked is no setting: a config read back
+        from its config.toml equals the one written)."""
+        if not isinstance(other, RunConfig):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as pydantic's models are
     seed: int = 0
     device: Literal["auto", "cpu", "gpu"] = "auto"
     process: SerializeAsAny[ProcessConfig] = ARMAConfig(ar=(0.1,))

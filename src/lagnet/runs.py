@@ -121,7 +121,7 @@ class Run:
         train, test = self.metrics.get("train") or {}, self.metrics.get("test") or {}
 
         def num(v):
-            return "None" if v is None else f"{v:.4g}"
+            return "None" if v is None else f"{v:.5f}"
 
         return (
             f"Run(path={str(self.path) if self.path else None!r}, model={self.config.model.kind},"

@@ -182,7 +182,8 @@ def build_task(
             + (
                 "lower eval.long_factor or train.length"
                 if 2 * length <= limit  # a factor of 2 at least: the long test is longer
-                else f"lower train.length to at most {limit // 2}"
+                else f"lower train.length to at most {limit // cfg.eval.long_factor} (at most "
+                f"{limit // 2} with eval.long_factor = 2, its least)"
             ),
         )
     if fitting:

@@ -111,7 +111,7 @@ def problem_fields(fields: Sequence[str]) -> list[str]:
     """The swept fields that make each point another problem (a formula's parameter, the
     process): the best is chosen per value of them, as memory_r2 at w = 0.1 and at w = 0.5
     measure different things."""
-    return [f for f in fields if f.startswith(PROBLEM)]
+    return [f for f in fields if f in ("target", "process") or f.startswith(PROBLEM)]
 
 
 def problem_of(row: dict, fields: Sequence[str]) -> tuple:

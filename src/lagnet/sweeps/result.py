@@ -50,7 +50,15 @@ class SweepResult:
         for r in self.rows:
             if r["status"] == "complete" and _finite(r.get(self.spec.metric)):
                 groups.setdefault(problem_of(r, self.fields), []).append(r)
-        return [pick(g, key=lambda r: r[self.spec.metric]) for _, g in sorted(groups.items())]
+        per = problem_fields(self.fields)
+
+        def order(group: list[dict]) -> tuple:  # numbers by value (10 after 2), then the rest
+            values = [group[0]["values"].get(f) for f in per]
+            return tuple((0, v, "") if _finite(v) else (1, 0, str(v)) for v in values)
+
+        return [
+            pick(g, key=lambda r: r[self.spec.metric]) for g in sorted(groups.values(), key=order)
+        ]
 
     def _repr_html_(self) -> str:  # a notebook's view: per configuration, then the plots
         return sweep_html(self)
