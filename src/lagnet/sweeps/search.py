@@ -43,9 +43,12 @@ class OptunaPruning:
             self._study = optuna.load_study(study_name=STUDY, storage=self.storage)
         trial = optuna.trial.Trial(self._study, self.trial_id)
         value = row["val_r2"]  # each output's error as a share of its variance: not pooled
+        if value is None or not math.isfinite(value):  # no output varies: the MSE, if any
+            value = None if self.maximize else row["val_mse"]
+        elif not self.maximize:
+            value = 1 - value
         if value is None or not math.isfinite(value):
             return
-        value = value if self.maximize else 1 - value
         trial.report(float(value), int(row["step"]))
         if trial.should_prune():
             raise StopTraining("pruned")

@@ -317,7 +317,7 @@ def train_pack(members: list[Member]) -> list[FitResult]:
             sequences=m.steps * tc.batch,
             stopped=m.stopped,
             ms_per_step=1e3 * train_seconds / steps_timed if steps_timed else None,
-            compile_seconds=compiling,
+            compile_seconds=compiling if tc.max_seconds is not None else None,  # else unmeasured
             best_step=m.best_step,
             best_val_mse=m.best_val,
             best_val_r2=share_r2(m.best_share) if np.any(y_vars[i] > 0) else None,
