@@ -20,6 +20,7 @@ def _lines(output: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- eval
+@pytest.mark.slow
 def test_eval_against_another_target_says_so_before_the_table(tiny_run):
     other = "x[t]**2 - 0.1*x[t-1]**2"
     res = runner.invoke(app, ["eval", str(tiny_run), "--paths", "20", "--target", other])

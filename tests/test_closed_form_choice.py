@@ -77,6 +77,7 @@ def test_ridge_path_equals_a_direct_solve_for_each_penalty():
     assert path[-1] > 1.5 * path.min()  # the penalty matters: the path is not flat
 
 
+@pytest.mark.slow
 def test_search_beats_the_former_fixed_defaults_on_validation():
     d = data()
     fixed = ESNConfig(reservoir=40, **ESNConfig.LEGACY_DEFAULTS)

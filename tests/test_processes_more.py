@@ -367,6 +367,7 @@ def test_regime_chain_statistics(name, key):
         _ratio(stay_i, leave_i, 1 / (1 - P[i, i]), f"duration[{i}]")
 
 
+@pytest.mark.slow
 def test_regime_x_statistics(key):
     """The observed x against the stationary moments derived in regime.py, after a burn-in
     (x_0 is drawn from its own regime's AR(1) law, not the mixture's)."""

@@ -151,6 +151,7 @@ def test_under_a_budget_a_chunk_is_at_most_a_tenth_of_it():
     assert budget_chunk(7, odd, 0.5, 512) == 1  # 4 does not divide 7: the next divisor down
 
 
+@pytest.mark.slow
 def test_a_large_target_is_not_taken_for_an_exploded_one():
     """Validation sees the target in the user's units: a target near 2e6 (prices in cents) is
     not 'exploded' — the threshold is in standard deviations. Left out, every path gave a
