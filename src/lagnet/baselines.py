@@ -65,22 +65,33 @@ class MemorylessBaseline:
             self.main.append(inner if inner.size >= 5 else None)
             pk = sp.knots(s, PAIR_KNOTS, 0.0) if c > 1 else None
             self.pair.append(pk if inner.size >= 5 and pk is not None and pk.size >= 3 else None)
-        full = blocks = self._blocks(x)
-        width = sum(b.vals.shape[1] for b in blocks)
+        width = sum(b.vals.shape[1] for b in self._blocks(x[:1]))
         rows = np.arange(m)
         if m > (cap := max(50_000, int(1e8 // width**2))):  # the pairs' cost: rows × width²
             rows = np.linspace(0, m - 1, cap).astype(int)
-            blocks = self._blocks(x[rows])
+        blocks = self._blocks(x[rows])
         gram, rhs, yy = sp.moments(blocks, y[rows], held[rows].astype(int), 2, w[rows])
         n = float(w[rows].sum())
         part, self.coef = self._choose(gram, rhs, yy, n, min(rows.size, self.distinct))
-        both = y[:, None, :] - sp.predict_blocks(full, np.stack([part, self.coef], 1)).reshape(
-            m, 2, -1
-        )
+        both = self._left(x, y, np.stack([part, self.coef], 1), blocks if rows.size == m else None)
         self._bins(x, both[:, 0], both[:, 1], held, w)  # both[:, 1] is then what is left
         self.edges = Edges(self._fit_at, x, y - both[:, 1], w, self.centre, self.scale)
         del self._sorted
         return self
+
+    def _left(self, x, y, coefs, blocks=None, chunk: int = 50_000) -> np.ndarray:
+        """(M, 2, O): what the fits of ``coefs`` (P, 2, O) leave of y, the design built in
+        chunks of rows (held whole, 6 pairs' tensor products on 400 000 rows took 300 MB)."""
+        if blocks is not None:
+            return y[:, None, :] - sp.predict_blocks(blocks, coefs).reshape(len(x), 2, -1)
+        return np.concatenate(
+            [
+                self._left(
+                    x[a : a + chunk], y[a : a + chunk], coefs, self._blocks(x[a : a + chunk])
+                )
+                for a in range(0, len(x), chunk)
+            ]
+        )
 
     def _q(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         s = self._sorted[k]
