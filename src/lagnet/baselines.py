@@ -217,7 +217,10 @@ class MemorylessBaseline:
         :mod:`lagnet.baselines_edges` says."""
         return self.edges.extend(self._fit_at, np.asarray(x, np.float64))
 
-    def _fit_at(self, x: np.ndarray) -> np.ndarray:
+    def _fit_at(self, x: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+        """The fit at x within the sample's range, its design built in chunks of rows."""
+        if len(x) > chunk:
+            return np.concatenate([self._fit_at(x[a : a + chunk]) for a in range(0, len(x), chunk)])
         out = sp.predict_blocks(self._blocks(x), self.coef)
         for k, b in enumerate(self.bins):
             if b is not None:
