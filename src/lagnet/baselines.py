@@ -73,25 +73,20 @@ class MemorylessBaseline:
         gram, rhs, yy = sp.moments(blocks, y[rows], held[rows].astype(int), 2, w[rows])
         n = float(w[rows].sum())
         part, self.coef = self._choose(gram, rhs, yy, n, min(rows.size, self.distinct))
-        both = self._left(x, y, np.stack([part, self.coef], 1), blocks if rows.size == m else None)
+        fits = self._design_times(x, np.stack([part, self.coef], 1))  # without, with held rows
+        both = y[:, None, :] - fits.reshape(m, 2, -1)
         self._bins(x, both[:, 0], both[:, 1], held, w)  # both[:, 1] is then what is left
         self.edges = Edges(self._fit_at, x, y - both[:, 1], w, self.centre, self.scale)
         del self._sorted
         return self
 
-    def _left(self, x, y, coefs, blocks=None, chunk: int = 50_000) -> np.ndarray:
-        """(M, 2, O): what the fits of ``coefs`` (P, 2, O) leave of y, the design built in
-        chunks of rows (held whole, 6 pairs' tensor products on 400 000 rows took 300 MB)."""
-        if blocks is not None:
-            return y[:, None, :] - sp.predict_blocks(blocks, coefs).reshape(len(x), 2, -1)
-        return np.concatenate(
-            [
-                self._left(
-                    x[a : a + chunk], y[a : a + chunk], coefs, self._blocks(x[a : a + chunk])
-                )
-                for a in range(0, len(x), chunk)
-            ]
-        )
+    def _design_times(self, x: np.ndarray, coef: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+        """(M, …): the design at x times coef (P, …), built in chunks of rows (held whole, a
+        4-input fit and predict on 400 000 rows peaked at 760 MB; in chunks, 183 MB)."""
+        parts = [
+            sp.predict_blocks(self._blocks(x[a : a + chunk]), coef) for a in range(0, len(x), chunk)
+        ]
+        return np.concatenate(parts) if parts else sp.predict_blocks(self._blocks(x), coef)
 
     def _q(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         s = self._sorted[k]
@@ -217,11 +212,9 @@ class MemorylessBaseline:
         :mod:`lagnet.baselines_edges` says."""
         return self.edges.extend(self._fit_at, np.asarray(x, np.float64))
 
-    def _fit_at(self, x: np.ndarray, chunk: int = 50_000) -> np.ndarray:
-        """The fit at x within the sample's range, its design built in chunks of rows."""
-        if len(x) > chunk:
-            return np.concatenate([self._fit_at(x[a : a + chunk]) for a in range(0, len(x), chunk)])
-        out = sp.predict_blocks(self._blocks(x), self.coef)
+    def _fit_at(self, x: np.ndarray) -> np.ndarray:
+        """The fit at x within the sample's range."""
+        out = self._design_times(x, self.coef)
         for k, b in enumerate(self.bins):
             if b is not None:
                 out = out + b[1][np.searchsorted(b[0], x[:, k], side="right")]

@@ -70,28 +70,28 @@ class Edges:
             for end, rows in ((0, order[:tail, k]), (1, order[-tail:, k])):
                 start = x[order[tail, k] if end == 0 else order[-1 - tail, k], k]
                 past = x[rows, k] - start
-                secant, trend = self._rules(fit, k, end)
                 edge = np.where(past[:, None] == 0, 0.0, 1.0)  # rows at the start: no rule
-                start_rows = x[rows].copy()
-                start_rows[:, k] = start
-                here = np.clip(fit(start_rows), *self.bounds)
-                err_s = np.sum(edge * (fitted[rows] - here - secant(start_rows, past)) ** 2, 0)
-                err_t = np.sum(edge * (fitted[rows] - here - trend(start, x[rows, k])) ** 2, 0)
+                at = x[rows].copy()
+                at[:, k] = start
+                here = np.clip(fit(at), *self.bounds)
+                secant = self._secant(fit, k, end, at, here, past)
+                err_s = np.sum(edge * (fitted[rows] - here - secant) ** 2, 0)
+                err_t = np.sum(
+                    edge * (fitted[rows] - here - self._trend(k, start, x[rows, k])) ** 2, 0
+                )
                 self.use_trend[end, k] = err_t < err_s
 
-    def _rules(self, fit: Fit, k: int, end: int):
+    def _secant(self, fit: Fit, k: int, end: int, at, here, past) -> np.ndarray:
+        """(M, O): the change along input k over ``past``, on the line through the fit at
+        ``at`` (``here``) and the fit a span further in."""
         span = self.spans[end][k] * (1 if end == 1 else -1)  # inward from the end
+        back = at.copy()
+        back[:, k] -= span
+        return (here - np.clip(fit(back), *self.bounds)) / span * past[:, None]
 
-        def secant(at: np.ndarray, past: np.ndarray) -> np.ndarray:
-            back = at.copy()
-            back[:, k] -= span
-            here = np.clip(fit(at), *self.bounds)
-            return (here - np.clip(fit(back), *self.bounds)) / span * past[:, None]
-
-        def trend(start, v: np.ndarray) -> np.ndarray:
-            return self._cubic(k, v) - self._cubic(k, np.full_like(v, start))
-
-        return secant, trend
+    def _trend(self, k: int, start: float, v: np.ndarray) -> np.ndarray:
+        """(M, O): the change of input k's part of the additive cubic from ``start`` to v."""
+        return self._cubic(k, v) - self._cubic(k, np.full_like(v, start))
 
     def _cubic(self, k: int, v: np.ndarray) -> np.ndarray:
         """(M, O): input k's part of the additive cubic at its values v."""
@@ -104,15 +104,15 @@ class Edges:
     def extend(self, fit: Fit, x: np.ndarray) -> np.ndarray:
         """Predictions at x: the fit within the range, carried on past it (see the module)."""
         inside = np.clip(x, self.low, self.high)
-        out = np.clip(fit(inside), *self.bounds)  # every row alike, whatever else is asked
+        start = np.clip(fit(inside), *self.bounds)  # every row alike, whatever else is asked
+        out = start.copy()
         past = np.flatnonzero(np.any(inside != x, axis=1))
         for k in range(x.shape[1]):
             for end, ends in ((0, self.low), (1, self.high)):
                 d = x[past, k] - ends[k]
                 rows = past[d < 0] if end == 0 else past[d > 0]
                 if rows.size:
-                    secant, trend = self._rules(fit, k, end)
-                    s = secant(inside[rows], x[rows, k] - ends[k])
-                    t = trend(ends[k], x[rows, k])
+                    s = self._secant(fit, k, end, inside[rows], start[rows], x[rows, k] - ends[k])
+                    t = self._trend(k, ends[k], x[rows, k])
                     out[rows] += np.where(self.use_trend[end, k], t, s)
         return out

@@ -140,12 +140,6 @@ def check_writable(path: str | Path, field: str = "out") -> Path:
     return directory
 
 
-def checkpoint_step(directory: str | Path) -> int | None:
-    """The step a run's checkpoint holds (None: no checkpoint, or one that cannot be read:
-    resuming then says why)."""
-    return Checkpoint(directory).step()
-
-
 def _remove(item: Path) -> None:
     if item.is_dir() and not item.is_symlink():
         shutil.rmtree(item)

@@ -26,7 +26,7 @@ from lagnet.models import FAMILIES, family
 from lagnet.models.family import NetConfig
 from lagnet.registry import family_settings, task_config
 from lagnet.report import held_out_words
-from lagnet.rundir import checkpoint_step, read_status
+from lagnet.rundir import read_status
 from lagnet.runs import check_out_dir, default_run_dir, on_device
 from lagnet.targets import formula_text
 from lagnet.tasks import build_task, default_inputs_note
@@ -240,7 +240,7 @@ def table_title(m: dict) -> str:
 def resume_line(run_dir: Path) -> str:
     """Where a resumed run goes on from: its checkpoint's step, or the start when it was
     stopped before its first checkpoint (or its family keeps none: fitted in closed form)."""
-    step = checkpoint_step(run_dir)
+    step = Checkpoint(run_dir).step()
     if step is not None:
         return f"resuming {run_dir} from step {step}"
     if Checkpoint(run_dir).exists():  # unreadable: the fit names it when it loads it
