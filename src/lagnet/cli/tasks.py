@@ -66,7 +66,10 @@ def bench(
     max_seconds: float = typer.Option(15.0, help="Training budget per cell, seconds."),
     out_dir: Path = typer.Option(Path("bench"), "--out", help="Directory for the leaderboard."),
     set_: List[str] = typer.Option(
-        [], "--set", help="Override a setting in every cell: a.b=value."
+        [],
+        "--set",
+        help="Override a setting in every cell: a.b=value (a model.X setting in the cells "
+        "whose family has it; a note names the others).",
     ),
     workers: int = typer.Option(
         1, help="Cells at once on a local process pool (each cell then shares the cores)."
