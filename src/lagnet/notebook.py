@@ -99,7 +99,9 @@ def run_html(run) -> str:
     ]
     verdict = _get(m, "verdict", "headline")
     learned = _get(m, "verdict", "learned_past")
-    title = f"lagnet run: {run.config.target.formula} with {run.config.model.kind}"
+    formula = run.config.target.formula  # a formula, or a tuple of them: one per output
+    shown = formula if isinstance(formula, str) else "; ".join(formula)
+    title = f"lagnet run: {shown} with {run.config.model.kind}"
     plots = Path(run.path) / "plots" if run.path is not None else None
     if plots is not None and plots.is_dir():
         images = [plots / f"{k}.png" for k in KEY_PLOTS if (plots / f"{k}.png").is_file()]
