@@ -1,11 +1,23 @@
 """A griffe extension for the site's API pages (named in mkdocs.yml): lagnet's docstrings
 show examples as bare doctest lines (``>>> run = lagnet.train(…)``), which Markdown would
 read as prose — and ``metrics["test"]["r2"]`` as a link. Each run of doctest lines, with
-the output lines after it, is fenced as a ``pycon`` code block."""
+the output lines after it, is fenced as a ``pycon`` code block. Their cross-references are
+written as Sphinx roles (``:func:`lagnet.config.merge```), which the Google-style renderer
+printed as they are (":func:" before the code): each becomes the code alone, ``~`` keeping
+the last name only, as Sphinx shows it."""
 
 from __future__ import annotations
 
+import re
+
 import griffe
+
+ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|attr|data|exc|obj|const):`(~?)([^`]+)`")
+
+
+def roles(text: str) -> str:
+    """``:func:`~a.b.c``` → ```c```, ``:class:`Process``` → ```Process```."""
+    return ROLE.sub(lambda m: f"`{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}`", text)
 
 
 def fence(text: str) -> str:
@@ -31,4 +43,4 @@ def fence(text: str) -> str:
 class DoctestFences(griffe.Extension):
     def on_instance(self, *, obj: griffe.Object, **kwargs) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = fence(obj.docstring.value)
+            obj.docstring.value = fence(roles(obj.docstring.value))

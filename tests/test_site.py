@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+import lagnet
 from docs_blocks import ENV, ROOT, SITE_TINY, TinyLagnet, run_commands
 from lagnet.models.family import FAMILIES
 from lagnet.processes.family import PROCESSES
@@ -20,7 +21,7 @@ from lagnet.registry import TASKS
 
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS))
-from doctest_fences import fence  # noqa: E402
+from doctest_fences import fence, roles  # noqa: E402
 from tables import MARKER, TABLES, expand  # noqa: E402
 
 PAGES = sorted(p.name for p in DOCS.glob("*.md"))
@@ -114,6 +115,9 @@ def test_doctest_lines_are_fenced():
         "    >>> kept",
     ]
     assert fence(">>> a") == "```pycon\n>>> a\n```"
+    assert roles("(:func:`lagnet.config.merge`), :class:`~lagnet.runs.Run`, :mod:`x`") == (
+        "(`lagnet.config.merge`), `Run`, `x`"
+    )
     assert fence("```python\n>>> a\n```") == "```python\n>>> a\n```"
 
 
@@ -168,3 +172,7 @@ def test_the_site_builds_strict(tmp_path):
     assert all(f"<code>{f.kind}</code>" in models for f in FAMILIES)
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     assert "lagnet.api.train" in api and "MlflowTracker" in api and "TensorBoardTracker" in api
+    assert not re.search(r":(func|class|mod|meth|attr):", api)  # roles rendered as code
+    for name in lagnet.__all__:  # the page documents everything lagnet re-exports
+        module = getattr(getattr(lagnet, name), "__module__", None)
+        assert (f'id="{module}.{name}"' if module else f"<code>lagnet.{name}</code>") in api, name
