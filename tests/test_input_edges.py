@@ -179,6 +179,29 @@ def test_simulate_without_a_process_says_what_to_give(in_tmp):
     nothing_made(in_tmp)
 
 
+def test_simulate_names_the_setting_whose_series_clashes_with_the_long_columns(in_tmp):
+    var = 'var(A=[[0.5, 0], [0, 0.5]], names=["path", "b"])'
+    refused(
+        ["simulate", "--process", var, "--paths", "2", "--length", "5", "--out", "s.csv"],
+        "process.names: path",
+    )
+    refused(
+        [
+            "simulate",
+            "--process",
+            'ou(name="t")',
+            "--paths",
+            "2",
+            "--length",
+            "5",
+            "--out",
+            "s.csv",
+        ],
+        "process.name: t",
+    )
+    nothing_made(in_tmp)
+
+
 def test_an_input_named_twice_is_refused(in_tmp):
     refused(["train", *AR1, "--inputs", "x,x"], "target.inputs", "x twice")
     with pytest.raises(LagnetError, match="target.inputs"):

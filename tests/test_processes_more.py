@@ -174,6 +174,14 @@ BAD = [
     ('noisy(name="s")', "process.name", "latent series 's'"),
     ('sv(name="h")', "process.name", "latent series 'h'"),
     ('regime(P=[[0.9, 0.1], [0.2, 0.8]], mu=[0, 1], name="regime")', "process.name", "'regime'"),
+    # a series no formula could read: refused by name, not accepted to fail later
+    ('garch(name="")', "process.name", "identifier"),
+    ('sv(name="r x")', "process.name", "identifier"),
+    ('var(A=[[0.5, 0], [0, 0.5]], names=["a b", "c"])', "process.names", "identifier"),
+    ('var(A=[[0.5, 0], [0, 0.5]], names=["", "c"])', "process.names", "identifier"),
+    ('ar1(rho=0.1, name="1x")', "process.name", "identifier"),
+    ('iid(name="x-1")', "process.name", "identifier"),
+    ('ou(name="")', "process.name", "identifier"),
 ]
 
 

@@ -36,7 +36,8 @@ def simulate(
     check_parents(out_file)  # d.csv/s.csv: refused before anything is simulated
     # refused before anything is simulated when it cannot fit in memory
     series, proc, key = simulate_series(process, task, paths, length, seed, out_file.suffix.lower())
-    write_series(out_file, series)
+    names = "process.names" if hasattr(getattr(proc, "config", None), "names") else "process.name"
+    write_series(out_file, series, field=names)
     out.print(
         f"wrote {paths} paths × {length} steps of {', '.join(series)} to {out_file}",
         markup=False,

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.base import Process, check_finite, check_sample_shape, check_series_name
 from lagnet.processes.family import (
     NUM,
     NUMS,
@@ -76,6 +76,7 @@ class ARMA(Process):
             ("process.mean", config.mean),
         ):
             check_finite(field, value)
+        check_series_name("process.name", config.name)
         if config.name == "e":
             raise LagnetError(
                 "process.name",

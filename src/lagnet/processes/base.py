@@ -111,6 +111,7 @@ class LatentProcess(Process):
     latent: str
 
     def check_name(self, name: str) -> None:
+        check_series_name("process.name", name)
         if name == self.latent:
             raise LagnetError(
                 "process.name",
@@ -125,6 +126,13 @@ class LatentProcess(Process):
     @property
     def observed(self) -> tuple[str, ...]:
         return (self.config.name,)
+
+
+def check_series_name(field: str, name: object) -> None:
+    """A series' name is one a formula can read: an identifier (``r``, ``x2``, ``gdp_growth``;
+    not ``""`` or ``"r x"``, which no formula can name)."""
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise LagnetError(field, repr(name), "a series name must be an identifier (letters, digits, _)")
 
 
 def check_sample_shape(n: object, length: object) -> None:

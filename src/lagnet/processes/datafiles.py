@@ -31,16 +31,17 @@ WRITES = (".csv", ".parquet", ".npz")
 LONG_KEYS = ("path", "t")  # the index columns of the long layout
 
 
-def write_series(path: Path, series: dict[str, np.ndarray]) -> None:
+def write_series(path: Path, series: dict[str, np.ndarray], field: str = "process.name") -> None:
     """Write (N, L) arrays by name: CSV or Parquet in the long layout (path, t, one column per
     series), NPZ one array per series. Atomic: a temporary name in the same directory, then a
-    rename, so a full disk or a read-only location leaves no partial file (refused: ``out``)."""
+    rename, so a full disk or a read-only location leaves no partial file (refused: ``out``).
+    ``field`` is the setting that named the series, named when one clashes with path or t."""
     suffix = path.suffix.lower()
     if suffix not in WRITES:
         raise LagnetError("out", str(path), f"must end in {', '.join(WRITES)}")
     if suffix != ".npz" and set(LONG_KEYS) & set(series):
         raise LagnetError(
-            "process.name",
+            field,
             sorted(set(LONG_KEYS) & set(series))[0],
             "clashes with the long format's columns path and t",
         )

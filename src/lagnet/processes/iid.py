@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.base import Process, check_finite, check_sample_shape, check_series_name
 from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
@@ -38,6 +38,7 @@ class IID(Process):
     """
 
     def __init__(self, config: IIDConfig):
+        check_series_name("process.name", config.name)
         for field in ("loc", "scale", "low", "high", "df"):
             check_finite(f"process.{field}", getattr(config, field))
         if config.dist == "uniform" and config.high <= config.low:

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from lagnet.errors import LagnetError
-from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.base import Process, check_finite, check_sample_shape, check_series_name
 from lagnet.processes.family import NUM, PROCESSES, STR, ProcessConfig, ProcessFamily, SpecForm
 
 
@@ -54,6 +54,7 @@ class OU(Process):
 
     def __init__(self, config: OUConfig):
         c = config
+        check_series_name("process.name", c.name)
         for field in ("theta", "mu", "sigma", "dt", "x0"):
             if getattr(c, field) is not None:
                 check_finite(f"process.{field}", getattr(c, field))

@@ -24,7 +24,7 @@ from pydantic import field_validator
 
 from lagnet.errors import LagnetError
 from lagnet.processes.arma import UNIT, lyapunov, sqrt_psd
-from lagnet.processes.base import Process, check_finite, check_sample_shape
+from lagnet.processes.base import Process, check_finite, check_sample_shape, check_series_name
 from lagnet.processes.family import (
     MAT,
     MATS,
@@ -96,8 +96,10 @@ class VAR(Process):
             )
         if len(names) != c:
             raise LagnetError("process.names", list(names), f"must name each of the {c} channels")
-        if len(set(names)) != c or not all(names):
-            raise LagnetError("process.names", list(names), "must be distinct, non-empty names")
+        if len(set(names)) != c:
+            raise LagnetError("process.names", list(names), "must be distinct names")
+        for name in names:
+            check_series_name("process.names", name)
         if not np.allclose(cov, cov.T, rtol=0, atol=1e-12):
             raise LagnetError("process.cov", _lists(cov), "must be symmetric")
         if np.min(np.linalg.eigvalsh(cov)) < -1e-10 * max(1.0, np.max(np.abs(cov))):
