@@ -66,6 +66,7 @@ TINY = {
     "simulate": ["--paths", "4", "--length", "20"],
     "doctor": ["--quick"],
     "tasks": [],
+    "processes": [],
     "report": [],
     # every point of a sweep tiny, one after another in this process (its compiled step
     # serves all of them: the formula's parameter is an argument)

@@ -75,6 +75,25 @@ def test_cli_tasks_lists_every_task():
         assert name in res.output
 
 
+def test_cli_processes_lists_every_spec_with_its_defaults():
+    from lagnet.processes.family import PROCESSES
+
+    res = runner.invoke(app, ["processes"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    rows: dict[str, list[str]] = {}  # spec -> its cells, a wrapped row's lines joined
+    for line in res.output.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if cells and cells[0]:
+            rows[cells[0]] = spec = cells
+        elif cells:
+            rows[spec[0]] = spec = [f"{a} {b}".strip() for a, b in zip(spec, cells)]
+    rows = {name: " │ ".join(cells) for name, cells in rows.items()}
+    assert set(rows) == {name for p in PROCESSES for name in p.forms}
+    assert "omega=0.05, alpha=0.1, beta=0.85" in rows["garch"] and "known" in rows["garch"]
+    assert "rho (required)" in rows["ar1"] and "known" not in rows["ar1"]
+    assert 'names, init="zero"' in rows["var"]
+
+
 @pytest.mark.slow
 def test_cli_train_with_a_task(tmp_path):
     res = runner.invoke(

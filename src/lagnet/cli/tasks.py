@@ -1,4 +1,5 @@
-"""``lagnet tasks`` and ``lagnet bench`` — the named tasks and the leaderboard over them."""
+"""``lagnet tasks``, ``lagnet processes`` and ``lagnet bench`` — the named tasks, the process
+kinds a spec may name, and the leaderboard over the tasks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from lagnet import leaderboard
 from lagnet.cli._app import app, command, notes, out, split_list
+from lagnet.processes.family import PROCESSES
 from lagnet.registry import TASKS
 
 
@@ -46,8 +48,37 @@ def _process_text(cfg) -> str:
 
 
 def _value(v) -> str:
-    """A setting as the spec language writes it: tuples as [lists]."""
+    """A setting as the spec language writes it: tuples as [lists], strings quoted."""
+    if isinstance(v, str):
+        return f'"{v}"'
     return str(list(v)).replace("(", "[").replace(")", "]") if isinstance(v, tuple) else str(v)
+
+
+@app.command()
+@command
+def processes() -> None:
+    """List the process kinds a --process spec may name, with their parameters' defaults."""
+    t = Table(title='lagnet processes — lagnet train --process "NAME(p=value, …)"')
+    t.add_column("spec", no_wrap=True)
+    for col in ("parameters (default)", "what", "optimal filter"):
+        t.add_column(col, overflow="fold")
+    for p in sorted(PROCESSES, key=lambda p: p.kind):
+        for name, form in sorted(p.forms.items()):
+            field_of = {spec: field for field, spec in form.renamed.items()}
+            fields = p.config.model_fields
+            params = []
+            for param in form.params:
+                f = fields.get(field_of.get(param, param))
+                default = None if f is None else f.get_default(call_default_factory=True)
+                if param in form.required:
+                    params.append(f"{param} (required)")
+                elif default is None:
+                    params.append(param)
+                else:
+                    params.append(f"{param}={_value(default)}")
+            known = "known" if p.optimal is not None else ""
+            t.add_row(name, escape(", ".join(params)), p.summary, known)
+    out.print(t)
 
 
 _MODELS_HELP = (
