@@ -67,7 +67,9 @@ class MemorylessBaseline:
             self.pair.append(pk if inner.size >= 5 and pk is not None and pk.size >= 3 else None)
         width = sum(b.vals.shape[1] for b in self._blocks(x[:1]))
         rows = np.arange(m)
-        if m > (cap := max(50_000, int(1e8 // width**2))):  # the pairs' cost: rows × width²
+        if m > (
+            cap := max(sp.ROWS_AT_ONCE, int(1e8 // width**2))
+        ):  # the pairs' cost: rows × width²
             rows = np.linspace(0, m - 1, cap).astype(int)
         blocks = self._blocks(x[rows])
         gram, rhs, yy = sp.moments(blocks, y[rows], held[rows].astype(int), 2, w[rows])
@@ -80,7 +82,9 @@ class MemorylessBaseline:
         del self._sorted
         return self
 
-    def _design_times(self, x: np.ndarray, coef: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    def _design_times(
+        self, x: np.ndarray, coef: np.ndarray, chunk: int = sp.ROWS_AT_ONCE
+    ) -> np.ndarray:
         """(M, …): the design at x times coef (P, …), built in chunks of rows (held whole, a
         4-input fit and predict on 400 000 rows peaked at 760 MB; in chunks, 183 MB)."""
         parts = [

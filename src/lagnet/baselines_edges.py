@@ -28,6 +28,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lagnet.baselines_splines import ROWS_AT_ONCE
+
 Fit = Callable[[np.ndarray], np.ndarray]  # (M, C) inputs within the range -> (M, O)
 
 
@@ -41,11 +43,12 @@ def additive_cubic(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     rows: the design is not held whole)."""
     p = 1 + 3 * z.shape[1]
     gram, rhs = np.zeros((p, p)), np.zeros((p, y.shape[1]))
-    for a in range(0, len(z), 50_000):
-        d = powers(z[a : a + 50_000])
-        dw = d * w[a : a + 50_000, None]
+    for a in range(0, len(z), ROWS_AT_ONCE):
+        rows = slice(a, a + ROWS_AT_ONCE)
+        d = powers(z[rows])
+        dw = d * w[rows, None]
         gram += dw.T @ d
-        rhs += dw.T @ y[a : a + 50_000]
+        rhs += dw.T @ y[rows]
     return np.linalg.lstsq(gram, rhs, rcond=None)[0]
 
 

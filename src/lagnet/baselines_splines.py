@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Rows whose design a fit builds at once: the memoryless baseline's moments, its predictions and
+# its edges' trend are summed over chunks of this many rows, so that the design is never held
+# whole (lagnet.resources prices a fit by it).
+ROWS_AT_ONCE = 50_000
+
 _FOUR = np.arange(4)
 
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from lagnet.baselines import KNOTS, KNOTS_SEVERAL, MAX_PAIRS, PAIR_KNOTS
+from lagnet.baselines_splines import ROWS_AT_ONCE
 from lagnet.errors import LagnetError
 
 SAFETY = 0.8  # share of the available memory a request may plan to use
@@ -38,11 +39,13 @@ ATTENTION = 6
 STATE_CHUNK = 256  # paths whose states a closed-form fit holds at once (the ESN reads 128)
 # The memoryless baseline's fit (baselines.py), measured by its peak RSS for 1-12 inputs and
 # 20 000-400 000 rows (benchmarks/baseline_memory.py): Gram matrices of its columns (a cubic
-# spline's knots + 3 per input, (PAIR_KNOTS + 3)² per pair of inputs) and, for every row, its
-# blocks' values and indices. The constants bound what was measured.
+# spline's knots + 3 per input, (PAIR_KNOTS + 3)² per pair of inputs); for the ROWS_AT_ONCE
+# rows whose design it builds at once, their blocks' values and indices; and for every row,
+# the sample's copies, its fits and residuals. The constants bound what was measured.
 SPLINE_GRAMS = 10  # floats per Gram entry (both halves, their sums, the solver's copies)
-SPLINE_ROW = 64  # floats per row, and SPLINE_ROW_INPUT per input, SPLINE_ROW_PAIR per pair
+SPLINE_ROW = 64  # design floats per row built at once, SPLINE_ROW_INPUT per input, …_PAIR per pair
 SPLINE_ROW_INPUT, SPLINE_ROW_PAIR = 32, 16
+SPLINE_HELD, SPLINE_HELD_INPUT = 40, 4  # floats per row of the sample, and per input
 WRITE_BUFFERS = 500_000  # bytes: zlib's and the CSV writer's buffers, whatever the size
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
@@ -177,12 +180,15 @@ def evaluation_bytes(ev, c_in: int, c_out: int, length: int, lags: int) -> float
 
 
 def memoryless_floats(rows: int, c_in: int) -> int:
-    """At most the floats the memoryless baseline's fit holds at once, beyond its sample."""
+    """At most the floats the memoryless baseline's fit holds at once, beyond its sample: its
+    design is built ROWS_AT_ONCE rows at a time (priced whole, 400 000 rows of 4 inputs read
+    1049 MB where the fit peaked at 183 MB)."""
     pairs = min(c_in * (c_in - 1) // 2, MAX_PAIRS)
     knots = KNOTS if c_in == 1 else KNOTS_SEVERAL
     columns = 1 + 3 * c_in + c_in * (knots + 3) + pairs * (PAIR_KNOTS + 3) ** 2
     per_row = SPLINE_ROW + SPLINE_ROW_INPUT * c_in + SPLINE_ROW_PAIR * pairs
-    return SPLINE_GRAMS * columns**2 + rows * per_row
+    held = SPLINE_HELD + SPLINE_HELD_INPUT * c_in
+    return SPLINE_GRAMS * columns**2 + min(rows, ROWS_AT_ONCE) * per_row + rows * held
 
 
 _EVALUATING: ContextVar[bool] = ContextVar("evaluating", default=False)
