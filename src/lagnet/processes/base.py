@@ -132,7 +132,9 @@ def check_series_name(field: str, name: object) -> None:
     """A series' name is one a formula can read: an identifier (``r``, ``x2``, ``gdp_growth``;
     not ``""`` or ``"r x"``, which no formula can name)."""
     if not (isinstance(name, str) and name.isidentifier()):
-        raise LagnetError(field, repr(name), "a series name must be an identifier (letters, digits, _)")
+        raise LagnetError(
+            field, repr(name), "a series name must be an identifier (letters, digits, _)"
+        )
 
 
 def check_sample_shape(n: object, length: object) -> None:
