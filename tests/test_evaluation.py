@@ -138,3 +138,19 @@ def test_a_test_set_made_beforehand_evaluates_the_same(tiny_run_dir):
     stored = json.loads((tiny_run_dir[0] / "metrics.json").read_text())
     for part in ("test", "baselines", "long_horizon"):
         assert stored[part] == json.loads(json.dumps(fresh.metrics[part])), part
+
+
+def test_a_baseline_worse_than_the_mean_is_no_share_above_one():
+    """GJR-GARCH with t(4) shocks: the memoryless baseline, fitted on its own sample, scored
+    R² -0.9031 on the test paths, and the verdict said the past carries 190.31% of the
+    variance."""
+    from lagnet.evaluation import memory_share
+
+    assert memory_share(-0.9031) == 1.0 and memory_share(1.2) == 0.0
+    assert memory_share(0.25) == pytest.approx(0.75)
+    m = _metrics(0.95, -0.9031)
+    m["target"]["memory_share"] = memory_share(-0.9031)
+    (said,) = [d for d in verdict(m)["details"] if "-0.9031" in d]
+    assert "190" not in said and "%" not in said
+    assert said.startswith("A model that ignores the past, fitted on its own sample")
+    assert "worse than their mean" in said and "unreliable" in said

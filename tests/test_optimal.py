@@ -196,11 +196,10 @@ def test_no_optimum_for_other_targets(key):
 
 
 def test_reachable_share_and_the_verdict_sentence():
-    assert optimum.reachable_share(0.5, 1.0, 0.0) == pytest.approx(0.5)
-    assert optimum.reachable_share(0.7, 1.0, 0.4) == pytest.approx(0.5)
-    assert (
-        optimum.reachable_share(0.7, 1.0, 1.0) is None
-    )  # the optimum is no better: nothing to reach
+    assert optimum.reachable_share(0.5, 1.0, 0.0, 2.0, 0.5) == pytest.approx(0.5)
+    assert optimum.reachable_share(0.7, 1.0, 0.4, 2.0, 0.3) == pytest.approx(0.5)
+    # the optimum is no better: nothing to reach
+    assert optimum.reachable_share(0.7, 1.0, 1.0, 2.0, 0.3) is None
     metrics = dict(
         test=dict(mse=0.7, r2=0.6, memory_r2=0.3, reachable_share=0.5),
         baselines=dict(optimal=dict(name="particle filter", mse=0.4, r2=0.75, particles=1000)),
@@ -225,7 +224,9 @@ def test_the_verdict_judges_a_filter_against_the_optimum():
     )
     assert verdict(metrics)["learned_past"] is False
     metrics["baselines"]["optimal"] = opt
-    test["reachable_share"] = optimum.reachable_share(test["mse"], mem["mse"], opt["mse"])
+    test["reachable_share"] = optimum.reachable_share(
+        test["mse"], mem["mse"], opt["mse"], 0.25, test["memory_r2"]
+    )
     v = verdict(metrics)
     assert v["learned_past"] is True and "as far as it can be learned" in v["headline"]
     assert "98.1%" in v["headline"] and "Hamilton filter" in v["headline"]

@@ -97,6 +97,20 @@ def memory_r2(mse_model: float, mse_memoryless: float, r2_memoryless: float) -> 
     return 1.0 - mse_model / mse_memoryless
 
 
+def memory_share(r2_memoryless: float) -> float:
+    """1 - memoryless R², in [0, 1]: the share of the target's variance that the current input
+    does not explain. A baseline worse than the test paths' mean (R² < 0: fitted on another
+    sample of a heavy-tailed target) explains none of it, not a negative part (it read 190%)."""
+    return float(np.clip(1.0 - r2_memoryless, 0.0, 1.0))
+
+
+def variance_note(task: Task) -> str | None:
+    """The process's line on a target whose second moment does not exist (GARCH beyond its
+    fourth-moment condition: ``GARCH.variance_note``), or None."""
+    note = getattr(task.process, "variance_note", None)
+    return None if note is None else note(task.target.series)
+
+
 def drift_check(steps: list[float | None], block: int = 10) -> dict:
     """Late-step drift: the MSE of the last ``block`` valid steps against the median over all
     ``block``-step windows (ending at the last step) of their MSE.
@@ -229,8 +243,11 @@ def evaluate(
     test.update(paths=paths, length=length, nonfinite_paths=dropped)
     optimal = ts.optimal
     opt = None if optimal is None else valid_metrics(y, optimal.y, valid)
+    variances = [float(np.var(y[:, valid, o])) for o in range(y.shape[2])]
     if opt is not None:
-        test["reachable_share"] = optimum.reachable_share(test["mse"], mem["mse"], opt["mse"])
+        test["reachable_share"] = optimum.reachable_share(
+            test["mse"], mem["mse"], opt["mse"], float(np.mean(variances)), test["memory_r2"]
+        )
 
     steps = per_step_mse(y, y_hat, valid)
     drift = drift_check(steps)
@@ -239,7 +256,6 @@ def evaluate(
     xl, yl, vl = ts.long
     long_out = output_metrics(yl, predict_batched(model, xl), vl)
     long = average_metrics(long_out)
-    variances = [float(np.var(y[:, valid, o])) for o in range(y.shape[2])]
 
     metrics = dict(
         test=test,
@@ -263,9 +279,12 @@ def evaluate(
             max_lag=task.target.max_lag,
             outputs=task.target.outputs,
             variance=float(np.mean(variances)),
-            memory_share=max(0.0, 1.0 - mem["r2"]),
+            memory_share=memory_share(mem["r2"]),
         ),
     )
+    heavy = variance_note(task)
+    if heavy is not None:  # a target with no finite variance: the verdict says so first
+        metrics["target"]["note"] = heavy
     split = test_task.process.describe_split(length)
     if split is not None:
         metrics["data"] = split  # which windows trained, validated and tested
@@ -279,7 +298,7 @@ def evaluate(
                 linear_lags=dict(mse=li["mse"], r2=li["r2"]),
                 long_horizon=dict(mse=lo["mse"], r2=lo["r2"]),
                 variance=v,
-                memory_share=max(0.0, 1.0 - m["r2"]),
+                memory_share=memory_share(m["r2"]),
             )
             for f, t, r, m, li, lo, v in zip(
                 task.target.formulas, test_out, mem_r2s, mem_out, lin_out, long_out, variances

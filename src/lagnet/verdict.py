@@ -19,7 +19,7 @@ def verdict(metrics: dict) -> dict:
     """Say in words whether the past was learned. Returns learned_past (True/False/None),
     a headline and detail sentences."""
     test, base = metrics["test"], metrics["baselines"]
-    mr2, share = test["memory_r2"], metrics["target"]["memory_share"]
+    mr2 = test["memory_r2"]
     details = []
     if not np.isfinite(test["mse"]):
         learned, headline = (
@@ -63,11 +63,7 @@ def verdict(metrics: dict) -> dict:
                 f"{base['memoryless']['r2']:.4f})."
             )
         learned, headline = optimum.judgement(metrics) or (learned, headline)
-        details.append(
-            f"The part of the target that depends on the past carries {100 * share:.2f}% of its "
-            f"variance; a model that ignores the past reaches R² {base['memoryless']['r2']:.4f}, "
-            "so R² alone cannot show whether the past was learned — memory_r2 can."
-        )
+        details.append(past_share(metrics))
     outputs = metrics.get("outputs") or []
     if outputs:
         varying = sum(not constant_output(o) for o in outputs)
@@ -116,6 +112,9 @@ def verdict(metrics: dict) -> dict:
             "10-step window"
             + (" (no late-step drift)." if dr["ratio"] <= 1.5 else " — later periods are worse.")
         )
+    heavy = (metrics.get("target") or {}).get("note")
+    if heavy:  # no finite variance: every number above is a sample's, not the process's
+        details.insert(0, f"Note: {heavy}.")
     dropped = metrics["test"].get("nonfinite_paths") or 0
     if dropped:  # every metric is over the rest: say so where the numbers are read
         details.insert(
@@ -128,6 +127,46 @@ def verdict(metrics: dict) -> dict:
         headline = f"In-sample fit, not a test: {headline[0].lower()}{headline[1:]}"
         details.insert(0, IN_SAMPLE_DETAIL)
     return dict(learned_past=learned, headline=headline, details=details)
+
+
+def past_share(metrics: dict) -> str:
+    """How much of the target's variance the past can explain. With a known optimum, the share
+    the best possible predictor explains beyond the current input and the share no predictor
+    can remove: on a filtering task 1 - memoryless R² (regime-filter 39.8%) is mostly error no
+    one can remove (the Hamilton filter explains 6.3%)."""
+    base, opt = metrics["baselines"], metrics["baselines"].get("optimal")
+    mem = base["memoryless"]["r2"]
+    current = max(mem, 0.0)  # a baseline worse than the mean explains nothing
+    if opt:
+        past, never = (float(np.clip(v, 0.0, 1.0)) for v in (opt["r2"] - current, 1 - opt["r2"]))
+        text = (
+            f"The best possible predictor ({opt['name']}) explains {100 * past:.2f}% of the "
+            f"target's variance from the past, beyond what the current input explains; "
+            f"{100 * never:.2f}% no predictor can remove"
+        )
+        reachable = metrics["test"].get("reachable_share") is not None
+        judge = "the share of the reachable error can" if reachable else "memory_r2 can"
+    else:
+        share = float(np.clip(metrics["target"]["memory_share"], 0.0, 1.0))
+        text = f"The part of the target that depends on the past carries {100 * share:.2f}%"
+        text += " of its variance"
+        judge = "memory_r2 can"
+    if mem < 0:  # the baseline, fitted on its own sample, is worse than the test paths' mean
+        worse = (
+            f"a model that ignores the past, fitted on its own sample, scores R² {mem:.4f} on "
+            "the test paths — worse than their mean: the target's scale differs from sample "
+            "to sample (as a heavy tail's does), so "
+        )
+        if opt:
+            return f"{text}; {worse}its MSE and R² are unreliable."
+        return (
+            f"{worse[0].upper()}{worse[1:]}the share of its variance that depends on the past "
+            "cannot be read from it, and its MSE and R² are unreliable."
+        )
+    return (
+        f"{text}; a model that ignores the past reaches R² {mem:.4f}, so R² alone cannot show "
+        f"whether the past was learned — {judge}."
+    )
 
 
 def constant_output(out: dict) -> bool:

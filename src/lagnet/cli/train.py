@@ -22,6 +22,7 @@ from lagnet.cli._app import (
 )
 from lagnet.config import RunConfig, load_config, merge
 from lagnet.errors import LagnetError
+from lagnet.evaluation import variance_note
 from lagnet.models import FAMILIES, family
 from lagnet.models.family import NetConfig
 from lagnet.registry import family_settings, task_config
@@ -171,6 +172,7 @@ def train(
         NaN on its paths) is then the one line said, with no header or bar before it."""
         inputs_note = default_inputs_note(cfg, built)
         said_all = said + ([inputs_note] if inputs_note else []) + data_notes(built, cfg)
+        said_all += [v] if (v := variance_note(built)) else []  # a target of infinite variance
         if bar is None:
             return notes(said_all)
         m = cfg.model

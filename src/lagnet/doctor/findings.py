@@ -38,7 +38,9 @@ PRIORITY = (
     "warm_up",
     "same_target",
 )
-LEARNED = 0.9  # memory_r2 from which the past counts as learned (as in evaluation.verdict)
+# memory_r2 — or, where the optimum is known, the share of the reachable error removed — from
+# which the past counts as learned (as in lagnet.verdict and lagnet.optimal.judgement)
+LEARNED = 0.9
 
 
 @dataclass
@@ -90,8 +92,27 @@ class Facts:
         return (self.metrics.get("test") or {}).get("memory_r2")
 
     @property
+    def optimal(self) -> Optional[dict]:
+        """``baselines.optimal`` of metrics.json: the best possible predictor, where known."""
+        return (self.metrics.get("baselines") or {}).get("optimal") or None
+
+    @property
+    def reachable_share(self) -> Optional[float]:
+        """The share of the error the optimum removes that the model removed (None without
+        an optimum, or where it reaches nothing the memoryless baseline does not)."""
+        if self.optimal is None:
+            return None
+        return (self.metrics.get("test") or {}).get("reachable_share")
+
+    @property
     def learned(self) -> bool:
-        return self.memory_r2 is not None and self.memory_r2 >= LEARNED
+        """Judged as the run's verdict judges it: by the reachable share where the optimum is
+        known (on a filtering task even the optimum's own memory_r2 may be 0.16), else by
+        memory_r2."""
+        if self.memory_r2 is None:
+            return False
+        share = self.reachable_share
+        return (share if share is not None else self.memory_r2) >= LEARNED
 
     @property
     def memory(self) -> Optional[int]:

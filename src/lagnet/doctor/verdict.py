@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from lagnet import optimal as optimum
 from lagnet.doctor.findings import Facts, Finding, power_of_ten
 
 
@@ -31,7 +32,15 @@ def memory_line(f: Facts, kmax: int) -> Optional[str]:
         if f.effective is not None
         else f"more than the lag oracle up to {kmax} steps back"
     )
-    head = f"The model learned the past (memory_r2 {f.memory_r2:.3f}). " if f.learned else ""
+    against = optimum.removed(f.metrics)  # judged against the optimum, as the run's verdict
+    if against is not None:
+        head = (
+            "The model learned the past as far as it can be learned: it removed "
+            if f.learned
+            else "The model removed "
+        ) + f"{against} "
+    else:
+        head = f"The model learned the past (memory_r2 {f.memory_r2:.3f}). " if f.learned else ""
     return f"{head}The target needs {_steps(need)} of memory ({source}); the model uses {uses}."
 
 

@@ -11,10 +11,21 @@ Because z is symmetric, E[1[e < 0]·e² | sigma2] = sigma2/2, so E[sigma2_t] obe
 E[sigma2_t] = omega + (alpha + gamma/2 + beta)·E[sigma2_{t-1}]: the unconditional variance
 omega / (1 - alpha - beta - gamma/2) exists iff alpha + beta + gamma/2 < 1, and a path started
 at sigma2_0 equal to it keeps E[r_t] = mu, Var(r_t) = that value at every t.
+
+Squaring the recursion, sigma2_t = omega + a(z_{t-1})·sigma2_{t-1} with a(z) = alpha·z² +
+gamma·z²·1[z < 0] + beta, gives E[sigma2_t²] = omega² + 2·omega·E[a]·E[sigma2] + kappa·
+E[sigma2_{t-1}²] with
+
+    kappa = E[a(z)²] = E[z⁴]·(alpha² + alpha·gamma + gamma²/2) + 2·alpha·beta + beta·gamma + beta²
+
+(E[z⁴·1[z < 0]] = E[z⁴]/2 by symmetry). Var(sigma2) — and E[r⁴] = E[z⁴]·E[sigma2²] — exist iff
+kappa < 1 (and E[z⁴] < ∞): for normal GARCH(1, 1), iff (alpha + beta)² + 2·alpha² < 1 (Bollerslev
+1986, Theorem 2). The process stays stationary beyond it; a target's MSE and R² do not settle.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial
 from typing import Literal, final
 
@@ -95,6 +106,49 @@ class GARCH(LatentProcess):
 
     def acf(self, lags: int) -> np.ndarray:
         return np.r_[1.0, np.zeros(lags)]
+
+    def fourth_moment_factor(self) -> float:
+        """kappa = E[(alpha·z² + gamma·z²·1[z < 0] + beta)²] (inf where E[z⁴] is and alpha or
+        gamma is not 0): Var(sigma2) and E[r⁴] are finite iff it is below 1."""
+        c = self.config
+        m4 = shock_kurtosis(c.dist, c.df)
+        quartic = c.alpha**2 + c.alpha * c.gamma + c.gamma**2 / 2
+        rest = 2 * c.alpha * c.beta + c.beta * c.gamma + c.beta**2
+        return rest + (m4 * quartic if quartic > 0 else 0.0)
+
+    def variance_note(self, series: Collection[str]) -> str | None:
+        """One line when a target reading ``series`` may have no finite variance: it reads
+        sigma2 and kappa ≥ 1, or it reads the returns and E[r⁴] is infinite (their square, or
+        any higher power, then has none). None otherwise."""
+        c = self.config
+        m4, kappa = shock_kurtosis(c.dist, c.df), self.fourth_moment_factor()
+        if "sigma2" in series and kappa >= 1:
+            what, which = (
+                "sigma2 has no finite variance (nor r a finite fourth moment)",
+                "the target's",
+            )
+        elif c.name in series and (kappa >= 1 or not np.isfinite(m4)):
+            what = f"{c.name} has no finite fourth moment"
+            which = f"a target of {c.name}² (or a higher power) has no finite variance, and its"
+        else:
+            return None
+        why = (
+            f"E z⁴ is infinite for Student-t shocks with df = {c.df:g} ≤ 4"
+            if not np.isfinite(m4)
+            else f"E[(alpha·z² + gamma·z²·1[z<0] + beta)²] = {kappa:.4g} ≥ 1"
+        )
+        return (
+            f"{why}: {what}; the process is stationary, but {which} MSE and R² (and their "
+            "ratios over horizons) do not settle as the test set grows"
+        )
+
+
+def shock_kurtosis(dist: str, df: float) -> float:
+    """E[z⁴] of the unit-variance shock: 3 for normal, 3·(df - 2)/(df - 4) for the scaled
+    Student-t (inf for df ≤ 4)."""
+    if dist == "normal":
+        return 3.0
+    return 3 * (df - 2) / (df - 4) if df > 4 else float("inf")
 
 
 @partial(jax.jit, static_argnames=("student", "n", "length"))
