@@ -60,7 +60,9 @@ TINY_FLAGS = [
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    """MLFLOW_TRACKING_URI pointing at a fresh SQLite store; its URI."""
+    """MLFLOW_TRACKING_URI pointing at a fresh SQLite store; its URI. Run in ``tmp_path``: a
+    SQLite store keeps artefacts in ``mlruns/`` where it is first made."""
+    monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
@@ -279,3 +281,25 @@ def test_tensorboard_runs_nest_and_never_share_a_directory(logdir):
     assert "[model]" in texts["config"]
     with pytest.raises(LagnetError, match="experiment"):
         make_tracker("tensorboard", experiment="x")
+
+
+# ----------------------------------------------------------------------------- status
+def test_a_run_stopped_by_ctrl_c_is_killed_not_finished(tmp_path, store, monkeypatch):
+    """Ctrl-C or SIGTERM stops training and the run returns (its best weights so far, marked
+    interrupted); the tracked run was closed FINISHED."""
+    pytest.importorskip("tensorboardX")
+    monkeypatch.setenv("LAGNET_TENSORBOARD_DIR", str(tmp_path / "tb"))
+    cfg = lagnet.build_config(**TINY)
+
+    def ctrl_c(row):
+        if row["step"] == 10:
+            raise KeyboardInterrupt
+
+    for kind in ("mlflow", "tensorboard"):
+        tracker = make_tracker(kind)
+        cut = tracked_run(tracker, cfg, tmp_path / kind, callbacks=[ctrl_c])
+        assert cut.metrics["train"]["stopped"] == "interrupted"
+    (logged,) = MlflowClient(tracking_uri=store).search_runs(["0"])
+    assert logged.info.status == "KILLED" and logged.info.run_name == "mlflow"
+    assert "name" not in logged.data.params  # the run's name is MLflow's own (--out's)
+    assert read_events(tmp_path / "tb" / "tensorboard")[1]["status"] == "KILLED"

@@ -75,7 +75,9 @@ def sweep(
         False, "--dry-run", help="List the points, the packs and a time estimate; run nothing."
     ),
     track: Optional[str] = typer.Option(
-        None, help="Log to an experiment tracker: mlflow (a parent run for the sweep)."
+        None,
+        help="Log to an experiment tracker: mlflow (a parent run for the sweep, a child run "
+        "per point) or tensorboard (a directory per sweep); --resume goes on in the same one.",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     set_: List[str] = typer.Option(

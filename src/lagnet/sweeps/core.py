@@ -36,7 +36,7 @@ from lagnet.sweeps.spec import Point, load, point
 from lagnet.sweeps.tracked import track_row, tracked
 from lagnet.sweeps.units import Job, make_units, stop_if_interrupted
 from lagnet.tasks import build_task
-from lagnet.tracking import TRACKERS
+from lagnet.tracking import TRACKERS, make_tracker
 
 STATUSES = ("complete", "failed", "diverged", "killed", "interrupted")
 
@@ -95,7 +95,7 @@ def sweep(
     if process is not None:
         base = base.model_copy(update=dict(process=process.config))
         points = [point(base, p.values, p.seed) for p in points]
-    check_options(workers, track)
+    check_options(workers, track, store=not dry_run)
     if spec_obj.mode == "tpe":
         if not dry_run:
             _join(ray, out, spec, resume, sets)
@@ -119,12 +119,15 @@ def sweep(
         return execute(out, spec_obj, fields, jobs, pack, workers, ray, process, on_row, track)
 
 
-def check_options(workers: int | None, track: str | None) -> None:
-    """Refuse, in one line, a worker count or a tracker no sweep can use (a dry run too)."""
+def check_options(workers: int | None, track: str | None, store: bool = True) -> None:
+    """Refuse, in one line, a worker count or a tracker no sweep can use (a dry run too);
+    with ``store``, a tracker's store that cannot take runs (checked, writing nothing)."""
     if workers is not None and workers < 1:
         raise LagnetError("workers", workers, "must be at least 1")
     if track is not None and track not in (*TRACKERS, "none"):
         raise LagnetError("track", track, f"unknown tracker; one of: {', '.join(TRACKERS)}, none")
+    if store:
+        make_tracker(track)  # an MLflow server that does not answer: seconds, not minutes
 
 
 def _join(ray: str | None, out, spec, resume: bool, sets: Sequence[str]) -> None:
@@ -148,6 +151,8 @@ def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track)
     units = make_units(todo, pack)
     executor = make_executor(root, workers, ray, process, len(units))
     with tracked(track, out) as tracker:
+        for r in rows.values():  # finished before this resume: logged if not yet
+            track_row(tracker, r, root)
         try:
             for _, unit_rows in executor.run(units):
                 for r in unit_rows:

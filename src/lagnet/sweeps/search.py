@@ -96,6 +96,7 @@ def tpe(
             for pid, seed in t.user_attrs.get("points", []):
                 job = Job(pid, t.params, seed, base)
                 rows[pid] = finished_row(job, root) or _missing(job)
+                track_row(tracker, rows[pid], root)  # finished before this resume: logged once
         # Trials left running by a killed driver go on (their points from their checkpoints);
         # one killed before its values were all chosen failed.
         left = []

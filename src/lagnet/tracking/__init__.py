@@ -9,8 +9,8 @@ val_mse, val_r2, planned, steps_per_s) with hooks on either side of training::
     result = run(cfg, out, callbacks=[tracker])   # metrics at each validation, step=step
     tracker.finish(result)                 # final metrics; report, config, metrics, plots
 
-(:func:`tracked_run` is those three lines, and marks the MLflow run FAILED or KILLED when
-training raises.) A sweep opens a parent run and nests each point's run under it::
+(:func:`tracked_run` is those three lines; it marks the run KILLED when Ctrl-C or SIGTERM
+stopped training, FAILED when training raises.) A sweep opens a parent run and nests each point's run under it::
 
     sweep = make_tracker("mlflow")
     with sweep.parent_run("my-sweep") as parent_id:   # parent_id: a string that travels
@@ -18,7 +18,8 @@ training raises.) A sweep opens a parent run and nests each point's run under it
 
 The store is MLflow's own choice — ``MLFLOW_TRACKING_URI`` when set, else MLflow's default
 (``sqlite:///mlflow.db`` in the working directory for MLflow 3) — resolved to an absolute
-URI when the tracker is made, so a worker in another directory writes to the same store. The
+URI and checked when the tracker is made (:mod:`lagnet.tracking.mlflow_store`), so a worker
+in another directory writes to the same store and a bad one is refused before training. The
 experiment is ``experiment=`` or ``MLFLOW_EXPERIMENT_NAME`` / ``MLFLOW_EXPERIMENT_ID``, else
 MLflow's default one. A tracker holds only strings between runs, so it pickles.
 
@@ -73,16 +74,23 @@ def make_tracker(
     ``None``/``"none"``. ``parent``: the run to nest this one under (a sweep's: an MLflow run
     id, or a TensorBoard subdirectory); ``uri``: where to write (an MLflow tracking URI,
     default MLflow's own with ``MLFLOW_TRACKING_URI`` first; or TensorBoard's log
-    directory); ``experiment``: the MLflow experiment's name."""
+    directory); ``experiment``: the MLflow experiment's name. The store and the experiment
+    are checked here: one that cannot take a run (a server that does not answer, a SQLite
+    file under a file, a deleted experiment) is a :class:`~lagnet.errors.LagnetError` naming
+    the setting (``MLFLOW_TRACKING_URI``, ``LAGNET_TENSORBOARD_DIR``, …) and its value, in
+    seconds."""
     if kind is None or kind == "none":
         return None
     if kind == "mlflow":
-        return MlflowTracker(parent=parent, uri=uri, experiment=experiment)
-    if kind == "tensorboard":
+        tracker = MlflowTracker(parent=parent, uri=uri, experiment=experiment)
+    elif kind == "tensorboard":
         if experiment is not None:
             raise LagnetError("experiment", experiment, "an MLflow setting; not for tensorboard")
-        return TensorBoardTracker(parent=parent, logdir=uri)
-    raise LagnetError("track", kind, f"unknown tracker; one of: {', '.join(TRACKERS)}, none")
+        tracker = TensorBoardTracker(parent=parent, logdir=uri)
+    else:
+        raise LagnetError("track", kind, f"unknown tracker; one of: {', '.join(TRACKERS)}, none")
+    tracker.check()  # a store that cannot take the run: one line now, not after training
+    return tracker
 
 
 def tracked_run(
@@ -97,9 +105,11 @@ def tracked_run(
 ) -> Run:
     """:func:`lagnet.runs.run` under a tracker (or plainly, when ``tracker`` is None): its
     run opens once the input is accepted (then ``started`` is called), sees every validation
-    and closes with the result; it is marked KILLED on Ctrl-C and FAILED on any other error,
-    which propagates. Input refused before the first validation leaves no tracked run (one
-    opened is discarded). A resumed run (``resume``) is a new tracked run."""
+    and closes with the result: FINISHED, or KILLED when Ctrl-C or SIGTERM stopped training
+    (the run returns, with the best weights so far); FAILED on any error, which propagates.
+    Input refused before the first validation leaves no tracked run (one opened is
+    discarded, for good where the store allows). A resumed run (``resume``) is a new tracked
+    run."""
     more = {"resume": True} if resume else {}  # run() takes resume= since checkpoints
     if tracker is None:
         return run(config, out, callbacks, process=process, started=started, **more)

@@ -28,11 +28,13 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_params(cfg: RunConfig) -> dict[str, str]:
     """The resolved config as MLflow parameters: dotted names, values as text (lists as
-    JSON, as in config.toml); unset optional settings are left out, as config.toml does."""
+    JSON, as in config.toml); unset optional settings are left out, as config.toml does, and
+    so is ``name``: the tracked run has its own name (the run directory's), which a
+    parameter ``name = run`` contradicted."""
     return {
         k: json.dumps(v) if isinstance(v, (list, tuple)) else str(v)
         for k, v in flatten(cfg.model_dump(mode="json")).items()
-        if v is not None
+        if v is not None and k != "name"
     }
 
 
@@ -45,3 +47,10 @@ def final_metrics(metrics: dict) -> dict[str, float]:
         for k, v in flatten(metrics).items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     }
+
+
+def run_status(result) -> str:
+    """How a finished lagnet run closes its tracked run: KILLED when Ctrl-C or SIGTERM stopped
+    it (``metrics.json``'s ``train.stopped`` is ``interrupted``), else FINISHED."""
+    stopped = (result.metrics.get("train") or {}).get("stopped")
+    return "KILLED" if stopped == "interrupted" else "FINISHED"

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from lagnet.config import RunConfig, config_to_toml
 from lagnet.errors import LagnetError
-from lagnet.files import missing_folders, remove_empty
+from lagnet.files import check_parents, missing_folders, remove_empty
+from lagnet.rundir import check_writable
 from lagnet.runs import Run
-from lagnet.tracking.names import final_metrics
+from lagnet.tracking.names import final_metrics, run_status
 
 DEFAULT_LOGDIR = "runs/tensorboard"
 
@@ -33,6 +34,8 @@ class TensorBoardTracker:
         _tensorboardx()
         self.parent = parent
         where = logdir or os.environ.get("LAGNET_TENSORBOARD_DIR") or DEFAULT_LOGDIR
+        # the setting as the user wrote it (the default: named by the variable that moves it)
+        self.setting = ("uri" if logdir else "LAGNET_TENSORBOARD_DIR", str(where))
         self.uri = str(Path(where).resolve())
         self.run_dir: Path | None = None  # the open run's directory
         self.last_run_id: str | None = None  # the last run's directory, as text
@@ -45,19 +48,31 @@ class TensorBoardTracker:
         """Where the last run went, in words."""
         return f"TensorBoard files in {self.last_run_id}"
 
-    def start(self, cfg: RunConfig | None = None, name: str | None = None) -> str:
+    def check(self) -> None:
+        """Refuse, in one line naming the setting and its value, a log directory that cannot
+        be made (under a file, or where nothing may be written), before anything trains."""
+        field, given = self.setting
+        check_parents(given, field)
+        if Path(self.uri).exists() and not Path(self.uri).is_dir():
+            raise LagnetError(field, given, "exists and is not a folder")
+        check_writable(given, field)
+
+    def start(
+        self, cfg: RunConfig | None = None, name: str | None = None, tags: dict | None = None
+    ) -> str:
         """Open a run directory named ``name`` (default ``cfg.name``; ``-2``, ``-3``, … added
-        when taken) and write the config. Returns the directory."""
+        when taken) and write the config, and ``tags`` as a text entry. Returns the
+        directory."""
         from tensorboardX import SummaryWriter
 
         base = Path(self.uri) / self.parent if self.parent else Path(self.uri)
-        self.run_dir = _free(base / (name or (cfg.name if cfg is not None else "run")))
+        self.run_dir = _free(base / safe_name(name or (cfg.name if cfg is not None else "run")))
         self._made = missing_folders(self.run_dir)
         self._writer = SummaryWriter(str(self.run_dir))
         if cfg is not None:
-            # four-space indent: TensorBoard's text plugin reads Markdown
-            toml = "\n".join("    " + line for line in config_to_toml(cfg).splitlines())
-            self._writer.add_text("config", toml, 0)
+            self._writer.add_text("config", _code(config_to_toml(cfg)), 0)
+        if tags:
+            self._writer.add_text("tags", _code("\n".join(f"{k} = {v}" for k, v in tags.items())))
         self.last_run_id = str(self.run_dir)
         return self.last_run_id
 
@@ -69,18 +84,21 @@ class TensorBoardTracker:
                 self._open().add_scalar(f"history/{k}", float(v), step)
 
     def finish(self, result: Run) -> None:
-        """The final metrics (metrics.json's numbers, ``.`` as ``/``) and the verdict; close."""
+        """The final metrics (metrics.json's numbers, ``.`` as ``/``) and the verdict; close
+        (status KILLED when Ctrl-C or SIGTERM stopped training, else FINISHED)."""
         writer, step = self._open(), int(result.metrics["train"]["steps"])
         for k, v in final_metrics(result.metrics).items():
             writer.add_scalar(k.replace(".", "/"), v, step)
         headline = (result.metrics.get("verdict") or {}).get("headline")
         if headline:
             writer.add_text("verdict", headline, step)
-        self.end("FINISHED")
+        self.end(run_status(result))
 
     def end(self, status: str = "FINISHED") -> None:
-        """Close the open run's files (event files have no status; a failed run just ends)."""
+        """Close the open run's files, with ``status`` (FINISHED, FAILED, KILLED) as the text
+        entry ``status`` (event files have no status of their own)."""
         if self._writer is not None:
+            self._writer.add_text("status", status)
             self._writer.close()
         self._writer, self.run_dir = None, None
 
@@ -88,20 +106,50 @@ class TensorBoardTracker:
         """Remove the open run's directory: bad input refused before its first validation."""
         if self._writer is not None:
             run_dir = self.run_dir
-            self.end()
+            self._writer.close()
+            self._writer, self.run_dir = None, None
             shutil.rmtree(run_dir, ignore_errors=True)
             remove_empty(self._made[1:])  # and the folders it made (runs/tensorboard)
 
     @contextmanager
-    def parent_run(self, name: str, cfg: RunConfig | None = None) -> Iterator[str]:
+    def parent_run(
+        self,
+        name: str,
+        cfg: RunConfig | None = None,
+        *,
+        reopen: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Iterator[str]:
         """A directory for the block's runs (started by this tracker or its :meth:`child`
-        trackers); yields its name relative to ``logdir``."""
+        trackers), made now; yields its name relative to ``logdir``. ``name`` (spaces as
+        ``-``) gets ``-2``, ``-3``, … when taken, so a new sweep never mixes with an old one;
+        ``reopen``: the directory to go on with (a resumed sweep's), when it is still there.
+        ``params``: not kept (a sweep's spec is logged as text by :meth:`log_files`)."""
         outer = self.parent
-        self.parent = str(Path(outer) / name) if outer else name
+        if reopen is not None and (Path(self.uri) / reopen).is_dir():
+            self.parent = reopen
+        else:
+            base = Path(self.uri) / outer if outer else Path(self.uri)
+            made = _free(base / safe_name(name))
+            made.mkdir(parents=True)
+            self.parent = str(made.relative_to(self.uri))
         try:
             yield self.parent
         finally:
             self.parent = outer
+
+    def log_files(self, run_id: str, paths: list[Path]) -> None:
+        """The text files of ``paths`` (Markdown, TOML) as text entries, named by file, in
+        the run directory ``run_id`` (relative to ``logdir``: a sweep's parent)."""
+        from tensorboardX import SummaryWriter
+
+        texts = [p for p in paths if p.is_file() and p.suffix in (".md", ".toml")]
+        if not texts:
+            return
+        with SummaryWriter(str(Path(self.uri) / run_id)) as writer:
+            for p in texts:
+                text = p.read_text()
+                writer.add_text(p.stem, text if p.suffix == ".md" else _code(text))
 
     def child(self) -> TensorBoardTracker:
         """A fresh tracker on the same log directory, nested under this one's parent."""
@@ -111,6 +159,17 @@ class TensorBoardTracker:
         if self._writer is None:
             raise RuntimeError("the tracker has no open run: call start(cfg) first")
         return self._writer
+
+
+def safe_name(name: str) -> str:
+    """A directory name without spaces (``sweep t1`` -> ``sweep-t1``): a TensorBoard run's
+    name, typed in shells and URLs."""
+    return "-".join(str(name).split()) or "run"
+
+
+def _code(text: str) -> str:
+    """Text shown as code: TensorBoard's text plugin reads Markdown (four-space indent)."""
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 def _free(path: Path) -> Path:
