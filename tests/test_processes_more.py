@@ -107,6 +107,7 @@ SPECS = [
         VAR2,
     ),
     ("garch()", GARCHConfig()),
+    ('garch(dist="normal", df=1)', GARCHConfig(df=1)),  # df is read only for Student-t
     ('garch(0.05, 0.05, 0.8, gamma=0.1, mu=0.1, dist="student_t", df=8)', PROCESSES["gjr_t"]),
     ("sv(mu=-1, phi=0.95, sigma_eta=0.25)", PROCESSES["sv"]),
     ('ou(theta=1.5, mu=1, sigma=0.8, dt=0.1, init="stationary")', PROCESSES["ou"]),
@@ -154,7 +155,9 @@ BAD = [
     ("garch(alpha=-0.1)", "process.alpha", "greater than or equal to 0"),
     ("garch(gamma=-0.1)", "process.gamma", "greater than or equal to 0"),
     ("garch(alpha=0.1, beta=0.85, gamma=0.1)", "process.beta", "no finite unconditional"),
-    ('garch(dist="student_t", df=2)', "process.df", "greater than 2"),
+    ("garch(alpha=0.05, beta=0.5, gamma=1.0)", "process.gamma", "no finite unconditional"),
+    ("garch(alpha=0.2)", "process.alpha", "no finite unconditional"),
+    ('garch(dist="student_t", df=2)', "process.df", "exceed 2"),
     ('garch(name="sigma2")', "process.name", "latent"),
     ("sv(phi=1)", "process.phi", "less than 1"),
     ("sv(sigma_eta=0)", "process.sigma_eta", "greater than 0"),

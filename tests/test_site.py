@@ -15,6 +15,7 @@ import pytest
 
 import lagnet
 from docs_blocks import ENV, ROOT, SITE_TINY, TinyLagnet, run_commands
+from lagnet.config import tomllib  # tomli before Python 3.11
 from lagnet.models.family import FAMILIES
 from lagnet.processes.family import PROCESSES
 from lagnet.registry import TASKS
@@ -69,6 +70,17 @@ def test_every_page_is_in_the_nav():
     for page in PAGES:
         langs = {lang for lang, _ in page_blocks(page)}
         assert langs <= {"bash", "python", "text", "toml"}, (page, langs)
+
+
+def test_the_front_page_names_every_optional_extra():
+    """A user reads which extra a capability needs on the front page (tensorboard was left
+    out); each named one is pyproject.toml's."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    index = (DOCS / "index.md").read_text()
+    named = set(re.findall(r"`(\w+)`", index.split("Optional extras", 1)[1].split("\n\n")[0]))
+    assert set(extras) <= named, set(extras) - named
 
 
 def test_every_bash_line_is_a_lagnet_command_or_tested_elsewhere():

@@ -28,7 +28,9 @@ def build_config(
     a model family's config (hidden, layers, head, window, reservoir, …), ``inputs``,
     ``params`` (the formula's parameters, ``{"w": 0.1}``),
     ``seed``, ``device``, ``name`` or ``eval`` (a dict). Switching ``model`` to another family
-    keeps only the settings that family has."""
+    keeps only the settings that family has. Each setting is checked on its own here; how
+    they fit together (the formula's series, latent ``inputs``) when the task is built
+    (:func:`lagnet.tasks.build_task`, which ``train`` calls first)."""
     return resolve(process, target, model, config, **options)[0]
 
 

@@ -52,7 +52,7 @@ class GARCHConfig(ProcessConfig):
     gamma: float = Field(0.0, ge=0)
     mu: float = 0.0
     dist: Literal["normal", "student_t"] = "normal"
-    df: float = Field(8.0, gt=2)
+    df: float = 8.0  # read only with dist = "student_t" (checked there: > 2)
     name: str = "r"
 
 
@@ -82,9 +82,13 @@ class GARCH(LatentProcess):
             raise LagnetError("process.df", c.df, "must exceed 2 (unit-variance Student-t)")
         persistence = c.alpha + c.beta + c.gamma / 2
         if persistence >= 1:
+            # blame the largest term the user set (gamma first on a tie: it counts half)
+            terms = {"gamma": c.gamma / 2, "alpha": c.alpha, "beta": c.beta}
+            named = [f for f in terms if f in c.model_fields_set] or list(terms)
+            field = max(named, key=terms.__getitem__)
             raise LagnetError(
-                "process.beta",
-                c.beta,
+                f"process.{field}",
+                getattr(c, field),
                 f"alpha + beta + gamma/2 = {persistence:.4g} ≥ 1: no finite unconditional variance",
             )
         self.check_name(c.name)
