@@ -29,6 +29,7 @@ import numpy as np
 
 from lagnet.filters import Optimal
 from lagnet.processes.family import PROCESSES
+from lagnet.shown import below, percent
 
 
 def prediction(task, x: np.ndarray, key: jax.Array) -> Optimal | None:
@@ -88,9 +89,9 @@ def removed(metrics: dict) -> str | None:
         return None
     best = 1 - opt["mse"] / metrics["baselines"]["memoryless"]["mse"]  # the optimum's memory_r2
     return (
-        f"{100 * share:.1f}% of the error that the best possible predictor ({opt['name']}) "
-        f"removes (memory_r2 {test['memory_r2']:.3f}, the optimum's {best:.3f}; test R² "
-        f"{test['r2']:.4f}, the optimum's {opt['r2']:.4f})."
+        f"{percent(share)} of the error that the best possible predictor ({opt['name']}) "
+        f"removes (memory_r2 {below(test['memory_r2'], 3)}, the optimum's {below(best, 3)}; "
+        f"test R² {below(test['r2'], 4)}, the optimum's {below(opt['r2'], 4)})."
     )
 
 
@@ -125,5 +126,5 @@ def details(metrics: dict) -> list[str]:
         + " it"
     )
     if share is not None:
-        text += f" and removed {100 * share:.1f}% of the error a model can remove"
+        text += f" and removed {percent(share)} of the error a model can remove"
     return [text + "."]

@@ -8,6 +8,7 @@ import numpy as np
 
 from lagnet import optimal as optimum
 from lagnet.baselines import MAX_PAIRS
+from lagnet.shown import below, percent
 
 IN_SAMPLE_DETAIL = (
     'process.split = "none": the test windows come from the same file, and the same windows, '
@@ -41,25 +42,24 @@ def verdict(metrics: dict) -> dict:
             ),
         )
     else:
-        pct = 100 * mr2
+        pct, m3, r2 = percent(mr2), below(mr2, 3), below(test["r2"], 4)
         if mr2 >= 0.9:
             learned = True
             headline = (
-                f"The model learned the past: it removed {pct:.1f}% of the error that "
-                f"needs memory (memory_r2 {mr2:.3f}; test R² {test['r2']:.4f})."
+                f"The model learned the past: it removed {pct} of the error that "
+                f"needs memory (memory_r2 {m3}; test R² {r2})."
             )
         elif mr2 >= 0.5:
             learned = False
             headline = (
-                f"The model learned the past only in part: memory_r2 {mr2:.3f} — it "
-                f"removed {pct:.1f}% of the error that needs memory (test R² "
-                f"{test['r2']:.4f})."
+                f"The model learned the past only in part: memory_r2 {m3} — it "
+                f"removed {pct} of the error that needs memory (test R² {r2})."
             )
         else:
             learned = False
             headline = (
-                f"The model did not learn the past: memory_r2 {mr2:.3f} (test R² "
-                f"{test['r2']:.4f}, a model that ignores the past gets "
+                f"The model did not learn the past: memory_r2 {m3} (test R² "
+                f"{r2}, a model that ignores the past gets "
                 f"{base['memoryless']['r2']:.4f})."
             )
         learned, headline = optimum.judgement(metrics) or (learned, headline)
@@ -77,7 +77,7 @@ def verdict(metrics: dict) -> dict:
                 f"{name} does not vary on the test paths: left out of the averages."
                 if constant_output(out)
                 else f"{name}: test R² {out['r2']:.4f}, "
-                + ("needs no memory" if m is None else f"memory_r2 {m:.3f}")
+                + ("needs no memory" if m is None else f"memory_r2 {below(m, 3)}")
                 + f", memoryless R² {out['memoryless']['r2']:.4f}."
             )
     inputs = base["memoryless"].get("inputs", 1)

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lagnet.errors import LagnetError, Preempted
+from lagnet.shown import percent
 
 app = typer.Typer(
     add_completion=False,
@@ -93,7 +94,7 @@ def metrics_table(metrics: dict, title: str) -> Table:
     if outputs:
         t.caption += f"   (averaged over {len(outputs)} outputs)"
     if test.get("reachable_share") is not None:
-        t.caption += f"   reachable error removed = {100 * test['reachable_share']:.1f}%"
+        t.caption += f"   reachable error removed = {percent(test['reachable_share'])}"
     return t
 
 

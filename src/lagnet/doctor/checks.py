@@ -18,6 +18,7 @@ import numpy as np
 from lagnet.config import TrainConfig
 from lagnet.doctor.findings import PRIORITY, Facts, Finding, Remedy, power_of_ten
 from lagnet.models import family
+from lagnet.shown import below, percent
 from lagnet.targets import formula_text
 
 FEW_STEPS = 500  # fewer gradient steps than this, not stopped by a plateau: too few
@@ -353,7 +354,7 @@ def hidden_inputs(f: Facts) -> Optional[Finding]:
     else:  # the oracle's look-back is finite: a filter can beat it (sv: 0.333 vs 0.377)
         share = opt["mse"] / f.metrics["baselines"]["memoryless"]["mse"]
         keeps = f"the error of the best possible predictor ({opt['name']}): MSE {opt['mse']:.4g}"
-        keeps += f", {100 * share:.1f}% of the memoryless baseline's"
+        keeps += f", {percent(share)} of the memoryless baseline's"
     return Finding(
         "hidden_inputs",
         "note",
@@ -371,7 +372,7 @@ def small_share(f: Facts) -> Optional[Finding]:
         "note",
         f"The part of the target that needs the past carries only {100 * share:.2f}% of its "
         f"variance: a model that ignores the past still scores R² {1 - share:.4f}, so R² "
-        f"hides it — memory_r2 ({f.memory_r2:.3f}) does not.",
+        f"hides it — memory_r2 ({below(f.memory_r2, 3)}) does not.",
     )
 
 

@@ -16,6 +16,7 @@ from typing import Optional
 
 from lagnet import optimal as optimum
 from lagnet.doctor.findings import Facts, Finding, power_of_ten
+from lagnet.shown import below
 
 
 def _steps(n: int) -> str:
@@ -40,7 +41,8 @@ def memory_line(f: Facts, kmax: int) -> Optional[str]:
             else "The model removed "
         ) + f"{against} "
     else:
-        head = f"The model learned the past (memory_r2 {f.memory_r2:.3f}). " if f.learned else ""
+        learned = f"The model learned the past (memory_r2 {below(f.memory_r2, 3)}). "
+        head = learned if f.learned else ""
     return f"{head}The target needs {_steps(need)} of memory ({source}); the model uses {uses}."
 
 
