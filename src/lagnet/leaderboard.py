@@ -37,6 +37,7 @@ from lagnet.errors import LagnetError
 from lagnet.files import check_parents
 from lagnet.leaderboard_cells import Cell, cell_config, check_unique, model_set_notes, run_cell
 from lagnet.leaderboard_cells import standard_models as standard_models
+from lagnet.shown import percent
 from lagnet.sweeps.executors import make_executor
 from lagnet.sweeps.outputs import interval
 
@@ -248,7 +249,7 @@ def optimal_rows(rows: Sequence[dict], tasks: list[str], models: list[str], nrms
             f"| {t} | {opt['optimal']} | {opt['optimal_mse']:.4g} | {opt['optimal_nrmse']:.3g} | "
             f"{best} | {_mean(mine, 'test_nrmse'):.3g} | "
             f"{opt['optimal_r2'] - _mean(mine, 'test_r2'):.4f} | "
-            + ("—" if not np.isfinite(share) else f"{100 * share:.1f}%")
+            + ("—" if not np.isfinite(share) else percent(share))
             + " |"
         )
     if not lines:

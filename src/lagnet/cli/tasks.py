@@ -14,6 +14,7 @@ from lagnet import leaderboard
 from lagnet.cli._app import app, command, notes, out, split_list
 from lagnet.processes.family import PROCESSES
 from lagnet.registry import TASKS
+from lagnet.shown import below
 
 
 @app.command()
@@ -127,7 +128,7 @@ def bench(
             mr2 = row.get("memory_r2")
             status = (
                 f"NRMSE {row['test_nrmse']:.4g}  R² {row['test_r2']:.4f}  memory_r2 "
-                f"{'n/a' if mr2 is None else f'{mr2:.3f}'}  best at {row['time_to_best_s']:.1f} s"
+                f"{'n/a' if mr2 is None else below(mr2, 3)}  best at {row['time_to_best_s']:.1f} s"
             )
         out.print(
             f"[{done[0]}/{total}] {row['task']} × {row['model']} (seed {row['seed']}): {status}",
