@@ -17,7 +17,7 @@ from lagnet.cli import app
 from lagnet.config import make_config
 from lagnet.errors import LagnetError
 from lagnet.processes.data import DataConfig, DataProcess
-from lagnet.processes.datafiles import write_series
+from lagnet.processes.datawrite import write_series
 from lagnet.resources import (
     F32,
     SAFETY,

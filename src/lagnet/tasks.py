@@ -8,6 +8,7 @@ all call it, so the target cannot differ between the loss and the test.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -275,12 +276,20 @@ def default_inputs_note(cfg: RunConfig, task: Task) -> str | None:
 
 
 def with_inputs(cfg: RunConfig, task: Task) -> RunConfig:
-    """``cfg`` with the inputs the task resolved written in."""
-    if cfg.target.inputs == task.inputs:
-        return cfg
-    return cfg.model_copy(
-        update=dict(target=cfg.target.model_copy(update=dict(inputs=task.inputs)))
-    )
+    """``cfg`` as the run records it: with the inputs the task resolved written in, and a
+    data file's ``path`` and ``test_path`` absolute (a run trained in ``data/`` on
+    ``prices.csv`` could not be evaluated or trained again from anywhere else)."""
+    if cfg.target.inputs != task.inputs:
+        target = cfg.target.model_copy(update=dict(inputs=task.inputs))
+        cfg = cfg.model_copy(update=dict(target=target))
+    files = {
+        k: str(Path(v).expanduser().absolute())
+        for k in ("path", "test_path")
+        if isinstance(v := getattr(cfg.process, k, None), str) and cfg.process.kind == "data"
+    }
+    if files and any(getattr(cfg.process, k) != v for k, v in files.items()):
+        cfg = cfg.model_copy(update=dict(process=cfg.process.model_copy(update=files)))
+    return cfg
 
 
 def simulate(

@@ -10,7 +10,7 @@ import typer
 from lagnet.cli._app import app, command, err, out
 from lagnet.errors import LagnetError
 from lagnet.files import check_parents
-from lagnet.processes.datafiles import WRITES, write_series
+from lagnet.processes.datawrite import WRITES, write_series
 from lagnet.tasks import simulate as simulate_series
 
 

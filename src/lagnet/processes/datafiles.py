@@ -1,5 +1,5 @@
-"""Series files: the reader behind ``data(...)`` processes and the writer behind ``lagnet
-simulate`` — the formats of one live in one place.
+"""Series files: the reader behind ``data(...)`` processes (the writer behind ``lagnet
+simulate``, :mod:`lagnet.processes.datawrite`, writes the same layouts).
 
   .csv      long format ``path,t,<series...>`` (one row per path and step), or plain wide
             columns, one column per series and one row per step (one long series);
@@ -8,12 +8,11 @@ simulate`` — the formats of one live in one place.
 
 A file that cannot be read whole is refused with one line naming the file, the row (``line``
 in a CSV, counting the header; ``row`` from 1 in Parquet; the index in an NPZ array) and the
-column. A file is written under a temporary name and renamed, so no half-written file is left.
+column.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import os
@@ -27,72 +26,7 @@ from lagnet.errors import LagnetError
 from lagnet.resources import check_file
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npz")
-WRITES = (".csv", ".parquet", ".npz")
 LONG_KEYS = ("path", "t")  # the index columns of the long layout
-
-
-def write_series(path: Path, series: dict[str, np.ndarray], field: str = "process.name") -> None:
-    """Write (N, L) arrays by name: CSV or Parquet in the long layout (path, t, one column per
-    series), NPZ one array per series. Atomic: a temporary name in the same directory, then a
-    rename, so a full disk or a read-only location leaves no partial file (refused: ``out``).
-    ``field`` is the setting that named the series, named when one clashes with path or t."""
-    suffix = path.suffix.lower()
-    if suffix not in WRITES:
-        raise LagnetError("out", str(path), f"must end in {', '.join(WRITES)}")
-    if suffix != ".npz" and set(LONG_KEYS) & set(series):
-        raise LagnetError(
-            field,
-            sorted(set(LONG_KEYS) & set(series))[0],
-            "clashes with the long format's columns path and t",
-        )
-    if path.exists() and not path.is_file():  # a directory, or a device such as /dev/full
-        raise LagnetError("out", str(path), "exists and is not a regular file")
-    tmp = path.with_name(f".{path.name}.tmp{suffix}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write(tmp, suffix, series)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise LagnetError(
-            "out", str(path), f"cannot write it ({err.strerror or err}); nothing was written"
-        ) from None
-    finally:
-        with contextlib.suppress(OSError):  # a location that refused the write
-            tmp.unlink(missing_ok=True)
-
-
-def _write(tmp: Path, suffix: str, series: dict[str, np.ndarray]) -> None:
-    paths, length = next(iter(series.values())).shape
-    if suffix != ".npz":
-        pi, ti = np.meshgrid(np.arange(paths), np.arange(length), indexing="ij")  # (N, L)
-    if suffix == ".npz":
-        with open(tmp, "wb") as f:  # a file object: numpy would append .npz to a name
-            np.savez_compressed(f, **series)
-    elif suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        columns = {
-            "path": pi.ravel(),
-            "t": ti.ravel(),
-            **{n: v.ravel() for n, v in series.items()},
-        }
-        try:
-            pq.write_table(pa.table(columns), tmp)
-        except pa.ArrowException as err:  # a failed write surfaces as an Arrow error
-            raise OSError(str(err)) from None
-    else:
-        names = list(series)
-        table = np.column_stack([pi.ravel(), ti.ravel()] + [series[n].ravel() for n in names])
-        # %.9g: float32 needs 9 significant digits to be read back exactly.
-        np.savetxt(
-            tmp,
-            table,
-            delimiter=",",
-            header=",".join(["path", "t", *names]),
-            comments="",
-            fmt=["%d", "%d"] + ["%.9g"] * len(names),
-        )
 
 
 # ----------------------------------------------------------------------------- reading
@@ -166,7 +100,9 @@ def _read_csv(
     are not rows."""
     lines: list[int] = []
     try:
-        with open(resolved, newline="") as f:
+        # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark, which would
+        # become part of the first column's name
+        with open(resolved, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -307,6 +243,20 @@ def _select(columns, available: list[str], path, what: str) -> list[str]:
 def _from_table(path, header, cells, where, columns, missing="refuse"):
     """Long layout (``path`` and ``t`` columns) or wide; values (S, P, T)."""
     long = all(k in header for k in LONG_KEYS)
+    one = [k for k in LONG_KEYS if k in header]
+    if one == ["path"] or (one == ["t"] and columns is None):
+        # half a long layout read as one wide series would join the paths end to end
+        raise LagnetError(
+            "process.path",
+            path,
+            f"has a {one[0]} column but no {'t' if one == ['path'] else 'path'} column: "
+            "the long layout needs both (path: which series, t: the step within it)"
+            + (
+                "; for one series over time name the series with columns=[...]"
+                if one == ["t"]
+                else ""
+            ),
+        )
     candidates = _select(
         columns, [h for h in header if not (long and h in LONG_KEYS)], path, "series"
     )

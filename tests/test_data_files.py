@@ -1,0 +1,80 @@
+"""Files as users write them: half a long layout is refused (it was read as one series, its
+paths joined end to end), a spreadsheet's byte-order mark is not part of a column's name, and
+a run trained on a relative path can be evaluated and trained again from anywhere."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lagnet.cli import app
+from lagnet.config import load_config
+from lagnet.errors import LagnetError
+from lagnet.processes import build_process, parse_process_spec
+
+runner = CliRunner()
+TINY = ["--steps", "4", "--hidden", "2", "--set", "eval.long_factor=2", "--set",
+        "eval.test_paths=8", "--set", "eval.baseline_paths=16", "--quiet"]  # fmt: skip
+
+
+def _long(tmp_path, header: str, paths=5, steps=200) -> str:
+    rows = [header] + [
+        f"{p},{t},{np.sin(t + p):.4f}" if header.count(",") == 2 else f"{p},{np.sin(t):.4f}"
+        for p in range(paths)
+        for t in range(steps)
+    ]
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "header, needle",
+    [
+        ("path,time,x", "has a path column but no t column"),
+        ("path,x", "has a path column but no t column"),
+        ("t,x", "has a t column but no path column"),
+    ],
+)
+def test_half_a_long_layout_is_refused(tmp_path, header, needle):
+    with pytest.raises(LagnetError, match=needle) as err:
+        build_process(parse_process_spec(f'data(path="{_long(tmp_path, header)}")'))
+    assert err.value.field == "process.path" and "\n" not in str(err.value)
+
+
+def test_a_time_column_is_left_out_when_the_series_are_named(tmp_path):
+    p = build_process(parse_process_spec(f'data(path="{_long(tmp_path, "t,x")}", columns=["x"])'))
+    assert p.series == ("x",)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    (tmp_path / "excel.csv").write_bytes(
+        "\ufeffprice\r\n".encode() + "".join(f"{i % 7}.5\r\n" for i in range(300)).encode()
+    )
+    p = build_process(parse_process_spec(f'data(path="{tmp_path / "excel.csv"}")'))
+    assert p.series == ("price",)
+
+
+def test_a_run_on_a_relative_path_is_found_from_anywhere(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    x = np.random.default_rng(0).normal(size=(1, 3000)).astype(np.float32)
+    np.savez(data / "prices.npz", x=x)
+    monkeypatch.chdir(data)
+    res = runner.invoke(
+        app,
+        ["train", "--process", 'data(path="prices.npz")', "--target", "x[t]*x[t-1]",
+         "--out", "runs/r", *TINY],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    cfg = load_config(data / "runs/r/config.toml")
+    assert cfg.process.path == str(data / "prices.npz")  # recorded as found
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["eval", "data/runs/r"])  # was: process.path: no such file
+    assert res.exit_code == 0 and "memory_r2" in res.output, res.output
+    res = runner.invoke(app, ["train", "data/runs/r/config.toml", "--out", "again", *TINY])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "again/metrics.json").read_text())["test"]["mse"] > 0
