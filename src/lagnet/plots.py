@@ -23,7 +23,6 @@ from numpy.typing import ArrayLike
 from lagnet.errors import LagnetError
 from lagnet.figure_base import (
     DPI,
-    INPUT,
     MEMORYLESS,
     MODEL,
     TRUTH,
@@ -35,6 +34,14 @@ from lagnet.figure_base import (
     no_data,
 )
 from lagnet.files import atomic_write
+from lagnet.plots_inputs import (
+    MAX_DRAWN_INPUTS,
+    channel_names,
+    draw_inputs,
+    first_input_line,
+    join_lines,
+    undrawn_line,
+)
 
 PLOT_NAMES = ("vs_input", "pred_vs_truth", "per_step_mse", "learning_curve", "sample_paths")
 
@@ -50,9 +57,11 @@ def plot_vs_input(
     y_memoryless: Optional[ArrayLike] = None,
     input_name: str = "x",
     note: Optional[str] = None,
+    input_names: Optional[Sequence[str]] = None,
 ) -> Figure:
-    """Truth and prediction scattered against the current input x_t (``note``: a second title
-    line, e.g. which output of several is drawn).
+    """Truth and prediction scattered against the current input x_t (``note``: a further title
+    line, e.g. which output of several is drawn). ``input_names``, every input of a model that
+    has several, adds a title line saying x_t is the first of them.
 
     All arrays have one shape (any, e.g. valid steps of ``(N, L)``) and are flattened. When the
     target depends on the past, the truth is a cloud around the memoryless curve E[y | x_t]; a
@@ -63,7 +72,10 @@ def plot_vs_input(
     y_hat = np.ravel(np.asarray(y_hat, dtype=float))
     if not (x_t.shape == y.shape == y_hat.shape):
         raise LagnetError("y_hat", f"{y_hat.size} values", f"x_t has {x_t.size}, y {y.size}")
-    fig = fixed_figure(6.4, 4.8, top=0.45 + (0.22 if note else 0.0))
+    if input_names is not None and len(input_names):
+        input_name = str(input_names[0])
+        note = join_lines(first_input_line([str(n) for n in input_names]), note)
+    fig = fixed_figure(6.4, 4.8, top=0.45 + 0.22 * (note.count("\n") + 1 if note else 0))
     ax = fig.add_subplot()
     # The model's cloud underneath, the truth's smaller and on top, so a spread the model
     # failed to reproduce shows as blue points outside the orange.
@@ -216,9 +228,12 @@ def plot_sample_paths(
     n: int = 3,
     input_name: str = "x",
     note: Optional[str] = None,
+    input_names: Optional[Sequence[str]] = None,
 ) -> Figure:
-    """The first ``n`` paths over t: input channel 0 (right axis), truth and prediction of output 0
-    (``note``: a second title line, e.g. saying so when there are several outputs).
+    """The first ``n`` paths over t: the input channels (right axis; the first four, each in its
+    own colour, named by ``input_names``), truth and prediction of output 0 (``note``: a further
+    title line, e.g. saying so when there are several outputs; a line naming the inputs not
+    drawn is added).
 
     x (N, L, C), y and y_hat (N, L, O) or (N, L); valid (L,) bool. Truth and prediction are drawn
     only where the target is defined; the undefined steps are shaded.
@@ -232,26 +247,28 @@ def plot_sample_paths(
         raise LagnetError("valid", f"shape {valid.shape}", f"expected ({length},)")
     n = min(int(n), n_paths)
     t = np.arange(length)
-    # Fixed margins in inches (see fixed_figure): the title (two lines with a note) on top, the
-    # time axis and the legend below, the input's axis label on the right.
-    width, height = 8.0, 1.2 + 2.2 * max(n, 1)
-    top = 0.85 if note else 0.6
+    names = channel_names(x.shape[2], input_names, input_name)
+    note = join_lines(note, undrawn_line(names))
+    # Undefined steps as runs [start, stop) so each is one shaded band, not one per step.
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], (~valid).astype(int), [0]])))
+    undefined = list(zip(edges[::2], edges[1::2]))
+    # Fixed margins in inches (see fixed_figure): the title (a line more per note line) on top,
+    # the time axis and the legend (a row per four entries) below, the input's label on the right.
+    rows = -(-(2 + bool(undefined) + min(len(names), MAX_DRAWN_INPUTS)) // 4)
+    width, height = 8.0, 1.2 + 2.2 * max(n, 1) + 0.2 * (rows - 1)
+    top = 0.6 + 0.25 * (note.count("\n") + 1 if note else 0)
     fig = new_figure(figsize=(width, height))
     fig.subplots_adjust(
         left=0.85 / width,
         right=1 - 0.85 / width,
-        bottom=0.95 / height,
+        bottom=(0.95 + 0.2 * (rows - 1)) / height,
         top=1 - top / height,
         hspace=0.45 * max(n, 1) / height,
     )
     axes = fig.subplots(max(n, 1), 1, sharex=True, squeeze=False)[:, 0]
-    # Undefined steps as runs [start, stop) so each is one shaded band, not one per step.
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], (~valid).astype(int), [0]])))
-    undefined = list(zip(edges[::2], edges[1::2]))
     for i, ax in enumerate(axes[:n]):
         twin = ax.twinx()
-        twin.plot(t, x[i, :, 0], color=INPUT, lw=0.9, label=f"input {input_name}")
-        twin.set_ylabel(f"input {input_name}", color=INPUT)
+        draw_inputs(twin, t, x[i], names)
         # The target axis on top of the input's, so truth and prediction are not hidden.
         ax.set_zorder(twin.get_zorder() + 1)
         ax.patch.set_visible(False)
@@ -350,7 +367,7 @@ def save_plots(run_dir: str | os.PathLike) -> dict[str, Path]:
         y_mem = as3d(pred["y_memoryless"], "y_memoryless") if "y_memoryless" in pred else None
         valid = np.asarray(pred["valid"], dtype=bool)  # (L,)
         names = pred.get("input_names")
-        input_name = str(names[0]) if names is not None and len(names) else "x"
+        names = [str(name) for name in names] if names is not None and len(names) else None
         # With several outputs, the per-path figures draw the first and say so; the metrics
         # of every output are in metrics.json and the report's table.
         formula = (metrics.get("target") or {}).get("formula")
@@ -366,13 +383,13 @@ def save_plots(run_dir: str | os.PathLike) -> dict[str, Path]:
             y[:, valid, 0],
             y_hat[:, valid, 0],
             mem_curve,
-            input_name=input_name,
             note=note,
+            input_names=names,
         )
         figures["pred_vs_truth"] = plot_pred_vs_truth(
             y[:, valid, :], y_hat[:, valid, :], r2=test.get("r2")
         )
         figures["sample_paths"] = plot_sample_paths(
-            x, y, y_hat, valid, n=3, input_name=input_name, note=note
+            x, y, y_hat, valid, n=3, note=note, input_names=names
         )
     return write_figures(figures, PLOT_NAMES, run_dir / "plots")

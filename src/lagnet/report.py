@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
+
 from lagnet.errors import LagnetError
 from lagnet.files import write_text
 
@@ -28,9 +30,10 @@ else:  # pragma: no cover
 PLOTS = (
     (
         "vs_input",
-        "Truth and prediction against the current input. A target that depends on the "
-        "past is a cloud around the memoryless curve; a model that learned the past "
-        "reproduces the cloud instead of collapsing onto the curve.",
+        "Truth and prediction against the current input (the first, when there are "
+        "several). A target that depends on the past is a cloud around the memoryless "
+        "curve; a model that learned the past reproduces the cloud instead of collapsing "
+        "onto the curve.",
     ),
     (
         "pred_vs_truth",
@@ -47,8 +50,8 @@ PLOTS = (
     ),
     (
         "sample_paths",
-        "A few test paths: the input (grey, right axis), the truth and the "
-        "model's prediction. Shaded steps have no defined target.",
+        "A few test paths: the input (grey, right axis; several inputs each in its own "
+        "colour), the truth and the model's prediction. Shaded steps have no defined target.",
     ),
 )
 
@@ -313,6 +316,31 @@ def _plots(plot_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def _summary(config: dict, name: str, run_dir: Path) -> str:
+    """The line under the title: the model's inputs (the config's, else those saved with the
+    predictions), the process, and the run's name unless it is the default, ``run``."""
+    inputs, parts = _get(config, "target", "inputs"), []
+    if isinstance(inputs, str):  # hand-written as --inputs takes it: "x, z"
+        inputs = inputs.split(",")
+    if not isinstance(inputs, list) and (run_dir / "predictions.npz").is_file():
+        try:  # unreadable: the plots say so, and this line leaves the inputs out
+            with np.load(run_dir / "predictions.npz", allow_pickle=False) as npz:
+                inputs = list(npz["input_names"]) if "input_names" in npz.files else None
+        except (OSError, ValueError, TypeError):
+            inputs = None
+    if isinstance(inputs, list) and inputs:
+        codes = ", ".join(f"<code>{_e(str(n).strip())}</code>" for n in inputs)
+        parts.append(f"{f'{len(inputs)} inputs' if len(inputs) > 1 else 'input'} {codes}")
+    process = config.get("process")
+    if isinstance(process, dict) and "kind" in process:  # kind(setting=value, …), cut short
+        kw = [f"{k}={json.dumps(v, default=str)}" for k, v in process.items() if k != "kind"]
+        text = f"{process['kind']}({', '.join(kw)})"
+        parts.append(f"process <code>{_e(text if len(text) <= 160 else text[:159] + '…')}</code>")
+    if name != "run":
+        parts.append(f"run {_e(name)}")
+    return f'<p class="sub">{" · ".join(parts)}</p>' if parts else ""
+
+
 def _doctor(run_dir: Path) -> str:
     """The Doctor section, when ``lagnet doctor`` has left a doctor.json (else nothing)."""
     if not (run_dir / "doctor.json").is_file():
@@ -338,7 +366,7 @@ def write_report(run_dir: str | os.PathLike) -> Path:
         config = tomllib.loads(config_text) if config_text is not None else {}
     except tomllib.TOMLDecodeError:
         config = {}  # shown verbatim below all the same
-    name = config.get("name") or run_dir.name
+    name = str(config.get("name") or run_dir.name)
     formula = _get(metrics, "target", "formula") or _get(config, "target", "formula") or "?"
     if isinstance(formula, list):  # several outputs
         formula = "; ".join(str(f) for f in formula)
@@ -352,12 +380,12 @@ def write_report(run_dir: str | os.PathLike) -> Path:
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>lagnet — {_e(name)}: {_e(formula)}</title>
+<title>lagnet — {_e(f"{name}: " if name != "run" else "")}{_e(formula)}</title>
 <style>{CSS}</style>
 </head>
 <body>
 <h1>Learning <code>{_e(formula)}</code></h1>
-<p class="sub">run {_e(name)}</p>
+{_summary(config, name, run_dir)}
 {_verdict(metrics)}
 {_metrics_tables(metrics)}
 {_plots(run_dir / "plots")}
