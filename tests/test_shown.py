@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from lagnet.progress import speed
 from lagnet.shown import below, percent
 from lagnet.verdict import verdict
 from test_evaluation import _metrics
@@ -41,3 +42,8 @@ def test_the_verdict_says_what_the_table_says():
     assert "99.98%" in said and "memory_r2 0.9998" in said
     assert "100.0%" not in said and "1.000;" not in said
     assert "memory_r2 0.950" in verdict(_metrics(0.95))["headline"]  # as before otherwise
+
+
+def test_the_bar_never_says_zero_steps_per_second():
+    assert speed(0.0) == "-" and speed(float("nan")) == "-"
+    assert speed(0.42) == "0.42" and speed(3.14159) == "3.1" and speed(254.4) == "254"

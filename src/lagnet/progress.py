@@ -91,5 +91,13 @@ class ProgressBar:
             total=event["planned"],
             loss=f"{event['loss']:.3g}",
             r2=f"{event['val_r2']:.5f}",
-            speed=f"{event['steps_per_s']:.0f}",
+            speed=speed(event["steps_per_s"]),
         )
+
+
+def speed(steps_per_s: float) -> str:
+    """Steps per second as the bar shows them: "-" before any step was timed (a short run's
+    first validation read "0 steps/s"), two digits below 10."""
+    if not steps_per_s > 0:
+        return "-"
+    return f"{steps_per_s:.0f}" if steps_per_s >= 10 else f"{steps_per_s:.2g}"

@@ -162,7 +162,7 @@ def _metrics_tables(metrics: dict) -> str:
     data = held_out_words(metrics)
     windows = [_get(g("data", "parts"), p, "windows") for p in ("train", "val", "test")]
     lags = g("baselines", "linear_lags", "lags")
-    lin_name = f"linear on last {lags} lags" if lags is not None else "linear on lags"
+    lin_name = f"linear on the last {lags} steps" if lags is not None else "linear on past steps"
     compared = [
         (f"model ({g('model', 'kind') or '?'})", g("test", "mse"), g("test", "r2")),
         (

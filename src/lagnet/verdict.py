@@ -89,7 +89,7 @@ def verdict(metrics: dict) -> dict:
             "it books as needing memory."
         )
     details.append(
-        f"A linear model on the last {base['linear_lags']['lags']} inputs reaches "
+        f"A linear model on the last {base['linear_lags']['lags']} steps of the inputs reaches "
         f"R² {base['linear_lags']['r2']:.4f}."
     )
     details += optimum.details(metrics)

@@ -69,7 +69,7 @@ def metrics_table(metrics: dict, title: str) -> Table:
         "memoryless baseline", f"{base['memoryless']['mse']:.4g}", f"{base['memoryless']['r2']:.5f}"
     )
     t.add_row(
-        f"linear, last {base['linear_lags']['lags']} inputs",
+        f"linear, last {base['linear_lags']['lags']} steps",
         f"{base['linear_lags']['mse']:.4g}",
         f"{base['linear_lags']['r2']:.5f}",
     )
