@@ -78,3 +78,37 @@ def test_a_run_on_a_relative_path_is_found_from_anywhere(tmp_path, monkeypatch):
     res = runner.invoke(app, ["train", "data/runs/r/config.toml", "--out", "again", *TINY])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "again/metrics.json").read_text())["test"]["mse"] > 0
+
+
+def _tickers(tmp_path, lengths: dict[str, int]) -> str:
+    rng = np.random.default_rng(1)
+    rows = ["path,t,r"] + [
+        f"{name},{t},{rng.normal():.5f}" for name, n in lengths.items() for t in range(n)
+    ]
+    (tmp_path / "tickers.csv").write_text("\n".join(rows) + "\n")
+    return str(tmp_path / "tickers.csv")
+
+
+def test_paths_may_be_named(tmp_path):
+    """A ticker per path: numbered in order of first appearance, named in messages."""
+    p = build_process(
+        parse_process_spec(f'data(path="{_tickers(tmp_path, dict(AAPL=300, MSFT=300))}")')
+    )
+    assert p.series == ("r",)
+    with pytest.raises(LagnetError, match=r"path 'MSFT' has 200 steps, path 'AAPL' has 300"):
+        build_process(
+            parse_process_spec(f'data(path="{_tickers(tmp_path, dict(AAPL=300, MSFT=200))}")')
+        )
+
+
+def test_ragged_paths_are_padded_with_gaps_when_gaps_are_skipped(tmp_path):
+    """Histories of unequal length: refused, saying missing = "skip" takes them; with it the
+    shorter paths end in gaps that no window crosses."""
+    spec = f'data(path="{_tickers(tmp_path, dict(A=400, B=250, C=400))}"'
+    with pytest.raises(LagnetError, match='ragged paths; missing = "skip"'):
+        build_process(parse_process_spec(spec + ")"))
+    p = build_process(parse_process_spec(spec + ', missing="skip")'))
+    values = p._file  # (S, P, T)
+    assert values.shape == (1, 3, 400)
+    assert np.isnan(values[0, 1, 250:]).all() and np.isfinite(values[0, 1, :250]).all()
+    assert np.isfinite(values[0, [0, 2]]).all()

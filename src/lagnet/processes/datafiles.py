@@ -276,14 +276,32 @@ def _from_table(path, header, cells, where, columns, missing="refuse"):
     values = np.stack([series[n] for n in names])  # (S, rows)
     if not long:
         return names, values[:, None, :]  # (S, 1, T): one long series
-    return names, _long_to_paths(
-        path, values, [_numbers(path, k, cells[k], where, True) for k in LONG_KEYS], where
-    )
+    pid, labels = _path_ids(path, cells["path"], where)
+    keys = [pid, _numbers(path, "t", cells["t"], where, True)]
+    return names, _long_to_paths(path, values, keys, where, labels, missing)
 
 
-def _long_to_paths(path, values, keys, where):
-    """Rows of (path, t) into (S, P, T): integer keys, each path's t consecutive, all paths of
-    equal length. Rows may come in any order."""
+def _path_ids(path, cells, where) -> tuple[np.ndarray, Callable[[float], str]]:
+    """The path column as numbers, and how to name a path in a message. Names (a ticker,
+    "AAPL") are numbered in order of first appearance."""
+    try:
+        return _numbers(path, "path", cells, where, True), lambda p: f"{p:g}"
+    except LagnetError:
+        if not isinstance(cells, list):  # Parquet's: numbers, or a type named in the error
+            raise
+        texts = [c.strip() for c in cells]
+        if "" in texts:
+            i = texts.index("")
+            raise LagnetError("process.path", path, f"{where(i)}, column 'path': empty") from None
+        first = {name: float(i) for i, name in enumerate(dict.fromkeys(texts))}
+        names = list(first)
+        return np.array([first[c] for c in texts]), lambda p: repr(names[int(p)])
+
+
+def _long_to_paths(path, values, keys, where, label=lambda p: f"{p:g}", missing="refuse"):
+    """Rows of (path, t) into (S, P, T): integer keys, each path's t consecutive. Rows may
+    come in any order. Paths of unequal length are refused, or with ``missing = "skip"``
+    padded at the end with gaps (which no window crosses)."""
     pid, t = keys
     for name, k in zip(LONG_KEYS, keys):
         frac = np.nonzero(k != np.round(k))[0]
@@ -304,16 +322,22 @@ def _long_to_paths(path, values, keys, where):
             else f"goes from t={t[i - 1]:g} to t={t[i]:g} (steps must be consecutive)"
         )
         raise LagnetError(
-            "process.path", path, f"{where(int(order[i]))}, column 't': path {pid[i]:g} {said}"
+            "process.path", path, f"{where(int(order[i]))}, column 't': path {label(pid[i])} {said}"
         )
     ids, starts, counts = np.unique(pid, return_index=True, return_counts=True)
+    if missing == "skip" and (counts != counts[0]).any():  # ragged: gaps at the ends
+        padded = np.full((values.shape[0], len(ids), int(counts.max())), np.nan)
+        for j in range(len(ids)):
+            padded[:, j, : counts[j]] = values[:, starts[j] : starts[j] + counts[j]]
+        return padded  # (S, P, T)
     for j in range(len(ids)):
         if counts[j] != counts[0]:
             raise LagnetError(
                 "process.path",
                 path,
-                f"{where(int(order[starts[j]]))}: path {ids[j]:g} has {counts[j]} "
-                f"steps, path {ids[0]:g} has {counts[0]} (ragged paths)",
+                f"{where(int(order[starts[j]]))}: path {label(ids[j])} has {counts[j]} "
+                f"steps, path {label(ids[0])} has {counts[0]} (ragged paths; {SKIP_HINT}, "
+                "and pads the shorter paths with gaps)",
             )
     return values.reshape(values.shape[0], len(ids), int(counts[0]))  # (S, P, T)
 
