@@ -11,9 +11,11 @@ Shapes (N paths, L steps, C input channels, O outputs):
   steps, in time order: feature j is the input at step j.
 * y: (N, L) or (N, L, O) — a target at every step; steps where it is NaN on every path (a
   warm-up before the target is defined) are left out of the loss and the score, and only
-  leading steps may be undefined — or (N,): one target per path, at its last step (what
-  scikit-learn's own checks pass). ``predict`` returns the same layout as the y it was fitted
-  on.
+  leading steps, the same for every output, may be undefined — or (N,): one target per path,
+  at its last step (what scikit-learn's own checks pass). ``predict`` returns the same layout
+  as the y it was fitted on, for paths as long as X's: a 3-D X of any length (the model is
+  causal), a 2-D one of the fit's length (scikit-learn's checks hold a table's features to
+  the fit's).
 
 ``fit`` trains through lagnet's pipeline (:func:`lagnet.train`): the arrays become a process
 (``CallableProcess``) whose paths are the rows of X and y, drawn with replacement each step.
@@ -27,33 +29,31 @@ function of the current input alone — fitted on the training arrays.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from lagnet.api import train
 from lagnet.baselines import MemorylessBaseline
-from lagnet.config import EvalConfig, TrainConfig
+from lagnet.config import EvalConfig
 from lagnet.errors import LagnetError
 from lagnet.models import predict as predict_model
-from lagnet.models.family import all_settings, family
+from lagnet.models.family import family
 from lagnet.processes.custom import CallableProcess
-
-EXPLICIT = ("model", "steps", "max_seconds", "seed", "warm_start")
-OPTIONS = (
-    (
-        (set(TrainConfig.model_fields) | all_settings() | set(EvalConfig.model_fields))
-        | {"device", "name", "eval"}
-    )
-    - set(EXPLICIT)
-    - {"kind", "length"}
+from lagnet.sklearn_checks import (
+    EXPLICIT,
+    as_paths,
+    as_targets,
+    check_options,
+    refuse_1d,
+    refuse_not_finite,
+    shape_of,
 )
+
 PREDICT_BATCH = 64  # paths per compiled call: every path is computed in a batch of one shape
 
 
@@ -116,14 +116,19 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
-        _check_names(self._options())
-        X = validate_data(self, X, allow_nd=True, dtype=np.float64, reset=True)
-        x = _as_paths(X)
-        yt, y_ndim = _as_targets(y, x)
+        check_options(self.model, self.steps, self._options())
+        refuse_1d(X)
+        X = validate_data(
+            self, X, allow_nd=True, dtype=np.float64, reset=True, ensure_all_finite=False
+        )
+        refuse_not_finite(X)
+        x = as_paths(X)
+        yt, y_ndim = as_targets(y, x)
         layout = (x.shape[2], y_ndim, yt.shape[2])
         warm = self.warm_start and hasattr(self, "run_") and family(self.model).trained
         if warm and layout != self._layout:
             raise LagnetError("X", f"shape {X.shape}", "warm_start: not the layout fitted before")
+        length = x.shape[1]
         x, yt = _pad_short(x, yt)
         defined = np.isfinite(yt).all(axis=(0, 2))  # (L,)
         t0 = int(np.argmax(defined))
@@ -135,7 +140,8 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
                 process, _formulas(yt.shape[2], t0), self.model, **self._settings(x, t0)
             )
         self._layout = layout  # (input channels, y's ndim, outputs)
-        self.n_steps_ = x.shape[1]
+        self.n_steps_ = length
+        self._padded = length == 1  # trained after a zero step: predict puts one there too
         mem = MemorylessBaseline().fit(
             x[:, t0:].reshape(-1, x.shape[2]), yt[:, t0:].reshape(-1, yt.shape[2])
         )
@@ -177,9 +183,11 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
     # ---------------------------------------------------------------- predicting
     def predict(self, X) -> np.ndarray:
         """Predictions in the layout of the fitted y: (N,) at the last step, (N, L) or
-        (N, L, O)."""
+        (N, L, O), for paths of X's length L."""
         check_is_fitted(self, "run_")
         x = self._check_X(X)
+        if getattr(self, "_padded", False):  # fitted on 1-step paths after a zero step
+            x = np.concatenate([np.zeros_like(x[:, :1]), x], axis=1)
         n = x.shape[0]
         xp = np.concatenate([x, np.zeros((-n % PREDICT_BATCH, *x.shape[1:]))]).astype(np.float32)
         out = np.concatenate(
@@ -187,23 +195,45 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
                 np.asarray(predict_model(self.run_.model, jnp.asarray(xp[i : i + PREDICT_BATCH])))
                 for i in range(0, len(xp), PREDICT_BATCH)
             ]
-        )[:n].astype(np.float64)  # (N, L, O)
+        )[:n, int(getattr(self, "_padded", False)) :].astype(np.float64)  # (N, L, O)
         y_ndim = self._layout[1]
         if y_ndim == 1:
             return out[:, -1, 0]  # (N,)
         return out[..., 0] if y_ndim == 2 else out
 
     def _check_X(self, X) -> np.ndarray:
-        if np.asarray(X).ndim == 3:  # paths of any length, the fitted channels
-            X = check_array(X, allow_nd=True, dtype=np.float64)
-            if X.shape[2] != self._layout[0]:
-                raise LagnetError(
-                    "X", f"shape {X.shape}", f"expected {self._layout[0]} input channel(s)"
-                )
+        """X as (N, L, C): 3-D paths of any length (the model is causal); 2-D ones of the
+        fit's length, which scikit-learn's checks ask of a table's features."""
+        refuse_1d(X)
+        shape, channels = shape_of(X), self._layout[0]
+        if shape is not None and len(shape) == 3:
+            X = check_array(X, allow_nd=True, dtype=np.float64, ensure_all_finite=False)
+            if X.shape[2] != channels:
+                raise LagnetError("X", f"shape {X.shape}", f"expected {channels} input channel(s)")
         else:
-            X = validate_data(self, X, allow_nd=True, dtype=np.float64, reset=False)
-        x = _as_paths(X)
-        return np.concatenate([np.zeros_like(x[:, :1]), x], axis=1) if x.shape[1] == 1 else x
+            if shape is not None and len(shape) == 2:
+                self._check_table(shape, channels)
+            X = validate_data(
+                self, X, allow_nd=True, dtype=np.float64, reset=False, ensure_all_finite=False
+            )
+        refuse_not_finite(X)
+        return as_paths(X)
+
+    def _check_table(self, shape: tuple[int, ...], channels: int) -> None:
+        """A 2-D X is one input channel whose features are the fit's steps."""
+        name, fitted = type(self).__name__, self.n_features_in_
+        if channels != 1:
+            raise LagnetError(
+                "X", f"shape {shape}", f"expected (N, L, {channels}): {channels} inputs"
+            )
+        if shape[1] != fitted:
+            raise LagnetError(
+                "X",
+                f"shape {shape}",
+                f"X has {shape[1]} features, but {name} is expecting {fitted} features as "
+                f"input: a 2-D X holds paths of the fit's {fitted} steps; give paths of "
+                "another length 3-D, X[:, :, None]",
+            )
 
     def score(self, X, y, sample_weight=None) -> float:
         """R² over every (path, step) pair where ``y`` is defined, averaged over outputs."""
@@ -220,59 +250,6 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
 
 
 # -------------------------------------------------------------------- helpers
-def _check_names(options: dict) -> None:
-    for name, value in options.items():
-        if name not in OPTIONS:
-            raise LagnetError(name, value, "unknown option of SequenceRegressor")
-
-
-def _as_paths(X: np.ndarray) -> np.ndarray:
-    """X (N, L) or (N, L, C) -> (N, L, C)."""
-    if X.ndim > 3:
-        raise LagnetError("X", f"shape {X.shape}", "expected (N, L) or (N, L, C)")
-    return X[..., None] if X.ndim == 2 else X
-
-
-def _as_targets(y, x: np.ndarray) -> tuple[np.ndarray, int]:
-    """y as (N, L, O) with NaN where undefined, and the ndim of the y given (1, 2 or 3)."""
-    n, length = x.shape[:2]
-    ya = np.asarray(y)
-    if ya.ndim == 2 and ya.shape[1] == 1 and length != 1:
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected: read as one target "
-            "per path, at its last step",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        ya = ya[:, 0]
-    if ya.ndim <= 1:
-        ya = check_array(ya, ensure_2d=False, dtype=np.float64, input_name="y")
-        out = np.full((len(ya), length, 1), np.nan)
-        out[:, -1, 0] = ya
-        y_ndim = 1
-    else:
-        ya = check_array(
-            ya, ensure_2d=False, allow_nd=True, dtype=np.float64, ensure_all_finite="allow-nan"
-        )
-        out = ya[..., None] if ya.ndim == 2 else ya
-        y_ndim = ya.ndim
-        if out.ndim != 3 or out.shape[1] != length:
-            raise LagnetError(
-                "y", f"shape {ya.shape}", f"expected (N,), (N, {length}) or (N, {length}, O)"
-            )
-    if out.shape[0] != n:
-        raise LagnetError("y", f"{out.shape[0]} paths", f"X has {n}")
-    defined = np.isfinite(out).all(axis=(0, 2))
-    if not defined.any():
-        raise LagnetError("y", "NaN everywhere", "the target is defined at no step")
-    t0 = int(np.argmax(defined))
-    if not defined[t0:].all() or np.isfinite(out[:, :t0]).any():
-        raise LagnetError(
-            "y", "NaN inside", "only leading steps, the same on every path, may be undefined"
-        )
-    return out, y_ndim
-
-
 def _pad_short(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Paths of one step get a zero step before it (lagnet trains on 2 steps or more)."""
     if x.shape[1] > 1:
