@@ -237,7 +237,11 @@ def evaluate(
     lin_out = output_metrics(y, ts.y_lin, valid)
     lin = average_metrics(lin_out)
 
-    mem_r2s = [memory_r2(t["mse"], m["mse"], m["r2"]) for t, m in zip(test_out, mem_out)]
+    now = task.target.reads_only_now(task.inputs)  # needs no memory, by its formula
+    mem_r2s = [
+        None if n else memory_r2(t["mse"], m["mse"], m["r2"])
+        for t, m, n in zip(test_out, mem_out, now)
+    ]
     needing = [v for v in mem_r2s if v is not None]
     test["memory_r2"] = float(np.mean(needing)) if needing else None
     test.update(paths=paths, length=length, nonfinite_paths=dropped)
@@ -277,6 +281,7 @@ def evaluate(
         target=dict(
             formula=task.target.formula,
             max_lag=task.target.max_lag,
+            reads_past=not all(now),  # else every output reads only the current inputs
             outputs=task.target.outputs,
             variance=float(np.mean(variances)),
             memory_share=memory_share(mem["r2"]),

@@ -134,6 +134,16 @@ class Target:
     def recursive(self) -> bool:
         return any(p.name is not None for p in self._parts)
 
+    def reads_only_now(self, inputs) -> tuple[bool, ...]:
+        """Per output: whether it reads only current values (``NAME[t]``) of the series in
+        ``inputs`` and does not recurse — a function of the model's current input, which
+        needs no memory however poorly a baseline fits it (x1·x2·x3 of three inputs)."""
+        return tuple(
+            p.name is None  # ewm's extent is its lag: it reads the whole past
+            and all(r.op != "ewm" and r.extent == 0 and r.name in inputs for r in p.refs)
+            for p in self._parts
+        )
+
     @property
     def defaults(self) -> dict[str, float]:
         """The parameters' values used when a call gives none."""

@@ -33,6 +33,12 @@ def verdict(metrics: dict) -> dict:
             None,
             ("The target does not vary on the test paths, so R² and memory_r2 are undefined."),
         )
+    elif mr2 is None and metrics["target"].get("reads_past") is False:
+        learned, headline = (
+            None,
+            "The target needs no memory: it reads only the current values of the model's "
+            f"inputs (no lag, no recursion). Test R² {below(test['r2'], 4)}.",
+        )
     elif mr2 is None:
         learned, headline = (
             None,

@@ -16,75 +16,13 @@ from typing import Any, Optional
 import numpy as np
 
 from lagnet.config import TrainConfig
+from lagnet.doctor.checks_target import no_memory, targets
 from lagnet.doctor.findings import PRIORITY, Facts, Finding, Remedy, power_of_ten
 from lagnet.models import family
 from lagnet.shown import below, percent
-from lagnet.targets import formula_text
 
 FEW_STEPS = 500  # fewer gradient steps than this, not stopped by a plateau: too few
 STILL_FALLING = 0.02  # the last quarter of training removed ≥ 2% of the error at stake
-
-
-def _same(a: str, b: str) -> bool:
-    return "".join(a.split()) == "".join(b.split())
-
-
-# ----------------------------------------------------------------------------- the checks
-def targets(f: Facts) -> Finding:
-    trained = formula_text(f.cfg.target.formula)
-    other = [formula_text(e.get("formula", "")) for e in f.evaluations]
-    differ = [o for o in other if not _same(o, trained)]
-    if not differ:
-        also = f" and all {len(other)} recorded evaluation(s) used it too" if other else ""
-        return Finding(
-            "same_target",
-            "note",
-            "Training and test targets are the same compiled formula, by "
-            "construction: one Target serves the loss, validation and test" + also + ".",
-        )
-    last = differ[-1]
-    if _same(other[-1], trained):  # the latest evaluation used it: the advice was followed
-        return Finding(
-            "same_target",
-            "note",
-            f"The latest evaluation used the trained formula, {trained}; an earlier one "
-            f"(lagnet eval --target) used {last}, which says nothing about this run's learning.",
-        )
-    return Finding(
-        "targets_differ",
-        "cause",
-        f"Training and evaluation targets differ: the model was trained on {trained} but "
-        f"evaluated (lagnet eval --target) on {last}. It learned its training target; a score "
-        "against another formula says nothing about whether it learned the past.",
-        [
-            Remedy(
-                f'train on the formula you evaluate: target.formula = "{last}"',
-                {"target.formula": last},
-            ),
-            Remedy("evaluate without --target, against the formula it was trained on"),
-        ],
-    )
-
-
-def no_memory(f: Facts) -> Optional[Finding]:
-    test = f.metrics.get("test") or {}
-    r2 = test.get("r2")
-    mem = ((f.metrics.get("baselines") or {}).get("memoryless") or {}).get("r2")
-    if f.memory_r2 is not None or r2 is None or mem is None:
-        return None
-    return Finding(
-        "no_memory",
-        "cause",
-        f"The target needs no memory: the current input alone explains it (memoryless R² "
-        f"{mem:.5f}), so memory_r2 is undefined (null) and there is no past to learn. Judge "
-        f"the model by R² ({r2:.4f}).",
-        [
-            Remedy(
-                "a memoryless model is enough: model.kind = window, model.window = 1",
-                {"model.kind": "window", "model.window": 1},
-            )
-        ],
-    )
 
 
 def receptive_field(model) -> Optional[int]:
