@@ -5,6 +5,7 @@ a run trained on a relative path can be evaluated and trained again from anywher
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +113,25 @@ def test_ragged_paths_are_padded_with_gaps_when_gaps_are_skipped(tmp_path):
     assert values.shape == (1, 3, 400)
     assert np.isnan(values[0, 1, 250:]).all() and np.isfinite(values[0, 1, :250]).all()
     assert np.isfinite(values[0, [0, 2]]).all()
+
+
+@pytest.mark.parametrize(
+    "cell, needle",
+    [("NA", "column 'path': 'NA' is a missing"), ("x", "column 'path': 'x' is not a number")],
+)
+def test_a_bad_cell_in_a_number_path_column_is_refused_there(tmp_path, cell, needle):
+    """A missing or text cell among numbered paths was taken for a path's name: the error
+    then blamed column t, or a 1-step path 'NA' was accepted under missing="skip"."""
+    rows = ["path,t,r"] + [f"{p},{t},{0.1 * t:.2f}" for p in range(3) for t in range(200)]
+    rows[7] = f"{cell},6,0.6"
+    (tmp_path / "f.csv").write_text("\n".join(rows) + "\n")
+    for extra in ("", ', missing="skip"'):
+        with pytest.raises(LagnetError, match=needle):
+            build_process(parse_process_spec(f'data(path="{tmp_path / "f.csv"}"{extra})'))
+
+
+def test_a_missing_name_is_refused(tmp_path):
+    path = Path(_tickers(tmp_path, dict(A=300, B=300)))
+    path.write_text(path.read_text().replace("\nB,5,", "\nNA,5,"))
+    with pytest.raises(LagnetError, match="column 'path': 'NA' names no path"):
+        build_process(parse_process_spec(f'data(path="{path}")'))

@@ -60,3 +60,24 @@ def test_a_product_of_three_current_inputs_needs_no_memory(tmp_path):
     found = no_memory(facts)
     assert found is not None and "it reads only the model's current inputs" in found.message
     assert "alone explains it" not in found.message  # the baseline's R² is below 0.9
+
+
+def test_an_output_that_needs_no_memory_is_not_counted_as_memory(tmp_path):
+    """Beside a[t-1], the product a[t]*b[t]*c[t] made 'the part of the target that depends on
+    the past carries 98.81% of its variance', and memory_r2 was said to average both."""
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        app,
+        ["train", "--process", 'var(A=[[0.5,0,0],[0,0.3,0],[0,0,0.2]], names=["a","b","c"])',
+         "--target", "a[t]*b[t]*c[t]", "--target", "a[t-1]", "--inputs", "a,b,c",
+         "--out", str(out), *TINY_FLAGS],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    first, second = m["outputs"]
+    assert first["memory_r2"] is None and first["reads_past"] is False
+    assert first["memory_share"] == 0.0 and second["reads_past"] is True
+    assert m["target"]["memory_share"] == pytest.approx(second["memory_share"] / 2)
+    assert m["test"]["memory_r2"] == pytest.approx(second["memory_r2"])
+    assert "memory_r2 over the 1 that need memory" in m["verdict"]["headline"]
+    assert "memory_r2 over 1)" in res.output

@@ -47,3 +47,10 @@ def test_the_verdict_says_what_the_table_says():
 def test_the_bar_never_says_zero_steps_per_second():
     assert speed(0.0) == "-" and speed(float("nan")) == "-"
     assert speed(0.42) == "0.42" and speed(3.14159) == "3.1" and speed(254.4) == "254"
+
+
+def test_a_share_and_its_percentage_agree_at_the_cap():
+    """percent(0.9999996) read "99.99996%" beside memory_r2 "1.000" in one sentence."""
+    x = 0.9999996
+    assert below(x, 3) == "1.000" and percent(x) == "100.0%"
+    assert below(0.999996, 3) == "0.999996" and percent(0.999996) == "99.9996%"

@@ -82,6 +82,14 @@ def test_bad_steps_are_refused_before_use(steps):
     assert "whole number" in _refused(err)
 
 
+def test_a_whole_float_of_steps_is_a_number_of_steps():
+    """A parameter search may hand over steps=6.0: refused as "not a whole number" (and,
+    before that check, failed in range())."""
+    x = np.random.default_rng(2).standard_normal((16, 8))
+    est = SequenceRegressor(steps=6.0, hidden=2, model="gru", eval=dict(test_paths=16))
+    assert est.fit(x, x).run_.metrics["train"]["steps"] == 6
+
+
 def test_a_1d_x_is_refused_with_the_reshape_for_one_path(fitted):
     est, x = fitted
     for call in (lambda: SequenceRegressor(**ESN).fit(x[0], x[0]), lambda: est.predict(x[0])):

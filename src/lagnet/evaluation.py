@@ -284,7 +284,10 @@ def evaluate(
             reads_past=not all(now),  # else every output reads only the current inputs
             outputs=task.target.outputs,
             variance=float(np.mean(variances)),
-            memory_share=memory_share(mem["r2"]),
+            # none of an output that reads only the current inputs depends on the past
+            memory_share=float(
+                np.mean([0.0 if n else memory_share(m["r2"]) for n, m in zip(now, mem_out)])
+            ),
         ),
     )
     heavy = variance_note(task)
@@ -303,10 +306,11 @@ def evaluate(
                 linear_lags=dict(mse=li["mse"], r2=li["r2"]),
                 long_horizon=dict(mse=lo["mse"], r2=lo["r2"]),
                 variance=v,
-                memory_share=memory_share(m["r2"]),
+                memory_share=0.0 if n else memory_share(m["r2"]),
+                reads_past=not n,
             )
-            for f, t, r, m, li, lo, v in zip(
-                task.target.formulas, test_out, mem_r2s, mem_out, lin_out, long_out, variances
+            for f, t, r, m, li, lo, v, n in zip(
+                task.target.formulas, test_out, mem_r2s, mem_out, lin_out, long_out, variances, now
             )
         ]
     keep = min(keep, paths)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import math
 
 
-def below(x: float, places: int, top: float = 1.0) -> str:
-    """``x`` with ``places`` decimals, more (up to 6) while the rounded text would reach
-    ``top`` that ``x`` does not (beyond 6, ``places`` again: the difference is noise): ``below(0.9998, 3)`` is "0.9998", ``below(99.98, 1, 100)``
-    "99.98"; ``below(0.5, 3)`` is "0.500"."""
+def below(x: float, places: int, top: float = 1.0, most: int = 6) -> str:
+    """``x`` with ``places`` decimals, more (up to ``most``) while the rounded text would
+    reach ``top`` that ``x`` does not (beyond that, ``places`` again: the difference is
+    noise): ``below(0.9998, 3)`` is "0.9998", ``below(99.98, 1, 100)`` "99.98";
+    ``below(0.5, 3)`` is "0.500"."""
     text = f"{x:.{places}f}"
     if not math.isfinite(x) or x >= top:
         return text
     more = places
-    while more < 6 and float(text) >= top:
+    while more < most and float(text) >= top:
         more += 1
         text = f"{x:.{more}f}"
     return text if float(text) < top else f"{x:.{places}f}"  # 1 - 1e-14: as good as 1
@@ -22,5 +23,5 @@ def below(x: float, places: int, top: float = 1.0) -> str:
 
 def percent(share: float, places: int = 1) -> str:
     """A share as a percentage that reaches 100 only when the share reaches 1:
-    ``percent(0.9998)`` is "99.98%"."""
-    return below(100 * share, places, 100.0) + "%"
+    ``percent(0.9998)`` is "99.98%" (at most 4 decimals: a share's 6, as :func:`below`)."""
+    return below(100 * share, places, 100.0, most=4) + "%"

@@ -134,7 +134,7 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         t0 = int(np.argmax(defined))
         process = _arrays_process(x, yt, t0)
         if warm:
-            self.run_ = _go_on(self.run_, process, self.steps or 100, self.seed)
+            self.run_ = _go_on(self.run_, process, self._steps() or 100, self.seed)
         else:
             self.run_ = train(
                 process, _formulas(yt.shape[2], t0), self.model, **self._settings(x, t0)
@@ -170,15 +170,20 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
             val_paths=paths, pilot_paths=paths, batch=int(np.clip(n, 8, 128)), length=length
         )
         settings.update({k: v for k, v in opts.items() if k != "length"})
-        for name in ("steps", "max_seconds"):
-            if getattr(self, name) is not None:
-                settings[name] = getattr(self, name)
-        if self.steps is not None and "val_every" not in opts:
-            settings["val_every"] = max(1, min(100, self.steps // 4))
+        if self.max_seconds is not None:
+            settings["max_seconds"] = self.max_seconds
+        if (steps := self._steps()) is not None:
+            settings["steps"] = steps
+            if "val_every" not in opts:
+                settings["val_every"] = max(1, min(100, steps // 4))
         settings["seed"] = self.seed
         settings["eval"] = {**ev, **given_eval}
         settings["inputs"] = [f"x{c}" for c in range(x.shape[2])]
         return settings
+
+    def _steps(self) -> int | None:
+        """``steps`` as a whole number (checked: 2.0 from a parameter search is 2)."""
+        return None if self.steps is None else int(self.steps)
 
     # ---------------------------------------------------------------- predicting
     def predict(self, X) -> np.ndarray:

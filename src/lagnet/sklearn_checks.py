@@ -34,9 +34,10 @@ NOT_OPTIONS = {
 def check_options(model: Any, steps: Any, options: dict[str, Any]) -> None:
     """Refuse a ``steps`` that is not a whole number ≥ 1, an unknown option, and a model
     setting that family ``model`` does not have (naming the families that have it)."""
-    if steps is not None and (
-        isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1
-    ):
+    whole = isinstance(steps, numbers.Integral) or (  # 2.0 from a parameter search
+        isinstance(steps, numbers.Real) and float(steps).is_integer()
+    )
+    if steps is not None and (isinstance(steps, bool) or not whole or steps < 1):
         raise LagnetError("steps", steps, "must be a whole number ≥ 1, or None (lagnet's default)")
     for name, value in options.items():
         if name not in OPTIONS:

@@ -40,12 +40,16 @@ def verdict(metrics: dict) -> dict:
             f"inputs (no lag, no recursion). Test R² {below(test['r2'], 4)}.",
         )
     elif mr2 is None:
+        some_now = any(o.get("reads_past") is False for o in metrics.get("outputs") or [])
+        why = (
+            "each output reads only the current inputs or is explained by them"
+            if some_now  # the memoryless R² averages in an output it need not fit
+            else f"the current input alone explains it (memoryless R² "
+            f"{base['memoryless']['r2']:.5f})"
+        )
         learned, headline = (
             None,
-            (
-                f"The target needs no memory: the current input alone explains it "
-                f"(memoryless R² {base['memoryless']['r2']:.5f}). Test R² {test['r2']:.4f}."
-            ),
+            f"The target needs no memory: {why}. Test R² {test['r2']:.4f}.",
         )
     else:
         pct, m3, r2 = percent(mr2), below(mr2, 3), below(test["r2"], 4)
@@ -75,6 +79,9 @@ def verdict(metrics: dict) -> dict:
         varying = sum(not constant_output(o) for o in outputs)
         over = f"{len(outputs)} outputs" if varying == len(outputs) else f"the {varying} of"
         over += "" if varying == len(outputs) else f" {len(outputs)} outputs that vary"
+        needing = sum(o["memory_r2"] is not None for o in outputs if not constant_output(o))
+        if mr2 is not None and needing < varying:  # memory_r2 averages fewer outputs
+            over += f"; memory_r2 over the {needing} that need memory"
         headline = f"{headline.rstrip('.')} — averaged over {over}."
         for i, out in enumerate(outputs):
             m = out["memory_r2"]

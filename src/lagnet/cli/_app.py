@@ -92,7 +92,9 @@ def metrics_table(metrics: dict, title: str) -> Table:
         else f"memory_r2 = {mr2:.4f}   NRMSE = {test['nrmse']:.4g}"
     )
     if outputs:
-        t.caption += f"   (averaged over {len(outputs)} outputs)"
+        needing = sum(o["memory_r2"] is not None for o in outputs)
+        fewer = f"; memory_r2 over {needing}" if mr2 is not None and needing < len(outputs) else ""
+        t.caption += f"   (averaged over {len(outputs)} outputs{fewer})"
     if test.get("reachable_share") is not None:
         t.caption += f"   reachable error removed = {percent(test['reachable_share'])}"
     return t

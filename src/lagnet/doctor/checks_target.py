@@ -63,6 +63,8 @@ def no_memory(f: Facts) -> Optional[Finding]:
         + (
             "it reads only the model's current inputs"
             if f.metrics["target"].get("reads_past") is False
+            else "each output reads only the model's current inputs or is explained by them"
+            if any(o.get("reads_past") is False for o in f.metrics.get("outputs") or [])
             else f"the current input alone explains it (memoryless R² {mem:.5f})"
         )
         + ", so memory_r2 is undefined (null) and there is no past to learn. Judge "

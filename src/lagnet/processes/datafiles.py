@@ -282,20 +282,35 @@ def _from_table(path, header, cells, where, columns, missing="refuse"):
 
 
 def _path_ids(path, cells, where) -> tuple[np.ndarray, Callable[[float], str]]:
-    """The path column as numbers, and how to name a path in a message. Names (a ticker,
-    "AAPL") are numbered in order of first appearance."""
-    try:
-        return _numbers(path, "path", cells, where, True), lambda p: f"{p:g}"
-    except LagnetError:
-        if not isinstance(cells, list):  # Parquet's: numbers, or a type named in the error
+    """The path column as numbers, and how to name a path in a message. A CSV column of
+    names (a ticker, "AAPL": its first present cell is not a number) is numbered in order of
+    first appearance; a number column keeps its rules (a missing or text cell is refused)."""
+    texts = [c.strip() for c in cells] if isinstance(cells, list) else None
+    present = [c for c in texts or [] if c.lower() not in MISSING]
+    if not present or _is_number(present[0]):
+        try:
+            return _numbers(path, "path", cells, where, True), lambda p: f"{p:g}"
+        except LagnetError as err:
+            if isinstance(cells, str):  # a Parquet column of text
+                why = f"{err.reason} (named paths: in a CSV)"
+                raise LagnetError(err.field, err.value, why) from None
             raise
-        texts = [c.strip() for c in cells]
-        if "" in texts:
-            i = texts.index("")
-            raise LagnetError("process.path", path, f"{where(i)}, column 'path': empty") from None
-        first = {name: float(i) for i, name in enumerate(dict.fromkeys(texts))}
-        names = list(first)
-        return np.array([first[c] for c in texts]), lambda p: repr(names[int(p)])
+    for i, c in enumerate(texts):
+        if c.lower() in MISSING:
+            raise LagnetError(
+                "process.path", path, f"{where(i)}, column 'path': {c!r} names no path"
+            )
+    first = {name: float(i) for i, name in enumerate(dict.fromkeys(texts))}
+    names = list(first)
+    return np.array([first[c] for c in texts]), lambda p: repr(names[int(p)])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _long_to_paths(path, values, keys, where, label=lambda p: f"{p:g}", missing="refuse"):
