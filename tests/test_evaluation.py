@@ -45,7 +45,9 @@ def test_valid_metrics_ignore_invalid_steps(rng):
 
 def test_memory_r2():
     assert memory_r2(0.01, 0.1, 0.9) == pytest.approx(0.9)
-    assert memory_r2(0.01, 0.1, 0.99995) is None  # the input alone explains the target
+    assert memory_r2(0.01, 0.1, 0.9999995) is None  # the input alone explains the target
+    # a lag term of 2.5e-5 of the variance (x[t]**2 + 0.005*x[t-1]**2) is still memory
+    assert memory_r2(3.146e-05, 5.121e-05, 0.99998) == pytest.approx(0.3857, abs=1e-4)
     assert memory_r2(0.2, 0.1, 0.5) == pytest.approx(-1.0)  # worse than ignoring the past
 
 

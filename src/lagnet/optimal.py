@@ -47,8 +47,8 @@ def prediction(task, x: np.ndarray, key: jax.Array) -> Optimal | None:
 
 
 # The reachable part (MSE_memoryless - MSE_optimal) counts as nothing below this share of the
-# target's variance: the scale of lagnet.evaluation.MEMORYLESS_ENOUGH (memoryless R² ≥ 0.9999:
-# memory_r2 is null), far above float32 rounding (~1e-7 of it). Divided by a rounding
+# target's variance, far above float32 rounding (~1e-7 of it) and a fitted filter's own
+# error. Divided by a rounding
 # residue, a model's share read -6 231 999 450 681.3% (noisy(noise=0): the optimum is x[t]).
 NEGLIGIBLE = 1e-4
 

@@ -15,9 +15,12 @@ def below(x: float, places: int, top: float = 1.0, most: int = 6) -> str:
     if not math.isfinite(x) or x >= top:
         return text
     more = places
-    while more < most and float(text) >= top:
+    # more decimals for a value below the top, and for one that would read "-0.000"
+    while more < most and (float(text) >= top or (float(text) == 0 and x < 0)):
         more += 1
         text = f"{x:.{more}f}"
+    if float(text) == 0:
+        return f"{0.0:.{places}f}"  # -1e-9: zero, without a sign
     return text if float(text) < top else f"{x:.{places}f}"  # 1 - 1e-14: as good as 1
 
 

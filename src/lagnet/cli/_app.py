@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lagnet.errors import LagnetError, Preempted
-from lagnet.shown import percent
+from lagnet.shown import below, percent
 
 app = typer.Typer(
     add_completion=False,
@@ -64,32 +64,34 @@ def metrics_table(metrics: dict, title: str) -> Table:
     for col in ("", "MSE", "R²"):
         t.add_column(col, justify="right" if col else "left")
     test, base = metrics["test"], metrics["baselines"]
-    t.add_row("model", f"{test['mse']:.4g}", f"{test['r2']:.5f}")
+    t.add_row("model", f"{test['mse']:.4g}", below(test["r2"], 5))
     t.add_row(
-        "memoryless baseline", f"{base['memoryless']['mse']:.4g}", f"{base['memoryless']['r2']:.5f}"
+        "memoryless baseline",
+        f"{base['memoryless']['mse']:.4g}",
+        below(base["memoryless"]["r2"], 5),
     )
     t.add_row(
         f"linear, last {base['linear_lags']['lags']} steps",
         f"{base['linear_lags']['mse']:.4g}",
-        f"{base['linear_lags']['r2']:.5f}",
+        below(base["linear_lags"]["r2"], 5),
     )
     opt = base.get("optimal")
     if opt:  # the best possible prediction, on the same test paths
         name = opt["name"] + (f", {opt['particles']} particles" if opt.get("particles") else "")
-        t.add_row(escape(f"optimal: {name}"), f"{opt['mse']:.4g}", f"{opt['r2']:.5f}")
+        t.add_row(escape(f"optimal: {name}"), f"{opt['mse']:.4g}", below(opt["r2"], 5))
     if "long_horizon" in metrics:
         lh = metrics["long_horizon"]
-        t.add_row(f"model, {lh['length']}-step paths", f"{lh['mse']:.4g}", f"{lh['r2']:.5f}")
+        t.add_row(f"model, {lh['length']}-step paths", f"{lh['mse']:.4g}", below(lh["r2"], 5))
     outputs = metrics.get("outputs") or []
     for i, o in enumerate(outputs):  # several outputs: the rows above average these
         t.add_row(
-            escape(f"model, output {i + 1}: {o['formula']}"), f"{o['mse']:.4g}", f"{o['r2']:.5f}"
+            escape(f"model, output {i + 1}: {o['formula']}"), f"{o['mse']:.4g}", below(o["r2"], 5)
         )
     mr2 = test["memory_r2"]
     t.caption = (
         "memory_r2 = n/a (the target needs no memory)"
         if mr2 is None
-        else f"memory_r2 = {mr2:.4f}   NRMSE = {test['nrmse']:.4g}"
+        else f"memory_r2 = {below(mr2, 4)}   NRMSE = {test['nrmse']:.4g}"
     )
     if outputs:
         needing = sum(o["memory_r2"] is not None for o in outputs)
