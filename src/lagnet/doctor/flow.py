@@ -66,29 +66,44 @@ def log_slope(g: Sequence[float], k_from: int, k_to: int) -> float:
 def flow_summary(g: Sequence[float], horizon: int, finite_reach: bool) -> dict:
     """Slope, decades over ``horizon`` steps and a state — vanishing, exploding, healthy, or
     cut off (``finite_reach``: a model with a finite receptive field that g shows ends before
-    the horizon). ``reach`` is the largest k with g(k) > 0."""
+    the horizon). ``reach`` is the largest k with g(k) > 0.
+
+    ``slope``: decades a step, fitted over the lags ``fit`` = [first, last] — at least 1…4, so
+    a short horizon still gets a slope from a few lags. ``decades``: the change over the
+    ``horizon`` steps, as printed ("fall by … over h steps"): slope × horizon where the fit
+    lies within the horizon, else measured, log10 g(horizon) / g(0) (a slope fitted over
+    lags 1–4 is not the fall over 1 step)."""
     g = np.asarray(g, np.float64)
     kmax = len(g) - 1
     if not np.all(np.isfinite(g[: min(horizon, kmax) + 1])):
         # float32 overflow (or a NaN) in the sensitivities: the extreme case of exploding
-        return dict(slope=None, decades=math.inf, horizon=horizon, reach=kmax, state="exploding")
+        return dict(
+            slope=None, decades=math.inf, horizon=horizon, reach=kmax, state="exploding", fit=None
+        )
     positive = np.flatnonzero(g > 0)
     reach = int(positive.max()) if positive.size else -1
     if finite_reach and reach < horizon:
         # No path from the inputs that matter: a slope over exact zeros would mean nothing.
-        return dict(slope=None, decades=None, horizon=horizon, reach=reach, state="cut off")
+        return dict(
+            slope=None, decades=None, horizon=horizon, reach=reach, state="cut off", fit=None
+        )
     k_to = min(max(horizon, 4), kmax)
     if finite_reach:  # zeros past the receptive field are no trend
         k_to = min(k_to, reach)
-    slope = log_slope(g, 1, k_to) if k_to >= 2 else log_slope(g, 0, min(k_to, 1))
-    decades = slope * horizon
+    fit = [1, k_to] if k_to >= 2 else [0, min(k_to, 1)]
+    slope = log_slope(g, *fit)
+    if fit[1] > horizon:  # the fit reaches past the horizon: the change over it, measured
+        logs = np.log10(np.maximum(g[[0, horizon]], TINY))
+        decades = float(logs[1] - logs[0])
+    else:
+        decades = slope * horizon
     if decades < VANISHING_DECADES:
         state = "vanishing"
     elif decades > EXPLODING_DECADES:
         state = "exploding"
     else:
         state = "healthy"
-    return dict(slope=slope, decades=decades, horizon=horizon, reach=reach, state=state)
+    return dict(slope=slope, decades=decades, horizon=horizon, reach=reach, state=state, fit=fit)
 
 
 # ----------------------------------------------------------------------------- long horizon

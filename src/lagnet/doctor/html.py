@@ -128,12 +128,7 @@ def doctor_section(run_dir: Path) -> str:
     ]
     mc = doc.get("memory_capacity")
     if mc:  # Jaeger's memory capacity of the model's state
-        memory_rows.append(
-            (
-                f"memory capacity Σ MC_k, k = 0…{mc['lags']} ({mc['state']})",
-                f"{mc['total']:.2f} of {mc['width']}",
-            )
-        )
+        memory_rows.append(capacity_row(mc))
     lh = doc["long_horizon"]
     memory_rows += [
         (f"long horizon ({_num(lh.get('length'))} steps)", lh.get("state")),
@@ -173,3 +168,19 @@ def doctor_section(run_dir: Path) -> str:
 {_image(plots / "doctor_gradients.png", "gradients")}
 {_image(plots / "doctor_long_horizon.png", "long_horizon")}
 """
+
+
+def capacity_row(mc: dict) -> tuple[str, str]:
+    """The doctor's row for :func:`lagnet.capacity.memory_capacity` ``mc``: what it is, and
+    its total against the most it could be — the lags scored (MC_k ≤ 1 each) where they are
+    fewer than the state's width, else the width (a Transformer that sees 255 inputs scored
+    on lags 0…200 holds 201.00 of the 201 lags scored, not 201.00 of 255).
+
+    >>> capacity_row(dict(total=201.0, lags=200, state="the 255 inputs it sees", width=255))
+    ('memory capacity Σ MC_k, k = 0…200 (the 255 inputs it sees)', '201.00 of the 201 lags scored')
+    """
+    what = f"memory capacity Σ MC_k, k = 0…{mc['lags']} ({mc['state']})"
+    scored = mc["lags"] + 1
+    if scored < mc["width"]:
+        return what, f"{mc['total']:.2f} of the {scored} lags scored"
+    return what, f"{mc['total']:.2f} of {mc['width']} (its state's width)"
