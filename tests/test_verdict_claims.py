@@ -37,3 +37,15 @@ def test_a_model_behind_the_memoryless_baseline_has_not_learned_a_target_without
 def test_no_number_reads_minus_zero():
     assert below(-0.00003, 4) == "-0.00003" and below(-1e-12, 3) == "0.000"
     assert below(0.00003, 4) == "0.0000"  # a positive value rounds as usual
+
+
+def test_how_far_memory_r2_could_move_is_said_when_it_matters():
+    m = _metrics(0.77, 0.99)
+    m["test"].update(memory_r2_interval=[0.651, 0.877], paths=10)
+    (said,) = [d for d in verdict(m)["details"] if "other test paths" in d]
+    assert "0.651 to 0.877" in said and "10 test paths" in said and "otherwise" not in said
+    m["test"].update(memory_r2=0.91, memory_r2_interval=[0.88, 0.93])  # across 0.9
+    (said,) = [d for d in verdict(m)["details"] if "other test paths" in d]
+    assert "the verdict could read otherwise" in said
+    m["test"].update(memory_r2=0.95, memory_r2_interval=[0.94, 0.96])  # narrow: not said
+    assert not [d for d in verdict(m)["details"] if "other test paths" in d]

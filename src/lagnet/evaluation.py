@@ -28,6 +28,7 @@ from lagnet.baselines import LinearLagsBaseline as LinearLagsBaseline
 from lagnet.baselines import MemorylessBaseline as MemorylessBaseline
 from lagnet.config import EvalConfig
 from lagnet.errors import LagnetError
+from lagnet.intervals import memory_r2_interval
 from lagnet.models import predict_batched
 from lagnet.samples import drop_nonfinite, host, nonfinite_share, refuse_exploded
 from lagnet.tasks import Task
@@ -249,6 +250,9 @@ def evaluate(
     ]
     needing = [v for v in mem_r2s if v is not None]
     test["memory_r2"] = float(np.mean(needing)) if needing else None
+    if needing:  # how far it could move on other test paths
+        wanted = [v is not None for v in mem_r2s]
+        test["memory_r2_interval"] = memory_r2_interval(y, y_hat, y_mem, valid, wanted)
     test.update(paths=paths, length=length, nonfinite_paths=dropped)
     optimal = ts.optimal
     opt = None if optimal is None else valid_metrics(y, optimal.y, valid)

@@ -74,6 +74,7 @@ def verdict(metrics: dict) -> dict:
             )
         learned, headline = optimum.judgement(metrics) or (learned, headline)
         details.append(past_share(metrics))
+        details += spread(metrics)
     outputs = metrics.get("outputs") or []
     if outputs:
         varying = sum(not constant_output(o) for o in outputs)
@@ -140,6 +141,28 @@ def verdict(metrics: dict) -> dict:
         headline = f"In-sample fit, not a test: {headline[0].lower()}{headline[1:]}"
         details.insert(0, IN_SAMPLE_DETAIL)
     return dict(learned_past=learned, headline=headline, details=details)
+
+
+def spread(metrics: dict) -> list[str]:
+    """How far memory_r2 could move on other test paths, said when that matters: a 95%
+    interval wider than 0.05, or one across a threshold of the verdict (0.5, 0.9) where
+    memory_r2 judges it (not the reachable share)."""
+    test = metrics["test"]
+    lo_hi = test.get("memory_r2_interval")
+    if not lo_hi:
+        return []
+    lo, hi = lo_hi
+    judged = test.get("reachable_share") is None
+    across = judged and any(lo < edge <= hi for edge in (0.5, 0.9))
+    if hi - lo <= 0.05 and not across:
+        return []
+    said = (
+        f"On other test paths memory_r2 could read {below(lo, 3)} to {below(hi, 3)} (95% "
+        f"bootstrap over the {test.get('paths', 'test')} test paths)"
+    )
+    if across:
+        said += ": the verdict could read otherwise; more test paths (eval.test_paths) narrow it"
+    return [said + "."]
 
 
 def behind(metrics: dict) -> str:

@@ -59,6 +59,14 @@ def command(fn):
     return wrapper
 
 
+def _interval(test: dict) -> str:
+    """memory_r2's 95% interval over test paths, where it is 0.01 wide or more."""
+    lo_hi = test.get("memory_r2_interval")
+    if not lo_hi or lo_hi[1] - lo_hi[0] < 0.01:
+        return ""
+    return f" (95%: {below(lo_hi[0], 3)} to {below(lo_hi[1], 3)})"
+
+
 def metrics_table(metrics: dict, title: str) -> Table:
     t = Table(title=escape(title))
     for col in ("", "MSE", "R²"):
@@ -91,7 +99,7 @@ def metrics_table(metrics: dict, title: str) -> Table:
     t.caption = (
         "memory_r2 = n/a (the target needs no memory)"
         if mr2 is None
-        else f"memory_r2 = {below(mr2, 4)}   NRMSE = {test['nrmse']:.4g}"
+        else f"memory_r2 = {below(mr2, 4)}{_interval(test)}   NRMSE = {test['nrmse']:.4g}"
     )
     if outputs:
         needing = sum(o["memory_r2"] is not None for o in outputs)
