@@ -49,3 +49,18 @@ def test_how_far_memory_r2_could_move_is_said_when_it_matters():
     assert "the verdict could read otherwise" in said
     m["test"].update(memory_r2=0.95, memory_r2_interval=[0.94, 0.96])  # narrow: not said
     assert not [d for d in verdict(m)["details"] if "other test paths" in d]
+
+
+def test_the_table_says_why_memory_r2_is_missing():
+    """A constant target's table said 'the target needs no memory' above a verdict that said
+    it does not vary."""
+    from lagnet.cli._app import metrics_table
+
+    m = _metrics(None, 0.99)
+    m["test"].update(r2=float("nan"), nrmse=float("nan"))
+    m["baselines"]["memoryless"]["mse"] = 0.0
+    m["baselines"]["linear_lags"]["mse"] = 0.0
+    m["long_horizon"].update(mse=0.0, r2=float("nan"))
+    assert "does not vary" in metrics_table(m, "t").caption
+    m["test"]["r2"] = 0.99
+    assert "needs no memory" in metrics_table(m, "t").caption

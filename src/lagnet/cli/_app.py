@@ -9,6 +9,7 @@ Exit codes: 0 success, 2 bad input (one line naming the field and the value, no 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from typing import List, Optional
 
@@ -96,8 +97,9 @@ def metrics_table(metrics: dict, title: str) -> Table:
             escape(f"model, output {i + 1}: {o['formula']}"), f"{o['mse']:.4g}", below(o["r2"], 5)
         )
     mr2 = test["memory_r2"]
+    why = "needs no memory" if math.isfinite(test["r2"]) else "does not vary"
     t.caption = (
-        "memory_r2 = n/a (the target needs no memory)"
+        f"memory_r2 = n/a (the target {why})"
         if mr2 is None
         else f"memory_r2 = {below(mr2, 4)}{_interval(test)}   NRMSE = {test['nrmse']:.4g}"
     )
