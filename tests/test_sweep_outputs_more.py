@@ -138,3 +138,17 @@ def test_a_resumed_sweep_keeps_its_seconds_column(tmp_path):
     # 2 configurations × 3 metrics, less w = 0's memory_r2: x[t]**2 needs no memory (null, —)
     assert md.count("(1 seed)") == 5 and "± 0" not in md, md
     assert "| 0.0 |" in md and md.split("| 0.0 |")[1].split("\n")[0].count("—") == 1, md
+
+
+def test_an_r2_band_stops_at_1_and_a_wide_rate_is_drawn_on_a_log_axis(monkeypatch, tmp_path):
+    """Two seeds far apart drew a test.r2 band to 1.97; a rate from 0.005 to 1e6 was drawn on
+    a linear axis, every small rate in one corner."""
+    rows = grid_rows([1, 2], [1], [0, 1])
+    for r, v in zip(rows, (0.2, 0.99, 0.3, 0.98)):
+        r["test.r2"] = v
+    for r in rows:
+        r["values"]["a"] = {1: 0.005, 2: 1e6}[r["values"]["a"]]
+    _, (ax_a, _) = drawn(monkeypatch, rows, ["a", "b"], tmp_path)
+    (band,) = ax_a.collections
+    assert band.get_paths()[0].vertices[:, 1].max() <= 1.0
+    assert ax_a.get_xscale() == "log"

@@ -54,3 +54,17 @@ def test_the_result_and_its_lines_give_a_best_per_problem():
     alone = SweepResult(out=None, rows=ROWS, spec=spec, fields=["model.hidden"])
     assert [r["id"] for r in alone.best_per_problem] == ["w0.1-h8-s0"]
     assert "for" not in best_line(alone, alone.best)
+
+
+def test_a_problem_whose_metric_is_undefined_is_named_not_skipped():
+    """w = 0 needs no memory: memory_r2 is null on each of its runs, and the printout named
+    a best for w = 0.5 only, saying nothing of w = 0."""
+    spec = load(tiny_spec(metric="test.memory_r2", grid={"target.params.w": [0, 0.5]}))[0]
+    rows = [_row(0, 8, 0.5), _row(0.5, 8, 0.4)]
+    rows[0]["test.memory_r2"] = None
+    for r in rows:
+        del r["values"]["model.hidden"]
+    result = SweepResult(out=None, rows=rows, spec=spec, fields=["target.params.w"])
+    assert [r["id"] for r in result.best_per_problem] == ["w0.5-h8-s0"]
+    assert result.undefined_problems == ["target.params.w=0"]
+    assert best_line(result, result.best_per_problem[0]).endswith("the base settings, seed 0")

@@ -133,6 +133,12 @@ def sweep(
     )
     for best in result.best_per_problem:
         out.print(escape(best_line(result, best)), highlight=False)
+    for where in result.undefined_problems:
+        out.print(
+            escape(f"no best {result.spec.metric} for {where}: undefined on every complete run")
+            + (" (the target needs no memory)" if result.spec.metric.endswith("memory_r2") else ""),
+            highlight=False,
+        )
     for r in bad:
         out.print(
             f"{r['status']}: {r['id']} — {escape(str(r.get('error') or ''))}", highlight=False

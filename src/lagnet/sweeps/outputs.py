@@ -209,9 +209,14 @@ def plot_curves(rows, fields, metrics, baseline: str | None, path: Path) -> bool
                     if name == baseline:  # one legend entry for every configuration's baseline
                         shown = "memoryless baseline (dashed)" if c == 0 else None
                     ax.plot(x, mean, style, color=f"C{c % 10}", label=shown, ms=4)
+                    # an R² is at most 1: a band from 2 seeds ran to 1.97
+                    top = mean + half if "r2" not in name else np.minimum(mean + half, 1.0)
                     if (n >= 2).any():  # one run has no interval: no band
-                        ax.fill_between(x, mean - half, mean + half, where=n >= 2,
+                        ax.fill_between(x, mean - half, top, where=n >= 2,
                                         color=f"C{c % 10}", alpha=0.2)  # fmt: skip
+            values = np.array([float(r["values"][f]) for r in done])
+            if values.size and values.min() > 0 and values.max() >= 100 * values.min():
+                ax.set_xscale("log")  # a rate from 0.005 to 1e6, or drawn log-uniform
             ax.set_xlabel(f)
             ax.set_ylabel(m)
             ax.grid(alpha=0.3)

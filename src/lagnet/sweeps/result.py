@@ -60,6 +60,23 @@ class SweepResult:
             pick(g, key=lambda r: r[self.spec.metric]) for g in sorted(groups.values(), key=order)
         ]
 
+    @property
+    def undefined_problems(self) -> list[str]:
+        """The problems (``target.params.w=0``) whose complete runs all leave the metric
+        undefined — memory_r2 is null where the target needs no memory — so no best is named
+        for them (the printout said nothing of them)."""
+        per = problem_fields(self.fields)
+        if not per:
+            return []
+        seen: dict[tuple, bool] = {}
+        for r in self.rows:
+            if r["status"] == "complete":
+                key = problem_of(r, self.fields)
+                seen[key] = seen.get(key, False) or _finite(r.get(self.spec.metric))
+        return [
+            ", ".join(f"{k}={v}" for k, v in zip(per, key)) for key, ok in seen.items() if not ok
+        ]
+
     def _repr_html_(self) -> str:  # a notebook's view: per configuration, then the plots
         return sweep_html(self)
 
@@ -68,7 +85,10 @@ def best_line(result: SweepResult, best: dict) -> str:
     """``best <metric> = <value>: <its values>, seed <seed>``, per problem where the sweep has
     several (``best for target.params.w=0.5 …``)."""
     per = problem_fields(result.fields)
-    values = ", ".join(f"{k}={v}" for k, v in best["values"].items() if k not in per) or "base"
+    values = (
+        ", ".join(f"{k}={v}" for k, v in best["values"].items() if k not in per)
+        or "the base settings"
+    )
     where = ", ".join(f"{k}={best['values'][k]}" for k in per)
     metric = result.spec.metric
     return f"best {metric}{f' for {where}' if where else ''} = {best[metric]:.4g}: {values}, " + (
