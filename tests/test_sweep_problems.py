@@ -2,6 +2,10 @@
 per problem (memory_r2 at w = 0.1 and at w = 0.5 measure different things), in the summary,
 the printout and from Python."""
 
+import pytest
+
+import lagnet
+from lagnet.sweeps import executors
 from lagnet.sweeps.outputs import problem_fields, summary
 from lagnet.sweeps.result import SweepResult, best_line
 from lagnet.sweeps.spec import load
@@ -68,3 +72,26 @@ def test_a_problem_whose_metric_is_undefined_is_named_not_skipped():
     assert [r["id"] for r in result.best_per_problem] == ["w0.5-h8-s0"]
     assert result.undefined_problems == ["target.params.w=0"]
     assert best_line(result, result.best_per_problem[0]).endswith("the base settings, seed 0")
+
+
+def test_a_sweep_stopped_part_way_writes_what_it_has(tmp_path, monkeypatch):
+    """Ctrl-C before a point's row came back left only points/ and spec.toml: the points
+    finished by then are now in sweep.csv, summary.md and sweep.html, and --resume goes on."""
+    real, calls = executors.run_unit, []
+
+    def stopped_on_the_second(unit, root, process=None):
+        calls.append(unit)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(unit, root, process)
+
+    monkeypatch.setattr(executors, "run_unit", stopped_on_the_second)
+    spec = tiny_spec(seeds=[0], grid={"target.params.w": [0.0, 0.5]})
+    with pytest.raises(KeyboardInterrupt):
+        lagnet.sweep(spec, tmp_path / "s", workers=1, pack=False)
+    written = (tmp_path / "s" / "sweep.csv").read_text().splitlines()
+    assert len(written) == 2 and ",complete," in written[1]  # header and the finished point
+    assert (tmp_path / "s" / "summary.md").is_file() and (tmp_path / "s" / "sweep.html").is_file()
+    monkeypatch.setattr(executors, "run_unit", real)
+    again = lagnet.sweep(spec, tmp_path / "s", workers=1, pack=False, resume=True)
+    assert [r["status"] for r in again.rows] == ["complete", "complete"]

@@ -39,8 +39,10 @@ class SweepBar:
         self.task = self.progress.add_task("sweep", total=None, failed=0, best="-")
 
     def __call__(self, row: dict, done: int, total: int) -> None:
-        if row["status"] != "complete":
+        if row["status"] not in ("complete", "interrupted"):  # interrupted: --resume goes on
             self.failed += 1
+        if row["status"] == "interrupted":
+            done -= 1  # not done: the sweep stops here
         v = row.get(self.metric)
         if row["status"] == "complete" and isinstance(v, (int, float)):
             better = self.best is None or (v > self.best if self.maximize else v < self.best)

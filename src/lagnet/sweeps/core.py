@@ -162,6 +162,12 @@ def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track)
                         on_row(r, len(rows), len(jobs))
                 write_csv(list(rows.values()), fields, out / "sweep.csv")
                 stop_if_interrupted(unit_rows)
+        except BaseException:  # Ctrl-C, SIGTERM, a lost cluster: the points so far, written
+            if rows:
+                so_far = [rows[j.id] for j in jobs if j.id in rows]
+                write_csv(so_far, fields, out / "sweep.csv")
+                write_all(out, so_far, fields, spec.metric, spec.maximize)
+            raise
         finally:
             if isinstance(executor, RayCluster):
                 executor.close()
