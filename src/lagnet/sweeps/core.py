@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
 
-from lagnet.errors import LagnetError
+from lagnet.errors import LagnetError, Preempted
 from lagnet.evaluation import baseline_lags
 from lagnet.files import DirectoryLock
 from lagnet.processes import Process
+from lagnet.rundir import interrupt_on_sigterm
 from lagnet.sweeps.executors import RayCluster, join_ray, make_executor
 from lagnet.sweeps.folder import check_folder, finished_row, prepare_folder
 from lagnet.sweeps.outputs import write_all, write_csv
@@ -153,16 +155,21 @@ def execute(out, spec, fields, jobs, pack, workers, ray, process, on_row, track)
     with tracked(track, out) as tracker:
         for r in rows.values():  # finished before this resume: logged if not yet
             track_row(tracker, r, root)
+        running = executor.run(units)
         try:
-            for _, unit_rows in executor.run(units):
-                for r in unit_rows:
-                    rows[r["id"]] = r
-                    track_row(tracker, r, root)
-                    if on_row is not None:
-                        on_row(r, len(rows), len(jobs))
-                write_csv(list(rows.values()), fields, out / "sweep.csv")
-                stop_if_interrupted(unit_rows)
-        except BaseException:  # Ctrl-C, SIGTERM, a lost cluster: the points so far, written
+            with interrupt_on_sigterm():  # SIGTERM: Preempted, with the workers stopped first
+                for _, unit_rows in running:
+                    for r in unit_rows:
+                        rows[r["id"]] = r
+                        track_row(tracker, r, root)
+                        if on_row is not None:
+                            on_row(r, len(rows), len(jobs))
+                    write_csv(list(rows.values()), fields, out / "sweep.csv")
+                    stop_if_interrupted(unit_rows)
+        except BaseException as e:  # Ctrl-C, SIGTERM, a lost cluster: the points so far, written
+            if isinstance(e, KeyboardInterrupt) and hasattr(executor, "stop_with"):
+                executor.stop_with(signal.SIGTERM if isinstance(e, Preempted) else signal.SIGINT)
+                running.close()  # the busy workers checkpoint their points now
             if rows:
                 so_far = [rows[j.id] for j in jobs if j.id in rows]
                 write_csv(so_far, fields, out / "sweep.csv")

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 
-from lagnet.errors import LagnetError
+from lagnet.errors import LagnetError, Preempted
 from lagnet.sweeps.units import (
     Job,
     pack_dirs,
@@ -119,13 +120,16 @@ class _Worker:
         self.job = None  # (key, fn, args, tries) it is running
         self.group = None  # the compiled programs it holds: the group of its last call
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> None:
         with suppress(OSError):
             self.conn.send(None)
-        self.proc.join(timeout=5)
+        self.proc.join(timeout=grace)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join()
+
+
+STOP_GRACE = 60.0  # seconds a stopped sweep's busy worker has to checkpoint its point
 
 
 class Pool:
@@ -137,6 +141,14 @@ class Pool:
 
     def __init__(self, root: Path | None, workers: int, process=None, retries: int = 2):
         self.root, self.workers, self.process, self.retries = root, workers, process, retries
+        self.stopping: int | None = None  # the signal that stops the sweep (see stop_with)
+
+    def stop_with(self, signum: int) -> None:
+        """The sweep is stopping on ``signum``: busy workers are given it too (SIGTERM; a
+        terminal's Ctrl-C reached them already) and ``STOP_GRACE`` seconds to checkpoint and
+        mark their points interrupted, instead of 5 s and a kill (a point left "running" with
+        no checkpoint, retrained from its start by --resume)."""
+        self.stopping = signum
 
     def _calls(self, calls, groups: dict | None = None):
         """Yield ``(key, status, value)``: status "ok" (value = result), "error" (text) or
@@ -178,9 +190,15 @@ class Pool:
                         else:
                             code = w.proc.exitcode
                             yield key, "killed", f"its worker died {tries + 1} times (exit {code})"
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM while the driver waited here
+            self.stop_with(signal.SIGTERM if isinstance(e, Preempted) else signal.SIGINT)
+            raise
         finally:
             for w in workers:
-                w.stop()
+                if w.job is not None and self.stopping == signal.SIGTERM:
+                    with suppress(OSError):
+                        os.kill(w.proc.pid, signal.SIGTERM)
+                w.stop(STOP_GRACE if w.job is not None and self.stopping else 5.0)
 
     def run(self, units: Sequence[list[Job]]) -> Iterator[tuple[list[Job], list[dict]]]:
         calls = [(i, run_unit, (u, self.root, self.process)) for i, u in enumerate(units)]
