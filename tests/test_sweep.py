@@ -69,6 +69,8 @@ def write_spec(path: Path, spec: dict) -> Path:
         ({"random": {"train.lr": {"log_uniform": [0, 1]}}, "trials": 2}, "low > 0"),
         ({"random": {"model.kind": {"uniform": [0, 1]}}, "trials": 2}, "^random.model.kind"),
         ({"random": {"train.lr": {"uniform": [1e-3, 1e-2]}}}, "^trials: 0"),
+        ({"trials": "4"}, "^trials: 4 — .*valid integer"),  # as seeds = "three" is
+        ({"trials": -1}, "^trials: -1 — must be a number of trials >= 1"),
         ({"seeds": 0}, "^seeds"),
         ({"grid": {}, "seeds": 1}, "nothing varies"),
         ({"search": "tpe"}, "^search: tpe"),

@@ -152,3 +152,15 @@ def test_an_r2_band_stops_at_1_and_a_wide_rate_is_drawn_on_a_log_axis(monkeypatc
     (band,) = ax_a.collections
     assert band.get_paths()[0].vertices[:, 1].max() <= 1.0
     assert ax_a.get_xscale() == "log"
+
+
+def test_a_tpe_dry_run_says_its_trials_cannot_be_listed(tmp_path):
+    """It printed '0 points in 0 units (0 packs of same-shape points)'."""
+    spec = tiny_spec(grid={}, seeds=[0], search="tpe", trials=3,
+                     random={"train.lr": {"log_uniform": [1e-3, 3e-2]}})  # fmt: skip
+    path = write_spec(tmp_path / "s.toml", spec)
+    res = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "search = tpe: 3 trials × 1 seed(s)" in text and "0 points" not in text
+    assert not (tmp_path / "o").exists()

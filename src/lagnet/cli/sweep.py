@@ -92,10 +92,19 @@ def sweep(
     kwargs = dict(workers=workers, ray=ray, resume=resume, pack=pack, track=track, sets=set_)
     if dry_run:
         result = run_sweep(spec, out_dir, dry_run=True, **kwargs)
+        if result.spec.mode == "tpe":  # Optuna picks each trial from the ones before it
+            out.print(
+                f"search = tpe: {result.spec.trials} trials × {len(result.spec.seed_list)} "
+                "seed(s), each chosen by Optuna from the ones before it: none can be listed "
+                "beforehand",
+                highlight=False,
+            )
+            return
         packs = [u for u in result.units if len(u) > 1]
+        n, units = sum(len(u) for u in result.units), len(result.units)
         out.print(
-            f"{sum(len(u) for u in result.units)} points in {len(result.units)} units "
-            f"({len(packs)} packs of same-shape points)",
+            f"{n} point{'s' * (n != 1)} in {units} unit{'s' * (units != 1)} "
+            f"({len(packs)} pack{'s' * (len(packs) != 1)} of same-shape points)",
             highlight=False,
         )
         points = {p.id: p for p in load(spec, set_)[2]}

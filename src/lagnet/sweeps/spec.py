@@ -60,13 +60,20 @@ class SweepSpec(Settings):
     task: Optional[str] = None
     grid: dict[str, list] = Field(default_factory=dict)
     random: dict[str, dict] = Field(default_factory=dict)
-    trials: int = Field(0, ge=0)
+    trials: int = Field(0, strict=True)  # "4" is refused, as seeds = "three" is
     seeds: Union[int, list[int]] = 1
     search: Optional[Literal["grid", "random", "tpe"]] = None
     metric: str = "test.mse"
     direction: Optional[Literal["minimize", "maximize"]] = None
     sample_seed: int = Field(0, ge=0)
     sets: list[str] = Field(default_factory=list)
+
+    @field_validator("trials")
+    @classmethod
+    def _trials(cls, v: int) -> int:
+        if v < 0:  # not "should be >= 0": 0 is refused too, where [random] needs trials
+            raise ValueError("must be a number of trials >= 1")
+        return v
 
     @field_validator("seeds", mode="before")
     @classmethod
