@@ -110,7 +110,7 @@ def test_dry_run_lists_points_and_packs(tmp_path):
     path = write_spec(tmp_path / "s.toml", tiny_spec())
     res = CliRunner().invoke(app, ["sweep", str(path), "--dry-run", "--pack"])
     assert res.exit_code == 0, res.output
-    assert "4 points in 1 units (1 packs" in res.output and "estimated time" in res.output
+    assert "4 points in 1 unit (1 pack of" in res.output and "estimated time" in res.output
     res = CliRunner().invoke(app, ["sweep", str(path), "--dry-run", "--no-pack"])
     assert "4 points in 4 units (0 packs" in res.output
 
