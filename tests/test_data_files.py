@@ -59,6 +59,7 @@ def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
     assert p.series == ("price",)
 
 
+@pytest.mark.slow
 def test_a_run_on_a_relative_path_is_found_from_anywhere(tmp_path, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()

@@ -39,6 +39,7 @@ def test_which_outputs_read_only_the_current_inputs(formula, inputs, now):
     assert compile_target(formula, SERIES).reads_only_now(inputs) == now
 
 
+@pytest.mark.slow
 def test_a_product_of_three_current_inputs_needs_no_memory(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(
@@ -62,6 +63,7 @@ def test_a_product_of_three_current_inputs_needs_no_memory(tmp_path):
     assert "alone explains it" not in found.message  # the baseline's R² is below 0.9
 
 
+@pytest.mark.slow
 def test_an_output_that_needs_no_memory_is_not_counted_as_memory(tmp_path):
     """Beside a[t-1], the product a[t]*b[t]*c[t] made 'the part of the target that depends on
     the past carries 98.81% of its variance', and memory_r2 was said to average both."""

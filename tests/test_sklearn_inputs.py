@@ -25,6 +25,7 @@ def fitted():
     return SequenceRegressor(**ESN).fit(x, 2 * x), x
 
 
+@pytest.mark.slow
 def test_one_step_paths_predict_one_step():
     """A fit on 1-step paths (padded with a zero step for training) predicted 2 steps."""
     rng = np.random.default_rng(1)
@@ -82,6 +83,7 @@ def test_bad_steps_are_refused_before_use(steps):
     assert "whole number" in _refused(err)
 
 
+@pytest.mark.slow
 def test_a_whole_float_of_steps_is_a_number_of_steps():
     """A parameter search may hand over steps=6.0: refused as "not a whole number" (and,
     before that check, failed in range())."""

@@ -74,6 +74,7 @@ def test_a_problem_whose_metric_is_undefined_is_named_not_skipped():
     assert best_line(result, result.best_per_problem[0]).endswith("the base settings, seed 0")
 
 
+@pytest.mark.slow
 def test_a_sweep_stopped_part_way_writes_what_it_has(tmp_path, monkeypatch):
     """Ctrl-C before a point's row came back left only points/ and spec.toml: the points
     finished by then are now in sweep.csv, summary.md and sweep.html, and --resume goes on."""

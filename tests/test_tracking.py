@@ -284,6 +284,7 @@ def test_tensorboard_runs_nest_and_never_share_a_directory(logdir):
 
 
 # ----------------------------------------------------------------------------- status
+@pytest.mark.slow
 def test_a_run_stopped_by_ctrl_c_is_killed_not_finished(tmp_path, store, monkeypatch):
     """Ctrl-C or SIGTERM stops training and the run returns (its best weights so far, marked
     interrupted); the tracked run was closed FINISHED."""
