@@ -29,6 +29,15 @@ def test_process_spec_in_toml(tmp_path):
     assert cfg.process.ar == (0.3,)
 
 
+def test_a_formula_alone_is_a_target(tmp_path):
+    """target = "…" was refused ("Input should be a valid dictionary") where process = "…"
+    beside it was taken."""
+    path = tmp_path / "c.toml"
+    path.write_text('process = "ar1(rho=0.3)"\ntarget = "x[t-2]"\n')
+    assert load_config(path).target.formula == "x[t-2]"
+    assert make_config(target=["x[t]", "x[t-1]"]).target.formula == ("x[t]", "x[t-1]")
+
+
 @pytest.mark.parametrize(
     "text,value",
     [("3", 3), ("1e-3", 1e-3), ("[20]", [20]), ("true", True), ('"gru"', "gru"), ("gru", "gru")],

@@ -212,6 +212,12 @@ class RunConfig(Settings):
     def _model(cls, v: Any) -> Any:
         return model_config(v)
 
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, v: Any) -> Any:
+        # target = "x[t]**2" as process = "ar1(rho=0.1)" is taken: the formula, alone
+        return {"formula": v} if isinstance(v, (str, list, tuple)) else v
+
 
 # ----------------------------------------------------------------------------- building
 def make_config(data: dict | None = None, **overrides: Any) -> RunConfig:
