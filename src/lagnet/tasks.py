@@ -282,14 +282,14 @@ def with_inputs(cfg: RunConfig, task: Task) -> RunConfig:
     if cfg.target.inputs != task.inputs:
         target = cfg.target.model_copy(update=dict(inputs=task.inputs))
         cfg = cfg.model_copy(update=dict(target=target))
+    if cfg.process.kind != "data":
+        return cfg
     files = {
         k: str(Path(v).expanduser().absolute())
         for k in ("path", "test_path")
-        if isinstance(v := getattr(cfg.process, k, None), str) and cfg.process.kind == "data"
+        if (v := getattr(cfg.process, k)) is not None
     }
-    if files and any(getattr(cfg.process, k) != v for k, v in files.items()):
-        cfg = cfg.model_copy(update=dict(process=cfg.process.model_copy(update=files)))
-    return cfg
+    return cfg.model_copy(update=dict(process=cfg.process.model_copy(update=files)))
 
 
 def simulate(

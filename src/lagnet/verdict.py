@@ -158,7 +158,7 @@ def spread(metrics: dict) -> list[str]:
         return []
     said = (
         f"On other test paths memory_r2 could read {below(lo, 3)} to {below(hi, 3)} (95% "
-        f"bootstrap over the {test.get('paths', 'test')} test paths)"
+        f"bootstrap over the {test['paths']} test paths)"
     )
     if across:
         said += ": the verdict could read otherwise; more test paths (eval.test_paths) narrow it"
